@@ -1,0 +1,7 @@
+//! Domain rules with no I/O.
+//!
+//! Everything here is pure: given inputs (including the current time, passed
+//! in through [`clock::Clock`]) it computes outputs. The server and the store
+//! call into this crate; it calls into nothing.
+
+pub mod clock;
