@@ -1,1 +1,11 @@
-//! placeholder
+//! Wire types shared by the server, the CLI and the host agent.
+//!
+//! Field names, optionality and JSON shapes follow the seed documents
+//! exactly, so that a client written against the seed works unchanged.
+//! Types here carry no behaviour beyond (de)serialisation and their OpenAPI
+//! schema.
+
+pub mod audit;
+pub mod error;
+pub mod health;
+pub mod operator;

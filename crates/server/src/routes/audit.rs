@@ -1,0 +1,97 @@
+//! `GET /api/v1/audit` and `GET /api/v1/audit/verify` (operator only).
+
+use attest_proto::audit::{AuditEntry, AuditPageQuery, AuditVerifyResponse};
+use attest_proto::error::ErrorBody;
+use axum::extract::State;
+use axum::Json;
+use serde_json::Value;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::error::ApiError;
+use crate::extract::ApiQuery;
+use crate::operator::AuthenticatedOperator;
+use crate::state::AppState;
+
+/// Largest page the seed allows.
+pub const MAX_PER_PAGE: i64 = 200;
+/// Page size when none is asked for.
+pub const DEFAULT_PER_PAGE: i64 = 50;
+
+/// Routes of this module.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_audit))
+        .routes(routes!(verify_audit))
+}
+
+/// Newest-first page of the append-only audit log.
+#[utoipa::path(get, path = "/api/v1/audit", tag = "audit",
+    params(AuditPageQuery),
+    security(("bearer" = []), ("client_cert" = [])),
+    responses(
+        (status = 200, description = "Entries, newest first", body = Vec<AuditEntry>),
+        (status = 401, description = "No or invalid credentials", body = ErrorBody),
+        (status = 403, description = "Not an operator", body = ErrorBody),
+        (status = 422, description = "Invalid paging", body = ErrorBody)))]
+pub async fn list_audit(
+    _operator: AuthenticatedOperator,
+    State(state): State<AppState>,
+    ApiQuery(query): ApiQuery<AuditPageQuery>,
+) -> Result<Json<Vec<AuditEntry>>, ApiError> {
+    let page = query.page.unwrap_or(1);
+    let per_page = query.per_page.unwrap_or(DEFAULT_PER_PAGE);
+    if page < 1 {
+        return Err(ApiError::invalid(
+            "greater_than_equal",
+            vec![Value::from("query"), Value::from("page")],
+            "Input should be greater than or equal to 1",
+        ));
+    }
+    if !(1..=MAX_PER_PAGE).contains(&per_page) {
+        return Err(ApiError::invalid(
+            "less_than_equal",
+            vec![Value::from("query"), Value::from("per_page")],
+            format!("Input should be between 1 and {MAX_PER_PAGE}"),
+        ));
+    }
+    let offset = (page - 1).saturating_mul(per_page);
+    let entries = state.store.audit().list_range(per_page, offset).await?;
+    Ok(Json(entries.into_iter().map(to_wire).collect()))
+}
+
+/// Re-computes every entry hash and checks the chain links.
+#[utoipa::path(get, path = "/api/v1/audit/verify", tag = "audit",
+    security(("bearer" = []), ("client_cert" = [])),
+    responses(
+        (status = 200, description = "Chain integrity report", body = AuditVerifyResponse),
+        (status = 401, description = "No or invalid credentials", body = ErrorBody),
+        (status = 403, description = "Not an operator", body = ErrorBody)))]
+pub async fn verify_audit(
+    _operator: AuthenticatedOperator,
+    State(state): State<AppState>,
+) -> Result<Json<AuditVerifyResponse>, ApiError> {
+    let report = state.store.audit().verify().await?;
+    Ok(Json(AuditVerifyResponse {
+        valid: report.valid,
+        entries: i64::try_from(report.entries).unwrap_or(i64::MAX),
+        root_hash: report.root_hash,
+        first_invalid_id: report.first_invalid_id,
+        error: report.error,
+    }))
+}
+
+fn to_wire(entry: attest_store::AuditEntry) -> AuditEntry {
+    AuditEntry {
+        id: entry.id,
+        timestamp: entry.timestamp,
+        operator_cn: entry.operator_cn,
+        action: entry.action,
+        machine_id: entry.machine_id,
+        prev_state: entry.prev_state,
+        new_state: entry.new_state,
+        detail: entry.detail,
+        prev_hash: entry.prev_hash,
+        entry_hash: entry.entry_hash,
+    }
+}

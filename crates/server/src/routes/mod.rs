@@ -1,0 +1,7 @@
+//! One module per API area. Each exposes `router()` returning an
+//! [`utoipa_axum::router::OpenApiRouter`], so a route cannot exist without
+//! appearing in the OpenAPI document.
+
+pub mod audit;
+pub mod health;
+pub mod operators;

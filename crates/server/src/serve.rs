@@ -1,0 +1,252 @@
+//! Start-up and shutdown.
+//!
+//! [`start`] does everything `attestation serve` does (connect, migrate, load
+//! or create the enrollment CA, build the authenticator, bind) and returns a
+//! handle; [`run`] waits for SIGTERM or Ctrl-C on top of it. Integration
+//! tests call [`start`] with port 0 and a fresh database.
+
+use std::future::{Future, IntoFuture};
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use attest_auth::{AuthConfig, OidcConfig, OperatorAuthenticator};
+use attest_domain::clock::SharedClock;
+use attest_pki::{CaOptions, EnrollmentCa, PassphraseSource};
+use attest_store::{Store, StoreOptions, CORE_MIGRATIONS};
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use crate::app;
+use crate::config::{CaAlgorithm, Settings};
+use crate::state::AppState;
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    /// Connecting to or migrating the database failed.
+    #[error("database: {0}")]
+    Store(#[from] attest_store::StoreError),
+    /// The enrollment CA could not be loaded or created.
+    #[error("enrollment CA: {0}")]
+    Pki(#[from] attest_pki::PkiError),
+    /// The authentication settings are inconsistent.
+    #[error("authentication: {0}")]
+    Auth(#[from] attest_auth::AuthSetupError),
+    /// The listen address could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The server loop failed.
+    #[error("server: {0}")]
+    Serve(std::io::Error),
+}
+
+/// A started server.
+pub struct RunningServer {
+    /// The bound address (the real port when 0 was asked for).
+    pub addr: SocketAddr,
+    /// The state the handlers see, for tests that poke the store directly.
+    pub state: AppState,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: JoinHandle<Result<(), std::io::Error>>,
+}
+
+impl RunningServer {
+    /// Base URL, e.g. `http://127.0.0.1:41234`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Stops accepting connections, lets in-flight requests finish, and
+    /// waits for the server to end.
+    pub async fn shutdown(mut self) -> Result<(), StartupError> {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        match self.task.await {
+            Ok(result) => result.map_err(StartupError::Serve),
+            Err(join) => Err(StartupError::Serve(std::io::Error::other(join.to_string()))),
+        }
+    }
+}
+
+/// Builds the application state: database (migrated), CA, authenticator.
+pub async fn prepare(settings: Settings, clock: SharedClock) -> Result<AppState, StartupError> {
+    let store = Store::connect_with(
+        &settings.database_url,
+        StoreOptions {
+            max_connections: settings.db_max_connections,
+            ..StoreOptions::default()
+        },
+    )
+    .await?
+    .with_clock(clock.clone());
+    let report = store.migrate(&[CORE_MIGRATIONS]).await?;
+    tracing::info!(
+        database = %store.redacted_url(),
+        backend = %store.backend(),
+        "database ready: applied {} migrations ({} total)",
+        report.applied,
+        report.total
+    );
+
+    let ca = EnrollmentCa::load_or_create(
+        &settings.ca_dir,
+        CaOptions {
+            algorithm: match settings.ca_algorithm {
+                CaAlgorithm::EcP384 => attest_pki::CaAlgorithm::EcP384,
+                CaAlgorithm::Rsa4096 => attest_pki::CaAlgorithm::Rsa4096,
+            },
+            key_passphrase: settings.ca_key_passphrase.clone(),
+            ..CaOptions::default()
+        },
+        clock.clone(),
+    )?;
+    match ca.passphrase_source() {
+        PassphraseSource::Configured => {}
+        PassphraseSource::File(path) => tracing::warn!(
+            passphrase_file = %path.display(),
+            "the enrollment CA key is encrypted with a passphrase stored next to it; \
+             set ITL_CA_KEY_PASSPHRASE (from a secret store) for real protection at rest"
+        ),
+        PassphraseSource::Unencrypted => tracing::warn!(
+            dir = %settings.ca_dir.display(),
+            "the enrollment CA key file is NOT encrypted at rest"
+        ),
+    }
+    if ca.created() {
+        tracing::info!(subject = %ca.subject(), "created a new enrollment CA");
+    }
+    let ca = Arc::new(ca);
+
+    let auth = OperatorAuthenticator::new(
+        AuthConfig {
+            oidc: settings.oidc.as_ref().map(|o| {
+                let mut config = OidcConfig::new(o.issuer.clone());
+                config.audience = o.audience.clone();
+                config.operator_role = o.operator_role.clone();
+                config.client_id = o.client_id.clone();
+                config.jwks_refresh_min_interval =
+                    chrono::Duration::from_std(o.jwks_refresh_min_interval)
+                        .unwrap_or_else(|_| chrono::Duration::seconds(30));
+                config
+            }),
+            admin_token: settings.admin_token.clone(),
+            client_cert_header_enabled: settings.client_cert_header,
+        },
+        Some(ca.clone() as Arc<dyn attest_auth::ClientCertVerifier>),
+        clock.clone(),
+    )?;
+    if settings.admin_token.is_some() {
+        tracing::warn!("break-glass ITL_ADMIN_TOKEN is enabled; prefer OIDC for normal operations");
+    }
+    if settings.client_cert_header {
+        tracing::warn!(
+            "X-Client-Cert is trusted: the TLS proxy in front MUST strip this header from client requests"
+        );
+    }
+
+    Ok(AppState {
+        store,
+        auth: Arc::new(auth),
+        ca,
+        clock,
+        settings: Arc::new(settings),
+    })
+}
+
+/// Prepares the state, binds, and serves in the background.
+pub async fn start(settings: Settings, clock: SharedClock) -> Result<RunningServer, StartupError> {
+    let listen = settings.listen;
+    let grace = settings.shutdown_timeout;
+    let state = prepare(settings, clock).await?;
+    let listener = TcpListener::bind(listen)
+        .await
+        .map_err(|source| StartupError::Bind {
+            addr: listen,
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(|source| StartupError::Bind {
+        addr: listen,
+        source,
+    })?;
+    let router = app::build(state.clone());
+    let (tx, rx) = oneshot::channel::<()>();
+    let task = tokio::spawn(serve_until(listener, router, async move {
+        let _ = rx.await;
+    }, grace));
+    tracing::info!("listening on http://{addr}");
+    Ok(RunningServer {
+        addr,
+        state,
+        shutdown: Some(tx),
+        task,
+    })
+}
+
+async fn serve_until(
+    listener: TcpListener,
+    router: axum::Router,
+    signal: impl Future<Output = ()> + Send + 'static,
+    grace: std::time::Duration,
+) -> Result<(), std::io::Error> {
+    let (stopping_tx, stopping_rx) = oneshot::channel::<()>();
+    let server = axum::serve(listener, router).with_graceful_shutdown(async move {
+        signal.await;
+        tracing::info!("shutting down: waiting up to {}s for in-flight requests", grace.as_secs());
+        let _ = stopping_tx.send(());
+    });
+    let serving = server.into_future();
+    tokio::pin!(serving);
+    tokio::select! {
+        result = &mut serving => result,
+        () = async {
+            let _ = stopping_rx.await;
+            tokio::time::sleep(grace).await;
+        } => {
+            tracing::warn!("grace period over; dropping remaining connections");
+            Ok(())
+        }
+    }
+}
+
+/// Runs until SIGTERM or Ctrl-C, then shuts down gracefully.
+pub async fn run(settings: Settings, clock: SharedClock) -> Result<(), StartupError> {
+    let server = start(settings, clock).await?;
+    shutdown_signal().await;
+    server.shutdown().await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(err) = tokio::signal::ctrl_c().await {
+            tracing::error!(%err, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut sig) => {
+                sig.recv().await;
+            }
+            Err(err) => {
+                tracing::error!(%err, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => tracing::info!("received Ctrl-C"),
+        () = terminate => tracing::info!("received SIGTERM"),
+    }
+}

@@ -1,0 +1,25 @@
+//! What every handler can reach.
+
+use std::sync::Arc;
+
+use attest_auth::OperatorAuthenticator;
+use attest_domain::clock::SharedClock;
+use attest_pki::EnrollmentCa;
+use attest_store::Store;
+
+use crate::config::Settings;
+
+/// Shared application state; cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    /// The database.
+    pub store: Store,
+    /// Operator authentication.
+    pub auth: Arc<OperatorAuthenticator>,
+    /// The time source for every expiry decision.
+    pub clock: SharedClock,
+    /// The enrollment CA (issues operator and machine certificates).
+    pub ca: Arc<EnrollmentCa>,
+    /// The resolved configuration.
+    pub settings: Arc<Settings>,
+}

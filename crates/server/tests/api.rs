@@ -1,0 +1,353 @@
+//! HTTP basics against the real server: health, readiness, OpenAPI, docs,
+//! FastAPI-style errors, body limits, the admin-route authentication matrix
+//! and the audit API, on every available backend.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use attest_domain::clock::Clock;
+use attest_store::NewAuditEntry;
+use common::{TestApp, ADMIN_TOKEN};
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+
+#[tokio::test]
+async fn healthz_answers_ok() {
+    for app in TestApp::spawn_all().await {
+        let res = app.get("/healthz").send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::OK, "{}", app.backend());
+        assert_eq!(res.json::<Value>().await.unwrap(), json!({"status": "ok"}));
+        app.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn readyz_follows_the_database() {
+    for app in TestApp::spawn_all().await {
+        let res = app.get("/readyz").send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::OK, "{}", app.backend());
+        let body: Value = res.json().await.unwrap();
+        assert_eq!(body["status"], "ok");
+        assert_eq!(body["database"], app.backend());
+
+        app.server.state.store.close().await;
+        let res = app.get("/readyz").send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE, "{}", app.backend());
+        assert_eq!(res.json::<Value>().await.unwrap()["status"], "unavailable");
+        // Liveness does not depend on the database.
+        assert_eq!(app.get("/healthz").send().await.unwrap().status(), StatusCode::OK);
+        app.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn openapi_document_is_3_1_and_lists_every_route() {
+    let app = TestApp::spawn_sqlite().await;
+    let doc: Value = app.get("/openapi.json").send().await.unwrap().json().await.unwrap();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"), "{}", doc["openapi"]);
+    let paths = doc["paths"].as_object().unwrap();
+    for path in [
+        "/healthz",
+        "/readyz",
+        "/api/v1/audit",
+        "/api/v1/audit/verify",
+        "/api/v1/operator-certs",
+    ] {
+        assert!(paths.contains_key(path), "{path} missing from OpenAPI");
+    }
+    for (path, item) in paths {
+        for (method, op) in item.as_object().unwrap() {
+            assert!(op["responses"].is_object(), "{method} {path} has no responses");
+        }
+    }
+    // The served document is the one the routers were built from.
+    assert_eq!(doc, serde_json::to_value(attest_server::app::openapi()).unwrap());
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn docs_render_without_a_cdn() {
+    let app = TestApp::spawn_sqlite().await;
+    let res = app.get("/docs/").send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let html = res.text().await.unwrap();
+    assert!(html.contains("swagger-ui"), "{html}");
+    assert!(!html.contains("https://"), "docs page loads something remote: {html}");
+    let css = app.get("/docs/swagger-ui.css").send().await.unwrap();
+    assert_eq!(css.status(), StatusCode::OK);
+    let init = app.get("/docs/swagger-initializer.js").send().await.unwrap();
+    assert!(init.text().await.unwrap().contains("/openapi.json"));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn unknown_paths_and_methods_get_fastapi_bodies() {
+    let app = TestApp::spawn_sqlite().await;
+    let res = app.get("/nope").send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    assert_eq!(res.json::<Value>().await.unwrap(), json!({"detail": "Not Found"}));
+    let res = app.http.delete(app.url("/healthz")).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(res.json::<Value>().await.unwrap(), json!({"detail": "Method Not Allowed"}));
+    app.stop().await;
+}
+
+/// Every operation the OpenAPI document marks as secured refuses requests
+/// without credentials and with wrong ones; the list comes from the document,
+/// so a new admin route is covered the moment it exists.
+#[tokio::test]
+async fn every_admin_route_refuses_missing_and_wrong_credentials() {
+    let app = TestApp::spawn_sqlite().await;
+    let doc = serde_json::to_value(attest_server::app::openapi()).unwrap();
+    let mut secured = 0;
+    let wrong: [(&str, &str); 6] = [
+        ("authorization", "Bearer wrong-token-wrong-token-wrong"),
+        ("authorization", "Bearer "),
+        ("authorization", "Basic YWRtaW46YWRtaW4="),
+        ("authorization", &format!("Bearer {ADMIN_TOKEN}x")),
+        ("authorization", "Bearer eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0."),
+        ("x-client-cert", "-----BEGIN%20CERTIFICATE-----"),
+    ];
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            let concrete = path.replace("{machine_id}", "00000000-0000-0000-0000-000000000000");
+            let method = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+            let request = |headers: &[(&str, &str)]| {
+                let mut req = app
+                    .http
+                    .request(method.clone(), app.url(&concrete))
+                    .header("content-type", "application/json")
+                    .body("{}");
+                for (k, v) in headers {
+                    req = req.header(*k, *v);
+                }
+                req
+            };
+            let is_secured = op.get("security").is_some_and(|s| !s.as_array().unwrap().is_empty());
+            if !is_secured {
+                let status = request(&[]).send().await.unwrap().status();
+                assert_ne!(status, StatusCode::UNAUTHORIZED, "public {method} {path} asks for credentials");
+                continue;
+            }
+            secured += 1;
+            let res = request(&[]).send().await.unwrap();
+            assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "{method} {path} without credentials");
+            assert_eq!(res.headers()["www-authenticate"], "Bearer");
+            assert!(res.json::<Value>().await.unwrap()["detail"].is_string());
+            for header in &wrong {
+                let status = request(&[*header]).send().await.unwrap().status();
+                assert_eq!(status, StatusCode::UNAUTHORIZED, "{method} {path} with {header:?}");
+            }
+            let status = request(&[("authorization", &format!("Bearer {ADMIN_TOKEN}"))])
+                .send()
+                .await
+                .unwrap()
+                .status();
+            assert_ne!(status, StatusCode::UNAUTHORIZED, "{method} {path} with the admin token");
+            assert_ne!(status, StatusCode::FORBIDDEN, "{method} {path} with the admin token");
+        }
+    }
+    assert!(secured >= 3, "expected admin routes in the document, found {secured}");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn audit_pages_newest_first_and_verifies() {
+    for app in TestApp::spawn_all().await {
+        let store = &app.server.state.store;
+        for i in 0..7 {
+            let entry = NewAuditEntry {
+                machine_id: Some(format!("m-{i}")),
+                detail: Some(format!("entry {i}")),
+                ..NewAuditEntry::new("alice", "approve")
+            };
+            store.audit().append_one(&entry, app.clock.now()).await.unwrap();
+            app.clock.advance(chrono::Duration::seconds(1));
+        }
+        let page: Vec<Value> = app
+            .admin_get("/api/v1/audit?page=1&per_page=3")
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let ids: Vec<i64> = page.iter().map(|e| e["id"].as_i64().unwrap()).collect();
+        assert_eq!(ids, vec![7, 6, 5], "{}", app.backend());
+        let keys: Vec<&str> = page[0].as_object().unwrap().keys().map(String::as_str).collect();
+        for key in [
+            "id", "timestamp", "operator_cn", "action", "machine_id", "prev_state", "new_state",
+            "detail", "prev_hash", "entry_hash",
+        ] {
+            assert!(keys.contains(&key), "{key} missing");
+        }
+        assert_eq!(page[0]["prev_hash"], page[1]["entry_hash"]);
+        let last: Vec<Value> = app
+            .admin_get("/api/v1/audit?page=3&per_page=3")
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(last.len(), 1);
+        assert_eq!(last[0]["prev_hash"], "0".repeat(64));
+
+        let report: Value = app.admin_get("/api/v1/audit/verify").send().await.unwrap().json().await.unwrap();
+        assert_eq!(
+            report,
+            json!({"valid": true, "entries": 7, "root_hash": page[0]["entry_hash"], "first_invalid_id": null, "error": null}),
+            "{}",
+            app.backend()
+        );
+
+        // Edit a row by hand: verification names it.
+        attest_store::sqlx::query("UPDATE audit_log SET detail = 'edited' WHERE id = 4")
+            .execute(store.pool())
+            .await
+            .unwrap();
+        let report: Value = app.admin_get("/api/v1/audit/verify").send().await.unwrap().json().await.unwrap();
+        assert_eq!(report["valid"], false);
+        assert_eq!(report["first_invalid_id"], 4);
+        assert_eq!(report["root_hash"], Value::Null);
+        assert!(report["error"].as_str().unwrap().contains("id=4"), "{report}");
+        app.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn audit_paging_is_validated() {
+    let app = TestApp::spawn_sqlite().await;
+    for (query, field) in [
+        ("per_page=201", "per_page"),
+        ("per_page=0", "per_page"),
+        ("page=0", "page"),
+        ("page=abc", "page"),
+    ] {
+        let res = app.admin_get(&format!("/api/v1/audit?{query}")).send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY, "{query}");
+        let body: Value = res.json().await.unwrap();
+        let loc = body["detail"][0]["loc"].as_array().unwrap();
+        assert_eq!(loc[0], "query", "{query}: {body}");
+        assert!(loc.iter().any(|l| l == field), "{query}: {body}");
+    }
+    let res = app.admin_get("/api/v1/audit?per_page=200").send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn json_bodies_are_validated_field_by_field() {
+    let app = TestApp::spawn_sqlite().await;
+    let cases: [(&str, &str, Value); 4] = [
+        ("{", "json_invalid", json!(["body"])),
+        (r#"{"cn": 5}"#, "type_error", json!(["body", "cn"])),
+        (r#"{}"#, "missing", json!(["body", "cn"])),
+        (r#"{"cn": "a", "valid_days": "x"}"#, "type_error", json!(["body", "valid_days"])),
+    ];
+    for (body, kind, loc) in cases {
+        let res = app
+            .admin_post("/api/v1/operator-certs")
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+        let detail: Value = res.json().await.unwrap();
+        assert_eq!(detail["detail"][0]["type"], kind, "{body}: {detail}");
+        if kind == "json_invalid" {
+            assert_eq!(detail["detail"][0]["loc"][0], "body");
+        } else {
+            assert_eq!(detail["detail"][0]["loc"], loc, "{body}: {detail}");
+        }
+    }
+    let res = app
+        .admin_post("/api/v1/operator-certs")
+        .header("content-type", "text/plain")
+        .body(r#"{"cn":"a"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn oversized_bodies_get_413_and_nothing_is_written() {
+    let app = TestApp::spawn_all_with(|s| s.max_body_bytes = 4096).await;
+    for app in app {
+        let big = format!(r#"{{"cn":"{}"}}"#, "a".repeat(5000));
+        let res = app
+            .admin_post("/api/v1/operator-certs")
+            .header("content-type", "application/json")
+            .body(big)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::PAYLOAD_TOO_LARGE, "{}", app.backend());
+        assert!(res.json::<Value>().await.unwrap()["detail"].is_string());
+        let report: Value = app.admin_get("/api/v1/audit/verify").send().await.unwrap().json().await.unwrap();
+        assert_eq!(report["entries"], 0);
+        app.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn operator_certificates_authenticate_and_are_audited() {
+    let app = TestApp::spawn_all_with(|s| s.client_cert_header = true).await;
+    for app in app {
+        let res = app
+            .admin_post("/api/v1/operator-certs")
+            .json(&json!({"cn": "alice", "valid_days": 7}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::OK, "{}", app.backend());
+        let issued: Value = res.json().await.unwrap();
+        assert_eq!(issued["cn"], "alice");
+        assert!(issued["key_pem"].as_str().unwrap().contains("PRIVATE KEY"));
+        let cert = urlencoding::encode(issued["cert_pem"].as_str().unwrap()).into_owned();
+
+        // Alice now authenticates with her certificate, and is audited by CN.
+        let res = app
+            .post("/api/v1/operator-certs")
+            .header("x-client-cert", &cert)
+            .json(&json!({"cn": "bob"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
+        let log: Vec<Value> = app.admin_get("/api/v1/audit").send().await.unwrap().json().await.unwrap();
+        assert_eq!(log.len(), 2);
+        assert_eq!(log[0]["operator_cn"], "alice");
+        assert_eq!(log[0]["action"], "issue_operator_cert");
+        assert!(log[0]["detail"].as_str().unwrap().starts_with("cn=bob "));
+        assert_eq!(log[1]["operator_cn"], "SYSTEM");
+
+        // An expired certificate no longer authenticates.
+        app.clock.advance(chrono::Duration::days(8));
+        let res = app.get("/api/v1/audit").header("x-client-cert", &cert).send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+        app.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn client_cert_header_is_ignored_unless_enabled() {
+    let app = TestApp::spawn_sqlite().await;
+    let issued: Value = app
+        .admin_post("/api/v1/operator-certs")
+        .json(&json!({"cn": "alice"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let cert = urlencoding::encode(issued["cert_pem"].as_str().unwrap()).into_owned();
+    let res = app.get("/api/v1/audit").header("x-client-cert", &cert).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    app.stop().await;
+}

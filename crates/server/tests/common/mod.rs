@@ -1,0 +1,106 @@
+//! Test support: the real server on port 0 with a fresh database, once per
+//! available backend (SQLite always, PostgreSQL when TEST_DATABASE_URL is set).
+
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::sync::Arc;
+
+use attest_domain::clock::ManualClock;
+use attest_server::config::Settings;
+use attest_server::serve::{start, RunningServer};
+use attest_store::testing::TestDb;
+use chrono::{DateTime, Utc};
+use secrecy::SecretString;
+use tempfile::TempDir;
+
+/// The break-glass token every test server is started with.
+pub const ADMIN_TOKEN: &str = "test-break-glass-token-0123456789";
+
+/// A running server and what it needs to stay alive.
+pub struct TestApp {
+    pub server: RunningServer,
+    pub http: reqwest::Client,
+    pub clock: ManualClock,
+    pub db: TestDb,
+    pub dir: TempDir,
+}
+
+/// A fixed start time, so tests are reproducible.
+pub fn epoch() -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339("2026-05-14T17:00:00Z")
+        .unwrap()
+        .with_timezone(&Utc)
+}
+
+impl TestApp {
+    /// One server per available backend, default settings.
+    pub async fn spawn_all() -> Vec<TestApp> {
+        Self::spawn_all_with(|_| {}).await
+    }
+
+    /// One server per available backend, settings adjusted by `tweak`.
+    pub async fn spawn_all_with(tweak: impl Fn(&mut Settings)) -> Vec<TestApp> {
+        let mut apps = Vec::new();
+        for db in TestDb::all_with(&[]).await {
+            apps.push(Self::spawn_on(db, &tweak).await);
+        }
+        apps
+    }
+
+    /// A server on a fresh SQLite database.
+    pub async fn spawn_sqlite() -> TestApp {
+        Self::spawn_on(TestDb::sqlite_with(&[]).await, &|_| {}).await
+    }
+
+    /// A server on `db` (which the server migrates itself).
+    pub async fn spawn_on(db: TestDb, tweak: &dyn Fn(&mut Settings)) -> TestApp {
+        let dir = tempfile::tempdir().unwrap();
+        let mut settings = Settings::for_tests(dir.path(), db.url().to_string());
+        settings.admin_token = Some(SecretString::from(ADMIN_TOKEN));
+        settings.ca_key_passphrase = Some(SecretString::from("test-ca-passphrase"));
+        tweak(&mut settings);
+        let clock = ManualClock::new(epoch());
+        let server = start(settings, Arc::new(clock.clone())).await.unwrap();
+        TestApp {
+            server,
+            http: reqwest::Client::new(),
+            clock,
+            db,
+            dir,
+        }
+    }
+
+    /// Which backend this server runs on, for assertion messages.
+    pub fn backend(&self) -> String {
+        self.db.backend().to_string()
+    }
+
+    /// Absolute URL of `path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.server.url(), path)
+    }
+
+    pub fn get(&self, path: &str) -> reqwest::RequestBuilder {
+        self.http.get(self.url(path))
+    }
+
+    pub fn post(&self, path: &str) -> reqwest::RequestBuilder {
+        self.http.post(self.url(path))
+    }
+
+    /// `GET path` as the break-glass operator.
+    pub fn admin_get(&self, path: &str) -> reqwest::RequestBuilder {
+        self.get(path).bearer_auth(ADMIN_TOKEN)
+    }
+
+    /// `POST path` as the break-glass operator.
+    pub fn admin_post(&self, path: &str) -> reqwest::RequestBuilder {
+        self.post(path).bearer_auth(ADMIN_TOKEN)
+    }
+
+    /// Stops the server and drops the database.
+    pub async fn stop(self) {
+        self.server.shutdown().await.unwrap();
+        self.db.close().await;
+    }
+}
