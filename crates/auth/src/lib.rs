@@ -1,1 +1,272 @@
-//! placeholder
+//! Operator authentication for the admin API.
+//!
+//! Three methods, tried in the seed's order of precedence:
+//!
+//! 1. `Authorization: Bearer <JWT>` validated against the OIDC issuer's JWKS
+//!    ([`oidc`]); the token must carry the operator role.
+//! 2. `X-Client-Cert: <url-encoded PEM>` forwarded by the TLS proxy, verified
+//!    against the enrollment CA, OU must be `operator` ([`client_cert`]).
+//! 3. `Authorization: Bearer <ITL_ADMIN_TOKEN>`, the break-glass token,
+//!    compared in constant time ([`break_glass`]).
+//!
+//! A method that fails lets the next one try (break-glass is used "when
+//! neither OIDC nor mTLS succeeds"); if none succeeds, the failure of the
+//! highest-precedence method that was attempted is returned. The crate knows
+//! nothing about axum: it takes an [`http::HeaderMap`].
+
+pub mod break_glass;
+pub mod client_cert;
+mod error;
+pub mod oidc;
+
+use std::fmt;
+use std::sync::Arc;
+
+use attest_domain::clock::SharedClock;
+use http::header::AUTHORIZATION;
+use http::HeaderMap;
+use secrecy::SecretString;
+
+pub use break_glass::BreakGlassToken;
+pub use client_cert::{ClientCertIdentity, ClientCertVerifier, CLIENT_CERT_HEADER, OPERATOR_OU};
+pub use error::{AuthError, AuthSetupError};
+pub use oidc::{OidcConfig, OidcValidator};
+
+/// Identity recorded for break-glass logins (the seed's `operator_cn = SYSTEM`).
+pub const BREAK_GLASS_IDENTITY: &str = "SYSTEM";
+
+/// Longest operator identity accepted for the audit log.
+const MAX_IDENTITY_CHARS: usize = 256;
+
+/// Identities are written to the audit log verbatim. Refuse control
+/// characters (log-line injection), absurd lengths, and the break-glass
+/// identity `SYSTEM`, which only the break-glass path may record (otherwise
+/// a user or certificate named `SYSTEM` would be indistinguishable from it
+/// in the audit log).
+pub(crate) fn check_identity(identity: &str) -> Result<(), AuthError> {
+    if identity.chars().count() > MAX_IDENTITY_CHARS || identity.chars().any(char::is_control) {
+        return Err(AuthError::Unauthenticated(
+            "operator identity is too long or contains control characters".into(),
+        ));
+    }
+    if identity.trim() == BREAK_GLASS_IDENTITY {
+        return Err(AuthError::Forbidden(format!(
+            "the operator identity '{BREAK_GLASS_IDENTITY}' is reserved for the break-glass token"
+        )));
+    }
+    Ok(())
+}
+
+/// Which method authenticated the operator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AuthMethod {
+    /// OIDC bearer token.
+    Oidc,
+    /// Client certificate forwarded by the TLS proxy.
+    ClientCert,
+    /// The shared break-glass token.
+    BreakGlass,
+}
+
+impl AuthMethod {
+    /// Stable lowercase name, for audit records and logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Oidc => "oidc",
+            Self::ClientCert => "client_cert",
+            Self::BreakGlass => "break_glass",
+        }
+    }
+}
+
+impl fmt::Display for AuthMethod {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An authenticated operator.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Operator {
+    /// Name for the audit log: `preferred_username`/`sub`, certificate CN, or `SYSTEM`.
+    pub identity: String,
+    /// How they authenticated.
+    pub method: AuthMethod,
+}
+
+/// Authentication settings (the server maps `ITL_*` variables onto this).
+#[derive(Clone, Default)]
+pub struct AuthConfig {
+    /// OIDC settings; `None` disables bearer-JWT authentication.
+    pub oidc: Option<OidcConfig>,
+    /// Break-glass token (`ITL_ADMIN_TOKEN`); `None` disables it.
+    pub admin_token: Option<SecretString>,
+    /// Trust `X-Client-Cert` (`ITL_CLIENT_CERT_HEADER`). Only safe when the
+    /// TLS proxy strips the header from client requests.
+    pub client_cert_header_enabled: bool,
+}
+
+impl fmt::Debug for AuthConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AuthConfig")
+            .field("oidc", &self.oidc)
+            .field(
+                "admin_token",
+                &self.admin_token.as_ref().map(|_| "[redacted]"),
+            )
+            .field(
+                "client_cert_header_enabled",
+                &self.client_cert_header_enabled,
+            )
+            .finish()
+    }
+}
+
+/// Authenticates operators from request headers.
+pub struct OperatorAuthenticator {
+    oidc: Option<OidcValidator>,
+    client_cert: Option<Arc<dyn ClientCertVerifier>>,
+    break_glass: Option<BreakGlassToken>,
+}
+
+impl fmt::Debug for OperatorAuthenticator {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OperatorAuthenticator")
+            .field("oidc", &self.oidc.is_some())
+            .field("client_cert", &self.client_cert.is_some())
+            .field("break_glass", &self.break_glass.is_some())
+            .finish()
+    }
+}
+
+impl OperatorAuthenticator {
+    /// Builds the authenticator.
+    ///
+    /// Fails if the client-cert header is enabled without a verifier, if the
+    /// admin token is empty, or if the OIDC HTTP client cannot be built.
+    /// No network I/O happens here: discovery runs on first use.
+    pub fn new(
+        config: AuthConfig,
+        client_cert_verifier: Option<Arc<dyn ClientCertVerifier>>,
+        clock: SharedClock,
+    ) -> Result<Self, AuthSetupError> {
+        let oidc = config
+            .oidc
+            .map(|c| OidcValidator::new(c, clock.clone()))
+            .transpose()?;
+        let client_cert = if config.client_cert_header_enabled {
+            Some(client_cert_verifier.ok_or(AuthSetupError::MissingClientCertVerifier)?)
+        } else {
+            None
+        };
+        let break_glass = config
+            .admin_token
+            .as_ref()
+            .map(BreakGlassToken::new)
+            .transpose()?;
+        Ok(Self {
+            oidc,
+            client_cert,
+            break_glass,
+        })
+    }
+
+    /// True if at least one method is configured (otherwise every admin
+    /// request is refused, which the server may want to warn about).
+    pub fn any_method_enabled(&self) -> bool {
+        self.oidc.is_some() || self.client_cert.is_some() || self.break_glass.is_some()
+    }
+
+    /// Authenticates the request described by `headers`.
+    ///
+    /// `Err(Unauthenticated)` maps to 401, `Err(Forbidden)` to 403
+    /// ([`AuthError::status_code`]).
+    pub async fn authenticate(&self, headers: &HeaderMap) -> Result<Operator, AuthError> {
+        let bearer = bearer_token(headers)?;
+        // The first failure in precedence order is what the client sees.
+        let mut failure: Option<AuthError> = None;
+
+        if let (Some(oidc), Some(token)) = (&self.oidc, bearer) {
+            if oidc::looks_like_jwt(token) {
+                match oidc.authenticate(token).await {
+                    Ok(identity) => {
+                        return Ok(Operator {
+                            identity,
+                            method: AuthMethod::Oidc,
+                        })
+                    }
+                    Err(e) => {
+                        tracing::debug!(reason = %e, "OIDC authentication failed");
+                        failure.get_or_insert(e);
+                    }
+                }
+            }
+        }
+
+        if let Some(verifier) = &self.client_cert {
+            match client_cert::authenticate(headers, verifier.as_ref()) {
+                Ok(Some(identity)) => {
+                    return Ok(Operator {
+                        identity,
+                        method: AuthMethod::ClientCert,
+                    })
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::debug!(reason = %e, "client certificate authentication failed");
+                    failure.get_or_insert(e);
+                }
+            }
+        }
+
+        if let (Some(break_glass), Some(token)) = (&self.break_glass, bearer) {
+            if break_glass.matches(token) {
+                tracing::warn!("operator authenticated with the break-glass token");
+                return Ok(Operator {
+                    identity: BREAK_GLASS_IDENTITY.to_owned(),
+                    method: AuthMethod::BreakGlass,
+                });
+            }
+        }
+
+        Err(failure.unwrap_or_else(|| {
+            if bearer.is_some() {
+                AuthError::Unauthenticated("invalid bearer token".into())
+            } else {
+                AuthError::Unauthenticated("no credentials".into())
+            }
+        }))
+    }
+}
+
+/// The bearer token from `Authorization`, if any.
+///
+/// Several `Authorization` headers, a non-UTF-8 value or an empty token are
+/// errors rather than "no credentials", so ambiguity never downgrades to a
+/// weaker method silently.
+fn bearer_token(headers: &HeaderMap) -> Result<Option<&str>, AuthError> {
+    let mut values = headers.get_all(AUTHORIZATION).iter();
+    let Some(value) = values.next() else {
+        return Ok(None);
+    };
+    if values.next().is_some() {
+        return Err(AuthError::Unauthenticated(
+            "more than one Authorization header".into(),
+        ));
+    }
+    let value = value
+        .to_str()
+        .map_err(|_| AuthError::Unauthenticated("malformed Authorization header".into()))?;
+    let Some((scheme, rest)) = value.split_once(' ') else {
+        return Ok(None);
+    };
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        // Some other scheme (Basic, …): not ours.
+        return Ok(None);
+    }
+    let token = rest.trim();
+    if token.is_empty() {
+        return Err(AuthError::Unauthenticated("empty bearer token".into()));
+    }
+    Ok(Some(token))
+}

@@ -1,1 +1,26 @@
-//! placeholder
+//! The enrollment CA: a small, real certificate authority.
+//!
+//! It issues the client certificates that machines (OU = role) and operators
+//! (OU = `operator`) present, and verifies them again when they come back.
+//! The CA private key never leaves this crate: it is stored encrypted at rest
+//! (PKCS#8 PBES2, scrypt + AES-256-CBC) and only used through
+//! [`EnrollmentCa::issue`] and friends.
+
+mod ca;
+mod error;
+mod issue;
+mod keystore;
+mod signer;
+mod verify;
+
+pub use ca::{
+    CaAlgorithm, CaOptions, EnrollmentCa, PassphraseSource, CA_CERT_FILE, CA_KEY_FILE,
+    CA_PASSPHRASE_FILE,
+};
+pub use error::PkiError;
+pub use issue::{IssuedCert, KeyAlgorithm};
+pub use verify::{NoRevocation, RevocationCheck, RevokedSerials, VerifiedClientCert};
+
+/// Re-exported so callers can build an SPKI for [`EnrollmentCa::issue`]
+/// without depending on `x509-cert` themselves.
+pub use x509_cert::spki::SubjectPublicKeyInfoOwned;

@@ -1,0 +1,99 @@
+//! Client certificates forwarded by the TLS proxy in `X-Client-Cert`.
+//!
+//! The proxy has already done the TLS handshake; we re-verify the forwarded
+//! PEM against the enrollment CA anyway, so a misconfigured proxy that
+//! forwards any certificate does not turn into a bypass. The header itself
+//! is only trustworthy if the proxy strips it from client requests: that is
+//! why it is off unless configured.
+
+use attest_pki::{EnrollmentCa, PkiError};
+use http::HeaderMap;
+
+use crate::AuthError;
+
+/// Header carrying the URL-encoded client certificate PEM.
+pub const CLIENT_CERT_HEADER: &str = "x-client-cert";
+
+/// The OU an operator certificate must carry.
+pub const OPERATOR_OU: &str = "operator";
+
+/// Upper bound on the header, to keep parsing cheap (a P-384 or RSA-4096
+/// certificate PEM is 1-3 KiB; URL-encoding at most triples that).
+const MAX_HEADER_LEN: usize = 16 * 1024;
+
+/// What a verified certificate says about its holder.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientCertIdentity {
+    /// Subject CN.
+    pub cn: String,
+    /// Subject OU, if any.
+    pub ou: Option<String>,
+}
+
+/// Verifies a client certificate PEM. Implemented for [`EnrollmentCa`];
+/// a trait so tests and future CAs can plug in.
+pub trait ClientCertVerifier: Send + Sync {
+    /// Returns the identity, or a client-safe reason why the certificate is
+    /// not acceptable (not issued by the CA, bad signature, expired, revoked…).
+    fn verify(&self, cert_pem: &str) -> Result<ClientCertIdentity, String>;
+}
+
+impl ClientCertVerifier for EnrollmentCa {
+    fn verify(&self, cert_pem: &str) -> Result<ClientCertIdentity, String> {
+        self.verify_client_cert(cert_pem)
+            .map(|v| ClientCertIdentity { cn: v.cn, ou: v.ou })
+            .map_err(|e| safe_reason(&e))
+    }
+}
+
+/// PKI errors reworded for clients: no paths, no parser internals.
+fn safe_reason(e: &PkiError) -> String {
+    match e {
+        PkiError::NotIssuedByCa => "certificate not issued by the enrollment CA".into(),
+        PkiError::BadSignature => "certificate signature invalid".into(),
+        PkiError::Expired { .. } => "certificate expired".into(),
+        PkiError::NotYetValid { .. } => "certificate not yet valid".into(),
+        PkiError::Revoked { .. } => "certificate revoked".into(),
+        PkiError::WrongUsage(_) => "certificate not valid for client authentication".into(),
+        _ => "malformed client certificate".into(),
+    }
+}
+
+/// `Ok(None)` if the header is absent; `Ok(Some(cn))` for a valid operator
+/// certificate; `Err(Forbidden)` for a valid certificate whose OU is not
+/// `operator`; `Err(Unauthenticated)` for anything else.
+pub(crate) fn authenticate(
+    headers: &HeaderMap,
+    verifier: &dyn ClientCertVerifier,
+) -> Result<Option<String>, AuthError> {
+    let mut values = headers.get_all(CLIENT_CERT_HEADER).iter();
+    let Some(value) = values.next() else {
+        return Ok(None);
+    };
+    let unauth = |r: &str| AuthError::Unauthenticated(r.to_owned());
+    if values.next().is_some() {
+        return Err(unauth("more than one X-Client-Cert header"));
+    }
+    if value.len() > MAX_HEADER_LEN {
+        return Err(unauth("X-Client-Cert header too large"));
+    }
+    let raw = value
+        .to_str()
+        .map_err(|_| unauth("malformed X-Client-Cert header"))?;
+    if raw.trim().is_empty() {
+        // nginx sends an empty value when the client presented no certificate.
+        return Ok(None);
+    }
+    let pem = urlencoding::decode(raw).map_err(|_| unauth("malformed X-Client-Cert header"))?;
+    let identity = verifier.verify(&pem).map_err(AuthError::Unauthenticated)?;
+    if identity.ou.as_deref() != Some(OPERATOR_OU) {
+        return Err(AuthError::Forbidden(
+            "client certificate is not an operator certificate (OU must be 'operator')".into(),
+        ));
+    }
+    if identity.cn.trim().is_empty() {
+        return Err(unauth("client certificate has an empty CN"));
+    }
+    crate::check_identity(&identity.cn)?;
+    Ok(Some(identity.cn))
+}

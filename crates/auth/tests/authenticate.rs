@@ -1,0 +1,781 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+//! End-to-end operator authentication against a real discovery + JWKS
+//! server on loopback, a real enrollment CA, and a manual clock.
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use attest_auth::{
+    AuthConfig, AuthError, AuthMethod, ClientCertVerifier, OidcConfig, OperatorAuthenticator,
+};
+use attest_domain::clock::{Clock, ManualClock, SharedClock};
+use attest_pki::{CaOptions, EnrollmentCa, KeyAlgorithm};
+use axum::extract::State;
+use axum::routing::get;
+use axum::{Json, Router};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use chrono::{Duration, Utc};
+use http::{HeaderMap, HeaderValue, StatusCode};
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use pkcs8::{EncodePrivateKey, EncodePublicKey, LineEnding};
+use rsa::traits::PublicKeyParts;
+use secrecy::SecretString;
+use serde_json::{json, Value};
+
+const REALM_PATH: &str = "/realms/itl";
+const ROLE: &str = "attestation-operator";
+const CLIENT: &str = "attestation-service";
+const ADMIN_TOKEN: &str = "break-glass-token-0123456789abcdef";
+
+// ---------------------------------------------------------------- keys
+
+struct RsaKey {
+    encoding: EncodingKey,
+    public_pem: String,
+    jwk: Value,
+}
+
+/// RSA key generation is slow in debug builds: one key for the whole binary.
+fn rsa_key() -> &'static RsaKey {
+    static KEY: OnceLock<RsaKey> = OnceLock::new();
+    KEY.get_or_init(|| {
+        let private = rsa::RsaPrivateKey::new(&mut rand::thread_rng(), 2048).unwrap();
+        let public = private.to_public_key();
+        let pem = private.to_pkcs8_pem(LineEnding::LF).unwrap();
+        RsaKey {
+            encoding: EncodingKey::from_rsa_pem(pem.as_bytes()).unwrap(),
+            public_pem: public.to_public_key_pem(LineEnding::LF).unwrap(),
+            jwk: json!({
+                "kty": "RSA", "kid": "rsa-1", "use": "sig", "alg": "RS256",
+                "n": URL_SAFE_NO_PAD.encode(public.n().to_bytes_be()),
+                "e": URL_SAFE_NO_PAD.encode(public.e().to_bytes_be()),
+            }),
+        }
+    })
+}
+
+struct EcKey {
+    encoding: EncodingKey,
+    jwk: Value,
+}
+
+fn ec_p256(kid: &str) -> EcKey {
+    use p256::elliptic_curve::sec1::ToEncodedPoint;
+    let secret = p256::SecretKey::random(&mut rand::thread_rng());
+    let point = secret.public_key().to_encoded_point(false);
+    let pem = secret.to_pkcs8_pem(LineEnding::LF).unwrap();
+    EcKey {
+        encoding: EncodingKey::from_ec_pem(pem.as_bytes()).unwrap(),
+        jwk: json!({
+            "kty": "EC", "kid": kid, "use": "sig", "crv": "P-256",
+            "x": URL_SAFE_NO_PAD.encode(point.x().unwrap()),
+            "y": URL_SAFE_NO_PAD.encode(point.y().unwrap()),
+        }),
+    }
+}
+
+fn ec_p384(kid: &str) -> EcKey {
+    use p384::elliptic_curve::sec1::ToEncodedPoint;
+    let secret = p384::SecretKey::random(&mut rand::thread_rng());
+    let point = secret.public_key().to_encoded_point(false);
+    let pem = secret.to_pkcs8_pem(LineEnding::LF).unwrap();
+    EcKey {
+        encoding: EncodingKey::from_ec_pem(pem.as_bytes()).unwrap(),
+        jwk: json!({
+            "kty": "EC", "kid": kid, "use": "sig", "crv": "P-384",
+            "x": URL_SAFE_NO_PAD.encode(point.x().unwrap()),
+            "y": URL_SAFE_NO_PAD.encode(point.y().unwrap()),
+        }),
+    }
+}
+
+// ---------------------------------------------------------------- IdP
+
+#[derive(Default)]
+struct Idp {
+    issuer: Mutex<String>,
+    keys: Mutex<Vec<Value>>,
+    jwks_hits: AtomicUsize,
+    discovery_hits: AtomicUsize,
+    /// Simulates an outage of the JWKS endpoint.
+    failing: AtomicBool,
+}
+
+async fn discovery(State(idp): State<Arc<Idp>>) -> Json<Value> {
+    idp.discovery_hits.fetch_add(1, Ordering::SeqCst);
+    let issuer = idp.issuer.lock().unwrap().clone();
+    Json(json!({
+        "issuer": issuer,
+        "jwks_uri": format!("{issuer}/protocol/openid-connect/certs"),
+        "id_token_signing_alg_values_supported": ["RS256", "ES256"],
+    }))
+}
+
+async fn jwks(State(idp): State<Arc<Idp>>) -> Result<Json<Value>, StatusCode> {
+    idp.jwks_hits.fetch_add(1, Ordering::SeqCst);
+    if idp.failing.load(Ordering::SeqCst) {
+        return Err(StatusCode::SERVICE_UNAVAILABLE);
+    }
+    let mut keys = idp.keys.lock().unwrap().clone();
+    // Real JWKS documents carry encryption keys too; they must be skipped.
+    keys.push(
+        json!({"kty": "RSA", "kid": "enc-1", "use": "enc", "alg": "RSA-OAEP",
+        "n": rsa_key().jwk["n"], "e": "AQAB"}),
+    );
+    Ok(Json(json!({ "keys": keys })))
+}
+
+async fn start_idp(keys: Vec<Value>) -> (Arc<Idp>, String) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let issuer = format!("http://{addr}{REALM_PATH}");
+    let idp = Arc::new(Idp::default());
+    *idp.issuer.lock().unwrap() = issuer.clone();
+    *idp.keys.lock().unwrap() = keys;
+    let app = Router::new()
+        .route(
+            &format!("{REALM_PATH}/.well-known/openid-configuration"),
+            get(discovery),
+        )
+        .route(
+            &format!("{REALM_PATH}/protocol/openid-connect/certs"),
+            get(jwks),
+        )
+        .with_state(idp.clone());
+    tokio::spawn(async move {
+        axum::serve(listener, app).await.unwrap();
+    });
+    (idp, issuer)
+}
+
+// ---------------------------------------------------------------- fixture
+
+struct Fixture {
+    idp: Arc<Idp>,
+    issuer: String,
+    clock: ManualClock,
+    auth: OperatorAuthenticator,
+    ec: EcKey,
+}
+
+struct Options {
+    audience: Option<String>,
+    client_id: Option<String>,
+    admin_token: Option<String>,
+    cert_verifier: Option<Arc<dyn ClientCertVerifier>>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            audience: Some(CLIENT.into()),
+            client_id: None,
+            admin_token: Some(ADMIN_TOKEN.into()),
+            cert_verifier: None,
+        }
+    }
+}
+
+async fn fixture(opts: Options) -> Fixture {
+    let ec = ec_p256("ec-1");
+    let (idp, issuer) = start_idp(vec![rsa_key().jwk.clone(), ec.jwk.clone()]).await;
+    let clock = ManualClock::new(Utc::now());
+    let shared: SharedClock = Arc::new(clock.clone());
+    let mut oidc = OidcConfig::new(issuer.clone());
+    oidc.audience = opts.audience;
+    oidc.client_id = opts.client_id;
+    oidc.jwks_refresh_min_interval = Duration::seconds(30);
+    oidc.http_timeout = std::time::Duration::from_secs(5);
+    let config = AuthConfig {
+        oidc: Some(oidc),
+        admin_token: opts.admin_token.map(SecretString::from),
+        client_cert_header_enabled: opts.cert_verifier.is_some(),
+    };
+    let auth = OperatorAuthenticator::new(config, opts.cert_verifier, shared).unwrap();
+    Fixture {
+        idp,
+        issuer,
+        clock,
+        auth,
+        ec,
+    }
+}
+
+impl Fixture {
+    fn claims(&self) -> Value {
+        let now = self.clock.now().timestamp();
+        json!({
+            "iss": self.issuer,
+            "sub": "7f3c1a52-0000-4000-8000-000000000001",
+            "preferred_username": "alice",
+            "aud": [CLIENT, "account"],
+            "iat": now,
+            "nbf": now - 5,
+            "exp": now + 300,
+            "realm_access": { "roles": ["offline_access", ROLE] },
+        })
+    }
+
+    fn rs256(&self, claims: &Value) -> String {
+        let mut header = Header::new(Algorithm::RS256);
+        header.kid = Some("rsa-1".into());
+        jsonwebtoken::encode(&header, claims, &rsa_key().encoding).unwrap()
+    }
+
+    fn es256(&self, claims: &Value) -> String {
+        let mut header = Header::new(Algorithm::ES256);
+        header.kid = Some("ec-1".into());
+        jsonwebtoken::encode(&header, claims, &self.ec.encoding).unwrap()
+    }
+
+    fn jwks_hits(&self) -> usize {
+        self.idp.jwks_hits.load(Ordering::SeqCst)
+    }
+
+    async fn auth_bearer(&self, token: &str) -> Result<attest_auth::Operator, AuthError> {
+        self.auth.authenticate(&bearer(token)).await
+    }
+}
+
+fn bearer(token: &str) -> HeaderMap {
+    let mut h = HeaderMap::new();
+    h.insert(
+        http::header::AUTHORIZATION,
+        HeaderValue::from_str(&format!("Bearer {token}")).unwrap(),
+    );
+    h
+}
+
+fn expect_401(r: Result<attest_auth::Operator, AuthError>, reason_contains: &str) {
+    match r {
+        Err(e @ AuthError::Unauthenticated(_)) => {
+            assert_eq!(e.status_code(), StatusCode::UNAUTHORIZED);
+            assert!(
+                e.reason().contains(reason_contains),
+                "reason {:?} lacks {reason_contains:?}",
+                e.reason()
+            );
+        }
+        other => panic!("expected 401 ({reason_contains}), got {other:?}"),
+    }
+}
+
+fn expect_403(r: Result<attest_auth::Operator, AuthError>) {
+    match r {
+        Err(e @ AuthError::Forbidden(_)) => assert_eq!(e.status_code(), StatusCode::FORBIDDEN),
+        other => panic!("expected 403, got {other:?}"),
+    }
+}
+
+// ---------------------------------------------------------------- OIDC
+
+#[tokio::test]
+async fn valid_rs256_token_with_realm_role() {
+    let f = fixture(Options::default()).await;
+    let op = f.auth_bearer(&f.rs256(&f.claims())).await.unwrap();
+    assert_eq!(op.identity, "alice");
+    assert_eq!(op.method, AuthMethod::Oidc);
+    assert_eq!(f.idp.discovery_hits.load(Ordering::SeqCst), 1);
+    assert_eq!(f.jwks_hits(), 1);
+    // Cached: a second token costs no request.
+    f.auth_bearer(&f.rs256(&f.claims())).await.unwrap();
+    assert_eq!(f.jwks_hits(), 1);
+}
+
+#[tokio::test]
+async fn valid_es256_token_with_resource_access_role_and_sub_fallback() {
+    let f = fixture(Options {
+        client_id: Some(CLIENT.into()),
+        ..Options::default()
+    })
+    .await;
+    let mut claims = f.claims();
+    claims["realm_access"] = json!({ "roles": ["offline_access"] });
+    claims["resource_access"] = json!({ CLIENT: { "roles": [ROLE] }, "account": { "roles": [] } });
+    claims.as_object_mut().unwrap().remove("preferred_username");
+    let op = f.auth_bearer(&f.es256(&claims)).await.unwrap();
+    assert_eq!(op.identity, "7f3c1a52-0000-4000-8000-000000000001");
+    assert_eq!(op.method, AuthMethod::Oidc);
+
+    // The role under some other client does not count when a client is configured.
+    claims["resource_access"] = json!({ "other-client": { "roles": [ROLE] } });
+    expect_403(f.auth_bearer(&f.es256(&claims)).await);
+}
+
+#[tokio::test]
+async fn resource_role_under_any_client_when_no_client_configured() {
+    let f = fixture(Options::default()).await;
+    let mut claims = f.claims();
+    claims["realm_access"] = json!({ "roles": [] });
+    claims["resource_access"] = json!({ "other-client": { "roles": [ROLE] } });
+    let op = f.auth_bearer(&f.rs256(&claims)).await.unwrap();
+    assert_eq!(op.identity, "alice");
+}
+
+#[tokio::test]
+async fn es384_token_is_accepted() {
+    let f = fixture(Options::default()).await;
+    let p384 = ec_p384("ec-384");
+    f.idp.keys.lock().unwrap().push(p384.jwk.clone());
+    let mut header = Header::new(Algorithm::ES384);
+    header.kid = Some("ec-384".into());
+    let token = jsonwebtoken::encode(&header, &f.claims(), &p384.encoding).unwrap();
+    assert_eq!(f.auth_bearer(&token).await.unwrap().identity, "alice");
+}
+
+#[tokio::test]
+async fn ps256_token_is_accepted() {
+    let f = fixture(Options::default()).await;
+    // Same RSA key published a second time without an `alg` pin.
+    let mut jwk = rsa_key().jwk.clone();
+    jwk["kid"] = json!("rsa-unpinned");
+    jwk.as_object_mut().unwrap().remove("alg");
+    f.idp.keys.lock().unwrap().push(jwk);
+    let mut header = Header::new(Algorithm::PS256);
+    header.kid = Some("rsa-unpinned".into());
+    let token = jsonwebtoken::encode(&header, &f.claims(), &rsa_key().encoding).unwrap();
+    assert_eq!(f.auth_bearer(&token).await.unwrap().identity, "alice");
+
+    // The pinned key refuses PS256.
+    header.kid = Some("rsa-1".into());
+    let token = jsonwebtoken::encode(&header, &f.claims(), &rsa_key().encoding).unwrap();
+    expect_401(f.auth_bearer(&token).await, "does not match");
+}
+
+#[tokio::test]
+async fn withdrawn_keys_stop_working_after_max_age() {
+    let f = fixture(Options::default()).await;
+    let es = f.es256(&f.claims());
+    f.auth_bearer(&es).await.unwrap();
+    f.idp.keys.lock().unwrap().retain(|k| k["kid"] != "ec-1");
+    // Within the cache age the key is still trusted, without a request.
+    f.clock.advance(Duration::minutes(10));
+    f.auth_bearer(&f.es256(&f.claims())).await.unwrap();
+    assert_eq!(f.jwks_hits(), 1);
+    // Past it, the set is fetched again and the withdrawn key is gone.
+    f.clock.advance(Duration::minutes(6));
+    expect_401(
+        f.auth_bearer(&f.es256(&f.claims())).await,
+        "unknown signing key",
+    );
+    assert_eq!(f.jwks_hits(), 2);
+    f.auth_bearer(&f.rs256(&f.claims())).await.unwrap();
+}
+
+#[tokio::test]
+async fn idp_outage_keeps_cached_keys_working() {
+    let f = fixture(Options::default()).await;
+    f.auth_bearer(&f.rs256(&f.claims())).await.unwrap();
+    f.idp.failing.store(true, Ordering::SeqCst);
+    f.clock.advance(Duration::minutes(20));
+    // Stale cache, refresh fails: the key we already trusted still works.
+    f.auth_bearer(&f.rs256(&f.claims())).await.unwrap();
+    assert_eq!(f.jwks_hits(), 2);
+    // An unknown kid during the outage is a 401 (rate-limited, no new request).
+    let mut header = Header::new(Algorithm::ES256);
+    header.kid = Some("new".into());
+    let t = jsonwebtoken::encode(&header, &f.claims(), &f.ec.encoding).unwrap();
+    expect_401(f.auth_bearer(&t).await, "unknown signing key");
+    assert_eq!(f.jwks_hits(), 2);
+    // After the interval, the outage is visible in the reason.
+    f.clock.advance(Duration::seconds(31));
+    expect_401(f.auth_bearer(&t).await, "HTTP 503");
+    // Recovery.
+    f.idp.failing.store(false, Ordering::SeqCst);
+    f.clock.advance(Duration::seconds(31));
+    f.auth_bearer(&f.es256(&f.claims())).await.unwrap();
+}
+
+#[tokio::test]
+async fn expired_and_not_yet_valid_tokens_use_the_clock() {
+    let f = fixture(Options::default()).await;
+    let token = f.rs256(&f.claims());
+    f.auth_bearer(&token).await.unwrap();
+    // Within the leeway: still fine. Beyond it: expired.
+    f.clock.advance(Duration::seconds(300 + 10));
+    f.auth_bearer(&token).await.unwrap();
+    f.clock.advance(Duration::seconds(60));
+    expect_401(f.auth_bearer(&token).await, "expired");
+
+    let mut claims = f.claims();
+    claims["nbf"] = json!(f.clock.now().timestamp() + 600);
+    expect_401(f.auth_bearer(&f.rs256(&claims)).await, "not yet valid");
+}
+
+#[tokio::test]
+async fn wrong_issuer_and_wrong_audience() {
+    let f = fixture(Options::default()).await;
+    let mut claims = f.claims();
+    claims["iss"] = json!("https://evil.example/realms/itl");
+    expect_401(f.auth_bearer(&f.rs256(&claims)).await, "wrong issuer");
+
+    let mut claims = f.claims();
+    claims["aud"] = json!("some-other-service");
+    expect_401(f.auth_bearer(&f.rs256(&claims)).await, "wrong audience");
+
+    let mut claims = f.claims();
+    claims.as_object_mut().unwrap().remove("aud");
+    expect_401(
+        f.auth_bearer(&f.rs256(&claims)).await,
+        "missing required claim",
+    );
+}
+
+#[tokio::test]
+async fn valid_token_without_operator_role_is_forbidden() {
+    let f = fixture(Options::default()).await;
+    let mut claims = f.claims();
+    claims["realm_access"] = json!({ "roles": ["offline_access"] });
+    expect_403(f.auth_bearer(&f.rs256(&claims)).await);
+}
+
+#[tokio::test]
+async fn unknown_kid_refresh_rate_limit_and_rotation() {
+    let f = fixture(Options::default()).await;
+    f.auth_bearer(&f.rs256(&f.claims())).await.unwrap();
+    assert_eq!(f.jwks_hits(), 1);
+
+    let rotated = ec_p256("ec-2");
+    let mut header = Header::new(Algorithm::ES256);
+    header.kid = Some("ec-2".into());
+    let rotated_token = jsonwebtoken::encode(&header, &f.claims(), &rotated.encoding).unwrap();
+
+    // Unknown kid right after a fetch: the rate limit suppresses a refresh.
+    expect_401(f.auth_bearer(&rotated_token).await, "unknown signing key");
+    assert_eq!(f.jwks_hits(), 1);
+
+    // After the interval: one refresh, the kid is still unknown.
+    f.clock.advance(Duration::seconds(31));
+    expect_401(f.auth_bearer(&rotated_token).await, "unknown signing key");
+    assert_eq!(f.jwks_hits(), 2);
+
+    // An attacker spraying random kids gets no further requests out of us.
+    for i in 0..25 {
+        let mut header = Header::new(Algorithm::ES256);
+        header.kid = Some(format!("random-{i}"));
+        let t = jsonwebtoken::encode(&header, &f.claims(), &rotated.encoding).unwrap();
+        expect_401(f.auth_bearer(&t).await, "unknown signing key");
+    }
+    assert_eq!(f.jwks_hits(), 2);
+
+    // Key rotation: the IdP publishes ec-2; once the interval has passed it is picked up.
+    f.idp.keys.lock().unwrap().push(rotated.jwk.clone());
+    expect_401(f.auth_bearer(&rotated_token).await, "unknown signing key");
+    assert_eq!(f.jwks_hits(), 2);
+    f.clock.advance(Duration::seconds(31));
+    let op = f.auth_bearer(&rotated_token).await.unwrap();
+    assert_eq!(op.identity, "alice");
+    assert_eq!(f.jwks_hits(), 3);
+    // Known keys keep working without refreshes.
+    f.auth_bearer(&f.rs256(&f.claims())).await.unwrap();
+    assert_eq!(f.jwks_hits(), 3);
+    assert_eq!(f.idp.discovery_hits.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn tampered_signature_is_rejected() {
+    let f = fixture(Options::default()).await;
+    let token = f.rs256(&f.claims());
+    let (head, sig) = token.rsplit_once('.').unwrap();
+    let mut sig = URL_SAFE_NO_PAD.decode(sig).unwrap();
+    sig[10] ^= 0x40;
+    let tampered = format!("{head}.{}", URL_SAFE_NO_PAD.encode(sig));
+    expect_401(f.auth_bearer(&tampered).await, "signature invalid");
+
+    // Claims swapped under a valid signature.
+    let mut parts: Vec<String> = token.split('.').map(str::to_owned).collect();
+    let mut claims = f.claims();
+    claims["preferred_username"] = json!("mallory");
+    parts[1] = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&claims).unwrap());
+    expect_401(f.auth_bearer(&parts.join(".")).await, "signature invalid");
+}
+
+#[tokio::test]
+async fn alg_none_is_rejected_without_contacting_the_idp() {
+    let f = fixture(Options::default()).await;
+    let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT","kid":"rsa-1"}"#);
+    let body = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&f.claims()).unwrap());
+    for token in [format!("{header}.{body}."), format!("{header}.{body}.c2ln")] {
+        expect_401(f.auth_bearer(&token).await, "algorithm not accepted");
+    }
+    assert_eq!(f.jwks_hits(), 0);
+}
+
+#[tokio::test]
+async fn hs256_signed_with_the_public_key_is_rejected() {
+    let f = fixture(Options::default()).await;
+    // Classic key confusion: HMAC with the RSA public key as the secret.
+    let mut header = Header::new(Algorithm::HS256);
+    header.kid = Some("rsa-1".into());
+    let key = EncodingKey::from_secret(rsa_key().public_pem.as_bytes());
+    let token = jsonwebtoken::encode(&header, &f.claims(), &key).unwrap();
+    expect_401(f.auth_bearer(&token).await, "algorithm not accepted");
+
+    // RS256 header against an EC key: mismatch, not a crash.
+    let mut header = Header::new(Algorithm::RS256);
+    header.kid = Some("ec-1".into());
+    let token = jsonwebtoken::encode(&header, &f.claims(), &rsa_key().encoding).unwrap();
+    expect_401(f.auth_bearer(&token).await, "does not match");
+}
+
+#[tokio::test]
+async fn unreachable_idp_is_401() {
+    let clock: SharedClock = Arc::new(ManualClock::new(Utc::now()));
+    // A port nothing listens on.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let issuer = format!("http://{}{REALM_PATH}", listener.local_addr().unwrap());
+    drop(listener);
+    let auth = OperatorAuthenticator::new(
+        AuthConfig {
+            oidc: Some(OidcConfig::new(issuer)),
+            ..AuthConfig::default()
+        },
+        None,
+        clock,
+    )
+    .unwrap();
+    let f = fixture(Options::default()).await;
+    let token = f.rs256(&f.claims());
+    expect_401(
+        auth.authenticate(&bearer(&token)).await,
+        "identity provider unreachable",
+    );
+}
+
+// ---------------------------------------------------------------- break-glass
+
+#[tokio::test]
+async fn break_glass_token() {
+    let f = fixture(Options::default()).await;
+    let op = f.auth_bearer(ADMIN_TOKEN).await.unwrap();
+    assert_eq!(op.identity, "SYSTEM");
+    assert_eq!(op.method, AuthMethod::BreakGlass);
+
+    expect_401(
+        f.auth_bearer("break-glass-token-0123456789abcdeX").await,
+        "invalid bearer token",
+    );
+    expect_401(f.auth_bearer("short").await, "invalid bearer token");
+    // Opaque tokens never reach the IdP.
+    assert_eq!(f.jwks_hits(), 0);
+
+    // Case-insensitive scheme.
+    let mut h = HeaderMap::new();
+    h.insert(
+        http::header::AUTHORIZATION,
+        HeaderValue::from_str(&format!("bearer {ADMIN_TOKEN}")).unwrap(),
+    );
+    assert_eq!(
+        f.auth.authenticate(&h).await.unwrap().method,
+        AuthMethod::BreakGlass
+    );
+}
+
+#[tokio::test]
+async fn break_glass_disabled_when_not_configured() {
+    let f = fixture(Options {
+        admin_token: None,
+        ..Options::default()
+    })
+    .await;
+    expect_401(f.auth_bearer(ADMIN_TOKEN).await, "invalid bearer token");
+}
+
+#[tokio::test]
+async fn no_credentials_is_401() {
+    let f = fixture(Options::default()).await;
+    expect_401(
+        f.auth.authenticate(&HeaderMap::new()).await,
+        "no credentials",
+    );
+    let mut h = HeaderMap::new();
+    h.insert(
+        http::header::AUTHORIZATION,
+        HeaderValue::from_static("Basic YWxpY2U6cHc="),
+    );
+    expect_401(f.auth.authenticate(&h).await, "no credentials");
+}
+
+// ---------------------------------------------------------------- client certificates
+
+struct Pki {
+    _dir: tempfile::TempDir,
+    ca: Arc<EnrollmentCa>,
+}
+
+fn pki(cn: &str) -> Pki {
+    let dir = tempfile::tempdir().unwrap();
+    let clock: SharedClock = Arc::new(ManualClock::new(Utc::now()));
+    let ca = EnrollmentCa::load_or_create(
+        dir.path(),
+        CaOptions {
+            key_passphrase: Some(SecretString::from("test")),
+            subject_cn: cn.into(),
+            ..CaOptions::default()
+        },
+        clock,
+    )
+    .unwrap();
+    Pki {
+        _dir: dir,
+        ca: Arc::new(ca),
+    }
+}
+
+fn cert_header(ca: &EnrollmentCa, cn: &str, ou: &str) -> HeaderMap {
+    let (issued, _) = ca
+        .issue_with_new_key(cn, ou, Duration::days(1), KeyAlgorithm::EcP256)
+        .unwrap();
+    let mut h = HeaderMap::new();
+    h.insert(
+        "x-client-cert",
+        HeaderValue::from_str(&urlencoding::encode(&issued.cert_pem)).unwrap(),
+    );
+    h
+}
+
+#[tokio::test]
+async fn client_certificates() {
+    let ours = pki("ITL Attestation Enrollment CA");
+    let theirs = pki("Other CA");
+    let f = fixture(Options {
+        cert_verifier: Some(ours.ca.clone()),
+        ..Options::default()
+    })
+    .await;
+
+    let op = f
+        .auth
+        .authenticate(&cert_header(&ours.ca, "bob", "operator"))
+        .await
+        .unwrap();
+    assert_eq!(op.identity, "bob");
+    assert_eq!(op.method, AuthMethod::ClientCert);
+
+    expect_403(
+        f.auth
+            .authenticate(&cert_header(&ours.ca, "m-1", "worker"))
+            .await,
+    );
+    expect_401(
+        f.auth
+            .authenticate(&cert_header(&theirs.ca, "bob", "operator"))
+            .await,
+        "not issued by the enrollment CA",
+    );
+
+    let mut garbage = HeaderMap::new();
+    garbage.insert(
+        "x-client-cert",
+        HeaderValue::from_static("-----BEGIN%20CERTIFICATE-----"),
+    );
+    expect_401(
+        f.auth.authenticate(&garbage).await,
+        "malformed client certificate",
+    );
+}
+
+#[tokio::test]
+async fn client_cert_header_ignored_when_disabled() {
+    let ours = pki("ITL Attestation Enrollment CA");
+    let f = fixture(Options::default()).await;
+    expect_401(
+        f.auth
+            .authenticate(&cert_header(&ours.ca, "bob", "operator"))
+            .await,
+        "no credentials",
+    );
+}
+
+#[tokio::test]
+async fn enabling_the_header_without_a_verifier_is_a_setup_error() {
+    let clock: SharedClock = Arc::new(ManualClock::new(Utc::now()));
+    let r = OperatorAuthenticator::new(
+        AuthConfig {
+            client_cert_header_enabled: true,
+            ..AuthConfig::default()
+        },
+        None,
+        clock,
+    );
+    assert!(r.is_err());
+}
+
+// ---------------------------------------------------------------- precedence
+
+#[tokio::test]
+async fn oidc_wins_over_client_cert_and_break_glass() {
+    let ours = pki("ITL Attestation Enrollment CA");
+    // Contrived on purpose: the break-glass token equals a valid JWT, so both
+    // methods would succeed; OIDC must win.
+    let f0 = fixture(Options::default()).await;
+    let jwt = f0.rs256(&f0.claims());
+    let f = Fixture {
+        auth: OperatorAuthenticator::new(
+            AuthConfig {
+                oidc: Some({
+                    let mut c = OidcConfig::new(f0.issuer.clone());
+                    c.audience = Some(CLIENT.into());
+                    c
+                }),
+                admin_token: Some(SecretString::from(jwt.clone())),
+                client_cert_header_enabled: true,
+            },
+            Some(ours.ca.clone()),
+            Arc::new(f0.clock.clone()),
+        )
+        .unwrap(),
+        ..f0
+    };
+    let op = f.auth_bearer(&jwt).await.unwrap();
+    assert_eq!(
+        (op.identity.as_str(), op.method),
+        ("alice", AuthMethod::Oidc)
+    );
+
+    // JWT and operator certificate together: OIDC first.
+    let mut h = cert_header(&ours.ca, "bob", "operator");
+    h.insert(
+        http::header::AUTHORIZATION,
+        HeaderValue::from_str(&format!("Bearer {jwt}")).unwrap(),
+    );
+    let op = f.auth.authenticate(&h).await.unwrap();
+    assert_eq!(op.method, AuthMethod::Oidc);
+
+    // A failing JWT falls through to the certificate.
+    let mut bad_claims = f.claims();
+    bad_claims["iss"] = json!("https://evil.example");
+    let mut h = cert_header(&ours.ca, "bob", "operator");
+    h.insert(
+        http::header::AUTHORIZATION,
+        HeaderValue::from_str(&format!("Bearer {}", f.rs256(&bad_claims))).unwrap(),
+    );
+    let op = f.auth.authenticate(&h).await.unwrap();
+    assert_eq!(
+        (op.identity.as_str(), op.method),
+        ("bob", AuthMethod::ClientCert)
+    );
+
+    // Nothing succeeds: the OIDC reason (highest precedence) is reported.
+    let mut h = cert_header(&ours.ca, "m-1", "worker");
+    h.insert(
+        http::header::AUTHORIZATION,
+        HeaderValue::from_str(&format!("Bearer {}", f.rs256(&bad_claims))).unwrap(),
+    );
+    expect_401(f.auth.authenticate(&h).await, "wrong issuer");
+}
+
+#[tokio::test]
+async fn secrets_are_redacted_in_debug_output() {
+    let config = AuthConfig {
+        oidc: None,
+        admin_token: Some(SecretString::from(ADMIN_TOKEN)),
+        client_cert_header_enabled: false,
+    };
+    let text = format!("{config:?}");
+    assert!(!text.contains(ADMIN_TOKEN));
+    let clock: SharedClock = Arc::new(ManualClock::new(Utc::now()));
+    let auth = OperatorAuthenticator::new(config, None, clock).unwrap();
+    assert!(!format!("{auth:?}").contains(ADMIN_TOKEN));
+}

@@ -1,0 +1,199 @@
+//! Files on disk: atomic writes, restrictive modes, encrypted PKCS#8.
+//!
+//! The CA key is written as a standard `ENCRYPTED PRIVATE KEY` PEM (PBES2,
+//! scrypt, AES-256-CBC) so operators can inspect or migrate it with
+//! `openssl pkey -in ca-key.pem` and the passphrase.
+
+use std::fs;
+use std::io::Write;
+use std::path::Path;
+
+use base64::Engine;
+use der::pem::LineEnding;
+use pkcs8::{pkcs5, EncryptedPrivateKeyInfo, PrivateKeyInfo, SecretDocument};
+use rand_core::{OsRng, RngCore};
+use secrecy::{ExposeSecret, SecretString};
+use zeroize::Zeroizing;
+
+use crate::PkiError;
+
+const SCRYPT_LOG_N: u8 = 14;
+const SCRYPT_R: u32 = 8;
+const SCRYPT_P: u32 = 1;
+
+/// File mode for anything secret (key, passphrase).
+pub(crate) const SECRET_MODE: u32 = 0o600;
+/// File mode for public material (the CA certificate).
+pub(crate) const PUBLIC_MODE: u32 = 0o644;
+
+/// Writes `contents` to `path` atomically: a temporary file in the same
+/// directory is written, synced and renamed over the target, so a crash never
+/// leaves a half-written key or certificate behind.
+pub(crate) fn write_atomic(path: &Path, contents: &[u8], mode: u32) -> Result<(), PkiError> {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or_else(|| Path::new("."));
+    let file_name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let mut suffix = [0u8; 8];
+    OsRng.fill_bytes(&mut suffix);
+    let tmp = dir.join(format!(".{file_name}.{}.tmp", hex::encode(suffix)));
+
+    let result = (|| {
+        let mut options = fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            options.mode(mode);
+        }
+        #[cfg(not(unix))]
+        let _ = mode;
+        let mut file = options.open(&tmp).map_err(|e| PkiError::io(&tmp, e))?;
+        file.write_all(contents)
+            .map_err(|e| PkiError::io(&tmp, e))?;
+        file.sync_all().map_err(|e| PkiError::io(&tmp, e))?;
+        fs::rename(&tmp, path).map_err(|e| PkiError::io(path, e))?;
+        // Make the rename itself durable.
+        if let Ok(d) = fs::File::open(dir) {
+            let _ = d.sync_all();
+        }
+        Ok(())
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// Reads a whole file as UTF-8 text (PEM), wiping the buffer on drop.
+pub(crate) fn read_text(path: &Path) -> Result<Zeroizing<String>, PkiError> {
+    fs::read_to_string(path)
+        .map(Zeroizing::new)
+        .map_err(|e| PkiError::io(path, e))
+}
+
+/// A fresh random passphrase: 32 bytes from the OS, base64url.
+pub(crate) fn generate_passphrase() -> SecretString {
+    let mut bytes = Zeroizing::new([0u8; 32]);
+    OsRng.fill_bytes(bytes.as_mut());
+    SecretString::from(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes.as_ref()))
+}
+
+/// Reads a passphrase file, ignoring a trailing newline.
+pub(crate) fn read_passphrase(path: &Path) -> Result<SecretString, PkiError> {
+    let text = read_text(path)?;
+    let trimmed = text.trim_end_matches(['\r', '\n']);
+    if trimmed.is_empty() {
+        return Err(PkiError::IncompleteCaState(format!(
+            "passphrase file {} is empty",
+            path.display()
+        )));
+    }
+    Ok(SecretString::from(trimmed.to_owned()))
+}
+
+/// Encrypts a PKCS#8 `PrivateKeyInfo` (DER) into an `ENCRYPTED PRIVATE KEY` PEM.
+///
+/// scrypt with OpenSSL's own defaults (N = 2^14, r = 8, p = 1: 16 MiB),
+/// AES-256-CBC, random salt and IV. The `pkcs8` crate's default N = 2^15
+/// needs 32 MiB, over OpenSSL's scrypt memory limit, so `openssl pkey`
+/// could not read the key.
+pub(crate) fn encrypt_pkcs8_pem(
+    pkcs8_der: &[u8],
+    passphrase: &SecretString,
+) -> Result<Zeroizing<String>, PkiError> {
+    let info = PrivateKeyInfo::try_from(pkcs8_der)
+        .map_err(|e| PkiError::Crypto(format!("encode private key: {e}")))?;
+    let mut salt = [0u8; 16];
+    let mut iv = [0u8; 16];
+    OsRng.fill_bytes(&mut salt);
+    OsRng.fill_bytes(&mut iv);
+    let scrypt = pkcs5::scrypt::Params::new(SCRYPT_LOG_N, SCRYPT_R, SCRYPT_P, 32)
+        .map_err(|e| PkiError::Crypto(format!("scrypt parameters: {e}")))?;
+    let params = pkcs5::pbes2::Parameters::scrypt_aes256cbc(scrypt, &salt, &iv)
+        .map_err(|e| PkiError::Crypto(format!("PBES2 parameters: {e}")))?;
+    let encrypted = info
+        .encrypt_with_params(params, passphrase.expose_secret().as_bytes())
+        .map_err(|e| PkiError::Crypto(format!("encrypt private key: {e}")))?;
+    encrypted
+        .to_pem("ENCRYPTED PRIVATE KEY", LineEnding::LF)
+        .map_err(|e| PkiError::Crypto(format!("encode PEM: {e}")))
+}
+
+/// Turns any supported private key PEM into plaintext PKCS#8 DER.
+///
+/// Accepts `ENCRYPTED PRIVATE KEY` (needs the passphrase), `PRIVATE KEY`,
+/// `EC PRIVATE KEY` (SEC1) and `RSA PRIVATE KEY` (PKCS#1), so operators can
+/// bring a CA made with openssl.
+pub(crate) fn decode_private_key_pem(
+    pem: &str,
+    passphrase: Option<&SecretString>,
+) -> Result<SecretDocument, PkiError> {
+    let (label, der) = der::pem::decode_vec(pem.as_bytes())
+        .map_err(|e| PkiError::Malformed(format!("private key PEM: {e}")))?;
+    let der = Zeroizing::new(der);
+    match label {
+        "ENCRYPTED PRIVATE KEY" => {
+            let passphrase = passphrase.ok_or_else(|| {
+                PkiError::Malformed("the CA key is encrypted but no passphrase was given".into())
+            })?;
+            let info = EncryptedPrivateKeyInfo::try_from(der.as_slice())
+                .map_err(|e| PkiError::Malformed(format!("encrypted private key: {e}")))?;
+            info.decrypt(passphrase.expose_secret().as_bytes())
+                .map_err(|_| PkiError::WrongPassphrase)
+        }
+        "PRIVATE KEY" => SecretDocument::try_from(der.as_slice())
+            .map_err(|e| PkiError::Malformed(format!("private key: {e}"))),
+        "EC PRIVATE KEY" => {
+            use pkcs8::EncodePrivateKey;
+            use sec1_compat::decode_sec1;
+            let key = decode_sec1(der.as_slice())?;
+            key.to_pkcs8_der()
+                .map_err(|e| PkiError::Malformed(format!("EC private key: {e}")))
+        }
+        "RSA PRIVATE KEY" => {
+            use pkcs1::DecodeRsaPrivateKey;
+            use pkcs8::EncodePrivateKey;
+            let key = rsa::RsaPrivateKey::from_pkcs1_der(der.as_slice())
+                .map_err(|e| PkiError::Malformed(format!("RSA private key: {e}")))?;
+            key.to_pkcs8_der()
+                .map_err(|e| PkiError::Malformed(format!("RSA private key: {e}")))
+        }
+        other => Err(PkiError::Malformed(format!(
+            "unexpected PEM label {other:?} for a private key"
+        ))),
+    }
+}
+
+/// SEC1 keys do not say which curve they are on in a way `p256`/`p384`
+/// expose generically, so try both curves this CA supports.
+mod sec1_compat {
+    use crate::PkiError;
+
+    pub(super) enum AnyEcKey {
+        P256(p256::SecretKey),
+        P384(p384::SecretKey),
+    }
+
+    impl pkcs8::EncodePrivateKey for AnyEcKey {
+        fn to_pkcs8_der(&self) -> pkcs8::Result<pkcs8::SecretDocument> {
+            match self {
+                Self::P256(k) => k.to_pkcs8_der(),
+                Self::P384(k) => k.to_pkcs8_der(),
+            }
+        }
+    }
+
+    pub(super) fn decode_sec1(der: &[u8]) -> Result<AnyEcKey, PkiError> {
+        if let Ok(k) = p384::SecretKey::from_sec1_der(der) {
+            return Ok(AnyEcKey::P384(k));
+        }
+        p256::SecretKey::from_sec1_der(der)
+            .map(AnyEcKey::P256)
+            .map_err(|_| PkiError::UnsupportedAlgorithm("EC key not on P-256 or P-384".into()))
+    }
+}

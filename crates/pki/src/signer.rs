@@ -1,0 +1,205 @@
+//! The CA's signing key, behind one enum so the rest of the crate does not
+//! care whether the CA is EC or RSA.
+//!
+//! `x509-cert`'s builder is generic over one signer type and one signature
+//! type; [`CaKey::build`] picks the concrete pair per variant:
+//! ECDSA P-384 with SHA-384, ECDSA P-256 with SHA-256 (operator-provided
+//! CAs only), RSA PKCS#1 v1.5 with SHA-256.
+
+use der::Encode;
+use pkcs8::{EncodePrivateKey, PrivateKeyInfo, SecretDocument};
+use sha2::Sha256;
+use spki::{EncodePublicKey, ObjectIdentifier, SubjectPublicKeyInfoOwned};
+use x509_cert::builder::{Builder, CertificateBuilder, Profile};
+use x509_cert::ext::pkix::{
+    AuthorityKeyIdentifier, BasicConstraints, ExtendedKeyUsage, KeyUsage, SubjectKeyIdentifier,
+};
+use x509_cert::name::Name;
+use x509_cert::serial_number::SerialNumber;
+use x509_cert::time::Validity;
+use x509_cert::Certificate;
+
+use crate::PkiError;
+
+const OID_EC_PUBLIC_KEY: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.2.1");
+const OID_RSA_ENCRYPTION: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1");
+const OID_SECP384R1: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.132.0.34");
+const OID_PRIME256V1: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.3.1.7");
+
+/// The CA private key. Crate-private, not `Clone`, `Debug` redacted.
+pub(crate) enum CaKey {
+    P384(p384::ecdsa::SigningKey),
+    P256(p256::ecdsa::SigningKey),
+    Rsa(Box<rsa::pkcs1v15::SigningKey<Sha256>>),
+}
+
+impl std::fmt::Debug for CaKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let kind = match self {
+            Self::P384(_) => "P384",
+            Self::P256(_) => "P256",
+            Self::Rsa(_) => "Rsa",
+        };
+        write!(f, "CaKey::{kind}([redacted])")
+    }
+}
+
+impl CaKey {
+    /// Generates a new P-384 key.
+    pub(crate) fn generate_p384() -> Self {
+        Self::P384(p384::ecdsa::SigningKey::random(&mut rand_core::OsRng))
+    }
+
+    /// Generates a new RSA key of `bits` bits.
+    pub(crate) fn generate_rsa(bits: usize) -> Result<Self, PkiError> {
+        let key = rsa::RsaPrivateKey::new(&mut rand_core::OsRng, bits)
+            .map_err(|e| PkiError::Crypto(format!("RSA key generation: {e}")))?;
+        Ok(Self::Rsa(Box::new(rsa::pkcs1v15::SigningKey::new(key))))
+    }
+
+    /// Parses a plaintext PKCS#8 `PrivateKeyInfo`, dispatching on its algorithm.
+    pub(crate) fn from_pkcs8_der(der: &[u8]) -> Result<Self, PkiError> {
+        use pkcs8::DecodePrivateKey;
+        let info = PrivateKeyInfo::try_from(der)
+            .map_err(|e| PkiError::Malformed(format!("private key: {e}")))?;
+        let oid = info.algorithm.oid;
+        if oid == OID_RSA_ENCRYPTION {
+            let key = rsa::RsaPrivateKey::from_pkcs8_der(der)
+                .map_err(|e| PkiError::Malformed(format!("RSA private key: {e}")))?;
+            return Ok(Self::Rsa(Box::new(rsa::pkcs1v15::SigningKey::new(key))));
+        }
+        if oid == OID_EC_PUBLIC_KEY {
+            let curve = info
+                .algorithm
+                .parameters_oid()
+                .map_err(|e| PkiError::Malformed(format!("EC key parameters: {e}")))?;
+            if curve == OID_SECP384R1 {
+                return p384::ecdsa::SigningKey::from_pkcs8_der(der)
+                    .map(Self::P384)
+                    .map_err(|e| PkiError::Malformed(format!("P-384 private key: {e}")));
+            }
+            if curve == OID_PRIME256V1 {
+                return p256::ecdsa::SigningKey::from_pkcs8_der(der)
+                    .map(Self::P256)
+                    .map_err(|e| PkiError::Malformed(format!("P-256 private key: {e}")));
+            }
+            return Err(PkiError::UnsupportedAlgorithm(format!("EC curve {curve}")));
+        }
+        Err(PkiError::UnsupportedAlgorithm(format!(
+            "private key algorithm {oid}"
+        )))
+    }
+
+    /// Plaintext PKCS#8 DER, only for encrypting it to disk.
+    pub(crate) fn to_pkcs8_der(&self) -> Result<SecretDocument, PkiError> {
+        let r = match self {
+            Self::P384(k) => k.to_pkcs8_der(),
+            Self::P256(k) => k.to_pkcs8_der(),
+            Self::Rsa(k) => {
+                let private: &rsa::RsaPrivateKey = (**k).as_ref();
+                private.to_pkcs8_der()
+            }
+        };
+        r.map_err(|e| PkiError::Crypto(format!("encode private key: {e}")))
+    }
+
+    /// The public half, as it appears in certificates.
+    pub(crate) fn public_spki(&self) -> Result<SubjectPublicKeyInfoOwned, PkiError> {
+        let der = match self {
+            Self::P384(k) => k.verifying_key().to_public_key_der(),
+            Self::P256(k) => k.verifying_key().to_public_key_der(),
+            Self::Rsa(k) => {
+                let private: &rsa::RsaPrivateKey = (**k).as_ref();
+                private.to_public_key().to_public_key_der()
+            }
+        }
+        .map_err(|e| PkiError::Crypto(format!("encode public key: {e}")))?;
+        SubjectPublicKeyInfoOwned::try_from(der.as_bytes())
+            .map_err(|e| PkiError::Crypto(format!("decode public key: {e}")))
+    }
+
+    /// Builds and signs a certificate with this key.
+    ///
+    /// `extensions` are added after the ones the profile adds itself.
+    pub(crate) fn build(
+        &self,
+        profile: Profile,
+        serial: SerialNumber,
+        validity: Validity,
+        subject: Name,
+        spki: SubjectPublicKeyInfoOwned,
+        extra: &ExtraExtensions,
+    ) -> Result<Certificate, PkiError> {
+        match self {
+            Self::P384(k) => build_with::<_, p384::ecdsa::DerSignature>(
+                k, profile, serial, validity, subject, spki, extra,
+            ),
+            Self::P256(k) => build_with::<_, p256::ecdsa::DerSignature>(
+                k, profile, serial, validity, subject, spki, extra,
+            ),
+            Self::Rsa(k) => build_with::<_, rsa::pkcs1v15::Signature>(
+                k.as_ref(),
+                profile,
+                serial,
+                validity,
+                subject,
+                spki,
+                extra,
+            ),
+        }
+    }
+}
+
+/// Extensions added on top of the builder profile's own.
+///
+/// A struct of concrete types rather than a list of trait objects, because
+/// the builder's `add_extension` is generic.
+#[derive(Default)]
+pub(crate) struct ExtraExtensions {
+    pub(crate) subject_key_id: Option<SubjectKeyIdentifier>,
+    pub(crate) authority_key_id: Option<AuthorityKeyIdentifier>,
+    pub(crate) basic_constraints: Option<BasicConstraints>,
+    pub(crate) key_usage: Option<KeyUsage>,
+    pub(crate) extended_key_usage: Option<ExtendedKeyUsage>,
+}
+
+fn build_with<S, Sig>(
+    signer: &S,
+    profile: Profile,
+    serial: SerialNumber,
+    validity: Validity,
+    subject: Name,
+    spki: SubjectPublicKeyInfoOwned,
+    extra: &ExtraExtensions,
+) -> Result<Certificate, PkiError>
+where
+    S: signature::Keypair + spki::DynSignatureAlgorithmIdentifier + signature::Signer<Sig>,
+    S::VerifyingKey: EncodePublicKey,
+    Sig: spki::SignatureBitStringEncoding,
+{
+    let builder_err =
+        |e: x509_cert::builder::Error| PkiError::Crypto(format!("build certificate: {e}"));
+    let mut builder = CertificateBuilder::new(profile, serial, validity, subject, spki, signer)
+        .map_err(builder_err)?;
+    if let Some(e) = &extra.subject_key_id {
+        builder.add_extension(e).map_err(builder_err)?;
+    }
+    if let Some(e) = &extra.authority_key_id {
+        builder.add_extension(e).map_err(builder_err)?;
+    }
+    if let Some(e) = &extra.basic_constraints {
+        builder.add_extension(e).map_err(builder_err)?;
+    }
+    if let Some(e) = &extra.key_usage {
+        builder.add_extension(e).map_err(builder_err)?;
+    }
+    if let Some(e) = &extra.extended_key_usage {
+        builder.add_extension(e).map_err(builder_err)?;
+    }
+    let cert = builder.build::<Sig>().map_err(builder_err)?;
+    // Round-trip through DER once so callers always hold a canonical encoding.
+    let der = cert
+        .to_der()
+        .map_err(|e| PkiError::Crypto(format!("encode certificate: {e}")))?;
+    der::Decode::from_der(&der).map_err(|e| PkiError::Crypto(format!("decode certificate: {e}")))
+}
