@@ -4,4 +4,5 @@
 //! in through [`clock::Clock`]) it computes outputs. The server and the store
 //! call into this crate; it calls into nothing.
 
+pub mod audit;
 pub mod clock;

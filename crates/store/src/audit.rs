@@ -1,0 +1,229 @@
+//! The audit log table: append inside a caller's transaction, list, verify.
+
+use attest_domain::audit::{
+    format_timestamp, AuditEntry, ChainVerifier, HashedFields, VerifyReport,
+};
+use chrono::{DateTime, Utc};
+use sqlx::any::AnyRow;
+use sqlx::Row;
+
+use crate::error::{Result, StoreError};
+use crate::tx::WriteTx;
+use crate::Store;
+
+/// Rows fetched per round trip while verifying.
+const VERIFY_BATCH: i64 = 5_000;
+
+const COLUMNS: &str = "id, timestamp, operator_cn, action, machine_id, prev_state, new_state, \
+                       detail, prev_hash, entry_hash";
+
+/// What the caller supplies for a new entry; id, timestamp and hashes are
+/// filled in by [`AuditRepo::append`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NewAuditEntry {
+    pub operator_cn: String,
+    pub action: String,
+    pub machine_id: Option<String>,
+    pub prev_state: Option<String>,
+    pub new_state: Option<String>,
+    pub detail: Option<String>,
+}
+
+impl NewAuditEntry {
+    /// An entry with only operator and action set.
+    pub fn new(operator_cn: impl Into<String>, action: impl Into<String>) -> Self {
+        Self {
+            operator_cn: operator_cn.into(),
+            action: action.into(),
+            ..Self::default()
+        }
+    }
+}
+
+/// Access to the audit log; get one with [`Store::audit`].
+#[derive(Debug, Clone, Copy)]
+pub struct AuditRepo<'s> {
+    store: &'s Store,
+}
+
+impl Store {
+    /// The audit log.
+    pub fn audit(&self) -> AuditRepo<'_> {
+        AuditRepo { store: self }
+    }
+}
+
+impl AuditRepo<'_> {
+    /// Appends an entry inside the caller's transaction, so the entry
+    /// commits or vanishes together with the change it records.
+    ///
+    /// The first statement bumps the one-row chain tip; on PostgreSQL its
+    /// row lock makes concurrent appenders (any replica) wait until this
+    /// transaction ends, then continue from the new tip. Call it as the last
+    /// write of the transaction to hold that lock briefly.
+    pub async fn append(
+        tx: &mut WriteTx,
+        entry: &NewAuditEntry,
+        now: DateTime<Utc>,
+    ) -> Result<AuditEntry> {
+        let tip = sqlx::query(
+            "UPDATE audit_chain_tip SET last_id = last_id + 1 WHERE singleton = 1 \
+             RETURNING last_id, last_hash",
+        )
+        .fetch_optional(&mut **tx)
+        .await?
+        .ok_or_else(|| StoreError::Corrupt("audit_chain_tip row is missing".into()))?;
+        let id: i64 = tip.try_get(0)?;
+        let prev_hash: String = tip.try_get(1)?;
+        let timestamp = format_timestamp(now);
+        let entry_hash = HashedFields {
+            id,
+            timestamp: &timestamp,
+            operator_cn: &entry.operator_cn,
+            action: &entry.action,
+            machine_id: entry.machine_id.as_deref(),
+            prev_state: entry.prev_state.as_deref(),
+            new_state: entry.new_state.as_deref(),
+            detail: entry.detail.as_deref(),
+            prev_hash: &prev_hash,
+        }
+        .entry_hash();
+        sqlx::query(
+            "INSERT INTO audit_log (id, timestamp, operator_cn, action, machine_id, prev_state, \
+             new_state, detail, prev_hash, entry_hash) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        )
+        .bind(id)
+        .bind(&timestamp)
+        .bind(&entry.operator_cn)
+        .bind(&entry.action)
+        .bind(entry.machine_id.as_deref())
+        .bind(entry.prev_state.as_deref())
+        .bind(entry.new_state.as_deref())
+        .bind(entry.detail.as_deref())
+        .bind(&prev_hash)
+        .bind(&entry_hash)
+        .execute(&mut **tx)
+        .await?;
+        sqlx::query("UPDATE audit_chain_tip SET last_hash = $1 WHERE singleton = 1")
+            .bind(&entry_hash)
+            .execute(&mut **tx)
+            .await?;
+        Ok(AuditEntry {
+            id,
+            timestamp,
+            operator_cn: entry.operator_cn.clone(),
+            action: entry.action.clone(),
+            machine_id: entry.machine_id.clone(),
+            prev_state: entry.prev_state.clone(),
+            new_state: entry.new_state.clone(),
+            detail: entry.detail.clone(),
+            prev_hash,
+            entry_hash,
+        })
+    }
+
+    /// Appends an entry in a transaction of its own.
+    pub async fn append_one(
+        &self,
+        entry: &NewAuditEntry,
+        now: DateTime<Utc>,
+    ) -> Result<AuditEntry> {
+        let mut tx = self.store.begin_write().await?;
+        let stored = Self::append(&mut tx, entry, now).await?;
+        tx.commit().await?;
+        Ok(stored)
+    }
+
+    /// One page, newest first; `page` is 1-based (below 1 counts as 1). The
+    /// caller clamps `per_page` (the API allows 1..=200).
+    pub async fn list(&self, page: i64, per_page: i64) -> Result<Vec<AuditEntry>> {
+        let limit = per_page.max(0);
+        let offset = (page.max(1) - 1).saturating_mul(limit);
+        self.list_range(limit, offset).await
+    }
+
+    /// Newest first, skipping `offset` entries, at most `limit`.
+    pub async fn list_range(&self, limit: i64, offset: i64) -> Result<Vec<AuditEntry>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM audit_log ORDER BY id DESC LIMIT $1 OFFSET $2"
+        ))
+        .bind(limit)
+        .bind(offset)
+        .fetch_all(self.store.pool())
+        .await?;
+        rows.iter().map(entry_from_row).collect()
+    }
+
+    /// Number of entries.
+    pub async fn count(&self) -> Result<i64> {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM audit_log")
+            .fetch_one(self.store.pool())
+            .await?;
+        Ok(n)
+    }
+
+    /// Walks the whole chain in id order, in batches, inside one snapshot,
+    /// and checks it against the recorded tip.
+    pub async fn verify(&self) -> Result<VerifyReport> {
+        self.verify_batched(VERIFY_BATCH).await
+    }
+
+    /// [`verify`](Self::verify) fetching `batch` rows per round trip.
+    pub async fn verify_batched(&self, batch: i64) -> Result<VerifyReport> {
+        let batch = batch.max(1);
+        let mut tx = self.store.begin_snapshot().await?;
+        let tip = sqlx::query("SELECT last_id, last_hash FROM audit_chain_tip WHERE singleton = 1")
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or_else(|| StoreError::Corrupt("audit_chain_tip row is missing".into()))?;
+        let tip_id: i64 = tip.try_get(0)?;
+        let tip_hash: String = tip.try_get(1)?;
+        let query = format!("SELECT {COLUMNS} FROM audit_log WHERE id > $1 ORDER BY id LIMIT $2");
+        let mut verifier = ChainVerifier::new();
+        let mut after = i64::MIN;
+        loop {
+            let rows = sqlx::query(&query)
+                .bind(after)
+                .bind(batch)
+                .fetch_all(&mut *tx)
+                .await?;
+            for row in &rows {
+                let fields = HashedFields {
+                    id: row.try_get(0)?,
+                    timestamp: row.try_get(1)?,
+                    operator_cn: row.try_get(2)?,
+                    action: row.try_get(3)?,
+                    machine_id: row.try_get(4)?,
+                    prev_state: row.try_get(5)?,
+                    new_state: row.try_get(6)?,
+                    detail: row.try_get(7)?,
+                    prev_hash: row.try_get(8)?,
+                };
+                let stored: &str = row.try_get(9)?;
+                verifier.push(&fields, stored);
+                after = fields.id;
+            }
+            if (rows.len() as i64) < batch {
+                break;
+            }
+        }
+        tx.rollback().await?;
+        Ok(verifier.finish_with_tip(tip_id, &tip_hash))
+    }
+}
+
+fn entry_from_row(row: &AnyRow) -> Result<AuditEntry> {
+    Ok(AuditEntry {
+        id: row.try_get(0)?,
+        timestamp: row.try_get(1)?,
+        operator_cn: row.try_get(2)?,
+        action: row.try_get(3)?,
+        machine_id: row.try_get(4)?,
+        prev_state: row.try_get(5)?,
+        new_state: row.try_get(6)?,
+        detail: row.try_get(7)?,
+        prev_hash: row.try_get(8)?,
+        entry_hash: row.try_get(9)?,
+    })
+}

@@ -1,0 +1,281 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+//! Connection set-up, placeholders and write transactions on every backend.
+
+use std::sync::Arc;
+
+use attest_store::sqlx::{self, Row};
+use attest_store::testing::{for_each_backend, for_each_backend_with, TestDb};
+use attest_store::{Backend, Store, StoreError, StoreOptions};
+
+#[tokio::test]
+async fn sqlite_connect_creates_directory_wal_and_foreign_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("nested/deeper/attest.db");
+    let url = format!("sqlite://{}?mode=rwc", path.display());
+    let store = Store::connect(&url).await.unwrap();
+    assert_eq!(store.backend(), Backend::Sqlite);
+    assert!(path.exists());
+    store.ping().await.unwrap();
+    let mut conn = store.pool().acquire().await.unwrap();
+    let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+        .fetch_one(&mut *conn)
+        .await
+        .unwrap();
+    assert_eq!(mode, "wal");
+    let fk: i64 = sqlx::query_scalar("PRAGMA foreign_keys")
+        .fetch_one(&mut *conn)
+        .await
+        .unwrap();
+    assert_eq!(fk, 1);
+    let busy: i64 = sqlx::query_scalar("PRAGMA busy_timeout")
+        .fetch_one(&mut *conn)
+        .await
+        .unwrap();
+    assert_eq!(busy, 5000);
+}
+
+#[tokio::test]
+async fn sqlite_memory_keeps_one_database() {
+    let store = Store::connect("sqlite::memory:").await.unwrap();
+    store
+        .migrate(&[attest_store::CORE_MIGRATIONS])
+        .await
+        .unwrap();
+    assert_eq!(store.audit().count().await.unwrap(), 0);
+}
+
+#[tokio::test]
+async fn bad_urls_are_refused_without_leaking_passwords() {
+    let err = Store::connect("mysql://root:hunter2@localhost/x")
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::InvalidUrl(_)));
+    assert!(!err.to_string().contains("hunter2"));
+    let options = StoreOptions {
+        acquire_timeout: std::time::Duration::from_secs(1),
+        ..StoreOptions::default()
+    };
+    let err = Store::connect_with("postgres://u:hunter2@127.0.0.1:1/x", options)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Connect { .. }), "{err}");
+    assert!(!err.to_string().contains("hunter2"), "{err}");
+}
+
+#[tokio::test]
+async fn backend_and_ping() {
+    for db in TestDb::all().await {
+        db.store().ping().await.unwrap();
+        let expected = if db.url().starts_with("sqlite:") {
+            Backend::Sqlite
+        } else {
+            Backend::Postgres
+        };
+        assert_eq!(db.store().backend(), expected);
+        db.close().await;
+    }
+}
+
+/// `$N` means parameter N on both backends, in any order and repeated.
+#[tokio::test]
+async fn dollar_placeholders_bind_by_number() {
+    for_each_backend(|store| async move {
+        let row = sqlx::query("SELECT $2 AS b, $1 AS a, $2 AS b2")
+            .bind("one")
+            .bind("two")
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+        assert_eq!(row.try_get::<String, _>("a").unwrap(), "one");
+        assert_eq!(row.try_get::<String, _>("b").unwrap(), "two");
+        assert_eq!(row.try_get::<String, _>("b2").unwrap(), "two");
+    })
+    .await;
+}
+
+/// The portable column types round-trip on both backends.
+#[tokio::test]
+async fn portable_types_round_trip() {
+    for_each_backend(|store| async move {
+        let ddl = match store.backend() {
+            Backend::Sqlite => "CREATE TABLE t (id INTEGER PRIMARY KEY, n BIGINT NOT NULL, s TEXT NULL, b BLOB NOT NULL, f INTEGER NOT NULL)",
+            Backend::Postgres => "CREATE TABLE t (id BIGINT PRIMARY KEY, n BIGINT NOT NULL, s TEXT NULL, b BYTEA NOT NULL, f BOOLEAN NOT NULL)",
+        };
+        sqlx::query(ddl).execute(store.pool()).await.unwrap();
+        let mut tx = store.begin_write().await.unwrap();
+        sqlx::query("INSERT INTO t (id, n, s, b, f) VALUES ($1, $2, $3, $4, $5)")
+            .bind(1_i64)
+            .bind(i64::MAX)
+            .bind(None::<String>)
+            .bind(vec![0_u8, 255, 7])
+            .bind(true)
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        let row = sqlx::query("SELECT id, n, s, b, f FROM t WHERE id = $1")
+            .bind(1_i64)
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+        assert_eq!(row.try_get::<i64, _>(0).unwrap(), 1);
+        assert_eq!(row.try_get::<i64, _>(1).unwrap(), i64::MAX);
+        assert_eq!(row.try_get::<Option<String>, _>(2).unwrap(), None);
+        assert_eq!(row.try_get::<Vec<u8>, _>(3).unwrap(), vec![0, 255, 7]);
+        assert!(attest_store::get_bool(&row, 4).unwrap());
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM t WHERE f = $1")
+            .bind(true)
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+        assert_eq!(n, 1);
+    })
+    .await;
+}
+
+/// Many tasks doing read-modify-write transactions: no SQLITE_BUSY, no lost
+/// update. The first statement is the UPDATE, which is what serialises the
+/// transactions on PostgreSQL (READ COMMITTED).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_write_transactions_serialize() {
+    for_each_backend_with(&[], |store| async move {
+        sqlx::query(
+            "CREATE TABLE counter (k INTEGER PRIMARY KEY, n BIGINT NOT NULL, log TEXT NOT NULL)",
+        )
+        .execute(store.pool())
+        .await
+        .unwrap();
+        sqlx::query("INSERT INTO counter (k, n, log) VALUES (1, 0, '')")
+            .execute(store.pool())
+            .await
+            .unwrap();
+        let store = Arc::new(store);
+        let mut tasks = Vec::new();
+        for t in 0..16 {
+            let store = store.clone();
+            tasks.push(tokio::spawn(async move {
+                for _ in 0..25 {
+                    let mut tx = store.begin_write().await.unwrap();
+                    let n: i64 =
+                        sqlx::query_scalar("UPDATE counter SET n = n + 1 WHERE k = 1 RETURNING n")
+                            .fetch_one(&mut *tx)
+                            .await
+                            .unwrap();
+                    // Read-modify-write after the lock is held.
+                    let log: String = sqlx::query_scalar("SELECT log FROM counter WHERE k = 1")
+                        .fetch_one(&mut *tx)
+                        .await
+                        .unwrap();
+                    sqlx::query("UPDATE counter SET log = $1 WHERE k = 1")
+                        .bind(format!("{log}{n}:{t},"))
+                        .execute(&mut *tx)
+                        .await
+                        .unwrap();
+                    tx.commit().await.unwrap();
+                }
+            }));
+        }
+        for task in tasks {
+            task.await.unwrap();
+        }
+        let row = sqlx::query("SELECT n, log FROM counter WHERE k = 1")
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+        assert_eq!(row.try_get::<i64, _>(0).unwrap(), 400);
+        let log: String = row.try_get(1).unwrap();
+        assert_eq!(log.split(',').filter(|s| !s.is_empty()).count(), 400);
+    })
+    .await;
+}
+
+/// SQLite only: a transaction that reads first and writes later would hit
+/// SQLITE_BUSY under a deferred BEGIN; with begin_write it just works.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sqlite_read_then_write_has_no_lost_updates() {
+    let db = TestDb::sqlite_with(&[]).await;
+    let store = db.store().clone();
+    sqlx::query("CREATE TABLE c (k INTEGER PRIMARY KEY, n BIGINT NOT NULL)")
+        .execute(store.pool())
+        .await
+        .unwrap();
+    sqlx::query("INSERT INTO c (k, n) VALUES (1, 0)")
+        .execute(store.pool())
+        .await
+        .unwrap();
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            for _ in 0..25 {
+                let mut tx = store.begin_write().await.unwrap();
+                let n: i64 = sqlx::query_scalar("SELECT n FROM c WHERE k = 1")
+                    .fetch_one(&mut *tx)
+                    .await
+                    .unwrap();
+                sqlx::query("UPDATE c SET n = $1 WHERE k = 1")
+                    .bind(n + 1)
+                    .execute(&mut *tx)
+                    .await
+                    .unwrap();
+                tx.commit().await.unwrap();
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let n: i64 = sqlx::query_scalar("SELECT n FROM c WHERE k = 1")
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    assert_eq!(n, 200);
+}
+
+#[tokio::test]
+async fn write_helper_commits_on_ok_and_rolls_back_on_err() {
+    for_each_backend_with(&[], |store| async move {
+        sqlx::query("CREATE TABLE w (k BIGINT PRIMARY KEY)")
+            .execute(store.pool())
+            .await
+            .unwrap();
+        store
+            .write(|tx| {
+                Box::pin(async move {
+                    sqlx::query("INSERT INTO w (k) VALUES ($1)")
+                        .bind(1_i64)
+                        .execute(&mut **tx)
+                        .await?;
+                    Ok::<_, StoreError>(())
+                })
+            })
+            .await
+            .unwrap();
+        let err = store
+            .write(|tx| {
+                Box::pin(async move {
+                    sqlx::query("INSERT INTO w (k) VALUES ($1)")
+                        .bind(2_i64)
+                        .execute(&mut **tx)
+                        .await?;
+                    Err::<(), _>(StoreError::Corrupt("boom".into()))
+                })
+            })
+            .await;
+        assert!(err.is_err());
+        // A dropped transaction rolls back too.
+        {
+            let mut tx = store.begin_write().await.unwrap();
+            sqlx::query("INSERT INTO w (k) VALUES (3)")
+                .execute(&mut *tx)
+                .await
+                .unwrap();
+        }
+        let keys: Vec<i64> = sqlx::query_scalar("SELECT k FROM w ORDER BY k")
+            .fetch_all(store.pool())
+            .await
+            .unwrap();
+        assert_eq!(keys, vec![1]);
+    })
+    .await;
+}
