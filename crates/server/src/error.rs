@@ -137,3 +137,12 @@ impl From<attest_auth::AuthError> for ApiError {
 pub async fn not_found() -> ApiError {
     ApiError::NotFound("Not Found".to_string())
 }
+
+impl From<attest_pki::PkiError> for ApiError {
+    fn from(err: attest_pki::PkiError) -> Self {
+        match err {
+            attest_pki::PkiError::InvalidName(reason) => Self::Unprocessable(reason),
+            other => Self::Internal(format!("enrollment CA: {other}")),
+        }
+    }
+}

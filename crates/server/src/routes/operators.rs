@@ -67,8 +67,7 @@ pub async fn issue_operator_cert(
             OPERATOR_OU,
             chrono::Duration::days(i64::from(days)),
             KeyAlgorithm::EcP384,
-        )
-        .map_err(|e| ApiError::Internal(format!("issue operator certificate: {e}")))?;
+        )?;
     state
         .store
         .audit()
