@@ -83,7 +83,8 @@ mod tests {
     fn configured_token_with_trailing_newline_still_matches() {
         // Regression: the header value is trimmed, so an untrimmed configured
         // token (e.g. read from a secret file) could never match.
-        let t = BreakGlassToken::new(&SecretString::from("correct horse battery staple\n")).unwrap();
+        let t =
+            BreakGlassToken::new(&SecretString::from("correct horse battery staple\n")).unwrap();
         assert!(t.matches("correct horse battery staple"));
     }
 

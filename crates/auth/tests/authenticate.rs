@@ -2,7 +2,7 @@
 //! End-to-end operator authentication against a real discovery + JWKS
 //! server on loopback, a real enrollment CA, and a manual clock.
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use attest_auth::{
@@ -100,20 +100,34 @@ struct Idp {
     discovery_hits: AtomicUsize,
     /// Simulates an outage of the JWKS endpoint.
     failing: AtomicBool,
+    /// Simulates a slow JWKS endpoint.
+    jwks_delay_ms: AtomicU64,
+    /// Replaces the advertised `jwks_uri`.
+    jwks_uri_override: Mutex<Option<String>>,
 }
 
 async fn discovery(State(idp): State<Arc<Idp>>) -> Json<Value> {
     idp.discovery_hits.fetch_add(1, Ordering::SeqCst);
     let issuer = idp.issuer.lock().unwrap().clone();
+    let jwks_uri = idp
+        .jwks_uri_override
+        .lock()
+        .unwrap()
+        .clone()
+        .unwrap_or_else(|| format!("{issuer}/protocol/openid-connect/certs"));
     Json(json!({
         "issuer": issuer,
-        "jwks_uri": format!("{issuer}/protocol/openid-connect/certs"),
+        "jwks_uri": jwks_uri,
         "id_token_signing_alg_values_supported": ["RS256", "ES256"],
     }))
 }
 
 async fn jwks(State(idp): State<Arc<Idp>>) -> Result<Json<Value>, StatusCode> {
     idp.jwks_hits.fetch_add(1, Ordering::SeqCst);
+    let delay = idp.jwks_delay_ms.load(Ordering::SeqCst);
+    if delay > 0 {
+        tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
+    }
     if idp.failing.load(Ordering::SeqCst) {
         return Err(StatusCode::SERVICE_UNAVAILABLE);
     }
@@ -778,4 +792,150 @@ async fn secrets_are_redacted_in_debug_output() {
     let clock: SharedClock = Arc::new(ManualClock::new(Utc::now()));
     let auth = OperatorAuthenticator::new(config, None, clock).unwrap();
     assert!(!format!("{auth:?}").contains(ADMIN_TOKEN));
+}
+
+// ---------------------------------------------------------------- review regressions
+
+#[tokio::test]
+async fn plain_http_issuer_must_be_loopback() {
+    // Regression: any http:// issuer was accepted, so the JWKS deciding who
+    // is an operator could be fetched over an unauthenticated channel.
+    let clock: SharedClock = Arc::new(ManualClock::new(Utc::now()));
+    for bad in [
+        "http://sts.itlusions.com/realms/itl",
+        "http://10.1.2.3:8080/realms/itl",
+        "ftp://127.0.0.1/realms/itl",
+        "https://",
+    ] {
+        let err = attest_auth::OidcValidator::new(OidcConfig::new(bad), clock.clone()).unwrap_err();
+        assert!(
+            matches!(err, attest_auth::AuthSetupError::InvalidIssuer(_)),
+            "{bad}: {err:?}"
+        );
+    }
+    for good in [
+        "https://sts.itlusions.com/realms/itl",
+        "http://127.0.0.1:8080/realms/itl",
+        "http://localhost:8080/realms/itl",
+    ] {
+        attest_auth::OidcValidator::new(OidcConfig::new(good), clock.clone()).unwrap();
+    }
+}
+
+#[tokio::test]
+async fn jwks_uri_over_plain_http_to_a_remote_host_is_refused() {
+    // Regression: discovery could point the JWKS at any http:// URL.
+    let f = fixture(Options::default()).await;
+    *f.idp.jwks_uri_override.lock().unwrap() = Some("http://192.0.2.1/certs".into());
+    expect_401(
+        f.auth_bearer(&f.rs256(&f.claims())).await,
+        "invalid jwks_uri",
+    );
+    assert_eq!(f.jwks_hits(), 0);
+}
+
+#[tokio::test]
+async fn oversized_token_is_refused_before_any_work() {
+    // Regression: tokens of any size were base64-decoded and parsed.
+    let f = fixture(Options::default()).await;
+    let mut claims = f.claims();
+    claims["padding"] = json!("x".repeat(32 * 1024));
+    expect_401(f.auth_bearer(&f.rs256(&claims)).await, "too large");
+    assert_eq!(f.idp.discovery_hits.load(Ordering::SeqCst), 0);
+    assert!(!attest_auth::oidc::looks_like_jwt(&".".repeat(100_000)));
+}
+
+#[tokio::test]
+async fn identities_are_safe_for_the_audit_log() {
+    let pki = pki("ITL Attestation Enrollment CA");
+    let f = fixture(Options {
+        cert_verifier: Some(pki.ca.clone()),
+        ..Options::default()
+    })
+    .await;
+    // Regression: control characters went into the audit log verbatim.
+    let mut claims = f.claims();
+    claims["preferred_username"] = json!("alice\nINFO approved by bob");
+    expect_401(f.auth_bearer(&f.rs256(&claims)).await, "control characters");
+    // Regression: an OIDC user or certificate named SYSTEM was recorded
+    // exactly like the break-glass token.
+    claims["preferred_username"] = json!("SYSTEM");
+    expect_403(f.auth_bearer(&f.rs256(&claims)).await);
+    expect_403(
+        f.auth
+            .authenticate(&cert_header(&pki.ca, "SYSTEM", "operator"))
+            .await,
+    );
+    // The break-glass token itself still records SYSTEM.
+    let op = f.auth_bearer(ADMIN_TOKEN).await.unwrap();
+    assert_eq!(op.identity, "SYSTEM");
+    assert_eq!(op.method, AuthMethod::BreakGlass);
+}
+
+#[tokio::test]
+async fn only_access_tokens_with_a_single_issuer_are_accepted() {
+    let f = fixture(Options::default()).await;
+    // Regression: a Keycloak ID token (typ "ID") passed as an access token.
+    let mut claims = f.claims();
+    claims["typ"] = json!("ID");
+    expect_401(
+        f.auth_bearer(&f.rs256(&claims)).await,
+        "not an access token",
+    );
+    claims["typ"] = json!("Bearer");
+    f.auth_bearer(&f.rs256(&claims)).await.unwrap();
+    // Regression: an `iss` array that merely contained the issuer passed.
+    let mut claims = f.claims();
+    claims["iss"] = json!([f.issuer.clone(), "https://evil.example/realms/itl"]);
+    expect_401(
+        f.auth_bearer(&f.rs256(&claims)).await,
+        "invalid bearer token",
+    );
+}
+
+#[tokio::test]
+async fn slow_jwks_refresh_does_not_block_known_keys() {
+    // Regression: the JWKS lock was held across the HTTP fetch, so one
+    // token with a random kid against a slow or blackholed IdP stalled
+    // every OIDC login for up to the HTTP timeout.
+    let f = fixture(Options::default()).await;
+    f.auth_bearer(&f.rs256(&f.claims())).await.unwrap();
+    f.idp.jwks_delay_ms.store(2_000, Ordering::SeqCst);
+    f.clock.advance(Duration::seconds(31));
+
+    let mut header = Header::new(Algorithm::ES256);
+    header.kid = Some("random-kid".into());
+    let random = jsonwebtoken::encode(&header, &f.claims(), &f.ec.encoding).unwrap();
+    let good = f.rs256(&f.claims());
+
+    let slow = f.auth_bearer(&random);
+    let fast = async {
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        tokio::time::timeout(
+            std::time::Duration::from_millis(1_000),
+            f.auth_bearer(&good),
+        )
+        .await
+    };
+    let (slow, fast) = tokio::join!(slow, fast);
+    expect_401(slow, "unknown signing key");
+    let op = fast.expect("a known key must not wait for the JWKS refresh");
+    assert_eq!(op.unwrap().identity, "alice");
+}
+
+#[tokio::test]
+async fn clock_stepping_back_does_not_suppress_refreshes() {
+    // Regression: after the clock stepped back, `now - last_attempt` stayed
+    // negative and key rotation was not picked up until it caught up.
+    let f = fixture(Options::default()).await;
+    f.auth_bearer(&f.rs256(&f.claims())).await.unwrap();
+    assert_eq!(f.jwks_hits(), 1);
+    f.clock.advance(Duration::hours(-1));
+    let rotated = ec_p256("ec-rotated");
+    f.idp.keys.lock().unwrap().push(rotated.jwk.clone());
+    let mut header = Header::new(Algorithm::ES256);
+    header.kid = Some("ec-rotated".into());
+    let token = jsonwebtoken::encode(&header, &f.claims(), &rotated.encoding).unwrap();
+    assert_eq!(f.auth_bearer(&token).await.unwrap().identity, "alice");
+    assert_eq!(f.jwks_hits(), 2);
 }

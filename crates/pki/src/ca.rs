@@ -155,7 +155,11 @@ impl EnrollmentCa {
                     ))
                 })?;
                 let mut ca = Self::from_files(&cert_path, &key_path, Some(passphrase), clock)?;
-                ca.passphrase_source = source;
+                // A plaintext key stays reported as such, even if a
+                // passphrase happens to be configured.
+                if ca.passphrase_source != PassphraseSource::Unencrypted {
+                    ca.passphrase_source = source;
+                }
                 Ok(ca)
             }
             (false, false) => {

@@ -257,7 +257,7 @@ pub(crate) fn single_name(cn: &str) -> Result<Name, PkiError> {
 }
 
 /// `CN=<cn>, OU=<ou>`, in that order, as the seed's certificates are.
-fn cn_ou_name(cn: &str, ou: &str) -> Result<Name, PkiError> {
+pub(crate) fn cn_ou_name(cn: &str, ou: &str) -> Result<Name, PkiError> {
     Ok(RdnSequence(vec![
         rdn(COMMON_NAME, "CN", cn)?,
         rdn(ORGANIZATIONAL_UNIT_NAME, "OU", ou)?,
@@ -302,7 +302,9 @@ pub(crate) fn validity_from(
             "lifetime must be positive".into(),
         ));
     }
-    let not_before = now - BACKDATE;
+    let not_before = now
+        .checked_sub_signed(BACKDATE)
+        .ok_or_else(|| PkiError::InvalidValidity("time out of range".into()))?;
     let mut not_after = now
         .checked_add_signed(lifetime)
         .ok_or_else(|| PkiError::InvalidValidity("lifetime overflows".into()))?;

@@ -26,9 +26,11 @@ pub(crate) const SECRET_MODE: u32 = 0o600;
 /// File mode for public material (the CA certificate).
 pub(crate) const PUBLIC_MODE: u32 = 0o644;
 
-/// Writes `contents` to `path` atomically: a temporary file in the same
-/// directory is written, synced and renamed over the target, so a crash never
-/// leaves a half-written key or certificate behind.
+/// Creates `path` with `contents` atomically and without clobbering: a
+/// temporary file in the same directory is written, synced and then
+/// hard-linked to the target, so a crash never leaves a half-written key or
+/// certificate behind, and an existing file (a CA key another process just
+/// created) is never overwritten: that is an error instead.
 pub(crate) fn write_atomic(path: &Path, contents: &[u8], mode: u32) -> Result<(), PkiError> {
     let dir = path
         .parent()
@@ -56,16 +58,15 @@ pub(crate) fn write_atomic(path: &Path, contents: &[u8], mode: u32) -> Result<()
         file.write_all(contents)
             .map_err(|e| PkiError::io(&tmp, e))?;
         file.sync_all().map_err(|e| PkiError::io(&tmp, e))?;
-        fs::rename(&tmp, path).map_err(|e| PkiError::io(path, e))?;
-        // Make the rename itself durable.
+        // link(2) fails with EEXIST instead of replacing the target.
+        fs::hard_link(&tmp, path).map_err(|e| PkiError::io(path, e))?;
+        // Make the new name durable.
         if let Ok(d) = fs::File::open(dir) {
             let _ = d.sync_all();
         }
         Ok(())
     })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
+    let _ = fs::remove_file(&tmp);
     result
 }
 
@@ -195,5 +196,34 @@ mod sec1_compat {
         p256::SecretKey::from_sec1_der(der)
             .map(AnyEcKey::P256)
             .map_err(|_| PkiError::UnsupportedAlgorithm("EC key not on P-256 or P-384".into()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+    use super::*;
+
+    #[test]
+    fn write_atomic_never_overwrites_and_leaves_no_temp_files() {
+        // Regression: the file used to be renamed over an existing target,
+        // so two processes creating the CA at once could pair one's key
+        // with the other's certificate.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ca-key.pem");
+        write_atomic(&path, b"first", SECRET_MODE).unwrap();
+        assert!(write_atomic(&path, b"second", SECRET_MODE).is_err());
+        assert_eq!(fs::read(&path).unwrap(), b"first");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600);
+        }
+        let names: Vec<_> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names.len(), 1, "{names:?}");
     }
 }

@@ -26,6 +26,9 @@ const OID_RSA_ENCRYPTION: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.8
 const OID_SECP384R1: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.132.0.34");
 const OID_PRIME256V1: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.3.1.7");
 
+/// Smallest RSA CA modulus accepted, in bytes (2048 bits).
+const MIN_RSA_CA_BYTES: usize = 256;
+
 /// The CA private key. Crate-private, not `Clone`, `Debug` redacted.
 pub(crate) enum CaKey {
     P384(p384::ecdsa::SigningKey),
@@ -66,6 +69,13 @@ impl CaKey {
         if oid == OID_RSA_ENCRYPTION {
             let key = rsa::RsaPrivateKey::from_pkcs8_der(der)
                 .map_err(|e| PkiError::Malformed(format!("RSA private key: {e}")))?;
+            // An operator-provided RSA CA key shorter than 2048 bits would
+            // make every certificate it issues forgeable in practice.
+            if rsa::traits::PublicKeyParts::size(&key) < MIN_RSA_CA_BYTES {
+                return Err(PkiError::UnsupportedAlgorithm(
+                    "RSA CA keys shorter than 2048 bits".into(),
+                ));
+            }
             return Ok(Self::Rsa(Box::new(rsa::pkcs1v15::SigningKey::new(key))));
         }
         if oid == OID_EC_PUBLIC_KEY {

@@ -14,7 +14,7 @@ use der::{Decode, Encode, Tag, Tagged};
 use sha2::Digest;
 use signature::hazmat::PrehashVerifier;
 use signature::Verifier;
-use x509_cert::ext::pkix::{BasicConstraints, ExtendedKeyUsage};
+use x509_cert::ext::pkix::{BasicConstraints, ExtendedKeyUsage, KeyUsage};
 use x509_cert::Certificate;
 
 use crate::ca::parse_cert_pem;
@@ -28,6 +28,11 @@ const ECDSA_WITH_SHA512: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.84
 const SHA256_WITH_RSA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.11");
 const SHA384_WITH_RSA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.12");
 const SHA512_WITH_RSA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.13");
+
+/// Largest certificate PEM accepted for verification (a P-384 or RSA-4096
+/// client certificate is 1-3 KiB), so parsing cost stays bounded whoever
+/// calls [`EnrollmentCa::verify_client_cert`].
+const MAX_CERT_PEM_BYTES: usize = 64 * 1024;
 
 /// Decides whether a certificate issued by this CA has been revoked.
 ///
@@ -78,11 +83,16 @@ impl EnrollmentCa {
     /// Verifies that `cert_pem` was issued by this CA and is usable now.
     ///
     /// Checks, in order: parse (`Malformed`), issuer name (`NotIssuedByCa`),
-    /// signature with the CA key (`BadSignature`), validity against the CA's
-    /// clock (`Expired`, `NotYetValid`), usage (`WrongUsage`: not a CA cert,
-    /// clientAuth if an EKU is present, no unknown critical extensions), then
-    /// the revocation hook (`Revoked`).
+    /// signature with the CA key (`BadSignature`), validity of the
+    /// certificate and of the CA itself against the CA's clock (`Expired`,
+    /// `NotYetValid`), usage (`WrongUsage`: not a CA cert, keyUsage without
+    /// certificate/CRL signing, extendedKeyUsage present and containing
+    /// clientAuth, no duplicate or unknown critical extensions), then the
+    /// revocation hook (`Revoked`).
     pub fn verify_client_cert(&self, cert_pem: &str) -> Result<VerifiedClientCert, PkiError> {
+        if cert_pem.len() > MAX_CERT_PEM_BYTES {
+            return Err(PkiError::Malformed("certificate PEM too large".into()));
+        }
         let cert = parse_cert_pem(cert_pem)?;
         let tbs = &cert.tbs_certificate;
 
@@ -119,6 +129,21 @@ impl EnrollmentCa {
         }
         if now > not_after {
             return Err(PkiError::Expired { not_after });
+        }
+        // RFC 5280 path validation: the issuing CA must be valid now too
+        // (certificates issued elsewhere with the CA key may outlive it).
+        let ca_validity = &self.cert.tbs_certificate.validity;
+        let ca_not_before = time_to_chrono(&ca_validity.not_before);
+        let ca_not_after = time_to_chrono(&ca_validity.not_after);
+        if now < ca_not_before {
+            return Err(PkiError::NotYetValid {
+                not_before: ca_not_before,
+            });
+        }
+        if now > ca_not_after {
+            return Err(PkiError::Expired {
+                not_after: ca_not_after,
+            });
         }
 
         check_usage(&cert)?;
@@ -216,20 +241,50 @@ macro_rules! ecdsa_verify_fn {
 ecdsa_verify_fn!(ecdsa_verify_p384, p384);
 ecdsa_verify_fn!(ecdsa_verify_p256, p256);
 
-/// A client certificate must not be a CA, must allow clientAuth if it
-/// restricts EKUs at all, and must not carry critical extensions we do not
-/// understand (RFC 5280 4.2).
+/// A client certificate must not be a CA (basicConstraints CA:TRUE, or a
+/// keyUsage allowing certificate or CRL signing), must carry a keyUsage with
+/// digitalSignature if it has one, must name clientAuth in an
+/// extendedKeyUsage (every certificate this CA issues has one), and must not
+/// carry duplicate extensions or critical extensions we do not understand
+/// (RFC 5280 4.2).
 fn check_usage(cert: &Certificate) -> Result<(), PkiError> {
+    let mut seen = HashSet::new();
+    for ext in cert.tbs_certificate.extensions.iter().flatten() {
+        if !seen.insert(ext.extn_id) {
+            return Err(PkiError::Malformed(format!(
+                "duplicate extension {}",
+                ext.extn_id
+            )));
+        }
+    }
     if let Some(bc) = find_extension::<BasicConstraints>(cert)? {
         if bc.ca {
             return Err(PkiError::WrongUsage("certificate is a CA".into()));
         }
     }
-    if let Some(eku) = find_extension::<ExtendedKeyUsage>(cert)? {
-        if !eku.0.contains(&ID_KP_CLIENT_AUTH) {
+    if let Some(ku) = find_extension::<KeyUsage>(cert)? {
+        if ku.key_cert_sign() || ku.crl_sign() {
+            return Err(PkiError::WrongUsage(
+                "keyUsage allows certificate or CRL signing".into(),
+            ));
+        }
+        if !ku.digital_signature() {
+            return Err(PkiError::WrongUsage(
+                "keyUsage lacks digitalSignature".into(),
+            ));
+        }
+    }
+    match find_extension::<ExtendedKeyUsage>(cert)? {
+        Some(eku) if eku.0.contains(&ID_KP_CLIENT_AUTH) => {}
+        Some(_) => {
             return Err(PkiError::WrongUsage(
                 "extendedKeyUsage lacks clientAuth".into(),
-            ));
+            ))
+        }
+        None => {
+            return Err(PkiError::WrongUsage(
+                "no extendedKeyUsage with clientAuth".into(),
+            ))
         }
     }
     let known = [
@@ -306,4 +361,178 @@ fn single_attribute(
         }
     }
     Ok(found)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    use std::sync::Arc;
+
+    use attest_domain::clock::{ManualClock, SharedClock};
+    use chrono::{Duration, Utc};
+    use const_oid::db::rfc5280::{ID_KP_CLIENT_AUTH, ID_KP_SERVER_AUTH};
+    use der::pem::LineEnding;
+    use der::EncodePem;
+    use spki::{EncodePublicKey, SubjectPublicKeyInfoOwned};
+    use x509_cert::builder::{Builder, CertificateBuilder, Profile};
+    use x509_cert::ext::pkix::{BasicConstraints, ExtendedKeyUsage, KeyUsage, KeyUsages};
+
+    use crate::issue::{cn_ou_name, random_serial, validity_from};
+    use crate::signer::{CaKey, ExtraExtensions};
+    use crate::{CaOptions, EnrollmentCa, PkiError};
+
+    fn ca(validity: Duration) -> (tempfile::TempDir, ManualClock, EnrollmentCa) {
+        let dir = tempfile::tempdir().unwrap();
+        let manual = ManualClock::new(Utc::now());
+        let clock: SharedClock = Arc::new(manual.clone());
+        let opts = CaOptions {
+            key_passphrase: Some(secrecy::SecretString::from("p".to_owned())),
+            validity,
+            ..CaOptions::default()
+        };
+        let ca = EnrollmentCa::load_or_create(dir.path(), opts, clock).unwrap();
+        (dir, manual, ca)
+    }
+
+    fn subject_spki() -> SubjectPublicKeyInfoOwned {
+        let key = p256::SecretKey::random(&mut rand_core::OsRng);
+        let der = key.public_key().to_public_key_der().unwrap();
+        SubjectPublicKeyInfoOwned::try_from(der.as_bytes()).unwrap()
+    }
+
+    fn client_extensions() -> ExtraExtensions {
+        ExtraExtensions {
+            basic_constraints: Some(BasicConstraints {
+                ca: false,
+                path_len_constraint: None,
+            }),
+            key_usage: Some(KeyUsage(KeyUsages::DigitalSignature.into())),
+            extended_key_usage: Some(ExtendedKeyUsage(vec![ID_KP_CLIENT_AUTH])),
+            ..ExtraExtensions::default()
+        }
+    }
+
+    /// `CN=alice, OU=operator`, signed with the CA key, with exactly `extra`,
+    /// not capped at the CA's notAfter (as a certificate made with openssl
+    /// and the CA key would be).
+    fn leaf(ca: &EnrollmentCa, extra: &ExtraExtensions, lifetime: Duration) -> String {
+        let (validity, _, _) = validity_from(ca.clock.now(), lifetime, None).unwrap();
+        let cert = ca
+            .key
+            .build(
+                Profile::Manual {
+                    issuer: Some(ca.subject_name().clone()),
+                },
+                random_serial().unwrap(),
+                validity,
+                cn_ou_name("alice", "operator").unwrap(),
+                subject_spki(),
+                extra,
+            )
+            .unwrap();
+        cert.to_pem(LineEnding::LF).unwrap()
+    }
+
+    fn wrong_usage(r: Result<super::VerifiedClientCert, PkiError>) {
+        assert!(matches!(r, Err(PkiError::WrongUsage(_))), "{r:?}");
+    }
+
+    #[test]
+    fn leaf_usage_is_enforced() {
+        let (_dir, _clock, ca) = ca(Duration::days(365));
+        let days = Duration::days(10);
+        ca.verify_client_cert(&leaf(&ca, &client_extensions(), days))
+            .unwrap();
+
+        // Regression: a certificate without any extendedKeyUsage passed.
+        let mut no_eku = client_extensions();
+        no_eku.extended_key_usage = None;
+        wrong_usage(ca.verify_client_cert(&leaf(&ca, &no_eku, days)));
+
+        let mut server_only = client_extensions();
+        server_only.extended_key_usage = Some(ExtendedKeyUsage(vec![ID_KP_SERVER_AUTH]));
+        wrong_usage(ca.verify_client_cert(&leaf(&ca, &server_only, days)));
+
+        // Regression: keyUsage was ignored, so a certificate allowed to sign
+        // certificates (without basicConstraints) passed as a client cert.
+        let mut cert_signer = client_extensions();
+        cert_signer.basic_constraints = None;
+        cert_signer.key_usage = Some(KeyUsage(
+            KeyUsages::DigitalSignature | KeyUsages::KeyCertSign,
+        ));
+        wrong_usage(ca.verify_client_cert(&leaf(&ca, &cert_signer, days)));
+
+        let mut encipher_only = client_extensions();
+        encipher_only.key_usage = Some(KeyUsage(KeyUsages::KeyEncipherment.into()));
+        wrong_usage(ca.verify_client_cert(&leaf(&ca, &encipher_only, days)));
+
+        let mut ca_flag = client_extensions();
+        ca_flag.basic_constraints = Some(BasicConstraints {
+            ca: true,
+            path_len_constraint: None,
+        });
+        wrong_usage(ca.verify_client_cert(&leaf(&ca, &ca_flag, days)));
+    }
+
+    #[test]
+    fn issuing_ca_must_be_valid_too() {
+        // Regression: a leaf outliving the CA certificate was accepted
+        // after the CA expired.
+        let (_dir, clock, ca) = ca(Duration::days(2));
+        let pem = leaf(&ca, &client_extensions(), Duration::days(30));
+        ca.verify_client_cert(&pem).unwrap();
+        clock.advance(Duration::days(3));
+        match ca.verify_client_cert(&pem) {
+            Err(PkiError::Expired { not_after }) => assert_eq!(not_after, ca.not_after()),
+            other => panic!("expected the CA to be expired, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn duplicate_extensions_are_refused() {
+        let (_dir, _clock, ca) = ca(Duration::days(365));
+        let CaKey::P384(signer) = &ca.key else {
+            panic!("default CA is P-384");
+        };
+        let (validity, _, _) = validity_from(ca.clock.now(), Duration::days(1), None).unwrap();
+        let mut builder = CertificateBuilder::new(
+            Profile::Manual {
+                issuer: Some(ca.subject_name().clone()),
+            },
+            random_serial().unwrap(),
+            validity,
+            cn_ou_name("alice", "operator").unwrap(),
+            subject_spki(),
+            signer,
+        )
+        .unwrap();
+        let eku = ExtendedKeyUsage(vec![ID_KP_CLIENT_AUTH]);
+        builder.add_extension(&eku).unwrap();
+        builder
+            .add_extension(&KeyUsage(KeyUsages::DigitalSignature.into()))
+            .unwrap();
+        builder
+            .add_extension(&KeyUsage(KeyUsages::KeyCertSign.into()))
+            .unwrap();
+        let cert = builder.build::<p384::ecdsa::DerSignature>().unwrap();
+        let pem = cert.to_pem(LineEnding::LF).unwrap();
+        assert!(matches!(
+            ca.verify_client_cert(&pem),
+            Err(PkiError::Malformed(_))
+        ));
+    }
+
+    #[test]
+    fn oversized_pem_is_refused_before_parsing() {
+        let (_dir, _clock, ca) = ca(Duration::days(365));
+        let huge = format!(
+            "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n",
+            "A".repeat(1024 * 1024)
+        );
+        assert!(matches!(
+            ca.verify_client_cert(&huge),
+            Err(PkiError::Malformed(m)) if m.contains("too large")
+        ));
+    }
 }

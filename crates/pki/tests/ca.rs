@@ -523,3 +523,69 @@ fn der_to_pem(der: &[u8]) -> String {
     pem.push_str("-----END CERTIFICATE-----\n");
     pem
 }
+
+#[test]
+fn plaintext_key_is_reported_even_with_a_configured_passphrase() {
+    // Regression: load_or_create overwrote PassphraseSource::Unencrypted
+    // with Configured whenever a passphrase was set, hiding the server's
+    // "key is NOT encrypted at rest" warning.
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("ca-key.pem");
+    let cert = dir.path().join("ca.pem");
+    let (ok, out) = openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-keyout",
+        key.to_str().unwrap(),
+        "-out",
+        cert.to_str().unwrap(),
+        "-days",
+        "30",
+        "-subj",
+        "/CN=Plain CA",
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-addext",
+        "keyUsage=critical,keyCertSign,cRLSign",
+    ]);
+    assert!(ok, "{out}");
+    let (_, clk) = clock();
+    let ca = EnrollmentCa::load_or_create(dir.path(), opts("configured"), clk).unwrap();
+    assert_eq!(ca.passphrase_source(), &PassphraseSource::Unencrypted);
+}
+
+#[test]
+fn weak_rsa_ca_key_is_refused() {
+    // Regression: an operator-provided 1024-bit RSA CA key was accepted.
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("weak-key.pem");
+    let cert = dir.path().join("weak-ca.pem");
+    let (ok, out) = openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:1024",
+        "-nodes",
+        "-keyout",
+        key.to_str().unwrap(),
+        "-out",
+        cert.to_str().unwrap(),
+        "-days",
+        "30",
+        "-subj",
+        "/CN=Weak CA",
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+    ]);
+    assert!(ok, "{out}");
+    let (_, clk) = clock();
+    assert!(matches!(
+        EnrollmentCa::from_files(&cert, &key, None, clk),
+        Err(PkiError::UnsupportedAlgorithm(_))
+    ));
+}
