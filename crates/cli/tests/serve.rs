@@ -22,6 +22,8 @@ struct Server {
 
 impl Server {
     /// Starts `attestation serve` in `cwd` with only `env` set, on port 0.
+    /// The child is waited for in `terminate`, or killed and reaped on drop.
+    #[allow(clippy::zombie_processes)]
     fn start(cwd: &Path, env: &[(&str, &str)]) -> Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_attestation"))
             .args(["serve", "--listen", "127.0.0.1:0"])
@@ -55,14 +57,18 @@ impl Server {
                 .unwrap_or_else(|_| panic!("server did not report listening: {seen:#?}"));
             if let Some(rest) = line.split("listening on ").nth(1) {
                 let url = rest.split_whitespace().next().unwrap().to_string();
-                return Server { child, url, lines: rx };
+                return Server {
+                    child,
+                    url,
+                    lines: rx,
+                };
             }
             seen.push(line);
         }
     }
 
     /// Sends SIGTERM and returns the exit status and the remaining output.
-    fn terminate(mut self) -> (std::process::ExitStatus, Vec<String>) {
+    fn terminate(&mut self) -> (std::process::ExitStatus, Vec<String>) {
         let pid = self.child.id().to_string();
         let status = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
         assert!(status.success());
@@ -75,10 +81,13 @@ impl Server {
 #[test]
 fn serve_needs_no_configuration_and_stops_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(dir.path(), &[]);
+    let mut server = Server::start(dir.path(), &[]);
     let body = get_json(&format!("{}/healthz", server.url));
     assert_eq!(body, json!({"status": "ok"}));
-    assert!(dir.path().join("data/attestation.db").exists(), "SQLite under ./data");
+    assert!(
+        dir.path().join("data/attestation.db").exists(),
+        "SQLite under ./data"
+    );
     assert!(dir.path().join("data/enrollment-ca/ca.pem").exists());
     let (status, lines) = server.terminate();
     assert!(status.success(), "exit status {status:?}: {lines:#?}");
@@ -107,7 +116,10 @@ fn help_mentions_settings_but_never_secret_values() {
     let help = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success());
     assert!(help.contains("ITL_OIDC_ISSUER"));
-    assert!(help.contains("ITL_ADMIN_TOKEN"), "secrets are named so operators find them");
+    assert!(
+        help.contains("ITL_ADMIN_TOKEN"),
+        "secrets are named so operators find them"
+    );
     assert!(!help.contains("super-secret-value"));
     assert!(!help.contains("another-secret-value"));
 }
@@ -185,11 +197,20 @@ fn two_servers_on_one_postgres_keep_one_audit_chain() {
         let expected: Vec<i64> = (1..=total as i64).rev().take(ids.len()).collect();
         assert_eq!(ids, expected, "ids are contiguous and newest first");
     });
-    for server in [a, b] {
+    for mut server in [a, b] {
         let (status, lines) = server.terminate();
         assert!(status.success(), "{lines:#?}");
     }
     runtime.block_on(db.close());
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
 }
 
 /// A GET returning JSON, from synchronous test code.

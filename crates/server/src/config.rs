@@ -77,7 +77,11 @@ pub const SETTINGS: &[SettingSpec] = &[
         "ITL_DB_MAX_CONNECTIONS",
         Some("--db-max-connections"),
     ),
-    s("max_body_bytes", "ITL_MAX_BODY_BYTES", Some("--max-body-bytes")),
+    s(
+        "max_body_bytes",
+        "ITL_MAX_BODY_BYTES",
+        Some("--max-body-bytes"),
+    ),
     s(
         "shutdown_timeout_seconds",
         "ITL_SHUTDOWN_TIMEOUT_SECONDS",
@@ -86,13 +90,21 @@ pub const SETTINGS: &[SettingSpec] = &[
     s("log_format", "ITL_LOG_FORMAT", Some("--log-format")),
     secret("admin_token", "ITL_ADMIN_TOKEN"),
     s("oidc_issuer", "ITL_OIDC_ISSUER", Some("--oidc-issuer")),
-    s("oidc_audience", "ITL_OIDC_AUDIENCE", Some("--oidc-audience")),
+    s(
+        "oidc_audience",
+        "ITL_OIDC_AUDIENCE",
+        Some("--oidc-audience"),
+    ),
     s(
         "oidc_operator_role",
         "ITL_OIDC_OPERATOR_ROLE",
         Some("--oidc-operator-role"),
     ),
-    s("oidc_client_id", "ITL_OIDC_CLIENT_ID", Some("--oidc-client-id")),
+    s(
+        "oidc_client_id",
+        "ITL_OIDC_CLIENT_ID",
+        Some("--oidc-client-id"),
+    ),
     s(
         "oidc_jwks_refresh_seconds",
         "ITL_OIDC_JWKS_REFRESH_SECONDS",
@@ -357,10 +369,14 @@ where
 {
     match env.var(name) {
         None => Ok(None),
-        Some(raw) => raw.trim().parse::<T>().map(Some).map_err(|e| ConfigError::Env {
-            name,
-            message: e.to_string(),
-        }),
+        Some(raw) => raw
+            .trim()
+            .parse::<T>()
+            .map(Some)
+            .map_err(|e| ConfigError::Env {
+                name,
+                message: e.to_string(),
+            }),
     }
 }
 
@@ -653,8 +669,11 @@ mod tests {
     fn bad_env_values_name_the_variable() {
         let err = Settings::resolve(&ServeArgs::default(), &[("ITL_LISTEN", "nope")]).unwrap_err();
         assert!(err.to_string().contains("ITL_LISTEN"), "{err}");
-        let err = Settings::resolve(&ServeArgs::default(), &[("ITL_CLIENT_CERT_HEADER", "maybe")])
-            .unwrap_err();
+        let err = Settings::resolve(
+            &ServeArgs::default(),
+            &[("ITL_CLIENT_CERT_HEADER", "maybe")],
+        )
+        .unwrap_err();
         assert!(err.to_string().contains("ITL_CLIENT_CERT_HEADER"), "{err}");
     }
 

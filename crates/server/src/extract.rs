@@ -51,7 +51,8 @@ fn is_json_content_type(value: Option<&axum::http::HeaderValue>) -> bool {
         .unwrap_or_default()
         .trim()
         .to_ascii_lowercase();
-    essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json"))
+    essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"))
 }
 
 fn body_rejection(rejection: BytesRejection) -> ApiError {
@@ -107,7 +108,10 @@ fn json_issue(err: serde_path_to_error::Error<serde_json::Error>) -> ApiError {
                 ("missing", "Field required".to_string())
             } else if let Some(field) = unknown_field(&message) {
                 loc.push(Value::from(field));
-                ("extra_forbidden", "Extra inputs are not permitted".to_string())
+                (
+                    "extra_forbidden",
+                    "Extra inputs are not permitted".to_string(),
+                )
             } else if message.starts_with("invalid type") {
                 ("type_error", strip_position(&message))
             } else if message.starts_with("unknown variant") {
@@ -216,7 +220,11 @@ mod tests {
         let (_, loc) = issue(err);
         assert_eq!(
             loc,
-            vec![Value::from("body"), Value::from("inner"), Value::from("flag")]
+            vec![
+                Value::from("body"),
+                Value::from("inner"),
+                Value::from("flag")
+            ]
         );
     }
 
@@ -230,7 +238,13 @@ mod tests {
 
     #[test]
     fn malformed_json_is_422_json_invalid() {
-        for bad in [&b"{"[..], b"not json", b"", b"{\"name\":\"a\",\"count\":1} trailing", b"\xff\xfe"] {
+        for bad in [
+            &b"{"[..],
+            b"not json",
+            b"",
+            b"{\"name\":\"a\",\"count\":1} trailing",
+            b"\xff\xfe",
+        ] {
             let (kind, loc) = issue(parse_json::<Body>(bad).unwrap_err());
             assert_eq!(kind, "json_invalid", "{bad:?}");
             assert_eq!(loc[0], Value::from("body"));

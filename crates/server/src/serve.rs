@@ -177,9 +177,14 @@ pub async fn start(settings: Settings, clock: SharedClock) -> Result<RunningServ
     })?;
     let router = app::build(state.clone());
     let (tx, rx) = oneshot::channel::<()>();
-    let task = tokio::spawn(serve_until(listener, router, async move {
-        let _ = rx.await;
-    }, grace));
+    let task = tokio::spawn(serve_until(
+        listener,
+        router,
+        async move {
+            let _ = rx.await;
+        },
+        grace,
+    ));
     tracing::info!("listening on http://{addr}");
     Ok(RunningServer {
         addr,
@@ -198,7 +203,10 @@ async fn serve_until(
     let (stopping_tx, stopping_rx) = oneshot::channel::<()>();
     let server = axum::serve(listener, router).with_graceful_shutdown(async move {
         signal.await;
-        tracing::info!("shutting down: waiting up to {}s for in-flight requests", grace.as_secs());
+        tracing::info!(
+            "shutting down: waiting up to {}s for in-flight requests",
+            grace.as_secs()
+        );
         let _ = stopping_tx.send(());
     });
     let serving = server.into_future();

@@ -33,10 +33,18 @@ async fn readyz_follows_the_database() {
 
         app.server.state.store.close().await;
         let res = app.get("/readyz").send().await.unwrap();
-        assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE, "{}", app.backend());
+        assert_eq!(
+            res.status(),
+            StatusCode::SERVICE_UNAVAILABLE,
+            "{}",
+            app.backend()
+        );
         assert_eq!(res.json::<Value>().await.unwrap()["status"], "unavailable");
         // Liveness does not depend on the database.
-        assert_eq!(app.get("/healthz").send().await.unwrap().status(), StatusCode::OK);
+        assert_eq!(
+            app.get("/healthz").send().await.unwrap().status(),
+            StatusCode::OK
+        );
         app.stop().await;
     }
 }
@@ -44,8 +52,19 @@ async fn readyz_follows_the_database() {
 #[tokio::test]
 async fn openapi_document_is_3_1_and_lists_every_route() {
     let app = TestApp::spawn_sqlite().await;
-    let doc: Value = app.get("/openapi.json").send().await.unwrap().json().await.unwrap();
-    assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"), "{}", doc["openapi"]);
+    let doc: Value = app
+        .get("/openapi.json")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        doc["openapi"].as_str().unwrap().starts_with("3.1"),
+        "{}",
+        doc["openapi"]
+    );
     let paths = doc["paths"].as_object().unwrap();
     for path in [
         "/healthz",
@@ -58,11 +77,17 @@ async fn openapi_document_is_3_1_and_lists_every_route() {
     }
     for (path, item) in paths {
         for (method, op) in item.as_object().unwrap() {
-            assert!(op["responses"].is_object(), "{method} {path} has no responses");
+            assert!(
+                op["responses"].is_object(),
+                "{method} {path} has no responses"
+            );
         }
     }
     // The served document is the one the routers were built from.
-    assert_eq!(doc, serde_json::to_value(attest_server::app::openapi()).unwrap());
+    assert_eq!(
+        doc,
+        serde_json::to_value(attest_server::app::openapi()).unwrap()
+    );
     app.stop().await;
 }
 
@@ -73,10 +98,17 @@ async fn docs_render_without_a_cdn() {
     assert_eq!(res.status(), StatusCode::OK);
     let html = res.text().await.unwrap();
     assert!(html.contains("swagger-ui"), "{html}");
-    assert!(!html.contains("https://"), "docs page loads something remote: {html}");
+    assert!(
+        !html.contains("https://"),
+        "docs page loads something remote: {html}"
+    );
     let css = app.get("/docs/swagger-ui.css").send().await.unwrap();
     assert_eq!(css.status(), StatusCode::OK);
-    let init = app.get("/docs/swagger-initializer.js").send().await.unwrap();
+    let init = app
+        .get("/docs/swagger-initializer.js")
+        .send()
+        .await
+        .unwrap();
     assert!(init.text().await.unwrap().contains("/openapi.json"));
     app.stop().await;
 }
@@ -86,10 +118,16 @@ async fn unknown_paths_and_methods_get_fastapi_bodies() {
     let app = TestApp::spawn_sqlite().await;
     let res = app.get("/nope").send().await.unwrap();
     assert_eq!(res.status(), StatusCode::NOT_FOUND);
-    assert_eq!(res.json::<Value>().await.unwrap(), json!({"detail": "Not Found"}));
+    assert_eq!(
+        res.json::<Value>().await.unwrap(),
+        json!({"detail": "Not Found"})
+    );
     let res = app.http.delete(app.url("/healthz")).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::METHOD_NOT_ALLOWED);
-    assert_eq!(res.json::<Value>().await.unwrap(), json!({"detail": "Method Not Allowed"}));
+    assert_eq!(
+        res.json::<Value>().await.unwrap(),
+        json!({"detail": "Method Not Allowed"})
+    );
     app.stop().await;
 }
 
@@ -106,7 +144,10 @@ async fn every_admin_route_refuses_missing_and_wrong_credentials() {
         ("authorization", "Bearer "),
         ("authorization", "Basic YWRtaW46YWRtaW4="),
         ("authorization", &format!("Bearer {ADMIN_TOKEN}x")),
-        ("authorization", "Bearer eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0."),
+        (
+            "authorization",
+            "Bearer eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.",
+        ),
         ("x-client-cert", "-----BEGIN%20CERTIFICATE-----"),
     ];
     for (path, item) in doc["paths"].as_object().unwrap() {
@@ -124,31 +165,56 @@ async fn every_admin_route_refuses_missing_and_wrong_credentials() {
                 }
                 req
             };
-            let is_secured = op.get("security").is_some_and(|s| !s.as_array().unwrap().is_empty());
+            let is_secured = op
+                .get("security")
+                .is_some_and(|s| !s.as_array().unwrap().is_empty());
             if !is_secured {
                 let status = request(&[]).send().await.unwrap().status();
-                assert_ne!(status, StatusCode::UNAUTHORIZED, "public {method} {path} asks for credentials");
+                assert_ne!(
+                    status,
+                    StatusCode::UNAUTHORIZED,
+                    "public {method} {path} asks for credentials"
+                );
                 continue;
             }
             secured += 1;
             let res = request(&[]).send().await.unwrap();
-            assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "{method} {path} without credentials");
+            assert_eq!(
+                res.status(),
+                StatusCode::UNAUTHORIZED,
+                "{method} {path} without credentials"
+            );
             assert_eq!(res.headers()["www-authenticate"], "Bearer");
             assert!(res.json::<Value>().await.unwrap()["detail"].is_string());
             for header in &wrong {
                 let status = request(&[*header]).send().await.unwrap().status();
-                assert_eq!(status, StatusCode::UNAUTHORIZED, "{method} {path} with {header:?}");
+                assert_eq!(
+                    status,
+                    StatusCode::UNAUTHORIZED,
+                    "{method} {path} with {header:?}"
+                );
             }
             let status = request(&[("authorization", &format!("Bearer {ADMIN_TOKEN}"))])
                 .send()
                 .await
                 .unwrap()
                 .status();
-            assert_ne!(status, StatusCode::UNAUTHORIZED, "{method} {path} with the admin token");
-            assert_ne!(status, StatusCode::FORBIDDEN, "{method} {path} with the admin token");
+            assert_ne!(
+                status,
+                StatusCode::UNAUTHORIZED,
+                "{method} {path} with the admin token"
+            );
+            assert_ne!(
+                status,
+                StatusCode::FORBIDDEN,
+                "{method} {path} with the admin token"
+            );
         }
     }
-    assert!(secured >= 3, "expected admin routes in the document, found {secured}");
+    assert!(
+        secured >= 3,
+        "expected admin routes in the document, found {secured}"
+    );
     app.stop().await;
 }
 
@@ -162,7 +228,11 @@ async fn audit_pages_newest_first_and_verifies() {
                 detail: Some(format!("entry {i}")),
                 ..NewAuditEntry::new("alice", "approve")
             };
-            store.audit().append_one(&entry, app.clock.now()).await.unwrap();
+            store
+                .audit()
+                .append_one(&entry, app.clock.now())
+                .await
+                .unwrap();
             app.clock.advance(chrono::Duration::seconds(1));
         }
         let page: Vec<Value> = app
@@ -175,10 +245,23 @@ async fn audit_pages_newest_first_and_verifies() {
             .unwrap();
         let ids: Vec<i64> = page.iter().map(|e| e["id"].as_i64().unwrap()).collect();
         assert_eq!(ids, vec![7, 6, 5], "{}", app.backend());
-        let keys: Vec<&str> = page[0].as_object().unwrap().keys().map(String::as_str).collect();
+        let keys: Vec<&str> = page[0]
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
         for key in [
-            "id", "timestamp", "operator_cn", "action", "machine_id", "prev_state", "new_state",
-            "detail", "prev_hash", "entry_hash",
+            "id",
+            "timestamp",
+            "operator_cn",
+            "action",
+            "machine_id",
+            "prev_state",
+            "new_state",
+            "detail",
+            "prev_hash",
+            "entry_hash",
         ] {
             assert!(keys.contains(&key), "{key} missing");
         }
@@ -194,7 +277,14 @@ async fn audit_pages_newest_first_and_verifies() {
         assert_eq!(last.len(), 1);
         assert_eq!(last[0]["prev_hash"], "0".repeat(64));
 
-        let report: Value = app.admin_get("/api/v1/audit/verify").send().await.unwrap().json().await.unwrap();
+        let report: Value = app
+            .admin_get("/api/v1/audit/verify")
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
         assert_eq!(
             report,
             json!({"valid": true, "entries": 7, "root_hash": page[0]["entry_hash"], "first_invalid_id": null, "error": null}),
@@ -210,16 +300,28 @@ async fn audit_pages_newest_first_and_verifies() {
             }
             attest_store::Backend::Postgres => "ALTER TABLE audit_log DISABLE TRIGGER USER",
         };
-        attest_store::sqlx::Executor::execute(store.pool(), drop_guards).await.unwrap();
+        attest_store::sqlx::Executor::execute(store.pool(), drop_guards)
+            .await
+            .unwrap();
         attest_store::sqlx::query("UPDATE audit_log SET detail = 'edited' WHERE id = 4")
             .execute(store.pool())
             .await
             .unwrap();
-        let report: Value = app.admin_get("/api/v1/audit/verify").send().await.unwrap().json().await.unwrap();
+        let report: Value = app
+            .admin_get("/api/v1/audit/verify")
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
         assert_eq!(report["valid"], false);
         assert_eq!(report["first_invalid_id"], 4);
         assert_eq!(report["root_hash"], Value::Null);
-        assert!(report["error"].as_str().unwrap().contains("id=4"), "{report}");
+        assert!(
+            report["error"].as_str().unwrap().contains("id=4"),
+            "{report}"
+        );
         app.stop().await;
     }
 }
@@ -233,14 +335,22 @@ async fn audit_paging_is_validated() {
         ("page=0", "page"),
         ("page=abc", "page"),
     ] {
-        let res = app.admin_get(&format!("/api/v1/audit?{query}")).send().await.unwrap();
+        let res = app
+            .admin_get(&format!("/api/v1/audit?{query}"))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY, "{query}");
         let body: Value = res.json().await.unwrap();
         let loc = body["detail"][0]["loc"].as_array().unwrap();
         assert_eq!(loc[0], "query", "{query}: {body}");
         assert!(loc.iter().any(|l| l == field), "{query}: {body}");
     }
-    let res = app.admin_get("/api/v1/audit?per_page=200").send().await.unwrap();
+    let res = app
+        .admin_get("/api/v1/audit?per_page=200")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), StatusCode::OK);
     app.stop().await;
 }
@@ -252,7 +362,11 @@ async fn json_bodies_are_validated_field_by_field() {
         ("{", "json_invalid", json!(["body"])),
         (r#"{"cn": 5}"#, "type_error", json!(["body", "cn"])),
         (r#"{}"#, "missing", json!(["body", "cn"])),
-        (r#"{"cn": "a", "valid_days": "x"}"#, "type_error", json!(["body", "valid_days"])),
+        (
+            r#"{"cn": "a", "valid_days": "x"}"#,
+            "type_error",
+            json!(["body", "valid_days"]),
+        ),
     ];
     for (body, kind, loc) in cases {
         let res = app
@@ -294,9 +408,21 @@ async fn oversized_bodies_get_413_and_nothing_is_written() {
             .send()
             .await
             .unwrap();
-        assert_eq!(res.status(), StatusCode::PAYLOAD_TOO_LARGE, "{}", app.backend());
+        assert_eq!(
+            res.status(),
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "{}",
+            app.backend()
+        );
         assert!(res.json::<Value>().await.unwrap()["detail"].is_string());
-        let report: Value = app.admin_get("/api/v1/audit/verify").send().await.unwrap().json().await.unwrap();
+        let report: Value = app
+            .admin_get("/api/v1/audit/verify")
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
         assert_eq!(report["entries"], 0);
         app.stop().await;
     }
@@ -327,7 +453,14 @@ async fn operator_certificates_authenticate_and_are_audited() {
             .await
             .unwrap();
         assert_eq!(res.status(), StatusCode::OK);
-        let log: Vec<Value> = app.admin_get("/api/v1/audit").send().await.unwrap().json().await.unwrap();
+        let log: Vec<Value> = app
+            .admin_get("/api/v1/audit")
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
         assert_eq!(log.len(), 2);
         assert_eq!(log[0]["operator_cn"], "alice");
         assert_eq!(log[0]["action"], "issue_operator_cert");
@@ -336,7 +469,12 @@ async fn operator_certificates_authenticate_and_are_audited() {
 
         // An expired certificate no longer authenticates.
         app.clock.advance(chrono::Duration::days(8));
-        let res = app.get("/api/v1/audit").header("x-client-cert", &cert).send().await.unwrap();
+        let res = app
+            .get("/api/v1/audit")
+            .header("x-client-cert", &cert)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
         app.stop().await;
     }
@@ -355,7 +493,12 @@ async fn client_cert_header_is_ignored_unless_enabled() {
         .await
         .unwrap();
     let cert = urlencoding::encode(issued["cert_pem"].as_str().unwrap()).into_owned();
-    let res = app.get("/api/v1/audit").header("x-client-cert", &cert).send().await.unwrap();
+    let res = app
+        .get("/api/v1/audit")
+        .header("x-client-cert", &cert)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
     app.stop().await;
 }

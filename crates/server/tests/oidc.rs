@@ -112,13 +112,23 @@ async fn oidc_operators_are_authenticated_and_audited_by_username() {
         assert_eq!(log[0]["operator_cn"], "niels.weistra");
 
         let viewer = idp.token(now, &["viewer"], "mallory");
-        let res = app.get("/api/v1/audit").bearer_auth(&viewer).send().await.unwrap();
+        let res = app
+            .get("/api/v1/audit")
+            .bearer_auth(&viewer)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(res.status(), StatusCode::FORBIDDEN);
         assert!(res.json::<Value>().await.unwrap()["detail"].is_string());
 
         // Tokens expire on the server's clock.
         app.clock.advance(chrono::Duration::minutes(10));
-        let res = app.get("/api/v1/audit").bearer_auth(&operator).send().await.unwrap();
+        let res = app
+            .get("/api/v1/audit")
+            .bearer_auth(&operator)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
         app.stop().await;
     }

@@ -74,7 +74,7 @@ pub async fn verify_audit(
     let report = state.store.audit().verify().await?;
     Ok(Json(AuditVerifyResponse {
         valid: report.valid,
-        entries: i64::try_from(report.entries).unwrap_or(i64::MAX),
+        entries: report.entries,
         root_hash: report.root_hash,
         first_invalid_id: report.first_invalid_id,
         error: report.error,
