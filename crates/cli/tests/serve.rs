@@ -218,3 +218,32 @@ fn get_json(url: &str) -> Value {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async { reqwest::get(url).await.unwrap().json().await.unwrap() })
 }
+
+#[test]
+fn a_database_migrated_by_a_newer_binary_is_refused() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let db = runtime.block_on(attest_store::testing::TestDb::sqlite());
+    runtime.block_on(async {
+        attest_store::sqlx::query(
+            "INSERT INTO schema_migrations (component, version, name, checksum, applied_at) \
+             VALUES ('core', 999, 'from_the_future', 'x', '2030-01-01T00:00:00.000000+00:00')",
+        )
+        .execute(db.store().pool())
+        .await
+        .unwrap();
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_attestation"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--database-url", db.url()])
+        .current_dir(dir.path())
+        .env("ITL_CA_KEY_PASSPHRASE", "p")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("version 999") && stderr.contains("upgrade the binary"),
+        "{stderr}"
+    );
+    runtime.block_on(db.close());
+}
