@@ -21,5 +21,8 @@ echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+echo "== schemathesis against the served OpenAPI document"
+cargo build --locked -p attestation
+scripts/schemathesis.sh target/debug/attestation
 echo "== cargo test"
 cargo test --workspace --locked

@@ -234,7 +234,13 @@ fn a_database_migrated_by_a_newer_binary_is_refused() {
     });
     let dir = tempfile::tempdir().unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_attestation"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--database-url", db.url()])
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--database-url",
+            db.url(),
+        ])
         .current_dir(dir.path())
         .env("ITL_CA_KEY_PASSPHRASE", "p")
         .output()

@@ -30,9 +30,9 @@ pub struct ValidationIssue {
     /// Machine-readable kind, e.g. `missing`, `json_invalid`, `int_parsing`.
     #[serde(rename = "type")]
     pub kind: String,
-    /// Where the problem is: `body`, `query` or `path`, then the field path.
-    #[schema(value_type = Vec<String>)]
-    pub loc: Vec<serde_json::Value>,
+    /// Where the problem is: `body`, `query` or `path`, then the field path
+    /// (names, and indexes into arrays).
+    pub loc: Vec<LocItem>,
     /// What is wrong, for humans.
     pub msg: String,
 }
@@ -43,5 +43,33 @@ impl ErrorBody {
         Self {
             detail: ErrorDetail::Message(detail.into()),
         }
+    }
+}
+
+/// One step of a [`ValidationIssue`] location.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum LocItem {
+    /// A field name, or `body` / `query` / `path`.
+    Field(String),
+    /// An index into an array.
+    Index(u64),
+}
+
+impl From<&str> for LocItem {
+    fn from(name: &str) -> Self {
+        Self::Field(name.to_string())
+    }
+}
+
+impl From<String> for LocItem {
+    fn from(name: String) -> Self {
+        Self::Field(name)
+    }
+}
+
+impl From<usize> for LocItem {
+    fn from(index: usize) -> Self {
+        Self::Index(u64::try_from(index).unwrap_or(u64::MAX))
     }
 }

@@ -8,4 +8,5 @@
 pub mod audit;
 pub mod error;
 pub mod health;
+pub mod lenient;
 pub mod operator;

@@ -7,11 +7,13 @@ use utoipa::ToSchema;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OperatorCertRequest {
-    /// The operator's name; becomes the certificate CN and the audit identity.
-    #[schema(example = "alice")]
+    /// The operator's name; becomes the certificate CN and the audit
+    /// identity. Letters, digits and `._@-`, starting with a letter or digit.
+    #[schema(example = "alice", pattern = "^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")]
     pub cn: String,
     /// Lifetime in days (1-397, default 30).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::lenient::option_u32")]
+    #[schema(minimum = 1, maximum = 397)]
     pub valid_days: Option<u32>,
 }
 

@@ -5,7 +5,7 @@
 //! Bodies are FastAPI-style `{"detail": …}`. Internal failures are logged
 //! with their cause and answered with a generic message, never the cause.
 
-use attest_proto::error::{ErrorBody, ErrorDetail, ValidationIssue};
+use attest_proto::error::{ErrorBody, ErrorDetail, LocItem, ValidationIssue};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -74,7 +74,7 @@ impl ApiError {
     }
 
     /// One validation issue at `loc`.
-    pub fn invalid(kind: &str, loc: Vec<serde_json::Value>, msg: impl Into<String>) -> Self {
+    pub fn invalid(kind: &str, loc: Vec<LocItem>, msg: impl Into<String>) -> Self {
         Self::Validation(vec![ValidationIssue {
             kind: kind.to_string(),
             loc,

@@ -5,13 +5,13 @@
 //! the offending field, and `413` for oversized bodies. These wrappers give
 //! exactly that and never panic on any input.
 
+use attest_proto::error::LocItem;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::header::CONTENT_TYPE;
 use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
-use serde_json::Value;
 
 use crate::error::ApiError;
 
@@ -30,7 +30,7 @@ where
         if !is_json_content_type(req.headers().get(CONTENT_TYPE)) {
             return Err(ApiError::invalid(
                 "content_type",
-                vec![Value::from("body")],
+                vec![LocItem::from("body")],
                 "Content-Type must be application/json",
             ));
         }
@@ -77,7 +77,7 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     de.end().map_err(|err| {
         ApiError::invalid(
             "json_invalid",
-            vec![Value::from("body")],
+            vec![LocItem::from("body")],
             format!("JSON decode error: {err}"),
         )
     })?;
@@ -85,13 +85,13 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
 }
 
 fn json_issue(err: serde_path_to_error::Error<serde_json::Error>) -> ApiError {
-    let mut loc = vec![Value::from("body")];
+    let mut loc = vec![LocItem::from("body")];
     for segment in err.path().iter() {
         use serde_path_to_error::Segment;
         match segment {
-            Segment::Seq { index } => loc.push(Value::from(*index)),
-            Segment::Map { key } => loc.push(Value::from(key.as_str())),
-            Segment::Enum { variant } => loc.push(Value::from(variant.as_str())),
+            Segment::Seq { index } => loc.push(LocItem::from(*index)),
+            Segment::Map { key } => loc.push(LocItem::from(key.as_str())),
+            Segment::Enum { variant } => loc.push(LocItem::from(variant.as_str())),
             Segment::Unknown => {}
         }
     }
@@ -104,10 +104,10 @@ fn json_issue(err: serde_path_to_error::Error<serde_json::Error>) -> ApiError {
         serde_json::error::Category::Io => ("json_invalid", "could not read body".to_string()),
         serde_json::error::Category::Data => {
             if let Some(field) = missing_field(&message) {
-                loc.push(Value::from(field));
+                loc.push(LocItem::from(field));
                 ("missing", "Field required".to_string())
             } else if let Some(field) = unknown_field(&message) {
-                loc.push(Value::from(field));
+                loc.push(LocItem::from(field));
                 (
                     "extra_forbidden",
                     "Extra inputs are not permitted".to_string(),
@@ -159,14 +159,14 @@ where
         serde_path_to_error::deserialize::<_, T>(de)
             .map(ApiQuery)
             .map_err(|err| {
-                let mut loc = vec![Value::from("query")];
+                let mut loc = vec![LocItem::from("query")];
                 let path = err.path().to_string();
                 if path != "." && !path.is_empty() {
-                    loc.push(Value::from(path));
+                    loc.push(LocItem::from(path));
                 }
                 let message = err.inner().to_string();
                 if let Some(field) = missing_field(&message) {
-                    loc.push(Value::from(field));
+                    loc.push(LocItem::from(field));
                 }
                 ApiError::invalid("value_error", loc, message)
             })
@@ -196,7 +196,7 @@ mod tests {
         flag: bool,
     }
 
-    fn issue(err: ApiError) -> (String, Vec<Value>) {
+    fn issue(err: ApiError) -> (String, Vec<LocItem>) {
         match err {
             ApiError::Validation(mut issues) => {
                 let i = issues.remove(0);
@@ -211,7 +211,7 @@ mod tests {
         let err = parse_json::<Body>(br#"{"name":"a","count":"x"}"#).unwrap_err();
         let (kind, loc) = issue(err);
         assert_eq!(kind, "type_error");
-        assert_eq!(loc, vec![Value::from("body"), Value::from("count")]);
+        assert_eq!(loc, vec![LocItem::from("body"), LocItem::from("count")]);
     }
 
     #[test]
@@ -221,9 +221,9 @@ mod tests {
         assert_eq!(
             loc,
             vec![
-                Value::from("body"),
-                Value::from("inner"),
-                Value::from("flag")
+                LocItem::from("body"),
+                LocItem::from("inner"),
+                LocItem::from("flag")
             ]
         );
     }
@@ -233,7 +233,7 @@ mod tests {
         let err = parse_json::<Body>(br#"{"name":"a"}"#).unwrap_err();
         let (kind, loc) = issue(err);
         assert_eq!(kind, "missing");
-        assert_eq!(loc, vec![Value::from("body"), Value::from("count")]);
+        assert_eq!(loc, vec![LocItem::from("body"), LocItem::from("count")]);
     }
 
     #[test]
@@ -247,7 +247,7 @@ mod tests {
         ] {
             let (kind, loc) = issue(parse_json::<Body>(bad).unwrap_err());
             assert_eq!(kind, "json_invalid", "{bad:?}");
-            assert_eq!(loc[0], Value::from("body"));
+            assert_eq!(loc[0], LocItem::from("body"));
         }
     }
 

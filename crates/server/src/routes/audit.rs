@@ -2,9 +2,9 @@
 
 use attest_proto::audit::{AuditEntry, AuditPageQuery, AuditVerifyResponse};
 use attest_proto::error::ErrorBody;
+use attest_proto::error::LocItem;
 use axum::extract::State;
 use axum::Json;
-use serde_json::Value;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -44,14 +44,14 @@ pub async fn list_audit(
     if page < 1 {
         return Err(ApiError::invalid(
             "greater_than_equal",
-            vec![Value::from("query"), Value::from("page")],
+            vec![LocItem::from("query"), LocItem::from("page")],
             "Input should be greater than or equal to 1",
         ));
     }
     if !(1..=MAX_PER_PAGE).contains(&per_page) {
         return Err(ApiError::invalid(
             "less_than_equal",
-            vec![Value::from("query"), Value::from("per_page")],
+            vec![LocItem::from("query"), LocItem::from("per_page")],
             format!("Input should be between 1 and {MAX_PER_PAGE}"),
         ));
     }

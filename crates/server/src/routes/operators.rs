@@ -3,11 +3,11 @@
 
 use attest_pki::KeyAlgorithm;
 use attest_proto::error::ErrorBody;
+use attest_proto::error::LocItem;
 use attest_proto::operator::{OperatorCertRequest, OperatorCertResponse};
 use attest_store::NewAuditEntry;
 use axum::extract::State;
 use axum::Json;
-use serde_json::Value;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -22,6 +22,16 @@ pub const DEFAULT_VALID_DAYS: u32 = 30;
 pub const MAX_VALID_DAYS: u32 = 397;
 /// OU that marks operator certificates.
 pub const OPERATOR_OU: &str = attest_auth::OPERATOR_OU;
+
+/// `^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$`: names that are safe in a
+/// certificate subject, in logs and in the audit log.
+fn is_operator_name(cn: &str) -> bool {
+    let mut chars = cn.chars();
+    let first_ok = chars.next().is_some_and(|c| c.is_ascii_alphanumeric());
+    first_ok
+        && cn.len() <= 64
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '@' | '-'))
+}
 
 /// Routes of this module.
 pub fn router() -> OpenApiRouter<AppState> {
@@ -44,19 +54,26 @@ pub async fn issue_operator_cert(
     State(state): State<AppState>,
     ApiJson(request): ApiJson<OperatorCertRequest>,
 ) -> Result<Json<OperatorCertResponse>, ApiError> {
-    let cn = request.cn.trim();
-    if cn.is_empty() || cn.len() > 64 || cn.chars().any(char::is_control) {
+    let cn = request.cn.as_str();
+    if !is_operator_name(cn) {
+        return Err(ApiError::invalid(
+            "string_pattern_mismatch",
+            vec![LocItem::from("body"), LocItem::from("cn")],
+            "cn must be 1-64 characters of letters, digits and ._@-, starting with a letter or digit",
+        ));
+    }
+    if cn.eq_ignore_ascii_case(attest_auth::BREAK_GLASS_IDENTITY) {
         return Err(ApiError::invalid(
             "value_error",
-            vec![Value::from("body"), Value::from("cn")],
-            "cn must be 1-64 printable characters",
+            vec![LocItem::from("body"), LocItem::from("cn")],
+            "cn SYSTEM is reserved for the break-glass token",
         ));
     }
     let days = request.valid_days.unwrap_or(DEFAULT_VALID_DAYS);
     if !(1..=MAX_VALID_DAYS).contains(&days) {
         return Err(ApiError::invalid(
             "value_error",
-            vec![Value::from("body"), Value::from("valid_days")],
+            vec![LocItem::from("body"), LocItem::from("valid_days")],
             format!("valid_days must be between 1 and {MAX_VALID_DAYS}"),
         ));
     }
@@ -88,4 +105,34 @@ pub async fn issue_operator_cert(
         ca_pem: state.ca.ca_cert_pem().to_string(),
         not_after: issued.not_after.to_rfc3339(),
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_operator_name;
+
+    #[test]
+    fn operator_names() {
+        for ok in [
+            "alice",
+            "niels.weistra",
+            "ops-1@example.com",
+            "a",
+            &"a".repeat(64),
+        ] {
+            assert!(is_operator_name(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            " alice",
+            ".alice",
+            "al ice",
+            "al\nice",
+            "SYSTEM\u{0}",
+            &"a".repeat(65),
+            "ä",
+        ] {
+            assert!(!is_operator_name(bad), "{bad:?}");
+        }
+    }
 }
