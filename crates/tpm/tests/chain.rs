@@ -86,6 +86,7 @@ fn ek_cert(p: &Pki, eku: &str) -> Vec<u8> {
             issuer: p.sub.tbs_certificate.subject.clone(),
             enable_key_agreement: false,
             enable_key_encipherment: true,
+            include_subject_key_identifier: true,
         },
         SerialNumber::from(3u32),
         Validity::from_now(Duration::from_secs(86_400 * 30)).unwrap(),

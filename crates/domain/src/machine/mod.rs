@@ -1,0 +1,20 @@
+//! Machine rules: stored statuses, roles, the lifecycle transition table,
+//! dual-control vote counting and validation of operator/agent input.
+//!
+//! Pure: the server loads the machine, asks these functions what may happen,
+//! and persists the answer. The decisions (and why) are in
+//! `docs/machine-lifecycle.md`, whose transition table is generated from
+//! [`lifecycle::transition_table_markdown`] and pinned by a test.
+
+pub mod dual_control;
+pub mod lifecycle;
+pub mod role;
+pub mod status;
+pub mod validate;
+
+pub use dual_control::{
+    decide_approval, ApprovalRequest, Decision, Vote, BREAK_GLASS_OPERATOR, QUORUM,
+};
+pub use lifecycle::{transition, AttestAction, Event, EventKind, Outcome, TransitionError};
+pub use role::{Role, UnknownRole};
+pub use status::{MachineStatus, ReportedStatus, UnknownStatus, PENDING_SECOND_APPROVAL};
