@@ -21,8 +21,11 @@ echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
-echo "== schemathesis against the served OpenAPI document"
-cargo build --locked -p attestation
-scripts/schemathesis.sh target/debug/attestation
 echo "== cargo test"
-cargo test --workspace --locked
+mkdir -p target
+cargo test --workspace --locked 2>&1 | tee target/test-output.log
+echo "== schemathesis against the served OpenAPI document"
+scripts/schemathesis.sh target/debug/attestation
+# One closing line with the totals of every cargo test binary above.
+awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i; if ($(i+1) ~ /^ignored/) s += $i } }
+     END { printf "tests: %d passed, %d failed, %d skipped\n", p, f, s }' target/test-output.log
