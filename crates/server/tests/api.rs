@@ -8,7 +8,7 @@ mod common;
 
 use attest_domain::clock::Clock;
 use attest_store::NewAuditEntry;
-use common::{TestApp, ADMIN_TOKEN};
+use common::{SendJson, TestApp, ADMIN_TOKEN};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
@@ -52,14 +52,7 @@ async fn readyz_follows_the_database() {
 #[tokio::test]
 async fn openapi_document_is_3_1_and_lists_every_route() {
     let app = TestApp::spawn_sqlite().await;
-    let doc: Value = app
-        .get("/openapi.json")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let doc: Value = app.get("/openapi.json").send_json().await;
     assert!(
         doc["openapi"].as_str().unwrap().starts_with("3.1"),
         "{}",
@@ -237,12 +230,8 @@ async fn audit_pages_newest_first_and_verifies() {
         }
         let page: Vec<Value> = app
             .admin_get("/api/v1/audit?page=1&per_page=3")
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+            .send_json()
+            .await;
         let ids: Vec<i64> = page.iter().map(|e| e["id"].as_i64().unwrap()).collect();
         assert_eq!(ids, vec![7, 6, 5], "{}", app.backend());
         let keys: Vec<&str> = page[0]
@@ -268,23 +257,12 @@ async fn audit_pages_newest_first_and_verifies() {
         assert_eq!(page[0]["prev_hash"], page[1]["entry_hash"]);
         let last: Vec<Value> = app
             .admin_get("/api/v1/audit?page=3&per_page=3")
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+            .send_json()
+            .await;
         assert_eq!(last.len(), 1);
         assert_eq!(last[0]["prev_hash"], "0".repeat(64));
 
-        let report: Value = app
-            .admin_get("/api/v1/audit/verify")
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let report: Value = app.admin_get("/api/v1/audit/verify").send_json().await;
         assert_eq!(
             report,
             json!({"valid": true, "entries": 7, "root_hash": page[0]["entry_hash"], "first_invalid_id": null, "error": null}),
@@ -307,14 +285,7 @@ async fn audit_pages_newest_first_and_verifies() {
             .execute(store.pool())
             .await
             .unwrap();
-        let report: Value = app
-            .admin_get("/api/v1/audit/verify")
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let report: Value = app.admin_get("/api/v1/audit/verify").send_json().await;
         assert_eq!(report["valid"], false);
         assert_eq!(report["first_invalid_id"], 4);
         assert_eq!(report["root_hash"], Value::Null);
@@ -415,14 +386,7 @@ async fn oversized_bodies_get_413_and_nothing_is_written() {
             app.backend()
         );
         assert!(res.json::<Value>().await.unwrap()["detail"].is_string());
-        let report: Value = app
-            .admin_get("/api/v1/audit/verify")
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let report: Value = app.admin_get("/api/v1/audit/verify").send_json().await;
         assert_eq!(report["entries"], 0);
         app.stop().await;
     }
@@ -453,14 +417,7 @@ async fn operator_certificates_authenticate_and_are_audited() {
             .await
             .unwrap();
         assert_eq!(res.status(), StatusCode::OK);
-        let log: Vec<Value> = app
-            .admin_get("/api/v1/audit")
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let log: Vec<Value> = app.admin_get("/api/v1/audit").send_json().await;
         assert_eq!(log.len(), 2);
         assert_eq!(log[0]["operator_cn"], "alice");
         assert_eq!(log[0]["action"], "issue_operator_cert");
@@ -486,12 +443,8 @@ async fn client_cert_header_is_ignored_unless_enabled() {
     let issued: Value = app
         .admin_post("/api/v1/operator-certs")
         .json(&json!({"cn": "alice"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .send_json()
+        .await;
     let cert = urlencoding::encode(issued["cert_pem"].as_str().unwrap()).into_owned();
     let res = app
         .get("/api/v1/audit")

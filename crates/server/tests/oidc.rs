@@ -11,7 +11,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use common::TestApp;
+use common::{SendJson, TestApp};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use p256::elliptic_curve::sec1::ToEncodedPoint;
 use pkcs8::{EncodePrivateKey, LineEnding};
@@ -103,12 +103,8 @@ async fn oidc_operators_are_authenticated_and_audited_by_username() {
         let log: Vec<Value> = app
             .get("/api/v1/audit")
             .bearer_auth(&operator)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+            .send_json()
+            .await;
         assert_eq!(log[0]["operator_cn"], "niels.weistra");
 
         let viewer = idp.token(now, &["viewer"], "mallory");

@@ -13,6 +13,19 @@ use chrono::{DateTime, Utc};
 use secrecy::SecretString;
 use tempfile::TempDir;
 
+/// Sends a request and decodes its JSON body, for tests that only care
+/// about the body.
+pub trait SendJson {
+    /// `send().await.unwrap().json().await.unwrap()`.
+    async fn send_json<T: serde::de::DeserializeOwned>(self) -> T;
+}
+
+impl SendJson for reqwest::RequestBuilder {
+    async fn send_json<T: serde::de::DeserializeOwned>(self) -> T {
+        self.send().await.unwrap().json().await.unwrap()
+    }
+}
+
 /// The break-glass token every test server is started with.
 pub const ADMIN_TOKEN: &str = "test-break-glass-token-0123456789";
 
