@@ -4,7 +4,6 @@
 use std::any::Any;
 
 use axum::extract::DefaultBodyLimit;
-use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Router;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -13,7 +12,7 @@ use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_swagger_ui::SwaggerUi;
 
-use crate::error::{not_found, ApiError};
+use crate::error::{method_not_allowed, not_found, ApiError};
 use crate::openapi::ApiDoc;
 use crate::routes;
 use crate::state::AppState;
@@ -42,12 +41,6 @@ pub fn build(state: AppState) -> Router {
         .layer(CatchPanicLayer::custom(panic_response))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
-}
-
-async fn method_not_allowed() -> Response {
-    let mut response = ApiError::NotFound("Method Not Allowed".to_string()).into_response();
-    *response.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
-    response
 }
 
 /// A handler panic is a bug: log it, answer a generic 500, keep serving.

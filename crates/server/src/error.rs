@@ -25,6 +25,9 @@ pub enum ApiError {
     /// 404.
     #[error("{0}")]
     NotFound(String),
+    /// 405: the path exists, the method does not.
+    #[error("{0}")]
+    MethodNotAllowed(String),
     /// 406: the requested representation is not allowed.
     #[error("{0}")]
     NotAcceptable(String),
@@ -62,6 +65,7 @@ impl ApiError {
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Self::NotAcceptable(_) => StatusCode::NOT_ACCEPTABLE,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::Gone(_) => StatusCode::GONE,
@@ -136,6 +140,11 @@ impl From<attest_auth::AuthError> for ApiError {
 /// `{"detail":"Not Found"}` for unknown paths, as FastAPI answers.
 pub async fn not_found() -> ApiError {
     ApiError::NotFound("Not Found".to_string())
+}
+
+/// `{"detail":"Method Not Allowed"}`, as FastAPI answers.
+pub async fn method_not_allowed() -> ApiError {
+    ApiError::MethodNotAllowed("Method Not Allowed".to_string())
 }
 
 impl From<attest_pki::PkiError> for ApiError {
