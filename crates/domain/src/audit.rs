@@ -8,7 +8,6 @@
 use std::fmt;
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 /// `prev_hash` of the first entry: 64 ASCII zeros.
@@ -101,24 +100,21 @@ fn hex_lower(bytes: &[u8; 32]) -> [u8; 64] {
     out
 }
 
-/// One stored audit entry, in the shape of `GET /api/v1/audit`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AuditEntry {
-    pub id: i64,
-    pub timestamp: String,
-    pub operator_cn: String,
-    pub action: String,
-    pub machine_id: Option<String>,
-    pub prev_state: Option<String>,
-    pub new_state: Option<String>,
-    pub detail: Option<String>,
-    pub prev_hash: String,
-    pub entry_hash: String,
+/// One stored audit entry: the wire type of `GET /api/v1/audit`, so the
+/// store hands the API exactly what it serves.
+pub use attest_proto::audit::AuditEntry;
+
+/// Result of walking the chain: the wire type of `GET /api/v1/audit/verify`.
+pub use attest_proto::audit::AuditVerifyResponse as VerifyReport;
+
+/// The hashed view of a stored entry.
+pub trait Hashed {
+    /// Everything but `entry_hash`, borrowed.
+    fn hashed(&self) -> HashedFields<'_>;
 }
 
-impl AuditEntry {
-    /// The hashed view of this entry (everything but `entry_hash`).
-    pub fn hashed(&self) -> HashedFields<'_> {
+impl Hashed for AuditEntry {
+    fn hashed(&self) -> HashedFields<'_> {
         HashedFields {
             id: self.id,
             timestamp: &self.timestamp,
@@ -131,21 +127,6 @@ impl AuditEntry {
             prev_hash: &self.prev_hash,
         }
     }
-}
-
-/// Result of walking the chain, in the shape of `GET /api/v1/audit/verify`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct VerifyReport {
-    /// True iff every entry hash is correct and the chain is unbroken.
-    pub valid: bool,
-    /// Number of entries inspected (all of them, even after a failure).
-    pub entries: i64,
-    /// `entry_hash` of the last entry; `None` when invalid or empty.
-    pub root_hash: Option<String>,
-    /// Id of the first entry found wrong; `None` when valid.
-    pub first_invalid_id: Option<i64>,
-    /// Human-readable description of the first failure; `None` when valid.
-    pub error: Option<String>,
 }
 
 /// Why the chain is broken; its `Display` is the report's `error` string.

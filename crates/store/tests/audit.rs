@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use attest_domain::audit::{format_timestamp, GENESIS_HASH};
+use attest_domain::audit::{format_timestamp, Hashed, GENESIS_HASH};
 use attest_store::sqlx::{self, Row};
 use attest_store::testing::{for_each_backend, TestDb};
 use attest_store::{AuditRepo, Backend, NewAuditEntry, Store};

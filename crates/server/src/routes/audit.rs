@@ -57,7 +57,7 @@ pub async fn list_audit(
     }
     let offset = (page - 1).saturating_mul(per_page);
     let entries = state.store.audit().list_range(per_page, offset).await?;
-    Ok(Json(entries.into_iter().map(to_wire).collect()))
+    Ok(Json(entries))
 }
 
 /// Re-computes every entry hash and checks the chain links.
@@ -71,27 +71,5 @@ pub async fn verify_audit(
     _operator: AuthenticatedOperator,
     State(state): State<AppState>,
 ) -> Result<Json<AuditVerifyResponse>, ApiError> {
-    let report = state.store.audit().verify().await?;
-    Ok(Json(AuditVerifyResponse {
-        valid: report.valid,
-        entries: report.entries,
-        root_hash: report.root_hash,
-        first_invalid_id: report.first_invalid_id,
-        error: report.error,
-    }))
-}
-
-fn to_wire(entry: attest_store::AuditEntry) -> AuditEntry {
-    AuditEntry {
-        id: entry.id,
-        timestamp: entry.timestamp,
-        operator_cn: entry.operator_cn,
-        action: entry.action,
-        machine_id: entry.machine_id,
-        prev_state: entry.prev_state,
-        new_state: entry.new_state,
-        detail: entry.detail,
-        prev_hash: entry.prev_hash,
-        entry_hash: entry.entry_hash,
-    }
+    Ok(Json(state.store.audit().verify().await?))
 }
