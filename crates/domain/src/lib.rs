@@ -2,7 +2,7 @@
 //!
 //! Everything here is pure: given inputs (including the current time, passed
 //! in through [`clock::Clock`]) it computes outputs. The server and the store
-//! call into this crate; it calls into nothing.
+//! call into this crate; it depends only on the wire types in `attest-proto`.
 
 pub mod audit;
 pub mod clock;
