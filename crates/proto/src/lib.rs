@@ -9,4 +9,5 @@ pub mod audit;
 pub mod error;
 pub mod health;
 pub mod lenient;
+pub mod machine;
 pub mod operator;

@@ -67,6 +67,11 @@ pub enum StoreError {
     #[error("database inconsistent: {0}")]
     Corrupt(String),
 
+    /// A unique constraint refused the write: a concurrent request created
+    /// the same thing first. Callers retry or report a conflict.
+    #[error("conflicting write: {0}")]
+    Conflict(String),
+
     /// Any other database error.
     #[error("database error: {0}")]
     Query(#[from] sqlx::Error),

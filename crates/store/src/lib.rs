@@ -6,12 +6,17 @@
 //!
 //! Entry points: [`Store::connect`], [`Store::migrate`] with
 //! [`CORE_MIGRATIONS`] (plus each extension's set), [`Store::begin_write`]
-//! for transactions, [`Store::audit`] for the hash-chained audit log.
+//! for transactions, [`Store::audit`] for the hash-chained audit log,
+//! [`Store::machines`], [`Store::approvals`] and [`Store::nonces`] for the
+//! machine lifecycle.
 
+mod approvals;
 mod audit;
 mod backend;
 mod error;
+mod machines;
 mod migrate;
+mod nonces;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod tx;
@@ -23,11 +28,14 @@ use attest_domain::clock::{SharedClock, SystemClock};
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyConnection, AnyPool, ColumnIndex, Connection, Executor, Row};
 
+pub use approvals::{ApprovalRepo, VoteRecord};
 pub use attest_domain::audit::{AuditEntry, VerifyReport};
 pub use audit::{AuditRepo, NewAuditEntry};
 pub use backend::{redacted_url, Backend};
 pub use error::{Result, StoreError};
+pub use machines::{MachineFilter, MachineRecord, MachineRepo};
 pub use migrate::{AppliedMigration, Migration, MigrationReport, MigrationSet, CORE_MIGRATIONS};
+pub use nonces::{NewNonce, NonceRepo, Redeemed, NONCE_RETENTION_MS};
 pub use tx::WriteTx;
 
 /// Re-exported so callers can name row and connection types without their

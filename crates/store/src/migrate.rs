@@ -49,12 +49,20 @@ pub struct MigrationSet {
 /// The store's own schema.
 pub const CORE_MIGRATIONS: MigrationSet = MigrationSet {
     component: "core",
-    migrations: &[Migration {
-        version: 1,
-        name: "audit_log",
-        sqlite: include_str!("../migrations/sqlite/0001_audit_log.sql"),
-        postgres: include_str!("../migrations/postgres/0001_audit_log.sql"),
-    }],
+    migrations: &[
+        Migration {
+            version: 1,
+            name: "audit_log",
+            sqlite: include_str!("../migrations/sqlite/0001_audit_log.sql"),
+            postgres: include_str!("../migrations/postgres/0001_audit_log.sql"),
+        },
+        Migration {
+            version: 2,
+            name: "machines",
+            sqlite: include_str!("../migrations/sqlite/0002_machines.sql"),
+            postgres: include_str!("../migrations/postgres/0002_machines.sql"),
+        },
+    ],
 };
 
 /// A migration applied by this run.

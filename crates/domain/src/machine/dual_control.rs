@@ -6,7 +6,7 @@
 
 use chrono::{DateTime, Duration, Utc};
 
-use super::role::Role;
+use attest_proto::machine::Role;
 
 /// Distinct operators needed for a dual-controlled role.
 pub const QUORUM: u32 = 2;

@@ -3,47 +3,20 @@
 //! Every status change the server makes goes through [`transition`], so the
 //! rules live in one place and `docs/machine-lifecycle.md` (whose table is
 //! [`transition_table_markdown`], pinned by a test) cannot drift from them.
-
 use std::fmt;
 
-use serde::{Deserialize, Serialize};
-
-use super::status::MachineStatus;
-
-/// What the Talos extension is told to do by `POST /api/v1/attest`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum AttestAction {
-    None,
-    ApplyConfig,
-    Wipe,
-    Lock,
-}
-
-impl AttestAction {
-    /// The wire spelling.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            AttestAction::None => "none",
-            AttestAction::ApplyConfig => "apply-config",
-            AttestAction::Wipe => "wipe",
-            AttestAction::Lock => "lock",
-        }
-    }
-}
-
-impl fmt::Display for AttestAction {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+pub use attest_proto::machine::AttestAction;
+use attest_proto::machine::MachineStatus;
 
 /// Something that may change a machine's status. Flags are facts the caller
 /// reads from the stored record; the rules themselves stay here.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Event {
     /// `POST /register` from the USB agent (new machine or re-registration).
-    Register,
+    /// `auto_approve`: `ITL_REGISTER_AUTO_APPROVE` is on and the requested
+    /// role is not dual-controlled (the seed's behaviour); otherwise a new
+    /// machine waits for an operator like a self-registered one.
+    Register { auto_approve: bool },
     /// `POST /self-register` from the Talos extension.
     SelfRegister,
     /// `POST /machines/import` (operator). `dual_controlled_role`: the
@@ -117,7 +90,7 @@ impl Event {
     /// The event without its flags.
     pub const fn kind(self) -> EventKind {
         match self {
-            Event::Register => EventKind::Register,
+            Event::Register { .. } => EventKind::Register,
             Event::SelfRegister => EventKind::SelfRegister,
             Event::Import { .. } => EventKind::Import,
             Event::Attest { .. } => EventKind::Attest,
@@ -231,7 +204,13 @@ pub fn transition(
 
     let Some(cur) = current else {
         return match event {
-            Event::Register => Ok(Outcome::to(None, Registered).with_token()),
+            Event::Register { auto_approve: true } => {
+                Ok(Outcome::to(None, Registered).with_token())
+            }
+            // The token lets the booted ISO fetch the safe pending config.
+            Event::Register {
+                auto_approve: false,
+            } => Ok(Outcome::to(None, PendingApproval).with_token()),
             Event::SelfRegister => Ok(Outcome::to(None, PendingApproval)),
             Event::Import {
                 dual_controlled_role: false,
@@ -256,7 +235,7 @@ pub fn transition(
         // Re-registration refreshes the token but never changes the status:
         // an unauthenticated endpoint must neither skip the approval queue
         // nor bring back a locked, revoked or rejected machine.
-        Event::Register => match cur {
+        Event::Register { .. } => match cur {
             PendingApproval | Registered | Attested => Ok(Outcome::stay(cur).with_token()),
             Locked | Revoked | Rejected => conflict(cur),
         },
@@ -341,8 +320,17 @@ pub fn transition(
 }
 
 /// The documented columns: each event with representative flags.
-pub const TABLE_COLUMNS: [(&str, Event); 15] = [
-    ("register", Event::Register),
+pub const TABLE_COLUMNS: [(&str, Event); 16] = [
+    (
+        "register",
+        Event::Register {
+            auto_approve: false,
+        },
+    ),
+    (
+        "register (auto-approve)",
+        Event::Register { auto_approve: true },
+    ),
     ("self-register", Event::SelfRegister),
     (
         "import",

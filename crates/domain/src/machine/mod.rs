@@ -1,4 +1,5 @@
-//! Machine rules: stored statuses, roles, the lifecycle transition table,
+//! Machine rules: the lifecycle transition table (over the wire types
+//! `MachineStatus` and `Role`, re-exported here),
 //! dual-control vote counting and validation of operator/agent input.
 //!
 //! Pure: the server loads the machine, asks these functions what may happen,
@@ -8,13 +9,12 @@
 
 pub mod dual_control;
 pub mod lifecycle;
-pub mod role;
-pub mod status;
 pub mod validate;
 
+pub use attest_proto::machine::{
+    MachineStatus, ReportedStatus, Role, UnknownRole, UnknownStatus, PENDING_SECOND_APPROVAL,
+};
 pub use dual_control::{
     decide_approval, ApprovalRequest, Decision, Vote, BREAK_GLASS_OPERATOR, QUORUM,
 };
 pub use lifecycle::{transition, AttestAction, Event, EventKind, Outcome, TransitionError};
-pub use role::{Role, UnknownRole};
-pub use status::{MachineStatus, ReportedStatus, UnknownStatus, PENDING_SECOND_APPROVAL};

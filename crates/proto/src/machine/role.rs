@@ -7,7 +7,9 @@ use serde::{Deserialize, Serialize};
 
 /// The role a machine is approved for; drives which base config it gets and
 /// whether approval needs dual control.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize, utoipa::ToSchema,
+)]
 pub enum Role {
     #[serde(rename = "controlplane")]
     Controlplane,

@@ -1,0 +1,122 @@
+//! `attest_nonces`: attestation challenges every replica can redeem.
+
+use sqlx::Row;
+
+use crate::error::Result;
+use crate::tx::WriteTx;
+use crate::Store;
+
+/// How long a redeemed or expired nonce is kept, so a late client is told
+/// "expired" or "replay" rather than "unknown".
+pub const NONCE_RETENTION_MS: i64 = 60 * 60 * 1000;
+
+/// A challenge to store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewNonce<'a> {
+    pub nonce_id: &'a str,
+    /// The random bytes, base64.
+    pub nonce: &'a str,
+    pub issued_at_ms: i64,
+    pub expires_at_ms: i64,
+}
+
+/// What redeeming a nonce found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Redeemed {
+    /// Valid and now consumed: the nonce bytes (base64).
+    Fresh(String),
+    /// Already consumed once (a replay).
+    AlreadyConsumed,
+    /// Past its expiry.
+    Expired,
+    /// Never issued (or purged long ago).
+    Unknown,
+}
+
+/// Access to nonces; get one with [`Store::nonces`].
+#[derive(Debug, Clone, Copy)]
+pub struct NonceRepo<'s> {
+    #[allow(dead_code)]
+    store: &'s Store,
+}
+
+impl Store {
+    /// The attestation nonce table.
+    pub fn nonces(&self) -> NonceRepo<'_> {
+        NonceRepo { store: self }
+    }
+}
+
+impl NonceRepo<'_> {
+    /// Stores `nonce` unless `capacity` challenges are already outstanding
+    /// (unconsumed and unexpired); returns whether it was stored. Also
+    /// purges rows past the retention period.
+    ///
+    /// The count and the insert share a transaction; on PostgreSQL two
+    /// replicas may each see one slot free and both insert, so the cap can
+    /// be exceeded by the number of concurrent requests (a soft limit).
+    pub async fn issue(tx: &mut WriteTx, nonce: &NewNonce<'_>, capacity: u32) -> Result<bool> {
+        let now = nonce.issued_at_ms;
+        sqlx::query("DELETE FROM attest_nonces WHERE expires_at_ms < $1")
+            .bind(now - NONCE_RETENTION_MS)
+            .execute(&mut **tx)
+            .await?;
+        let outstanding: i64 = sqlx::query(
+            "SELECT COUNT(*) FROM attest_nonces \
+             WHERE consumed_at_ms IS NULL AND expires_at_ms > $1",
+        )
+        .bind(now)
+        .fetch_one(&mut **tx)
+        .await?
+        .try_get(0)?;
+        if outstanding >= i64::from(capacity) {
+            return Ok(false);
+        }
+        sqlx::query(
+            "INSERT INTO attest_nonces (nonce_id, nonce, issued_at_ms, expires_at_ms) \
+             VALUES ($1, $2, $3, $4)",
+        )
+        .bind(nonce.nonce_id)
+        .bind(nonce.nonce)
+        .bind(nonce.issued_at_ms)
+        .bind(nonce.expires_at_ms)
+        .execute(&mut **tx)
+        .await?;
+        Ok(true)
+    }
+
+    /// Consumes `nonce_id` at `now_ms`. The conditional `UPDATE` is the
+    /// single point of truth: of two concurrent redeemers (any replica)
+    /// exactly one sees a changed row.
+    pub async fn redeem(tx: &mut WriteTx, nonce_id: &str, now_ms: i64) -> Result<Redeemed> {
+        let row = sqlx::query(
+            "UPDATE attest_nonces SET consumed_at_ms = $1 \
+             WHERE nonce_id = $2 AND consumed_at_ms IS NULL AND expires_at_ms > $1 \
+             RETURNING nonce",
+        )
+        .bind(now_ms)
+        .bind(nonce_id)
+        .fetch_optional(&mut **tx)
+        .await?;
+        if let Some(row) = row {
+            return Ok(Redeemed::Fresh(row.try_get(0)?));
+        }
+        let row = sqlx::query(
+            "SELECT consumed_at_ms, expires_at_ms FROM attest_nonces WHERE nonce_id = $1",
+        )
+        .bind(nonce_id)
+        .fetch_optional(&mut **tx)
+        .await?;
+        Ok(match row {
+            None => Redeemed::Unknown,
+            Some(row) => {
+                let consumed: Option<i64> = row.try_get(0)?;
+                if consumed.is_some() {
+                    Redeemed::AlreadyConsumed
+                } else {
+                    Redeemed::Expired
+                }
+            }
+        })
+    }
+}
