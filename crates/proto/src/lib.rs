@@ -7,6 +7,7 @@
 
 pub mod audit;
 pub mod error;
+pub mod events;
 pub mod health;
 pub mod lenient;
 pub mod machine;

@@ -27,6 +27,9 @@ fn api_router() -> OpenApiRouter<AppState> {
         .merge(routes::health::router())
         .merge(routes::audit::router())
         .merge(routes::operators::router())
+        .merge(routes::registration::router())
+        .merge(routes::attestation::router())
+        .merge(routes::machines::router())
 }
 
 /// The complete application for `state`.

@@ -155,3 +155,31 @@ impl From<attest_pki::PkiError> for ApiError {
         }
     }
 }
+
+impl From<crate::machines::MachineError> for ApiError {
+    fn from(err: crate::machines::MachineError) -> Self {
+        use crate::machines::MachineError as M;
+        match err {
+            M::Field {
+                field,
+                kind,
+                message,
+            } => Self::invalid(
+                kind,
+                vec![LocItem::from("body"), LocItem::from(field)],
+                message,
+            ),
+            M::Unprocessable(m) => Self::Unprocessable(m),
+            M::NotFound => Self::NotFound("Machine not found".to_string()),
+            M::Rejected | M::Forbidden(_) => Self::Forbidden(err.to_string()),
+            M::Conflict(_) | M::NonceReplayed => Self::Conflict(err.to_string()),
+            M::NonceExpired => Self::Gone(err.to_string()),
+            M::NonceCapacity => Self::TooManyRequests(err.to_string()),
+            M::FactoryUnavailable(m) => Self::Unavailable(m),
+            M::Store(attest_store::StoreError::Conflict(m)) => Self::Conflict(format!(
+                "a concurrent request changed this machine first: {m}"
+            )),
+            M::Store(e) => e.into(),
+        }
+    }
+}

@@ -41,6 +41,38 @@ where
     }
 }
 
+/// Like [`ApiJson`], but an empty body (with any or no content type) is
+/// `T::default()`: for bodies whose every field is optional, such as
+/// lock's `{"reason": …}`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct OptionalJson<T>(pub T);
+
+impl<S, T> FromRequest<S> for OptionalJson<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned + Default,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let json = is_json_content_type(req.headers().get(CONTENT_TYPE));
+        let bytes = Bytes::from_request(req, state)
+            .await
+            .map_err(body_rejection)?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(Self(T::default()));
+        }
+        if !json {
+            return Err(ApiError::invalid(
+                "content_type",
+                vec![LocItem::from("body")],
+                "Content-Type must be application/json",
+            ));
+        }
+        parse_json(&bytes).map(OptionalJson)
+    }
+}
+
 fn is_json_content_type(value: Option<&axum::http::HeaderValue>) -> bool {
     let Some(value) = value.and_then(|v| v.to_str().ok()) else {
         return false;
@@ -261,5 +293,23 @@ mod tests {
         assert!(!ok("text/plain"));
         assert!(!ok("application/x-www-form-urlencoded"));
         assert!(!is_json_content_type(None));
+    }
+}
+
+/// The peer address of the connection, when the server was started with
+/// connect info (it always is, outside unit tests of the router).
+#[derive(Debug, Clone, Default)]
+pub struct ClientIp(pub Option<String>);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self(
+            parts
+                .extensions
+                .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+                .map(|c| c.0.ip().to_string()),
+        ))
     }
 }

@@ -2,13 +2,15 @@
 //!
 //! [`app::build`] assembles the axum router from the route modules under
 //! [`routes`]; [`serve::run`] binds it and shuts down gracefully. Handlers are
-//! thin: extract, authorise, call one function of the store or domain, map
-//! the result. Errors become HTTP in exactly one place, [`error`].
+//! thin: extract, authorise, call one function of [`machines`] (or the
+//! store), map the result. Errors become HTTP in exactly one place, [`error`].
 
 pub mod app;
 pub mod config;
 pub mod error;
+pub mod events;
 pub mod extract;
+pub mod machines;
 pub mod openapi;
 pub mod operator;
 pub mod routes;

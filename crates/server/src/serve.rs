@@ -33,6 +33,9 @@ pub enum StartupError {
     /// The authentication settings are inconsistent.
     #[error("authentication: {0}")]
     Auth(#[from] attest_auth::AuthSetupError),
+    /// The Talos Image Factory client could not be set up.
+    #[error("image factory: {0}")]
+    Factory(String),
     /// The listen address could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -151,12 +154,26 @@ pub async fn prepare(settings: Settings, clock: SharedClock) -> Result<AppState,
         );
     }
 
+    let factory = attest_image_factory::FactoryClient::new(
+        &settings.machines.image_factory_url,
+        settings.machines.image_factory_timeout,
+    )
+    .map_err(|e| StartupError::Factory(e.to_string()))?;
+    if settings.machines.register_auto_approve {
+        tracing::warn!(
+            "ITL_REGISTER_AUTO_APPROVE is on: machines registered through /register skip \
+             operator approval (except dual-controlled roles)"
+        );
+    }
+
     Ok(AppState {
         store,
         auth: Arc::new(auth),
         ca,
         clock,
         settings: Arc::new(settings),
+        factory,
+        events: crate::events::EventSink::new(),
     })
 }
 
@@ -201,7 +218,11 @@ async fn serve_until(
     grace: std::time::Duration,
 ) -> Result<(), std::io::Error> {
     let (stopping_tx, stopping_rx) = oneshot::channel::<()>();
-    let server = axum::serve(listener, router).with_graceful_shutdown(async move {
+    let server = axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move {
         signal.await;
         tracing::info!(
             "shutting down: waiting up to {}s for in-flight requests",

@@ -4,10 +4,12 @@ use std::sync::Arc;
 
 use attest_auth::OperatorAuthenticator;
 use attest_domain::clock::SharedClock;
+use attest_image_factory::FactoryClient;
 use attest_pki::EnrollmentCa;
 use attest_store::Store;
 
 use crate::config::Settings;
+use crate::events::EventSink;
 
 /// Shared application state; cheap to clone.
 #[derive(Clone)]
@@ -22,4 +24,8 @@ pub struct AppState {
     pub ca: Arc<EnrollmentCa>,
     /// The resolved configuration.
     pub settings: Arc<Settings>,
+    /// The Talos Image Factory (boot ISOs for `/register`).
+    pub factory: FactoryClient,
+    /// Node lifecycle events.
+    pub events: EventSink,
 }

@@ -2,6 +2,9 @@
 //! [`utoipa_axum::router::OpenApiRouter`], so a route cannot exist without
 //! appearing in the OpenAPI document.
 
+pub mod attestation;
 pub mod audit;
 pub mod health;
+pub mod machines;
 pub mod operators;
+pub mod registration;

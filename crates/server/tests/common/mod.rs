@@ -6,6 +6,7 @@
 use std::sync::Arc;
 
 use attest_domain::clock::ManualClock;
+use attest_image_factory::testing::FakeFactory;
 use attest_server::config::Settings;
 use attest_server::serve::{start, RunningServer};
 use attest_store::testing::TestDb;
@@ -36,6 +37,8 @@ pub struct TestApp {
     pub clock: ManualClock,
     pub db: TestDb,
     pub dir: TempDir,
+    /// The loopback Talos Image Factory this server talks to.
+    pub factory: FakeFactory,
 }
 
 /// A fixed start time, so tests are reproducible.
@@ -60,6 +63,16 @@ impl TestApp {
         apps
     }
 
+    /// One server per backend that trusts operator client certificates
+    /// (`operator_post("alice", …)`), with `tweak` applied.
+    pub async fn spawn_all_operators(tweak: impl Fn(&mut Settings)) -> Vec<TestApp> {
+        Self::spawn_all_with(move |s| {
+            s.client_cert_header = true;
+            tweak(s);
+        })
+        .await
+    }
+
     /// A server on a fresh SQLite database.
     pub async fn spawn_sqlite() -> TestApp {
         Self::spawn_on(TestDb::sqlite_with(&[]).await, &|_| {}).await
@@ -71,6 +84,10 @@ impl TestApp {
         let mut settings = Settings::for_tests(dir.path(), db.url().to_string());
         settings.admin_token = Some(SecretString::from(ADMIN_TOKEN));
         settings.ca_key_passphrase = Some(SecretString::from("test-ca-passphrase"));
+        let factory = FakeFactory::start().await;
+        settings.machines.image_factory_url = factory.url();
+        settings.machines.public_url = "https://attest.test".into();
+        settings.machines.image_factory_timeout = std::time::Duration::from_secs(2);
         tweak(&mut settings);
         let clock = ManualClock::new(epoch());
         let server = start(settings, Arc::new(clock.clone())).await.unwrap();
@@ -80,6 +97,7 @@ impl TestApp {
             clock,
             db,
             dir,
+            factory,
         }
     }
 
@@ -109,6 +127,42 @@ impl TestApp {
     /// `POST path` as the break-glass operator.
     pub fn admin_post(&self, path: &str) -> reqwest::RequestBuilder {
         self.post(path).bearer_auth(ADMIN_TOKEN)
+    }
+
+    /// An `X-Client-Cert` header value for operator `cn` (needs
+    /// `client_cert_header = true`, see [`TestApp::spawn_all_operators`]).
+    pub fn operator_cert(&self, cn: &str) -> String {
+        let (issued, _key) = self
+            .server
+            .state
+            .ca
+            .issue_with_new_key(
+                cn,
+                attest_auth::OPERATOR_OU,
+                chrono::Duration::days(30),
+                attest_pki::KeyAlgorithm::EcP256,
+            )
+            .unwrap();
+        urlencoding::encode(&issued.cert_pem).into_owned()
+    }
+
+    /// `POST path` as operator `cn` (client certificate).
+    pub fn operator_post(&self, cn: &str, path: &str) -> reqwest::RequestBuilder {
+        self.post(path)
+            .header("x-client-cert", self.operator_cert(cn))
+    }
+
+    /// `GET path` as operator `cn` (client certificate).
+    pub fn operator_get(&self, cn: &str, path: &str) -> reqwest::RequestBuilder {
+        self.get(path)
+            .header("x-client-cert", self.operator_cert(cn))
+    }
+
+    /// Every event emitted from now on.
+    pub fn events(
+        &self,
+    ) -> tokio::sync::broadcast::Receiver<attest_proto::events::NodeEventPayload> {
+        self.server.state.events.subscribe()
     }
 
     /// Stops the server and drops the database.

@@ -15,6 +15,9 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
+pub mod machines;
+pub mod quote_policy;
+
 use clap::Args;
 use secrecy::SecretString;
 use serde::Deserialize;
@@ -118,6 +121,26 @@ pub const SETTINGS: &[SettingSpec] = &[
     s("ca_dir", "ITL_CA_DIR", Some("--ca-dir")),
     s("ca_algorithm", "ITL_CA_ALGORITHM", Some("--ca-algorithm")),
     secret("ca_key_passphrase", "ITL_CA_KEY_PASSPHRASE"),
+    s("public_url", "ITL_PUBLIC_URL", None),
+    s("image_factory_url", "ITL_IMAGE_FACTORY_URL", None),
+    s(
+        "image_factory_timeout_seconds",
+        "ITL_IMAGE_FACTORY_TIMEOUT_SECONDS",
+        None,
+    ),
+    s("talos_version", "ITL_TALOS_VERSION", None),
+    s("role_extensions", "ITL_ROLE_EXTENSIONS", None),
+    s("register_auto_approve", "ITL_REGISTER_AUTO_APPROVE", None),
+    s("require_nonce", "ITL_REQUIRE_NONCE", None),
+    s("require_quote", "ITL_REQUIRE_QUOTE", None),
+    s("nonce_capacity", "ITL_NONCE_CAPACITY", None),
+    s("dual_control_roles", "ITL_DUAL_CONTROL_ROLES", None),
+    s(
+        "dual_control_window_seconds",
+        "ITL_DUAL_CONTROL_WINDOW_SECONDS",
+        None,
+    ),
+    s("quote_policy_file", "ITL_QUOTE_POLICY_FILE", None),
 ];
 
 /// Environment variables that are read elsewhere (not by [`Settings`]) and
@@ -243,6 +266,18 @@ pub struct FileConfig {
     ca_dir: Option<PathBuf>,
     ca_algorithm: Option<CaAlgorithm>,
     ca_key_passphrase: Option<String>,
+    public_url: Option<String>,
+    image_factory_url: Option<String>,
+    image_factory_timeout_seconds: Option<u64>,
+    talos_version: Option<String>,
+    role_extensions: Option<std::collections::BTreeMap<String, Vec<String>>>,
+    register_auto_approve: Option<bool>,
+    require_nonce: Option<bool>,
+    require_quote: Option<bool>,
+    nonce_capacity: Option<u32>,
+    dual_control_roles: Option<Vec<String>>,
+    dual_control_window_seconds: Option<u64>,
+    quote_policy_file: Option<PathBuf>,
 }
 
 /// Why the configuration could not be assembled.
@@ -326,6 +361,8 @@ pub struct Settings {
     pub ca_algorithm: CaAlgorithm,
     /// Passphrase protecting the CA key at rest, if configured.
     pub ca_key_passphrase: Option<SecretString>,
+    /// Registration, attestation and approval.
+    pub machines: machines::MachineSettings,
 }
 
 /// Reads environment variables; injected so tests need not touch the
@@ -363,7 +400,10 @@ impl<const N: usize> Env for [(&str, &str); N] {
     }
 }
 
-fn env_parse<T: FromStr>(env: &dyn Env, name: &'static str) -> Result<Option<T>, ConfigError>
+pub(crate) fn env_parse<T: FromStr>(
+    env: &dyn Env,
+    name: &'static str,
+) -> Result<Option<T>, ConfigError>
 where
     T::Err: std::fmt::Display,
 {
@@ -380,7 +420,7 @@ where
     }
 }
 
-fn env_bool(env: &dyn Env, name: &'static str) -> Result<Option<bool>, ConfigError> {
+pub(crate) fn env_bool(env: &dyn Env, name: &'static str) -> Result<Option<bool>, ConfigError> {
     match env.var(name) {
         None => Ok(None),
         Some(raw) => match raw.trim().to_ascii_lowercase().as_str() {
@@ -537,6 +577,22 @@ impl Settings {
             .var("ITL_CA_KEY_PASSPHRASE")
             .or(file.ca_key_passphrase)
             .map(SecretString::from);
+        let machine_file = machines::MachineFile {
+            public_url: file.public_url,
+            image_factory_url: file.image_factory_url,
+            image_factory_timeout_seconds: file.image_factory_timeout_seconds,
+            talos_version: file.talos_version,
+            role_extensions: file.role_extensions,
+            register_auto_approve: file.register_auto_approve,
+            require_nonce: file.require_nonce,
+            require_quote: file.require_quote,
+            nonce_capacity: file.nonce_capacity,
+            dual_control_roles: file.dual_control_roles,
+            dual_control_window_seconds: file.dual_control_window_seconds,
+            quote_policy_file: file.quote_policy_file,
+        };
+        let machines =
+            machines::MachineSettings::resolve(env, machine_file, format!("http://{listen}"))?;
         Ok(Self {
             listen,
             database_url,
@@ -551,6 +607,7 @@ impl Settings {
             ca_dir,
             ca_algorithm,
             ca_key_passphrase,
+            machines,
         })
     }
 
@@ -590,6 +647,7 @@ impl Settings {
             ca_dir: data_dir.join("enrollment-ca"),
             ca_algorithm: CaAlgorithm::EcP384,
             ca_key_passphrase: None,
+            machines: machines::MachineSettings::defaults("http://127.0.0.1:9".into()),
         }
     }
 }
@@ -708,7 +766,7 @@ mod tests {
 
     #[test]
     fn every_setting_is_documented() {
-        let doc = include_str!("../../../docs/configuration.md");
+        let doc = include_str!("../../../../docs/configuration.md");
         for spec in SETTINGS {
             assert!(doc.contains(spec.env), "{} missing from docs", spec.env);
             assert!(

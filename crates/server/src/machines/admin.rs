@@ -1,0 +1,444 @@
+//! Operator actions: list, show, approve (dual control), revoke, lock,
+//! unlock, approvals. Each change appends exactly one audit entry in the
+//! transaction that makes it.
+
+use attest_domain::audit::format_timestamp;
+use attest_domain::machine::validate::{normalize_assigned_ip, normalize_hostname};
+use attest_domain::machine::{
+    decide_approval, transition, ApprovalRequest, Decision, Event, MachineStatus, Outcome, Vote,
+    PENDING_SECOND_APPROVAL,
+};
+use attest_proto::events::NodeEvent;
+use attest_proto::machine::{
+    ApprovalRecord, ApproveRequest, LockRequest, MachineDetail, PendingApprovalResponse,
+    RevokeRequest,
+};
+use attest_store::{
+    ApprovalRepo, AuditRepo, MachineFilter, MachineRecord, MachineRepo, NewAuditEntry, VoteRecord,
+    WriteTx,
+};
+use chrono::{DateTime, Utc};
+
+use super::detail::{approval_record, machine_detail};
+use super::{rotate_token, text, MachineError};
+use crate::state::AppState;
+
+/// A page of machines and the total matching the filter.
+pub async fn list(
+    state: &AppState,
+    filter: MachineFilter,
+    limit: i64,
+    offset: i64,
+) -> Result<(Vec<MachineDetail>, i64), MachineError> {
+    let repo = state.store.machines();
+    let machines = repo.list(filter, limit, offset).await?;
+    let total = repo.count(filter).await?;
+    Ok((machines.iter().map(machine_detail).collect(), total))
+}
+
+/// One machine.
+pub async fn get(state: &AppState, machine_id: &str) -> Result<MachineDetail, MachineError> {
+    state
+        .store
+        .machines()
+        .get(machine_id)
+        .await?
+        .map(|m| machine_detail(&m))
+        .ok_or(MachineError::NotFound)
+}
+
+/// Every dual-control vote cast for the machine.
+pub async fn approvals(
+    state: &AppState,
+    machine_id: &str,
+) -> Result<Vec<ApprovalRecord>, MachineError> {
+    if state.store.machines().get(machine_id).await?.is_none() {
+        return Err(MachineError::NotFound);
+    }
+    let votes = state.store.approvals().list(machine_id).await?;
+    votes.iter().map(approval_record).collect()
+}
+
+/// What approve answered.
+#[derive(Debug)]
+pub enum ApproveOutcome {
+    /// 200: the approval took effect.
+    Approved(Box<MachineDetail>),
+    /// 202: a vote was recorded; a second operator must approve.
+    Pending(PendingApprovalResponse),
+}
+
+fn vote_from_record(v: &VoteRecord) -> Option<Vote> {
+    let parse = |s: &str| {
+        DateTime::parse_from_rfc3339(s)
+            .ok()
+            .map(|t| t.with_timezone(&Utc))
+    };
+    Some(Vote {
+        id: v.id,
+        operator: v.operator_cn.clone(),
+        request: ApprovalRequest {
+            role: v.role.parse().ok()?,
+            hostname: v.hostname.clone(),
+            assigned_ip: v.assigned_ip.clone(),
+        },
+        created_at: parse(&v.created_at)?,
+        expires_at: parse(&v.expires_at)?,
+        consumed: v.consumed,
+    })
+}
+
+fn approve_detail(req: &ApprovalRequest) -> String {
+    let mut d = format!("role={}", req.role);
+    if let Some(h) = &req.hostname {
+        d.push_str(&format!(" hostname={h}"));
+    }
+    if let Some(ip) = &req.assigned_ip {
+        d.push_str(&format!(" assigned_ip={ip}"));
+    }
+    d
+}
+
+/// `POST /machines/{id}/approve`.
+pub async fn approve(
+    state: &AppState,
+    operator: &str,
+    machine_id: &str,
+    req: ApproveRequest,
+) -> Result<ApproveOutcome, MachineError> {
+    let request = ApprovalRequest {
+        role: req.role,
+        hostname: match req
+            .hostname
+            .as_deref()
+            .map(str::trim)
+            .filter(|h| !h.is_empty())
+        {
+            Some(h) => Some(
+                normalize_hostname(h)
+                    .map_err(|e| MachineError::field("hostname", e.to_string()))?,
+            ),
+            None => None,
+        },
+        assigned_ip: match req
+            .assigned_ip
+            .as_deref()
+            .map(str::trim)
+            .filter(|h| !h.is_empty())
+        {
+            Some(ip) => Some(
+                normalize_assigned_ip(ip)
+                    .map_err(|e| MachineError::field("assigned_ip", e.to_string()))?,
+            ),
+            None => None,
+        },
+    };
+    let settings = &state.settings.machines;
+    let dual = settings.dual_control_roles.contains(&request.role);
+    let window = chrono::Duration::from_std(settings.dual_control_window)
+        .unwrap_or(chrono::Duration::minutes(10));
+    let now = state.clock.now();
+
+    let mut tx = state.store.begin_write().await?;
+    let mut m = MachineRepo::lock(&mut tx, machine_id)
+        .await?
+        .ok_or(MachineError::NotFound)?;
+    let votes: Vec<Vote> = ApprovalRepo::list_in(&mut tx, machine_id)
+        .await?
+        .iter()
+        .filter_map(vote_from_record)
+        .collect();
+    match decide_approval(&votes, operator, &request, dual, now, window) {
+        Decision::IneligibleVoter => Err(MachineError::Forbidden(format!(
+            "role {} is under dual control; the break-glass identity cannot vote — approve \
+             with a personal operator identity",
+            request.role
+        ))),
+        Decision::Approve => {
+            let outcome = transition(Some(m.status), Event::Approve)?;
+            let detail = approve_detail(&request);
+            apply_approval(&mut tx, &mut m, &request, &outcome, now, operator, detail).await?;
+            tx.commit().await?;
+            emit_provisioned(state, &m, now);
+            Ok(ApproveOutcome::Approved(Box::new(machine_detail(&m))))
+        }
+        Decision::QuorumReached { voters, consume } => {
+            let outcome = transition(Some(m.status), Event::Approve)?;
+            ApprovalRepo::consume(&mut tx, machine_id, &consume).await?;
+            let own = new_vote(machine_id, operator, &request, now, now, true);
+            ApprovalRepo::insert(&mut tx, &own).await?;
+            let detail = format!(
+                "{} — dual control: approved by {}",
+                approve_detail(&request),
+                voters.join(" and ")
+            );
+            apply_approval(&mut tx, &mut m, &request, &outcome, now, operator, detail).await?;
+            tx.commit().await?;
+            emit_provisioned(state, &m, now);
+            Ok(ApproveOutcome::Approved(Box::new(machine_detail(&m))))
+        }
+        Decision::VoteRecorded {
+            approvals_received,
+            approvals_required,
+            expires_at,
+        } => {
+            transition(Some(m.status), Event::ApproveVote)?;
+            let vote = new_vote(machine_id, operator, &request, now, expires_at, false);
+            ApprovalRepo::insert(&mut tx, &vote).await?;
+            let entry = NewAuditEntry {
+                operator_cn: operator.to_owned(),
+                action: "approve_vote".into(),
+                machine_id: Some(machine_id.to_owned()),
+                prev_state: Some(m.status.as_str().to_owned()),
+                new_state: None,
+                detail: Some(format!(
+                    "first approval vote — awaiting second operator (quorum={approvals_required}) {}",
+                    approve_detail(&request)
+                )),
+            };
+            AuditRepo::append(&mut tx, &entry, now).await?;
+            tx.commit().await?;
+            Ok(ApproveOutcome::Pending(pending(
+                machine_id,
+                operator,
+                approvals_received,
+                approvals_required,
+                expires_at,
+            )))
+        }
+        Decision::DuplicateVote {
+            approvals_received,
+            approvals_required,
+            expires_at,
+        } => {
+            transition(Some(m.status), Event::ApproveVote)?;
+            let entry = NewAuditEntry {
+                operator_cn: operator.to_owned(),
+                action: "approve_vote_repeat".into(),
+                machine_id: Some(machine_id.to_owned()),
+                prev_state: Some(m.status.as_str().to_owned()),
+                new_state: None,
+                detail: Some(format!(
+                    "repeated vote by the same operator — not counted {}",
+                    approve_detail(&request)
+                )),
+            };
+            AuditRepo::append(&mut tx, &entry, now).await?;
+            tx.commit().await?;
+            Ok(ApproveOutcome::Pending(pending(
+                machine_id,
+                operator,
+                approvals_received,
+                approvals_required,
+                expires_at,
+            )))
+        }
+    }
+}
+
+fn new_vote(
+    machine_id: &str,
+    operator: &str,
+    request: &ApprovalRequest,
+    now: DateTime<Utc>,
+    expires_at: DateTime<Utc>,
+    consumed: bool,
+) -> VoteRecord {
+    VoteRecord {
+        id: 0,
+        machine_id: machine_id.to_owned(),
+        operator_cn: operator.to_owned(),
+        role: request.role.as_str().to_owned(),
+        hostname: request.hostname.clone(),
+        assigned_ip: request.assigned_ip.clone(),
+        created_at: format_timestamp(now),
+        expires_at: format_timestamp(expires_at),
+        consumed,
+    }
+}
+
+fn pending(
+    machine_id: &str,
+    operator: &str,
+    received: u32,
+    required: u32,
+    expires_at: DateTime<Utc>,
+) -> PendingApprovalResponse {
+    PendingApprovalResponse {
+        machine_id: machine_id.to_owned(),
+        status: PENDING_SECOND_APPROVAL.to_owned(),
+        message: format!(
+            "Approval vote recorded for operator '{operator}'. A second operator must also \
+             approve before the machine is registered."
+        ),
+        approvals_received: received,
+        approvals_required: required,
+        expires_at: format_timestamp(expires_at),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn apply_approval(
+    tx: &mut WriteTx,
+    m: &mut MachineRecord,
+    request: &ApprovalRequest,
+    outcome: &Outcome,
+    now: DateTime<Utc>,
+    operator: &str,
+    detail: String,
+) -> Result<(), MachineError> {
+    let previous = m.status;
+    m.status = outcome.status;
+    m.role = request.role;
+    m.hostname = request.hostname.clone();
+    m.assigned_ip = request.assigned_ip.clone();
+    if outcome.issue_config_token {
+        // The token itself is not returned here: the machine receives a
+        // fresh one with apply-config at its next attestation.
+        let _ = rotate_token(m, now);
+    }
+    m.updated_at = format_timestamp(now);
+    MachineRepo::save(tx, m).await?;
+    let entry = NewAuditEntry {
+        operator_cn: operator.to_owned(),
+        action: "approve".into(),
+        machine_id: Some(m.machine_id.clone()),
+        prev_state: Some(previous.as_str().to_owned()),
+        new_state: Some(m.status.as_str().to_owned()),
+        detail: Some(detail),
+    };
+    AuditRepo::append(tx, &entry, now).await?;
+    Ok(())
+}
+
+fn emit_provisioned(state: &AppState, m: &MachineRecord, now: DateTime<Utc>) {
+    state.events.emit(
+        NodeEvent::Provisioned,
+        m,
+        now,
+        &[
+            ("schematic_id", m.schematic_id.as_deref()),
+            ("iso_url", m.iso_url.as_deref()),
+        ],
+    );
+}
+
+/// Runs a simple status change (`revoke`, `lock`, `unlock`): lock the row,
+/// apply `event`, let `edit` adjust the record, save, audit, commit.
+async fn change(
+    state: &AppState,
+    operator: &str,
+    machine_id: &str,
+    action: &str,
+    event: impl FnOnce(&MachineRecord) -> Event,
+    edit: impl FnOnce(&mut MachineRecord, &Outcome, &str),
+    detail: Option<String>,
+) -> Result<MachineRecord, MachineError> {
+    let now = state.clock.now();
+    let ts = format_timestamp(now);
+    let mut tx = state.store.begin_write().await?;
+    let mut m = MachineRepo::lock(&mut tx, machine_id)
+        .await?
+        .ok_or(MachineError::NotFound)?;
+    let previous = m.status;
+    let outcome = transition(Some(previous), event(&m))?;
+    m.status = outcome.status;
+    edit(&mut m, &outcome, &ts);
+    m.updated_at = ts;
+    MachineRepo::save(&mut tx, &m).await?;
+    let entry = NewAuditEntry {
+        operator_cn: operator.to_owned(),
+        action: action.to_owned(),
+        machine_id: Some(machine_id.to_owned()),
+        prev_state: Some(previous.as_str().to_owned()),
+        new_state: Some(m.status.as_str().to_owned()),
+        detail,
+    };
+    AuditRepo::append(&mut tx, &entry, now).await?;
+    tx.commit().await?;
+    Ok(m)
+}
+
+/// `POST /machines/{id}/revoke`.
+pub async fn revoke(
+    state: &AppState,
+    operator: &str,
+    machine_id: &str,
+    req: RevokeRequest,
+) -> Result<MachineDetail, MachineError> {
+    let reason = text("reason", req.reason.as_deref())?;
+    let mut detail = format!("wipe={}", req.wipe);
+    if let Some(r) = &reason {
+        detail.push_str(&format!(" reason={r}"));
+    }
+    let m = change(
+        state,
+        operator,
+        machine_id,
+        "revoke",
+        |_| Event::Revoke { wipe: req.wipe },
+        |m, outcome, ts| {
+            if m.revoked_at.is_none() {
+                m.revoked_at = Some(ts.to_owned());
+            }
+            m.wipe_pending |= outcome.set_wipe_pending;
+            // A revoked machine must not fetch its config any more.
+            m.config_token_hash = None;
+            m.config_token_issued_at = None;
+            m.config_token_consumed_at = None;
+        },
+        Some(detail),
+    )
+    .await?;
+    state.events.emit(
+        NodeEvent::Decommissioned,
+        &m,
+        state.clock.now(),
+        &[("reason", reason.as_deref())],
+    );
+    Ok(machine_detail(&m))
+}
+
+/// `POST /machines/{id}/lock`.
+pub async fn lock(
+    state: &AppState,
+    operator: &str,
+    machine_id: &str,
+    req: LockRequest,
+) -> Result<MachineDetail, MachineError> {
+    let reason = text("reason", req.reason.as_deref())?;
+    let m = change(
+        state,
+        operator,
+        machine_id,
+        "lock",
+        |_| Event::Lock,
+        |m, _, ts| m.locked_at = Some(ts.to_owned()),
+        reason.map(|r| format!("reason={r}")),
+    )
+    .await?;
+    Ok(machine_detail(&m))
+}
+
+/// `POST /machines/{id}/unlock`: back to `attested`, or to `registered`
+/// when the machine never attested (see docs/machine-lifecycle.md).
+pub async fn unlock(
+    state: &AppState,
+    operator: &str,
+    machine_id: &str,
+) -> Result<MachineDetail, MachineError> {
+    let m = change(
+        state,
+        operator,
+        machine_id,
+        "unlock",
+        |m| Event::Unlock {
+            previously_attested: m.attested_at.is_some(),
+        },
+        |m, _, _| m.locked_at = None,
+        None,
+    )
+    .await?;
+    debug_assert!(m.status != MachineStatus::Locked);
+    Ok(machine_detail(&m))
+}

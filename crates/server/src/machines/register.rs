@@ -1,0 +1,411 @@
+//! `POST /register` (USB agent), `POST /self-register` (Talos extension)
+//! and `POST /machines/import` (operator, offline receipt).
+
+use attest_domain::audit::format_timestamp;
+use attest_domain::machine::validate::normalize_ek_fingerprint;
+use attest_domain::machine::{transition, Event, MachineStatus, Role};
+use attest_image_factory::Customization;
+use attest_proto::events::NodeEvent;
+use attest_proto::machine::{
+    EkSource, ImportRequest, ImportResponse, RegisterRequest, RegisterResponse,
+    SelfRegisterResponse,
+};
+use attest_store::{MachineRecord, MachineRepo, NewAuditEntry, StoreError};
+
+use super::ek::{self, VerifiedEk};
+use super::{new_record, rotate_token, Hardware, MachineError};
+use crate::state::AppState;
+
+/// Attempts at a create-or-update that lost a race to a concurrent insert.
+const ATTEMPTS: usize = 3;
+
+/// What register decided, for the response and the events.
+struct Registered {
+    machine: MachineRecord,
+    token: Option<String>,
+    created: bool,
+}
+
+/// `POST /api/v1/register`: verify the EK, build the boot ISO, then create
+/// or update the machine. The factory is asked first, so its failure (503)
+/// leaves no record behind.
+pub async fn register(
+    state: &AppState,
+    req: RegisterRequest,
+    client_ip: Option<String>,
+) -> Result<RegisterResponse, MachineError> {
+    let ek = ek::verify(&req.ek_fingerprint, &req.ek_cert_pem, req.ek_source)?;
+    let hw = Hardware::parse(
+        req.hw_uuid.as_deref(),
+        req.hw_mac.as_deref(),
+        req.hw_serial.as_deref(),
+        req.hw_product.as_deref(),
+    )?;
+    let settings = &state.settings.machines;
+
+    // Refuse early (no factory call) when the machine may not re-register,
+    // and pick the role the ISO is built for.
+    let existing = {
+        let mut conn = state
+            .store
+            .pool()
+            .acquire()
+            .await
+            .map_err(StoreError::from)?;
+        MachineRepo::find_by_ek(&mut conn, Some(&ek.sha256), Some(&ek.sha384)).await?
+    };
+    let role = match &existing {
+        Some(m) if m.status != MachineStatus::PendingApproval => m.role,
+        _ => req.desired_role.unwrap_or_default(),
+    };
+    if let Some(m) = &existing {
+        transition(Some(m.status), register_event(state, role))?;
+    }
+
+    let customization = Customization {
+        extra_kernel_args: vec![format!("talos.config={}", settings.boot_config_url())],
+        system_extensions: settings
+            .role_extensions
+            .get(&role)
+            .cloned()
+            .unwrap_or_default(),
+    };
+    let schematic_id = state
+        .factory
+        .create_schematic(&customization)
+        .await
+        .map_err(|e| MachineError::FactoryUnavailable(e.to_string()))?;
+    let iso_url = state
+        .factory
+        .iso_url(&schematic_id, &settings.talos_version);
+
+    let mut attempt = 0;
+    let done = loop {
+        attempt += 1;
+        match register_write(state, &ek, &hw, role, &schematic_id, &iso_url).await {
+            Err(e) if e.is_write_conflict() && attempt < ATTEMPTS => continue,
+            other => break other?,
+        }
+    };
+    let now = state.clock.now();
+    let m = &done.machine;
+    state.events.emit(
+        NodeEvent::ImageCreated,
+        m,
+        now,
+        &[
+            ("schematic_id", Some(&schematic_id)),
+            ("iso_url", Some(&iso_url)),
+        ],
+    );
+    if done.created {
+        state.events.emit(
+            NodeEvent::Registered,
+            m,
+            now,
+            &[
+                ("ip_address", client_ip.as_deref()),
+                ("tpm_available", Some("true")),
+            ],
+        );
+    }
+    let token = done.token.unwrap_or_default();
+    let message = match m.status {
+        MachineStatus::PendingApproval => {
+            "Machine registered — awaiting operator approval; download the ISO and boot, the \
+             machine receives its configuration once approved"
+        }
+        _ => "Machine registered — download ISO and boot to continue",
+    };
+    Ok(RegisterResponse {
+        machine_id: m.machine_id.clone(),
+        role: m.role,
+        status: m.status,
+        iso_url,
+        config_url: settings.config_url(&token),
+        config_token: token,
+        message: message.to_owned(),
+    })
+}
+
+fn register_event(state: &AppState, role: Role) -> Event {
+    let s = &state.settings.machines;
+    Event::Register {
+        auto_approve: s.register_auto_approve && !s.dual_control_roles.contains(&role),
+    }
+}
+
+async fn register_write(
+    state: &AppState,
+    ek: &VerifiedEk,
+    hw: &Hardware,
+    role: Role,
+    schematic_id: &str,
+    iso_url: &str,
+) -> Result<Registered, MachineError> {
+    let now = state.clock.now();
+    let mut tx = state.store.begin_write().await?;
+    let found = MachineRepo::find_by_ek(&mut tx, Some(&ek.sha256), Some(&ek.sha384)).await?;
+    let locked = match found {
+        Some(m) => MachineRepo::lock(&mut tx, &m.machine_id).await?,
+        None => None,
+    };
+    let outcome = transition(
+        locked.as_ref().map(|m| m.status),
+        register_event(state, role),
+    )?;
+    let created = locked.is_none();
+    let mut m = locked.unwrap_or_else(|| new_record(ek, role, outcome.status, now));
+    if m.status == MachineStatus::PendingApproval {
+        m.role = role;
+    }
+    m.status = outcome.status;
+    m.ek_material = Some(ek.material.clone());
+    m.ek_source = ek.source.as_str().to_owned();
+    hw.apply(&mut m);
+    m.schematic_id = Some(schematic_id.to_owned());
+    m.iso_url = Some(iso_url.to_owned());
+    let token = outcome
+        .issue_config_token
+        .then(|| rotate_token(&mut m, now));
+    m.updated_at = format_timestamp(now);
+    if created {
+        MachineRepo::insert(&mut tx, &m).await?;
+    } else {
+        MachineRepo::save(&mut tx, &m).await?;
+    }
+    tx.commit().await?;
+    Ok(Registered {
+        machine: m,
+        token,
+        created,
+    })
+}
+
+/// `POST /api/v1/self-register`: a new EK becomes `pending_approval`; a
+/// known one is returned unchanged (seed), whatever its status.
+pub async fn self_register(
+    state: &AppState,
+    req: RegisterRequest,
+    client_ip: Option<String>,
+) -> Result<SelfRegisterResponse, MachineError> {
+    let ek = ek::verify(&req.ek_fingerprint, &req.ek_cert_pem, req.ek_source)?;
+    let hw = Hardware::parse(
+        req.hw_uuid.as_deref(),
+        req.hw_mac.as_deref(),
+        req.hw_serial.as_deref(),
+        req.hw_product.as_deref(),
+    )?;
+    let role = req.desired_role.unwrap_or_default();
+    let mut attempt = 0;
+    let (m, created) = loop {
+        attempt += 1;
+        match self_register_write(state, &ek, &hw, role).await {
+            Err(e) if e.is_write_conflict() && attempt < ATTEMPTS => continue,
+            other => break other?,
+        }
+    };
+    if created {
+        state.events.emit(
+            NodeEvent::Registered,
+            &m,
+            state.clock.now(),
+            &[
+                ("ip_address", client_ip.as_deref()),
+                ("tpm_available", Some("true")),
+            ],
+        );
+    }
+    let message = match m.status {
+        MachineStatus::PendingApproval => {
+            "Machine registered — awaiting operator approval. Poll POST /api/v1/attest every \
+             60 s; when action=apply-config, fetch config_url and run: talosctl apply-config \
+             --insecure --file <(curl -sf <config_url>)"
+                .to_owned()
+        }
+        other => format!(
+            "Machine already registered (status: {other}) — continue with POST /api/v1/attest"
+        ),
+    };
+    Ok(SelfRegisterResponse {
+        machine_id: m.machine_id.clone(),
+        role: m.role,
+        status: m.status,
+        config_token: None,
+        config_url: None,
+        message,
+    })
+}
+
+async fn self_register_write(
+    state: &AppState,
+    ek: &VerifiedEk,
+    hw: &Hardware,
+    role: Role,
+) -> Result<(MachineRecord, bool), MachineError> {
+    let now = state.clock.now();
+    let mut tx = state.store.begin_write().await?;
+    if let Some(m) = MachineRepo::find_by_ek(&mut tx, Some(&ek.sha256), Some(&ek.sha384)).await? {
+        transition(Some(m.status), Event::SelfRegister)?;
+        tx.rollback().await?;
+        return Ok((m, false));
+    }
+    let outcome = transition(None, Event::SelfRegister)?;
+    let mut m = new_record(ek, role, outcome.status, now);
+    hw.apply(&mut m);
+    MachineRepo::insert(&mut tx, &m).await?;
+    tx.commit().await?;
+    Ok((m, true))
+}
+
+/// `POST /api/v1/machines/import` (operator): idempotent registration from
+/// an offline receipt. Audited as `import`.
+pub async fn import(
+    state: &AppState,
+    operator: &str,
+    req: ImportRequest,
+) -> Result<ImportResponse, MachineError> {
+    let fp = normalize_ek_fingerprint(&req.ek_fingerprint)
+        .map_err(|e| MachineError::field("ek_fingerprint", e.to_string()))?;
+    let verified = match req.ek_cert_pem.as_deref().filter(|s| !s.trim().is_empty()) {
+        Some(material) => Some(ek::verify(
+            fp.as_str(),
+            material,
+            Some(req.ek_source.unwrap_or(EkSource::OfflineImport)),
+        )?),
+        None => None,
+    };
+    let (sha256, sha384) = match &verified {
+        Some(v) => (Some(v.sha256.clone()), Some(v.sha384.clone())),
+        None if fp.as_str().len() == 64 => (Some(fp.as_str().to_owned()), None),
+        None => (None, Some(fp.as_str().to_owned())),
+    };
+    let wanted_id = match req
+        .machine_id
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    {
+        Some(id) => Some(
+            uuid::Uuid::parse_str(id)
+                .map_err(|_| MachineError::field("machine_id", "machine_id must be a UUID"))?
+                .to_string(),
+        ),
+        None => None,
+    };
+    let hw = Hardware::parse(
+        req.hw_uuid.as_deref(),
+        req.hw_mac.as_deref(),
+        req.hw_serial.as_deref(),
+        req.hw_product.as_deref(),
+    )?;
+    let role = req.role.unwrap_or_default();
+    let source = req.ek_source.unwrap_or(EkSource::OfflineImport);
+    let dual = state.settings.machines.dual_control_roles.contains(&role);
+    let now = state.clock.now();
+
+    let mut tx = state.store.begin_write().await?;
+    let found = MachineRepo::find_by_ek(&mut tx, sha256.as_deref(), sha384.as_deref()).await?;
+    let locked = match &found {
+        Some(m) => {
+            if let Some(id) = &wanted_id {
+                if *id != m.machine_id {
+                    return Err(MachineError::Conflict(format!(
+                        "this EK is already registered as machine {}",
+                        m.machine_id
+                    )));
+                }
+            }
+            MachineRepo::lock(&mut tx, &m.machine_id).await?
+        }
+        None => {
+            if let Some(id) = &wanted_id {
+                if MachineRepo::get_in(&mut tx, id).await?.is_some() {
+                    return Err(MachineError::Conflict(format!(
+                        "machine_id {id} is already used by another EK"
+                    )));
+                }
+            }
+            None
+        }
+    };
+    let previous = locked.as_ref().map(|m| m.status);
+    let outcome = transition(
+        previous,
+        Event::Import {
+            dual_controlled_role: dual,
+        },
+    )?;
+    let created = locked.is_none();
+    let mut m = match locked {
+        Some(m) => m,
+        None => {
+            let placeholder = VerifiedEk {
+                fingerprint: fp.as_str().to_owned(),
+                sha256: String::new(),
+                sha384: String::new(),
+                material: String::new(),
+                source,
+            };
+            let mut m = new_record(&placeholder, role, outcome.status, now);
+            m.ek_sha256 = sha256.clone();
+            m.ek_sha384 = sha384.clone();
+            m.ek_material = None;
+            if let Some(id) = &wanted_id {
+                m.machine_id = id.clone();
+            }
+            m
+        }
+    };
+    if m.status == MachineStatus::PendingApproval {
+        m.role = role;
+    }
+    m.status = outcome.status;
+    if let Some(v) = &verified {
+        m.ek_material = Some(v.material.clone());
+        m.ek_sha256 = Some(v.sha256.clone());
+        m.ek_sha384 = Some(v.sha384.clone());
+    }
+    m.ek_source = source.as_str().to_owned();
+    hw.apply(&mut m);
+    let token = outcome
+        .issue_config_token
+        .then(|| rotate_token(&mut m, now));
+    m.updated_at = format_timestamp(now);
+    if created {
+        MachineRepo::insert(&mut tx, &m).await?;
+    } else {
+        MachineRepo::save(&mut tx, &m).await?;
+    }
+    let entry = NewAuditEntry {
+        operator_cn: operator.to_owned(),
+        action: "import".into(),
+        machine_id: Some(m.machine_id.clone()),
+        prev_state: previous.map(|s| s.as_str().to_owned()),
+        new_state: Some(m.status.as_str().to_owned()),
+        detail: Some(format!(
+            "role={} ek_source={} {}",
+            m.role,
+            source,
+            if created { "created" } else { "updated" }
+        )),
+    };
+    attest_store::AuditRepo::append(&mut tx, &entry, now).await?;
+    tx.commit().await?;
+
+    let message = match m.status {
+        MachineStatus::PendingApproval => format!(
+            "Machine imported from offline receipt — role {} is under dual control: two operators \
+             must approve it",
+            m.role
+        ),
+        _ => "Machine imported from offline receipt — ready for attestation".to_owned(),
+    };
+    Ok(ImportResponse {
+        machine_id: m.machine_id.clone(),
+        role: m.role,
+        status: m.status,
+        config_url: token.map(|t| state.settings.machines.config_url(&t)),
+        message,
+    })
+}

@@ -1,0 +1,71 @@
+//! `GET /api/v1/attest/challenge`, `POST /api/v1/attest` and
+//! `POST /api/v1/machines/{machine_id}/ak-activate` (public: the evidence
+//! is the credential).
+
+use attest_proto::error::ErrorBody;
+use attest_proto::machine::{
+    AkActivateRequest, AkActivateResponse, AttestRequest, AttestResponse, ChallengeResponse,
+};
+use axum::extract::{Path, State};
+use axum::Json;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::error::ApiError;
+use crate::extract::ApiJson;
+use crate::machines::attest;
+use crate::state::AppState;
+
+/// Routes of this module.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(challenge))
+        .routes(routes!(attest_machine))
+        .routes(routes!(ak_activate))
+}
+
+/// Issues a single-use anti-replay nonce, valid for 60 seconds.
+#[utoipa::path(get, path = "/api/v1/attest/challenge", tag = "attestation",
+    responses(
+        (status = 200, description = "A fresh nonce", body = ChallengeResponse),
+        (status = 429, description = "Nonce store capacity exceeded (too many outstanding challenges)", body = ErrorBody)))]
+pub async fn challenge(State(state): State<AppState>) -> Result<Json<ChallengeResponse>, ApiError> {
+    Ok(Json(attest::challenge(&state).await?))
+}
+
+/// Attests a machine and tells the Talos extension what to do next
+/// (`none`, `apply-config`, `wipe`, `lock`). An unknown EK becomes a
+/// `pending_approval` machine.
+#[utoipa::path(post, path = "/api/v1/attest", tag = "attestation",
+    request_body = AttestRequest,
+    responses(
+        (status = 200, description = "Action for the machine", body = AttestResponse),
+        (status = 403, description = "Machine is in rejected state", body = ErrorBody),
+        (status = 409, description = "Nonce already consumed — replay detected", body = ErrorBody),
+        (status = 410, description = "Nonce has expired — request a new challenge", body = ErrorBody),
+        (status = 422, description = "EK fingerprint mismatch, unknown nonce_id, a field required by ITL_REQUIRE_NONCE/ITL_REQUIRE_QUOTE missing, or evidence that does not verify", body = ErrorBody)))]
+pub async fn attest_machine(
+    State(state): State<AppState>,
+    ApiJson(req): ApiJson<AttestRequest>,
+) -> Result<Json<AttestResponse>, ApiError> {
+    Ok(Json(attest::attest(&state, req).await?))
+}
+
+/// Binds the machine's Attestation Key after verifying a quote it signed.
+#[utoipa::path(post, path = "/api/v1/machines/{machine_id}/ak-activate", tag = "attestation",
+    params(("machine_id" = String, Path, description = "Machine UUID")),
+    request_body = AkActivateRequest,
+    responses(
+        (status = 200, description = "AK accepted", body = AkActivateResponse),
+        (status = 403, description = "EK does not match, or machine revoked/rejected", body = ErrorBody),
+        (status = 404, description = "Machine not found", body = ErrorBody),
+        (status = 409, description = "Nonce already consumed — replay detected", body = ErrorBody),
+        (status = 410, description = "Nonce has expired", body = ErrorBody),
+        (status = 422, description = "AK key type/size not accepted, quote signature invalid, or PCR digest mismatch", body = ErrorBody)))]
+pub async fn ak_activate(
+    State(state): State<AppState>,
+    Path(machine_id): Path<String>,
+    ApiJson(req): ApiJson<AkActivateRequest>,
+) -> Result<Json<AkActivateResponse>, ApiError> {
+    Ok(Json(attest::ak_activate(&state, &machine_id, req).await?))
+}

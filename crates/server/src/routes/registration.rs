@@ -1,0 +1,56 @@
+//! `POST /api/v1/register` and `POST /api/v1/self-register` (public: the
+//! machine proves nothing but its EK here, so neither grants trust).
+
+use attest_proto::error::ErrorBody;
+use attest_proto::machine::{RegisterRequest, RegisterResponse, SelfRegisterResponse};
+use axum::extract::State;
+use axum::Json;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::error::ApiError;
+use crate::extract::{ApiJson, ClientIp};
+use crate::machines::register;
+use crate::state::AppState;
+
+/// Routes of this module.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(register_machine))
+        .routes(routes!(self_register))
+}
+
+/// Registers a machine by TPM EK (USB agent) and builds its boot ISO.
+///
+/// Same EK → same machine, a fresh config token and the same ISO URL.
+/// A new machine waits for operator approval unless
+/// `ITL_REGISTER_AUTO_APPROVE` is on.
+#[utoipa::path(post, path = "/api/v1/register", tag = "registration",
+    request_body = RegisterRequest,
+    responses(
+        (status = 200, description = "Registered", body = RegisterResponse),
+        (status = 409, description = "Machine is locked, revoked or rejected", body = ErrorBody),
+        (status = 422, description = "EK fingerprint format invalid, or it does not match ek_cert_pem", body = ErrorBody),
+        (status = 503, description = "Talos Image Factory unreachable", body = ErrorBody)))]
+pub async fn register_machine(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    ApiJson(req): ApiJson<RegisterRequest>,
+) -> Result<Json<RegisterResponse>, ApiError> {
+    Ok(Json(register::register(&state, req, ip).await?))
+}
+
+/// Registers a machine from the Talos extension on first boot; it waits
+/// for operator approval. A known EK returns the existing record.
+#[utoipa::path(post, path = "/api/v1/self-register", tag = "registration",
+    request_body = RegisterRequest,
+    responses(
+        (status = 200, description = "Registered (or already known)", body = SelfRegisterResponse),
+        (status = 422, description = "Missing EK material or fingerprint mismatch", body = ErrorBody)))]
+pub async fn self_register(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    ApiJson(req): ApiJson<RegisterRequest>,
+) -> Result<Json<SelfRegisterResponse>, ApiError> {
+    Ok(Json(register::self_register(&state, req, ip).await?))
+}
