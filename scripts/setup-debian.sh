@@ -9,7 +9,7 @@ set -euo pipefail
 need=()
 for pair in gcc:build-essential pkg-config:pkg-config swtpm:swtpm swtpm_setup:swtpm-tools \
             tpm2_quote:tpm2-tools openssl:openssl promtool:prometheus psql:postgresql \
-            curl:curl; do
+            curl:curl jq:jq; do
   cmd=${pair%%:*} pkg=${pair#*:}
   command -v "$cmd" >/dev/null 2>&1 || need+=("$pkg")
 done

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Walks one machine through self-register, pending attest, dual-control
+# approval, challenge + attest (apply-config), lock, unlock and revoke with
+# wipe, then prints the audit log. Needs a server started with
+# ITL_ADMIN_TOKEN and ITL_CLIENT_CERT_HEADER=true (operators alice and bob
+# use enrollment-CA client certificates), plus curl, jq, openssl, python3.
+# The "EK" is a software RSA key: a real machine sends its TPM EK certificate.
+set -euo pipefail
+API=${ATTESTATION_API_URL:-http://127.0.0.1:9000}
+T=${ITL_ADMIN_TOKEN:?set ITL_ADMIN_TOKEN to the server's break-glass token}
+WORK=$(mktemp -d); trap 'rm -rf "$WORK"' EXIT; cd "$WORK"
+# A software "EK": an RSA-2048 public key (a real machine sends its TPM's EK certificate)
+openssl genrsa -out ek.key 2048 2>/dev/null
+openssl rsa -in ek.key -pubout -outform der -out ek.der 2>/dev/null
+EK=$(base64 -w0 ek.der); FP=$(sha256sum ek.der | cut -d' ' -f1)
+BODY="{\"ek_fingerprint\":\"$FP\",\"ek_cert_pem\":\"$EK\",\"ek_source\":\"pub\",\"hw_mac\":\"AA-BB-CC-DD-EE-01\"}"
+echo '$ curl -s -X POST $API/api/v1/self-register -d "$BODY"'
+ID=$(curl -s -H 'content-type: application/json' -d "$BODY" $API/api/v1/self-register | tee /dev/stderr | jq -r .machine_id); echo
+echo '$ curl -s -X POST $API/api/v1/attest -d "$BODY"     # pending: action none'
+curl -s -H 'content-type: application/json' -d "$BODY" $API/api/v1/attest | jq -c '{status,action}'
+# two operators: client certificates from the enrollment CA
+for op in alice bob; do
+  curl -s -H "Authorization: Bearer $T" -H 'content-type: application/json' -d "{\"cn\":\"$op\"}" $API/api/v1/operator-certs | jq -r .cert_pem > $op.pem
+done
+enc() { python3 -c 'import sys,urllib.parse;print(urllib.parse.quote(open(sys.argv[1]).read()))' "$1"; }
+APPROVE='{"role":"controlplane","hostname":"cp-01","assigned_ip":"10.0.0.1/24"}'
+echo '$ curl … -H "X-Client-Cert: <alice>" $API/api/v1/machines/$ID/approve -d "$APPROVE"'
+curl -s -o /dev/stderr -w '%{http_code}\n' -H "X-Client-Cert: $(enc alice.pem)" -H 'content-type: application/json' -d "$APPROVE" $API/api/v1/machines/$ID/approve
+echo '$ curl … -H "X-Client-Cert: <bob>" $API/api/v1/machines/$ID/approve -d "$APPROVE"'
+curl -s -H "X-Client-Cert: $(enc bob.pem)" -H 'content-type: application/json' -d "$APPROVE" $API/api/v1/machines/$ID/approve | jq -c '{status,role,hostname,assigned_ip}'
+echo '$ N=$(curl -s $API/api/v1/attest/challenge | jq -r .nonce_id)'
+N=$(curl -s $API/api/v1/attest/challenge | jq -r .nonce_id)
+B2=$(echo "$BODY" | jq -c --arg n "$N" '. + {nonce_id:$n}')
+echo '$ curl -s -X POST $API/api/v1/attest -d "$BODY + nonce_id"'
+curl -s -H 'content-type: application/json' -d "$B2" $API/api/v1/attest | jq -c '{status,action,config_url}'
+echo '$ (same nonce again)'
+curl -s -w ' %{http_code}\n' -H 'content-type: application/json' -d "$B2" $API/api/v1/attest
+echo '$ curl … -X POST $API/api/v1/machines/$ID/lock -d {"reason":"maintenance"}'
+curl -s -H "X-Client-Cert: $(enc alice.pem)" -H 'content-type: application/json' -d '{"reason":"maintenance"}' $API/api/v1/machines/$ID/lock | jq -c '{status,locked_at}'
+curl -s -H 'content-type: application/json' -d "$BODY" $API/api/v1/attest | jq -c '{status,action}'
+echo '$ curl … -X POST $API/api/v1/machines/$ID/unlock'
+curl -s -X POST -H "X-Client-Cert: $(enc alice.pem)" $API/api/v1/machines/$ID/unlock | jq -c '{status}'
+echo '$ curl … -X POST $API/api/v1/machines/$ID/revoke -d {"wipe":true,"reason":"decommissioned"}'
+curl -s -H "X-Client-Cert: $(enc bob.pem)" -H 'content-type: application/json' -d '{"wipe":true,"reason":"decommissioned"}' $API/api/v1/machines/$ID/revoke | jq -c '{status,wipe_pending}'
+curl -s -H 'content-type: application/json' -d "$BODY" $API/api/v1/attest | jq -c '{status,action}'
+echo '$ curl -s -H "Authorization: Bearer $T" $API/api/v1/audit | jq …'
+curl -s -H "Authorization: Bearer $T" $API/api/v1/audit | jq -r '.[] | "\(.id) \(.operator_cn) \(.action) \(.prev_state)->\(.new_state) \(.detail)"'
+curl -s -H "Authorization: Bearer $T" $API/api/v1/audit/verify | jq -c .
