@@ -7,7 +7,7 @@
 # The "EK" is a software RSA key: a real machine sends its TPM EK certificate.
 set -euo pipefail
 API=${ATTESTATION_API_URL:-http://127.0.0.1:9000}
-T=${ITL_ADMIN_TOKEN:?set ITL_ADMIN_TOKEN to the server's break-glass token}
+T=${ITL_ADMIN_TOKEN:?set ITL_ADMIN_TOKEN to the break-glass token of the server}
 WORK=$(mktemp -d); trap 'rm -rf "$WORK"' EXIT; cd "$WORK"
 # A software "EK": an RSA-2048 public key (a real machine sends its TPM's EK certificate)
 openssl genrsa -out ek.key 2048 2>/dev/null
