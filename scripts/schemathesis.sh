@@ -14,19 +14,37 @@ if [ ! -x "$venv/bin/schemathesis" ]; then
 fi
 
 work=$(mktemp -d)
+# A loopback Talos Image Factory (POST /schematics → {"id": sha256(body)}),
+# so /register can succeed without the internet.
+factory_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+python3 - "$factory_port" > "$work/factory.log" 2>&1 <<'PY' &
+import hashlib, json, sys
+from http.server import BaseHTTPRequestHandler, HTTPServer
+class H(BaseHTTPRequestHandler):
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get("content-length", 0)))
+        if self.path != "/schematics" or not body.startswith(b"customization:"):
+            self.send_response(400); self.end_headers(); return
+        out = json.dumps({"id": hashlib.sha256(body).hexdigest()}).encode()
+        self.send_response(201); self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(out))); self.end_headers(); self.wfile.write(out)
+HTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
+PY
+factory=$!
 token="schemathesis-$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 (cd "$work" && ITL_ADMIN_TOKEN="$token" ITL_CA_KEY_PASSPHRASE=schemathesis ITL_LOG=warn \
+   ITL_IMAGE_FACTORY_URL="http://127.0.0.1:$factory_port" \
    exec "$binary" serve --listen "127.0.0.1:$port") > "$work/server.log" 2>&1 &
 server=$!
-trap 'kill $server 2>/dev/null || true; wait $server 2>/dev/null || true; rm -rf "$work"' EXIT
+trap 'kill $server $factory 2>/dev/null || true; wait $server 2>/dev/null || true; rm -rf "$work"' EXIT
 for _ in $(seq 1 100); do
   curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break
   sleep 0.1
 done
 
 cd "$work"
-"$venv/bin/schemathesis" run "http://127.0.0.1:$port/openapi.json" \
+"$venv/bin/schemathesis" --config-file "$root/scripts/schemathesis.toml" run "http://127.0.0.1:$port/openapi.json" \
   -H "Authorization: Bearer $token" --checks all --max-examples 100 \
   --seed 1 --no-color
 if grep -q "panicked" "$work/server.log"; then

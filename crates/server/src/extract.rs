@@ -103,7 +103,19 @@ fn body_rejection(rejection: BytesRejection) -> ApiError {
 }
 
 /// Deserialises `bytes` as `T`, reporting the failing field FastAPI-style.
+///
+/// Every request body is a JSON object; serde would also build a struct
+/// from an array of its fields in order, which no client means, so a
+/// non-object is refused up front as pydantic does.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
+    if matches!(first, Some(b'[')) {
+        return Err(ApiError::invalid(
+            "model_attributes_type",
+            vec![LocItem::from("body")],
+            "Input should be a valid dictionary or object to extract fields from",
+        ));
+    }
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize::<_, T>(&mut de).map_err(json_issue)?;
     de.end().map_err(|err| {

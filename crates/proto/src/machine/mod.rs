@@ -81,23 +81,31 @@ impl fmt::Display for AttestAction {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct RegisterRequest {
     /// SHA-256 (64 hex) or SHA-384 (96 hex) of the raw EK material.
-    #[schema(example = "a3f1b8c2d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f")]
+    #[schema(
+        example = "a3f1b8c2d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f",
+        pattern = "^([0-9a-fA-F]{64}|[0-9a-fA-F]{96})$"
+    )]
     pub ek_fingerprint: String,
     /// Base64 of the EK certificate or public key (PEM or DER).
+    #[schema(min_length = 1, max_length = 32768)]
     pub ek_cert_pem: String,
     /// Whether `ek_cert_pem` is a certificate or a bare public key.
     #[serde(default)]
     pub ek_source: Option<EkSource>,
     /// SMBIOS system UUID.
+    #[schema(max_length = 512, pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$")]
     #[serde(default)]
     pub hw_uuid: Option<String>,
     /// Primary NIC MAC address (any common notation).
+    #[schema(max_length = 64)]
     #[serde(default)]
     pub hw_mac: Option<String>,
     /// SMBIOS serial number.
+    #[schema(max_length = 512, pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$")]
     #[serde(default)]
     pub hw_serial: Option<String>,
     /// SMBIOS product name.
+    #[schema(max_length = 512, pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$")]
     #[serde(default)]
     pub hw_product: Option<String>,
     /// Requested role (the operator may override it at approval).
@@ -149,8 +157,10 @@ pub struct ChallengeResponse {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct AttestRequest {
     /// SHA-256 (64 hex) or SHA-384 (96 hex) of the EK material.
+    #[schema(pattern = "^([0-9a-fA-F]{64}|[0-9a-fA-F]{96})$")]
     pub ek_fingerprint: String,
     /// Base64 of the EK material.
+    #[schema(min_length = 1, max_length = 32768)]
     pub ek_cert_pem: String,
     #[serde(default)]
     pub ek_source: Option<EkSource>,
@@ -172,12 +182,16 @@ pub struct AttestRequest {
     /// the role's golden values cover the whole selection. Not in the seed.
     #[serde(default)]
     pub pcr_values: Option<BTreeMap<String, String>>,
+    #[schema(max_length = 512, pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$")]
     #[serde(default)]
     pub hw_uuid: Option<String>,
+    #[schema(max_length = 64)]
     #[serde(default)]
     pub hw_mac: Option<String>,
+    #[schema(max_length = 512, pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$")]
     #[serde(default)]
     pub hw_serial: Option<String>,
+    #[schema(max_length = 512, pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$")]
     #[serde(default)]
     pub hw_product: Option<String>,
 }
@@ -242,13 +256,11 @@ pub struct MachineListQuery {
     /// Only machines with this role.
     pub role: Option<Role>,
     /// Page number (1-based, default 1).
-    #[serde(default, deserialize_with = "crate::lenient::option_u32")]
     #[param(minimum = 1)]
-    pub page: Option<u32>,
+    pub page: Option<i64>,
     /// Machines per page (default 50, max 200).
-    #[serde(default, deserialize_with = "crate::lenient::option_u32")]
     #[param(minimum = 1, maximum = 200)]
-    pub per_page: Option<u32>,
+    pub per_page: Option<i64>,
 }
 
 /// Body of `POST /api/v1/machines/{machine_id}/approve`.
@@ -256,6 +268,10 @@ pub struct MachineListQuery {
 pub struct ApproveRequest {
     pub role: Role,
     /// Kubernetes node hostname (RFC 1123).
+    #[schema(
+        max_length = 253,
+        pattern = "^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$"
+    )]
     #[serde(default)]
     pub hostname: Option<String>,
     /// Static address for `machine.network.interfaces[0]`, CIDR.
@@ -283,6 +299,7 @@ pub struct RevokeRequest {
     #[serde(default)]
     pub wipe: bool,
     /// Audit note.
+    #[schema(max_length = 512, pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$")]
     #[serde(default)]
     pub reason: Option<String>,
 }
@@ -291,6 +308,7 @@ pub struct RevokeRequest {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct LockRequest {
     /// Audit note.
+    #[schema(max_length = 512, pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$")]
     #[serde(default)]
     pub reason: Option<String>,
 }
@@ -314,6 +332,7 @@ pub struct ApprovalRecord {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct ImportRequest {
     /// SHA-256 (64 hex) or SHA-384 (96 hex) fingerprint from the receipt.
+    #[schema(pattern = "^([0-9a-fA-F]{64}|[0-9a-fA-F]{96})$")]
     pub ek_fingerprint: String,
     /// Default `worker-app`.
     #[serde(default)]
@@ -321,12 +340,16 @@ pub struct ImportRequest {
     /// Use this UUID for a new machine; assigned when absent.
     #[serde(default)]
     pub machine_id: Option<String>,
+    #[schema(max_length = 512, pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$")]
     #[serde(default)]
     pub hw_uuid: Option<String>,
+    #[schema(max_length = 64)]
     #[serde(default)]
     pub hw_mac: Option<String>,
+    #[schema(max_length = 512, pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$")]
     #[serde(default)]
     pub hw_serial: Option<String>,
+    #[schema(max_length = 512, pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$")]
     #[serde(default)]
     pub hw_product: Option<String>,
     #[serde(default)]

@@ -106,32 +106,22 @@ pub async fn approve(
     machine_id: &str,
     req: ApproveRequest,
 ) -> Result<ApproveOutcome, MachineError> {
+    // Present but empty is an error, not "absent": the operator typed
+    // something, and approving with a different value than asked is worse.
     let request = ApprovalRequest {
         role: req.role,
-        hostname: match req
+        hostname: req
             .hostname
             .as_deref()
-            .map(str::trim)
-            .filter(|h| !h.is_empty())
-        {
-            Some(h) => Some(
-                normalize_hostname(h)
-                    .map_err(|e| MachineError::field("hostname", e.to_string()))?,
-            ),
-            None => None,
-        },
-        assigned_ip: match req
+            .map(normalize_hostname)
+            .transpose()
+            .map_err(|e| MachineError::field("hostname", e.to_string()))?,
+        assigned_ip: req
             .assigned_ip
             .as_deref()
-            .map(str::trim)
-            .filter(|h| !h.is_empty())
-        {
-            Some(ip) => Some(
-                normalize_assigned_ip(ip)
-                    .map_err(|e| MachineError::field("assigned_ip", e.to_string()))?,
-            ),
-            None => None,
-        },
+            .map(normalize_assigned_ip)
+            .transpose()
+            .map_err(|e| MachineError::field("assigned_ip", e.to_string()))?,
     };
     let settings = &state.settings.machines;
     let dual = settings.dual_control_roles.contains(&request.role);

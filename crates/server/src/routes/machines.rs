@@ -55,8 +55,8 @@ pub async fn list_machines(
     State(state): State<AppState>,
     ApiQuery(query): ApiQuery<MachineListQuery>,
 ) -> Result<Response, ApiError> {
-    let page = i64::from(query.page.unwrap_or(1));
-    let per_page = query.per_page.map_or(DEFAULT_PER_PAGE, i64::from);
+    let page = query.page.unwrap_or(1);
+    let per_page = query.per_page.unwrap_or(DEFAULT_PER_PAGE);
     if page < 1 {
         return Err(ApiError::invalid(
             "greater_than_equal",
