@@ -65,8 +65,43 @@ async fn openapi_document_is_3_1_and_lists_every_route() {
         "/api/v1/audit",
         "/api/v1/audit/verify",
         "/api/v1/operator-certs",
+        "/api/v1/register",
+        "/api/v1/self-register",
+        "/api/v1/attest/challenge",
+        "/api/v1/attest",
+        "/api/v1/machines",
+        "/api/v1/machines/import",
+        "/api/v1/machines/{machine_id}",
+        "/api/v1/machines/{machine_id}/approve",
+        "/api/v1/machines/{machine_id}/approvals",
+        "/api/v1/machines/{machine_id}/revoke",
+        "/api/v1/machines/{machine_id}/lock",
+        "/api/v1/machines/{machine_id}/unlock",
+        "/api/v1/machines/{machine_id}/ak-activate",
     ] {
         assert!(paths.contains_key(path), "{path} missing from OpenAPI");
+    }
+    // Every request and response body of the machine API has a named schema.
+    let schemas = doc["components"]["schemas"].as_object().unwrap();
+    for name in [
+        "RegisterRequest",
+        "RegisterResponse",
+        "SelfRegisterResponse",
+        "ChallengeResponse",
+        "AttestRequest",
+        "AttestResponse",
+        "MachineDetail",
+        "ApproveRequest",
+        "PendingApprovalResponse",
+        "RevokeRequest",
+        "LockRequest",
+        "ApprovalRecord",
+        "ImportRequest",
+        "ImportResponse",
+        "AkActivateRequest",
+        "AkActivateResponse",
+    ] {
+        assert!(schemas.contains_key(name), "schema {name} missing");
     }
     for (path, item) in paths {
         for (method, op) in item.as_object().unwrap() {
