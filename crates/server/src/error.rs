@@ -176,9 +176,10 @@ impl From<crate::machines::MachineError> for ApiError {
             M::NonceExpired => Self::Gone(err.to_string()),
             M::NonceCapacity => Self::TooManyRequests(err.to_string()),
             M::FactoryUnavailable(m) => Self::Unavailable(m),
-            M::Store(attest_store::StoreError::Conflict(m)) => Self::Conflict(format!(
-                "a concurrent request changed this machine first: {m}"
-            )),
+            M::Store(attest_store::StoreError::Conflict(cause)) => {
+                tracing::debug!(%cause, "write lost a race");
+                Self::Conflict("a concurrent request changed this machine first; retry".into())
+            }
             M::Store(e) => e.into(),
         }
     }

@@ -13,7 +13,6 @@ mod common;
 use std::time::Duration as StdDuration;
 
 use attest_domain::audit::format_timestamp;
-use attest_domain::clock::Clock;
 use attest_proto::events::{NodeEvent, NodeEventPayload};
 use attest_server::config::quote_policy::QuotePolicies;
 use attest_tpm::quote::PcrValues;
@@ -638,7 +637,7 @@ async fn register_with_mismatching_fingerprint_is_422_and_creates_nothing() {
         let other = Ek::new();
         let res = register(&app, &ek.with(json!({"ek_fingerprint": other.fp}))).await;
         let body = expect_field_error(res, "ek_fingerprint", &ctx);
-        assert!(body.to_string().contains("mismatch"), "{body}");
+        assert!(body.to_string().contains("does not match"), "{body}");
         assert_eq!(app.factory.request_count(), 0, "{ctx}: factory called");
         assert_eq!(all_machines(&app).await.1, 0);
         app.stop().await;
@@ -1205,9 +1204,6 @@ async fn import_with_a_sha384_fingerprint_is_found_by_attest() {
 }
 
 #[tokio::test]
-#[ignore = "BUG: a machine first known by its SHA-384 digest only (offline import) never \
-            gets its SHA-256 digest stored when its EK material arrives (attest/register), \
-            so a later SHA-256 import creates a second machine for the same EK"]
 async fn import_by_the_other_digest_after_the_material_is_known_finds_the_same_machine() {
     for app in TestApp::spawn_all_operators(|_| {}).await {
         let ctx = app.backend();
@@ -1226,6 +1222,43 @@ async fn import_by_the_other_digest_after_the_material_is_known_finds_the_same_m
         );
         assert_eq!(
             second["machine_id"], first["machine_id"],
+            "{ctx}: one EK, two machines"
+        );
+        assert_eq!(all_machines(&app).await.1, 1, "{ctx}");
+        app.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn import_with_material_records_both_digests_of_an_existing_machine() {
+    for app in TestApp::spawn_all_operators(|_| {}).await {
+        let ctx = app.backend();
+        let ek = Ek::new();
+        let first = expect(
+            import(&app, "alice", &json!({"ek_fingerprint": ek.fp})).await,
+            StatusCode::OK,
+            &ctx,
+        );
+        // Re-import of the same machine, now with its EK material.
+        let again = expect(
+            import(
+                &app,
+                "alice",
+                &json!({"ek_fingerprint": ek.fp, "ek_cert_pem": ek.material, "ek_source": "pub"}),
+            )
+            .await,
+            StatusCode::OK,
+            &ctx,
+        );
+        assert_eq!(again["machine_id"], first["machine_id"]);
+        // The server has seen the material: the SHA-384 receipt is the same EK.
+        let third = expect(
+            import(&app, "alice", &json!({"ek_fingerprint": ek.fp384})).await,
+            StatusCode::OK,
+            &ctx,
+        );
+        assert_eq!(
+            third["machine_id"], first["machine_id"],
             "{ctx}: one EK, two machines"
         );
         assert_eq!(all_machines(&app).await.1, 1, "{ctx}");
@@ -2134,6 +2167,219 @@ async fn attest_with_a_quote_on_the_golden_values_is_accepted() {
 // AK activation
 // ===========================================================================
 
+/// An ak-activate body for `ek` with a fresh P-384 AK quoting [`pcrs`]
+/// over `nonce_bytes`.
+fn ak_body(ek: &Ek, nonce_bytes: &[u8], nonce_id: Option<&str>) -> (SoftAk, Value) {
+    let ak = strong_ak();
+    let (quote, sig) = ak.quote(&pcrs(), nonce_bytes, clock_info(1, 0)).unwrap();
+    let body = json!({
+        "ek_cert_pem": ek.material,
+        "ak_pub": ak.spki_pem().unwrap(),
+        "quote": STANDARD.encode(quote),
+        "quote_sig": STANDARD.encode(sig),
+        "pcr_values": pcrs().to_map(),
+        "nonce_id": nonce_id,
+    });
+    (ak, body)
+}
+
+async fn ak_activate(app: &TestApp, id: &str, body: &Value) -> (StatusCode, Value) {
+    send(
+        app.post(&format!("/api/v1/machines/{id}/ak-activate"))
+            .json(body),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn ak_activate_with_a_replayed_expired_or_unknown_nonce_is_refused() {
+    for app in TestApp::spawn_all_operators(|_| {}).await {
+        let ctx = app.backend();
+        let ek = Ek::new();
+        let id = pending(&app, &ek).await;
+        // Consumed by an attestation first.
+        let (nonce_id, nonce_bytes) = nonce(&app).await;
+        expect(
+            attest(&app, &ek.with(json!({"nonce_id": nonce_id}))).await,
+            StatusCode::OK,
+            &ctx,
+        );
+        let (_, body) = ak_body(&ek, &nonce_bytes, Some(&nonce_id));
+        expect(
+            ak_activate(&app, &id, &body).await,
+            StatusCode::CONFLICT,
+            &ctx,
+        );
+        // Expired.
+        let (nonce_id, nonce_bytes) = nonce(&app).await;
+        app.clock.advance(Duration::seconds(61));
+        let (_, body) = ak_body(&ek, &nonce_bytes, Some(&nonce_id));
+        expect(ak_activate(&app, &id, &body).await, StatusCode::GONE, &ctx);
+        // Unknown.
+        let (_, body) = ak_body(&ek, &nonce_bytes, Some("00112233445566778899aabbccddeeff"));
+        expect_field_error(ak_activate(&app, &id, &body).await, "nonce_id", &ctx);
+        // A quote over another nonce than the one named.
+        let (nonce_id, _) = nonce(&app).await;
+        let (_, body) = ak_body(&ek, b"not the server nonce", Some(&nonce_id));
+        expect_unprocessable(ak_activate(&app, &id, &body).await, "nonce", &ctx);
+        assert_eq!(machine(&app, &id).await["ak_activated_at"], Value::Null);
+        app.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn ak_activate_without_nonce_when_required_is_422() {
+    let apps = TestApp::spawn_all_operators(|s| s.machines.require_nonce = true).await;
+    for app in apps {
+        let ek = Ek::new();
+        let id = pending(&app, &ek).await;
+        let (_, body) = ak_body(&ek, b"self-chosen qualifying data", None);
+        expect_field_error(
+            ak_activate(&app, &id, &body).await,
+            "nonce_id",
+            &app.backend(),
+        );
+        assert_eq!(machine(&app, &id).await["ak_activated_at"], Value::Null);
+        app.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn ak_activate_with_a_quote_that_does_not_verify_is_422() {
+    for app in TestApp::spawn_all_operators(|_| {}).await {
+        let ctx = app.backend();
+        let ek = Ek::new();
+        let id = pending(&app, &ek).await;
+        // PCR values that do not hash to the quoted digest.
+        let (nonce_id, nonce_bytes) = nonce(&app).await;
+        let (_, mut body) = ak_body(&ek, &nonce_bytes, Some(&nonce_id));
+        body["pcr_values"]["sha256:0"] = json!("00".repeat(32));
+        expect_unprocessable(
+            ak_activate(&app, &id, &body).await,
+            "PCR digest mismatch",
+            &ctx,
+        );
+        // A quote signed by another key than ak_pub.
+        let (nonce_id, nonce_bytes) = nonce(&app).await;
+        let (_, body) = ak_body(&ek, &nonce_bytes, Some(&nonce_id));
+        let (other, _) = ak_body(&ek, &nonce_bytes, None);
+        let body = merge(body, json!({"ak_pub": other.spki_pem().unwrap()}));
+        expect_unprocessable(ak_activate(&app, &id, &body).await, "signature", &ctx);
+        // Not a key at all.
+        let (nonce_id, nonce_bytes) = nonce(&app).await;
+        let (_, body) = ak_body(&ek, &nonce_bytes, Some(&nonce_id));
+        let body = merge(body, json!({"ak_pub": "not a key"}));
+        expect_field_error(ak_activate(&app, &id, &body).await, "ak_pub", &ctx);
+        assert_eq!(machine(&app, &id).await["ak_activated_at"], Value::Null);
+        app.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn ak_activate_of_a_revoked_or_rejected_machine_is_403() {
+    for app in TestApp::spawn_all_operators(|_| {}).await {
+        let ctx = app.backend();
+        for terminal in ["revoked", "rejected"] {
+            let ek = Ek::new();
+            let id = pending(&app, &ek).await;
+            if terminal == "revoked" {
+                expect(
+                    revoke(&app, "alice", &id, &json!({})).await,
+                    StatusCode::OK,
+                    &ctx,
+                );
+            } else {
+                set_column(&app, &id, "status = 'rejected'").await;
+            }
+            let (nonce_id, nonce_bytes) = nonce(&app).await;
+            let (_, body) = ak_body(&ek, &nonce_bytes, Some(&nonce_id));
+            expect_detail(
+                ak_activate(&app, &id, &body).await,
+                StatusCode::FORBIDDEN,
+                terminal,
+                &ctx,
+            );
+            assert_eq!(machine(&app, &id).await["ak_activated_at"], Value::Null);
+        }
+        app.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn ak_activate_cannot_replace_an_active_ak() {
+    for app in TestApp::spawn_all_operators(|_| {}).await {
+        let ctx = app.backend();
+        let ek = Ek::new();
+        let id = pending(&app, &ek).await;
+        let first = activate_ak(&app, &id, &ek, 5).await;
+        let activated_at = machine(&app, &id).await["ak_activated_at"].clone();
+        // Whoever holds the (public) EK material tries to bind their own AK.
+        let ak = strong_ak();
+        let (nonce_id, nonce_bytes) = nonce(&app).await;
+        let (quote, sig) = ak.quote(&pcrs(), &nonce_bytes, clock_info(9, 0)).unwrap();
+        let body = json!({
+            "ek_cert_pem": ek.material,
+            "ak_pub": ak.spki_pem().unwrap(),
+            "quote": STANDARD.encode(quote),
+            "quote_sig": STANDARD.encode(sig),
+            "pcr_values": pcrs().to_map(),
+            "nonce_id": nonce_id,
+        });
+        let res = send(
+            app.post(&format!("/api/v1/machines/{id}/ak-activate"))
+                .json(&body),
+        )
+        .await;
+        expect(res, StatusCode::CONFLICT, &ctx);
+        assert_eq!(machine(&app, &id).await["ak_activated_at"], activated_at);
+        // The first AK is still the one nonce signatures are checked with.
+        let (nonce_id, nonce_bytes) = nonce(&app).await;
+        let sig = ak.sign(&nonce_bytes).unwrap().encode().unwrap();
+        let res = attest(
+            &app,
+            &ek.with(json!({"nonce_id": nonce_id, "nonce_signature": STANDARD.encode(sig)})),
+        )
+        .await;
+        expect_field_error(res, "nonce_signature", &ctx);
+        let (nonce_id, nonce_bytes) = nonce(&app).await;
+        let sig = first.sign(&nonce_bytes).unwrap().encode().unwrap();
+        let res = attest(
+            &app,
+            &ek.with(json!({"nonce_id": nonce_id, "nonce_signature": STANDARD.encode(sig)})),
+        )
+        .await;
+        expect(res, StatusCode::OK, &ctx);
+        app.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn revoked_machine_hears_wipe_even_when_its_quote_no_longer_verifies() {
+    for app in TestApp::spawn_all_operators(require_quote).await {
+        let ctx = app.backend();
+        let (ek, ak, id) = quote_ready(&app).await;
+        expect(
+            revoke(&app, "alice", &id, &json!({"wipe": true})).await,
+            StatusCode::OK,
+            &ctx,
+        );
+        // Quote over another selection: refused for a trusted machine, but
+        // a wipe reveals nothing and must get through.
+        let (nonce_id, nonce_bytes) = nonce(&app).await;
+        let fields = merge(
+            quote_fields(&ak, &pcrs_of(&[0]), &nonce_bytes, clock_info(6, 0)),
+            json!({"nonce_id": nonce_id}),
+        );
+        let body = expect(
+            attest(&app, &merge(ek.body(), fields)).await,
+            StatusCode::OK,
+            &ctx,
+        );
+        assert_eq!(body["action"], "wipe", "{ctx}: {body}");
+        app.stop().await;
+    }
+}
+
 #[tokio::test]
 async fn ak_activate_refuses_unknown_machines_foreign_eks_and_weak_keys() {
     for app in TestApp::spawn_all_operators(|_| {}).await {
@@ -2383,7 +2629,7 @@ async fn approve_refused(app: &TestApp, body: Value, field: &str) {
 #[tokio::test]
 async fn approve_with_an_invalid_hostname_is_422() {
     for app in TestApp::spawn_all_operators(|_| {}).await {
-        for bad in ["bad_host!", "-cp", "cp..01", "cp-01.", &"a".repeat(64)] {
+        for bad in ["bad_host!", "-cp", "cp..01", "cp-01.", "", &"a".repeat(64)] {
             approve_refused(
                 &app,
                 json!({"role": "worker-app", "hostname": bad}),
@@ -2406,6 +2652,7 @@ async fn approve_with_an_invalid_assigned_ip_is_422() {
     for app in TestApp::spawn_all_operators(|_| {}).await {
         for bad in [
             "10.0.0.1",
+            "",
             "10.0.0.256/24",
             "10.0.0.1/33",
             "10.0.0.1/024",
@@ -2682,7 +2929,8 @@ async fn dual_control_compares_normalised_requests() {
         let ctx = app.backend();
         let id = controlplane_candidate(&app).await;
         let alice = json!({"role": "controlplane", "hostname": "CP-01", "assigned_ip": "2001:DB8:0:0::11/64"});
-        let bob = json!({"role": "controlplane", "hostname": "cp-01", "assigned_ip": " 2001:db8::11/64 "});
+        let bob =
+            json!({"role": "controlplane", "hostname": "cp-01", "assigned_ip": "2001:db8::11/64"});
         expect(
             approve(&app, "alice", &id, &alice).await,
             StatusCode::ACCEPTED,
@@ -3327,6 +3575,32 @@ async fn concurrent_registers_and_attests_of_one_ek_create_one_machine() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_imports_of_one_ek_create_one_machine() {
+    for app in TestApp::spawn_all_operators(|_| {}).await {
+        let ctx = app.backend();
+        for round in 0..20 {
+            let body = json!({"ek_fingerprint": Ek::new().fp});
+            let (a, b, c, d) = tokio::join!(
+                import(&app, "alice", &body),
+                import(&app, "bob", &body),
+                import(&app, "carol", &body),
+                import(&app, "dave", &body)
+            );
+            let ctx = format!("{ctx} round {round}");
+            let first = expect(a, StatusCode::OK, &ctx);
+            for other in [b, c, d] {
+                let other = expect(other, StatusCode::OK, &ctx);
+                assert_eq!(other["machine_id"], first["machine_id"], "{ctx}");
+            }
+            assert_eq!(all_machines(&app).await.1, round + 1, "{ctx}");
+            let id = first["machine_id"].as_str().unwrap();
+            assert_eq!(audit_of(&app, id).await.len(), 4, "{ctx}");
+        }
+        app.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_first_attests_of_an_approved_machine_apply_config_once() {
     for app in TestApp::spawn_all_operators(|_| {}).await {
         let ctx = app.backend();
@@ -3334,7 +3608,8 @@ async fn concurrent_first_attests_of_an_approved_machine_apply_config_once() {
             let ek = Ek::new();
             let id = registered(&app, &ek).await;
             let mut rx = app.events();
-            let (a, b) = tokio::join!(attest(&app, &ek.body()), attest(&app, &ek.body()));
+            let body = ek.body();
+            let (a, b) = tokio::join!(attest(&app, &body), attest(&app, &body));
             let a = expect(a, StatusCode::OK, &ctx);
             let b = expect(b, StatusCode::OK, &ctx);
             let applies = [&a, &b]

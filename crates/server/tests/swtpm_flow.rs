@@ -53,10 +53,20 @@ impl Transcript {
         let status = res.status();
         let body: Value = res.json().await.unwrap_or(Value::Null);
         let mut note = Vec::new();
-        for key in ["action", "status", "ak_accepted", "approvals_received"] {
+        for key in [
+            "action",
+            "status",
+            "ak_accepted",
+            "approvals_received",
+            "valid",
+            "entries",
+        ] {
             if let Some(v) = body.get(key) {
                 note.push(format!("{key}={}", v.to_string().trim_matches('"')));
             }
+        }
+        if let Some(list) = body.as_array() {
+            note.push(format!("{} entries", list.len()));
         }
         if let Some(d) = body.get("detail") {
             let d = match d {

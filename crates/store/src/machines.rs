@@ -214,7 +214,10 @@ impl MachineRepo<'_> {
         Ok(())
     }
 
-    /// Writes every column of `m` except the id and EK digests.
+    /// Writes every column of `m` except the id, the fingerprint and the
+    /// version. An EK digest is only ever added where none was known (an
+    /// offline import learns the other digest when the material arrives),
+    /// never replaced: a machine's EK does not change.
     pub async fn save(tx: &mut WriteTx, m: &MachineRecord) -> Result<()> {
         let q = sqlx::query(
             "UPDATE machines SET ek_material = $1, ek_source = $2, hw_uuid = $3, hw_mac = $4, \
@@ -224,10 +227,13 @@ impl MachineRepo<'_> {
              iso_url = $16, ak_public_pem = $17, ak_activated_at = $18, quote_reset_count = $19, \
              quote_restart_count = $20, last_quote = $21, last_quote_signature = $22, \
              last_attest_at = $23, registered_at = $24, attested_at = $25, locked_at = $26, \
-             revoked_at = $27, updated_at = $28 WHERE machine_id = $29",
+             revoked_at = $27, updated_at = $28, ek_sha256 = COALESCE(ek_sha256, $30), \
+             ek_sha384 = COALESCE(ek_sha384, $31) WHERE machine_id = $29",
         );
         let updated = bind_mutable(q, m)
             .bind(&m.machine_id)
+            .bind(m.ek_sha256.as_deref())
+            .bind(m.ek_sha384.as_deref())
             .execute(&mut **tx)
             .await
             .map_err(unique_to_conflict)?

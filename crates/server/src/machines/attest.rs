@@ -239,7 +239,13 @@ pub async fn attest(state: &AppState, req: AttestRequest) -> Result<AttestRespon
         signature_b64: req.pcr_signature.as_deref().map(|s| s.trim().to_owned()),
         counters: None,
     };
-    if settings.require_quote {
+    // A locked or revoked machine only ever hears `lock`, `wipe` or
+    // `none`, which reveal nothing; refusing its evidence (say its PCRs
+    // changed) would keep a revoked machine from ever receiving its wipe.
+    let answer_carries_nothing = existing
+        .as_ref()
+        .is_some_and(|m| matches!(m.status, MachineStatus::Locked | MachineStatus::Revoked));
+    if settings.require_quote && !answer_carries_nothing {
         let (Some(quote), Some(sig), Some(nonce)) = (&quote, &quote_sig, &nonce) else {
             return Err(MachineError::Unprocessable(
                 "quote evidence incomplete".into(),
@@ -340,6 +346,7 @@ async fn attest_write(
     let became_attested = outcome.previous != Some(MachineStatus::Attested)
         && outcome.status == MachineStatus::Attested;
     m.status = outcome.status;
+    super::learn_digests(&mut m, ek);
     if became_attested {
         m.attested_at = Some(ts.clone());
     }
@@ -396,6 +403,9 @@ pub async fn ak_activate(
             "ak-activate refused: current status: {}",
             m.status
         )));
+    }
+    if m.ak_public_pem.is_some() {
+        return Err(ak_already_active());
     }
     let nonce_id = req
         .nonce_id
@@ -472,6 +482,13 @@ pub async fn ak_activate(
             m.status
         )));
     }
+    // First activation wins. Until the AK is bound to the EK with
+    // MakeCredential, `ek_cert_pem` (public) is the only credential here, so
+    // letting a later call replace the AK would let anyone holding the EK
+    // certificate swap in a software key.
+    if m.ak_public_pem.is_some() {
+        return Err(ak_already_active());
+    }
     let c = verified.counters();
     m.ak_public_pem = Some(req.ak_pub.trim().to_owned());
     m.ak_activated_at = Some(format_timestamp(now));
@@ -485,4 +502,10 @@ pub async fn ak_activate(
         ak_accepted: true,
         message: "AK registered and PCR quote verified".into(),
     })
+}
+
+fn ak_already_active() -> MachineError {
+    MachineError::Conflict(
+        "an attestation key is already activated for this machine; it cannot be replaced".into(),
+    )
 }

@@ -147,3 +147,14 @@ pub(crate) fn rotate_token(m: &mut attest_store::MachineRecord, now: DateTime<Ut
     m.config_token_consumed_at = None;
     issued.token
 }
+
+/// Records both digests of verified EK material on `m` where they were
+/// unknown (a machine imported by one fingerprint learns the other).
+pub(crate) fn learn_digests(m: &mut attest_store::MachineRecord, ek: &ek::VerifiedEk) {
+    if m.ek_sha256.is_none() {
+        m.ek_sha256 = Some(ek.sha256.clone());
+    }
+    if m.ek_sha384.is_none() {
+        m.ek_sha384 = Some(ek.sha384.clone());
+    }
+}

@@ -160,6 +160,7 @@ async fn register_write(
         m.role = role;
     }
     m.status = outcome.status;
+    super::learn_digests(&mut m, ek);
     m.ek_material = Some(ek.material.clone());
     m.ek_source = ek.source.as_str().to_owned();
     hw.apply(&mut m);
@@ -302,8 +303,76 @@ pub async fn import(
     let role = req.role.unwrap_or_default();
     let source = req.ek_source.unwrap_or(EkSource::OfflineImport);
     let dual = state.settings.machines.dual_control_roles.contains(&role);
-    let now = state.clock.now();
+    let input = ImportInput {
+        fingerprint: fp.as_str().to_owned(),
+        verified,
+        sha256,
+        sha384,
+        wanted_id,
+        hw,
+        role,
+        source,
+        dual,
+    };
+    // Import is idempotent: losing the insert race to a concurrent import
+    // of the same EK means retrying, which then updates the winner's row.
+    let mut attempt = 0;
+    let (m, token) = loop {
+        attempt += 1;
+        match import_write(state, operator, &input).await {
+            Err(e) if e.is_write_conflict() && attempt < ATTEMPTS => continue,
+            other => break other?,
+        }
+    };
 
+    let message = match m.status {
+        MachineStatus::PendingApproval => format!(
+            "Machine imported from offline receipt — role {} is under dual control: two operators \
+             must approve it",
+            m.role
+        ),
+        _ => "Machine imported from offline receipt — ready for attestation".to_owned(),
+    };
+    Ok(ImportResponse {
+        machine_id: m.machine_id.clone(),
+        role: m.role,
+        status: m.status,
+        config_url: token.map(|t| state.settings.machines.config_url(&t)),
+        message,
+    })
+}
+
+/// A validated import request.
+struct ImportInput {
+    fingerprint: String,
+    verified: Option<VerifiedEk>,
+    sha256: Option<String>,
+    sha384: Option<String>,
+    wanted_id: Option<String>,
+    hw: Hardware,
+    role: Role,
+    source: EkSource,
+    dual: bool,
+}
+
+async fn import_write(
+    state: &AppState,
+    operator: &str,
+    input: &ImportInput,
+) -> Result<(MachineRecord, Option<String>), MachineError> {
+    let ImportInput {
+        fingerprint,
+        verified,
+        sha256,
+        sha384,
+        wanted_id,
+        hw,
+        role,
+        source,
+        dual,
+    } = input;
+    let (role, source, dual) = (*role, *source, *dual);
+    let now = state.clock.now();
     let mut tx = state.store.begin_write().await?;
     let found = MachineRepo::find_by_ek(&mut tx, sha256.as_deref(), sha384.as_deref()).await?;
     let locked = match &found {
@@ -341,7 +410,7 @@ pub async fn import(
         Some(m) => m,
         None => {
             let placeholder = VerifiedEk {
-                fingerprint: fp.as_str().to_owned(),
+                fingerprint: fingerprint.clone(),
                 sha256: String::new(),
                 sha384: String::new(),
                 material: String::new(),
@@ -392,20 +461,5 @@ pub async fn import(
     };
     attest_store::AuditRepo::append(&mut tx, &entry, now).await?;
     tx.commit().await?;
-
-    let message = match m.status {
-        MachineStatus::PendingApproval => format!(
-            "Machine imported from offline receipt — role {} is under dual control: two operators \
-             must approve it",
-            m.role
-        ),
-        _ => "Machine imported from offline receipt — ready for attestation".to_owned(),
-    };
-    Ok(ImportResponse {
-        machine_id: m.machine_id.clone(),
-        role: m.role,
-        status: m.status,
-        config_url: token.map(|t| state.settings.machines.config_url(&t)),
-        message,
-    })
+    Ok((m, token))
 }

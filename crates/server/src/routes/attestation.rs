@@ -59,7 +59,7 @@ pub async fn attest_machine(
         (status = 200, description = "AK accepted", body = AkActivateResponse),
         (status = 403, description = "EK does not match, or machine revoked/rejected", body = ErrorBody),
         (status = 404, description = "Machine not found", body = ErrorBody),
-        (status = 409, description = "Nonce already consumed — replay detected", body = ErrorBody),
+        (status = 409, description = "Nonce already consumed — replay detected, or an AK is already activated (it cannot be replaced)", body = ErrorBody),
         (status = 410, description = "Nonce has expired", body = ErrorBody),
         (status = 422, description = "AK key type/size not accepted, quote signature invalid, or PCR digest mismatch", body = ErrorBody)))]
 pub async fn ak_activate(
