@@ -325,3 +325,31 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
         ))
     }
 }
+
+/// `(limit, offset)` for 1-based `page` / `per_page` query parameters
+/// (defaults `1` / `default_per_page`, at most `max_per_page`), with the
+/// FastAPI-style 422 the seed's list endpoints answer.
+pub fn page_window(
+    page: Option<i64>,
+    per_page: Option<i64>,
+    default_per_page: i64,
+    max_per_page: i64,
+) -> Result<(i64, i64), ApiError> {
+    let page = page.unwrap_or(1);
+    let per_page = per_page.unwrap_or(default_per_page);
+    if page < 1 {
+        return Err(ApiError::invalid(
+            "greater_than_equal",
+            vec![LocItem::from("query"), LocItem::from("page")],
+            "Input should be greater than or equal to 1",
+        ));
+    }
+    if !(1..=max_per_page).contains(&per_page) {
+        return Err(ApiError::invalid(
+            "less_than_equal",
+            vec![LocItem::from("query"), LocItem::from("per_page")],
+            format!("Input should be between 1 and {max_per_page}"),
+        ));
+    }
+    Ok((per_page, (page - 1).saturating_mul(per_page)))
+}

@@ -138,7 +138,8 @@ pub async fn approve(
         .iter()
         .filter_map(vote_from_record)
         .collect();
-    match decide_approval(&votes, operator, &request, dual, now, window) {
+    let decision = decide_approval(&votes, operator, &request, dual, now, window);
+    match decision.clone() {
         Decision::IneligibleVoter => Err(MachineError::Forbidden(format!(
             "role {} is under dual control; the break-glass identity cannot vote — approve \
              with a personal operator identity",
@@ -171,47 +172,41 @@ pub async fn approve(
             approvals_received,
             approvals_required,
             expires_at,
-        } => {
-            transition(Some(m.status), Event::ApproveVote)?;
-            let vote = new_vote(machine_id, operator, &request, now, expires_at, false);
-            ApprovalRepo::insert(&mut tx, &vote).await?;
-            let entry = NewAuditEntry {
-                operator_cn: operator.to_owned(),
-                action: "approve_vote".into(),
-                machine_id: Some(machine_id.to_owned()),
-                prev_state: Some(m.status.as_str().to_owned()),
-                new_state: None,
-                detail: Some(format!(
-                    "first approval vote — awaiting second operator (quorum={approvals_required}) {}",
-                    approve_detail(&request)
-                )),
-            };
-            AuditRepo::append(&mut tx, &entry, now).await?;
-            tx.commit().await?;
-            Ok(ApproveOutcome::Pending(pending(
-                machine_id,
-                operator,
-                approvals_received,
-                approvals_required,
-                expires_at,
-            )))
         }
-        Decision::DuplicateVote {
+        | Decision::DuplicateVote {
             approvals_received,
             approvals_required,
             expires_at,
         } => {
             transition(Some(m.status), Event::ApproveVote)?;
+            let first = matches!(decision, Decision::VoteRecorded { .. });
+            let (action, detail) = if first {
+                let vote = new_vote(machine_id, operator, &request, now, expires_at, false);
+                ApprovalRepo::insert(&mut tx, &vote).await?;
+                (
+                    "approve_vote",
+                    format!(
+                        "first approval vote — awaiting second operator \
+                         (quorum={approvals_required}) {}",
+                        approve_detail(&request)
+                    ),
+                )
+            } else {
+                (
+                    "approve_vote_repeat",
+                    format!(
+                        "repeated vote by the same operator — not counted {}",
+                        approve_detail(&request)
+                    ),
+                )
+            };
             let entry = NewAuditEntry {
                 operator_cn: operator.to_owned(),
-                action: "approve_vote_repeat".into(),
+                action: action.into(),
                 machine_id: Some(machine_id.to_owned()),
                 prev_state: Some(m.status.as_str().to_owned()),
                 new_state: None,
-                detail: Some(format!(
-                    "repeated vote by the same operator — not counted {}",
-                    approve_detail(&request)
-                )),
+                detail: Some(detail),
             };
             AuditRepo::append(&mut tx, &entry, now).await?;
             tx.commit().await?;

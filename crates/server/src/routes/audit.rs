@@ -2,14 +2,13 @@
 
 use attest_proto::audit::{AuditEntry, AuditPageQuery, AuditVerifyResponse};
 use attest_proto::error::ErrorBody;
-use attest_proto::error::LocItem;
 use axum::extract::State;
 use axum::Json;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::error::ApiError;
-use crate::extract::ApiQuery;
+use crate::extract::{page_window, ApiQuery};
 use crate::operator::AuthenticatedOperator;
 use crate::state::AppState;
 
@@ -39,23 +38,8 @@ pub async fn list_audit(
     State(state): State<AppState>,
     ApiQuery(query): ApiQuery<AuditPageQuery>,
 ) -> Result<Json<Vec<AuditEntry>>, ApiError> {
-    let page = query.page.unwrap_or(1);
-    let per_page = query.per_page.unwrap_or(DEFAULT_PER_PAGE);
-    if page < 1 {
-        return Err(ApiError::invalid(
-            "greater_than_equal",
-            vec![LocItem::from("query"), LocItem::from("page")],
-            "Input should be greater than or equal to 1",
-        ));
-    }
-    if !(1..=MAX_PER_PAGE).contains(&per_page) {
-        return Err(ApiError::invalid(
-            "less_than_equal",
-            vec![LocItem::from("query"), LocItem::from("per_page")],
-            format!("Input should be between 1 and {MAX_PER_PAGE}"),
-        ));
-    }
-    let offset = (page - 1).saturating_mul(per_page);
+    let (per_page, offset) =
+        page_window(query.page, query.per_page, DEFAULT_PER_PAGE, MAX_PER_PAGE)?;
     let entries = state.store.audit().list_range(per_page, offset).await?;
     Ok(Json(entries))
 }

@@ -2,7 +2,7 @@
 //! revoke, lock, unlock, approvals, import. Every route takes an
 //! [`AuthenticatedOperator`], and every change is audited.
 
-use attest_proto::error::{ErrorBody, LocItem};
+use attest_proto::error::ErrorBody;
 use attest_proto::machine::{
     ApprovalRecord, ApproveRequest, ImportRequest, ImportResponse, LockRequest, MachineDetail,
     MachineListQuery, PendingApprovalResponse, RevokeRequest,
@@ -16,7 +16,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::error::ApiError;
-use crate::extract::{ApiJson, ApiQuery, OptionalJson};
+use crate::extract::{page_window, ApiJson, ApiQuery, OptionalJson};
 use crate::machines::admin::{self, ApproveOutcome};
 use crate::machines::register;
 use crate::operator::AuthenticatedOperator;
@@ -55,27 +55,12 @@ pub async fn list_machines(
     State(state): State<AppState>,
     ApiQuery(query): ApiQuery<MachineListQuery>,
 ) -> Result<Response, ApiError> {
-    let page = query.page.unwrap_or(1);
-    let per_page = query.per_page.unwrap_or(DEFAULT_PER_PAGE);
-    if page < 1 {
-        return Err(ApiError::invalid(
-            "greater_than_equal",
-            vec![LocItem::from("query"), LocItem::from("page")],
-            "Input should be greater than or equal to 1",
-        ));
-    }
-    if !(1..=MAX_PER_PAGE).contains(&per_page) {
-        return Err(ApiError::invalid(
-            "less_than_equal",
-            vec![LocItem::from("query"), LocItem::from("per_page")],
-            format!("Input should be between 1 and {MAX_PER_PAGE}"),
-        ));
-    }
+    let (per_page, offset) =
+        page_window(query.page, query.per_page, DEFAULT_PER_PAGE, MAX_PER_PAGE)?;
     let filter = MachineFilter {
         status: query.status,
         role: query.role,
     };
-    let offset = (page - 1).saturating_mul(per_page);
     let (machines, total) = admin::list(&state, filter, per_page, offset).await?;
     let mut response = Json(machines).into_response();
     if let Ok(v) = HeaderValue::from_str(&total.to_string()) {
