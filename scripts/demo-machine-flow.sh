@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Walks one machine through self-register, pending attest, dual-control
-# approval, challenge + attest (apply-config), lock, unlock and revoke with
-# wipe, then prints the audit log. Needs a server started with
-# ITL_ADMIN_TOKEN and ITL_CLIENT_CERT_HEADER=true (operators alice and bob
-# use enrollment-CA client certificates), plus curl, jq, openssl, python3.
+# approval, challenge + attest (apply-config), config delivery, request-cert,
+# offline bundle + enroll, lock, unlock and revoke with wipe, then prints the
+# CRL and the audit log. Needs a server started with ITL_ADMIN_TOKEN,
+# ITL_CLIENT_CERT_HEADER=true (operators alice and bob use enrollment-CA
+# client certificates) and ITL_CONFIG_CACHE_DIR=examples/role-configs, plus
+# curl, jq, openssl, python3.
 # The "EK" is a software RSA key: a real machine sends its TPM EK certificate.
 set -euo pipefail
 API=${ATTESTATION_API_URL:-http://127.0.0.1:9000}
@@ -35,6 +37,27 @@ echo '$ curl -s -X POST $API/api/v1/attest -d "$BODY + nonce_id"'
 curl -s -H 'content-type: application/json' -d "$B2" $API/api/v1/attest | jq -c '{status,action,config_url}'
 echo '$ (same nonce again)'
 curl -s -w ' %{http_code}\n' -H 'content-type: application/json' -d "$B2" $API/api/v1/attest
+N=$(curl -s $API/api/v1/attest/challenge | jq -r .nonce_id)
+CFG=$(curl -s -H 'content-type: application/json' -d "$(echo "$BODY" | jq -c --arg n "$N" '. + {nonce_id:$n}')" $API/api/v1/attest | jq -r .config_url)
+echo '$ curl -s $CONFIG_URL      # the controlplane MachineConfig, hostname and address patched in'
+curl -s -o config.yaml -w '%{http_code} %{content_type}\n' "$CFG"
+grep -E '^ +hostname:|^ +- 10\.' config.yaml || true
+echo '$ curl -s -X POST $API/api/v1/machines/$ID/request-cert -d "{ek_fingerprint, ek_cert_pem}"'
+curl -s -H 'content-type: application/json' -d "$BODY" $API/api/v1/machines/$ID/request-cert > cert.json
+jq -c '{machine_id,role,serial,valid_days,message}' cert.json
+jq -r .enrollment_cert_pem cert.json > machine.pem; jq -r .enrollment_ca_pem cert.json > ca.pem
+openssl verify -CAfile ca.pem machine.pem
+echo '$ curl … $API/api/v1/machines/$ID/offline-bundle   (operator)'
+curl -s -H "X-Client-Cert: $(enc alice.pem)" $API/api/v1/machines/$ID/offline-bundle > bundle.json
+jq -c '{install_mode,status,hostname,config_url,machineconfig: (.machineconfig|length)}' bundle.json
+jq -r .enrollment_key_pem bundle.json > bundle.key; jq -r .enrollment_cert_pem bundle.json > bundle.pem
+echo '$ openssl dgst -sha256 -sign bundle.key <server nonce> | base64;  curl -X POST $API/api/v1/machines/enroll'
+curl -s $API/api/v1/attest/challenge | jq -j .nonce > nonce
+SIG=$(openssl dgst -sha256 -sign bundle.key nonce | base64 -w0)
+EB=$(jq -n --rawfile c bundle.pem --rawfile n nonce --arg s "$SIG" '{cert_pem:$c, nonce:$n, nonce_signature:$s}')
+curl -s -H 'content-type: application/json' -d "$EB" $API/api/v1/machines/enroll | jq -c .
+echo '$ (same nonce again)'
+curl -s -w ' %{http_code}\n' -H 'content-type: application/json' -d "$EB" $API/api/v1/machines/enroll
 echo '$ curl … -X POST $API/api/v1/machines/$ID/lock -d {"reason":"maintenance"}'
 curl -s -H "X-Client-Cert: $(enc alice.pem)" -H 'content-type: application/json' -d '{"reason":"maintenance"}' $API/api/v1/machines/$ID/lock | jq -c '{status,locked_at}'
 curl -s -H 'content-type: application/json' -d "$BODY" $API/api/v1/attest | jq -c '{status,action}'
@@ -43,6 +66,9 @@ curl -s -X POST -H "X-Client-Cert: $(enc alice.pem)" $API/api/v1/machines/$ID/un
 echo '$ curl … -X POST $API/api/v1/machines/$ID/revoke -d {"wipe":true,"reason":"decommissioned"}'
 curl -s -H "X-Client-Cert: $(enc bob.pem)" -H 'content-type: application/json' -d '{"wipe":true,"reason":"decommissioned"}' $API/api/v1/machines/$ID/revoke | jq -c '{status,wipe_pending}'
 curl -s -H 'content-type: application/json' -d "$BODY" $API/api/v1/attest | jq -c '{status,action}'
+echo '$ curl -s $API/.well-known/pki/crl/enrollment -o crl.der; openssl crl -inform DER -CAfile ca.pem …'
+curl -s $API/.well-known/pki/crl/enrollment -o crl.der
+openssl crl -inform DER -in crl.der -CAfile ca.pem -noout -text 2>&1 | grep -E 'verify|Serial Number|Cessation'
 echo '$ curl -s -H "Authorization: Bearer $T" $API/api/v1/audit | jq …'
 curl -s -H "Authorization: Bearer $T" $API/api/v1/audit | jq -r '.[] | "\(.id) \(.operator_cn) \(.action) \(.prev_state)->\(.new_state) \(.detail)"'
 curl -s -H "Authorization: Bearer $T" $API/api/v1/audit/verify | jq -c .

@@ -26,6 +26,13 @@ pub fn format_timestamp(t: DateTime<Utc>) -> String {
     t.format("%Y-%m-%dT%H:%M:%S%.6f+00:00").to_string()
 }
 
+/// Reads back a [`format_timestamp`] string (any RFC 3339 form is accepted).
+pub fn parse_timestamp(s: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(s)
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
+}
+
 /// The fields covered by an entry's hash, borrowed from wherever they live.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HashedFields<'a> {

@@ -66,6 +66,27 @@ pub enum PkiError {
         /// Serial number, lowercase hex.
         serial_hex: String,
     },
+    /// A signature made by a certificate holder (not a certificate's own
+    /// signature) does not verify with the holder's public key.
+    #[error("signature does not verify with the certificate's public key")]
+    SignatureMismatch,
+    /// The RSA-OAEP wrapping key is too small to carry the private key.
+    #[error(
+        "wrapping key RSA-{wrap_bits} can carry {capacity} bytes with RSA-OAEP-SHA256; \
+         the enrollment key needs {pem_len} (PEM) / {der_len} (DER); {advice}"
+    )]
+    WrappingKeyTooSmall {
+        /// Modulus size of the wrapping key.
+        wrap_bits: usize,
+        /// Largest plaintext RSA-OAEP-SHA256 can carry with that key.
+        capacity: usize,
+        /// Size of the private key as PEM.
+        pem_len: usize,
+        /// Size of the private key as DER.
+        der_len: usize,
+        /// What would fit instead.
+        advice: String,
+    },
     /// A cryptographic operation (key generation, signing, encryption) failed.
     #[error("cryptographic operation failed: {0}")]
     Crypto(String),

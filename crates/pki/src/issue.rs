@@ -1,11 +1,11 @@
 //! Issuing end-entity (client) certificates.
 
-use std::time::{Duration as StdDuration, UNIX_EPOCH};
+use std::time::Duration as StdDuration;
 
 use chrono::{DateTime, Duration, Utc};
 use const_oid::db::rfc4519::{COMMON_NAME, ORGANIZATIONAL_UNIT_NAME};
 use const_oid::db::rfc5280::ID_KP_CLIENT_AUTH;
-use der::asn1::{SetOfVec, Utf8StringRef};
+use der::asn1::{GeneralizedTime, SetOfVec, UtcTime, Utf8StringRef};
 use der::pem::LineEnding;
 use der::referenced::OwnedToRef;
 use der::{Any, Encode, EncodePem};
@@ -330,10 +330,17 @@ pub(crate) fn validity_from(
     ))
 }
 
-fn to_x509_time(t: DateTime<Utc>) -> Result<Time, PkiError> {
+/// RFC 5280 4.1.2.5 / 5.1.2.4: UTCTime through 2049, GeneralizedTime after.
+/// (`Time::try_from(SystemTime)` always picks GeneralizedTime.)
+pub(crate) fn to_x509_time(t: DateTime<Utc>) -> Result<Time, PkiError> {
     let secs = u64::try_from(t.timestamp())
         .map_err(|_| PkiError::InvalidValidity("time before 1970".into()))?;
-    Time::try_from(UNIX_EPOCH + StdDuration::from_secs(secs))
+    let since_epoch = StdDuration::from_secs(secs);
+    if let Ok(utc) = UtcTime::from_unix_duration(since_epoch) {
+        return Ok(Time::UtcTime(utc));
+    }
+    GeneralizedTime::from_unix_duration(since_epoch)
+        .map(Time::GeneralTime)
         .map_err(|e| PkiError::InvalidValidity(format!("time out of range: {e}")))
 }
 
@@ -341,4 +348,25 @@ fn to_x509_time(t: DateTime<Utc>) -> Result<Time, PkiError> {
 pub(crate) fn time_to_chrono(t: &Time) -> DateTime<Utc> {
     let secs = i64::try_from(t.to_unix_duration().as_secs()).unwrap_or(i64::MAX);
     DateTime::<Utc>::from_timestamp(secs, 0).unwrap_or(DateTime::<Utc>::MAX_UTC)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use chrono::{TimeZone, Utc};
+    use x509_cert::time::Time;
+
+    use super::to_x509_time;
+
+    #[test]
+    fn utc_time_through_2049_then_generalized_time() {
+        // Regression: every time was GeneralizedTime, which RFC 5280 forbids
+        // for dates before 2050 in certificates and CRLs.
+        let last = Utc.with_ymd_and_hms(2049, 12, 31, 23, 59, 59).unwrap();
+        assert!(matches!(to_x509_time(last).unwrap(), Time::UtcTime(_)));
+        let first = Utc.with_ymd_and_hms(2050, 1, 1, 0, 0, 0).unwrap();
+        assert!(matches!(to_x509_time(first).unwrap(), Time::GeneralTime(_)));
+        assert!(to_x509_time(Utc.with_ymd_and_hms(1969, 1, 1, 0, 0, 0).unwrap()).is_err());
+    }
 }

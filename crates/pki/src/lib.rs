@@ -7,19 +7,25 @@
 //! [`EnrollmentCa::issue`] and friends.
 
 mod ca;
+mod crl;
 mod error;
 mod issue;
+mod keysig;
 mod keystore;
 mod signer;
 mod verify;
+mod wrap;
 
 pub use ca::{
     CaAlgorithm, CaOptions, EnrollmentCa, PassphraseSource, CA_CERT_FILE, CA_KEY_FILE,
     CA_PASSPHRASE_FILE,
 };
+pub use crl::{CrlReason, RevokedEntry};
 pub use error::PkiError;
 pub use issue::{IssuedCert, KeyAlgorithm};
+pub use keysig::verify_with_spki;
 pub use verify::{NoRevocation, RevocationCheck, RevokedSerials, VerifiedClientCert};
+pub use wrap::{wrap_private_key, KeyEncoding, WrappedKey};
 
 /// Re-exported so callers can build an SPKI for [`EnrollmentCa::issue`]
 /// without depending on `x509-cert` themselves.

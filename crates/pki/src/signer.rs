@@ -6,10 +6,14 @@
 //! ECDSA P-384 with SHA-384, ECDSA P-256 with SHA-256 (operator-provided
 //! CAs only), RSA PKCS#1 v1.5 with SHA-256.
 
+use der::asn1::BitString;
 use der::Encode;
 use pkcs8::{EncodePrivateKey, PrivateKeyInfo, SecretDocument};
 use sha2::Sha256;
-use spki::{EncodePublicKey, ObjectIdentifier, SubjectPublicKeyInfoOwned};
+use spki::{
+    AlgorithmIdentifierOwned, DynSignatureAlgorithmIdentifier, EncodePublicKey, ObjectIdentifier,
+    SubjectPublicKeyInfoOwned,
+};
 use x509_cert::builder::{Builder, CertificateBuilder, Profile};
 use x509_cert::ext::pkix::{
     AuthorityKeyIdentifier, BasicConstraints, ExtendedKeyUsage, KeyUsage, SubjectKeyIdentifier,
@@ -128,6 +132,29 @@ impl CaKey {
             .map_err(|e| PkiError::Crypto(format!("decode public key: {e}")))
     }
 
+    /// The signatureAlgorithm this key signs with, as certificates name it.
+    ///
+    /// Separate from [`CaKey::sign`] because a CRL's TBS must name the
+    /// algorithm before it is signed.
+    pub(crate) fn signature_algorithm(&self) -> Result<AlgorithmIdentifierOwned, PkiError> {
+        match self {
+            Self::P384(k) => k.signature_algorithm_identifier(),
+            Self::P256(k) => k.signature_algorithm_identifier(),
+            Self::Rsa(k) => k.signature_algorithm_identifier(),
+        }
+        .map_err(|e| PkiError::Crypto(format!("signature algorithm: {e}")))
+    }
+
+    /// Signs `tbs_der` as certificates are signed (ECDSA signatures DER
+    /// encoded), returning the signatureValue BIT STRING.
+    pub(crate) fn sign(&self, tbs_der: &[u8]) -> Result<BitString, PkiError> {
+        match self {
+            Self::P384(k) => sign_with::<_, p384::ecdsa::DerSignature>(k, tbs_der),
+            Self::P256(k) => sign_with::<_, p256::ecdsa::DerSignature>(k, tbs_der),
+            Self::Rsa(k) => sign_with::<_, rsa::pkcs1v15::Signature>(k.as_ref(), tbs_der),
+        }
+    }
+
     /// Builds and signs a certificate with this key.
     ///
     /// `extensions` are added after the ones the profile adds itself.
@@ -171,6 +198,18 @@ pub(crate) struct ExtraExtensions {
     pub(crate) basic_constraints: Option<BasicConstraints>,
     pub(crate) key_usage: Option<KeyUsage>,
     pub(crate) extended_key_usage: Option<ExtendedKeyUsage>,
+}
+
+fn sign_with<S, Sig>(signer: &S, msg: &[u8]) -> Result<BitString, PkiError>
+where
+    S: signature::Signer<Sig>,
+    Sig: spki::SignatureBitStringEncoding,
+{
+    let sig = signer
+        .try_sign(msg)
+        .map_err(|e| PkiError::Crypto(format!("sign: {e}")))?;
+    sig.to_bitstring()
+        .map_err(|e| PkiError::Crypto(format!("encode signature: {e}")))
 }
 
 fn build_with<S, Sig>(

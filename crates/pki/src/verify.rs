@@ -77,6 +77,9 @@ pub struct VerifiedClientCert {
     pub not_before: DateTime<Utc>,
     /// notAfter.
     pub not_after: DateTime<Utc>,
+    /// The subject's public key (SubjectPublicKeyInfo DER), so a caller can
+    /// check a signature the holder made, with [`crate::verify_with_spki`].
+    pub spki_der: Vec<u8>,
 }
 
 impl EnrollmentCa {
@@ -156,17 +159,22 @@ impl EnrollmentCa {
         let cn = single_attribute(&cert, COMMON_NAME, "CN")?
             .ok_or_else(|| PkiError::Malformed("subject has no CN".into()))?;
         let ou = single_attribute(&cert, ORGANIZATIONAL_UNIT_NAME, "OU")?;
+        let spki_der = tbs
+            .subject_public_key_info
+            .to_der()
+            .map_err(|e| PkiError::Malformed(format!("subject public key: {e}")))?;
         Ok(VerifiedClientCert {
             cn,
             ou,
             serial_hex,
             not_before,
             not_after,
+            spki_der,
         })
     }
 }
 
-fn verify_signature(
+pub(crate) fn verify_signature(
     key: &CaKey,
     alg: &ObjectIdentifier,
     msg: &[u8],

@@ -30,6 +30,8 @@ fn api_router() -> OpenApiRouter<AppState> {
         .merge(routes::registration::router())
         .merge(routes::attestation::router())
         .merge(routes::machines::router())
+        .merge(routes::config::router())
+        .merge(routes::enrollment::router())
 }
 
 /// The complete application for `state`.

@@ -78,6 +78,13 @@ async fn openapi_document_is_3_1_and_lists_every_route() {
         "/api/v1/machines/{machine_id}/lock",
         "/api/v1/machines/{machine_id}/unlock",
         "/api/v1/machines/{machine_id}/ak-activate",
+        "/api/v1/machines/{machine_id}/ak-credential",
+        "/api/v1/machines/{machine_id}/request-cert",
+        "/api/v1/machines/{machine_id}/offline-bundle",
+        "/api/v1/machines/enroll",
+        "/api/v1/config/{token}",
+        "/api/v1/config",
+        "/.well-known/pki/crl/{issuer_id}",
     ] {
         assert!(paths.contains_key(path), "{path} missing from OpenAPI");
     }
@@ -100,6 +107,15 @@ async fn openapi_document_is_3_1_and_lists_every_route() {
         "ImportResponse",
         "AkActivateRequest",
         "AkActivateResponse",
+        "AkCredentialRequest",
+        "AkCredentialResponse",
+        "RequestCertRequest",
+        "RequestCertResponse",
+        "EnrollRequest",
+        "EnrollResponse",
+        "OfflineBundle",
+        "EncryptedConfigEnvelope",
+        "CredentialConfigEnvelope",
     ] {
         assert!(schemas.contains_key(name), "schema {name} missing");
     }

@@ -8,11 +8,14 @@
 //! [`CORE_MIGRATIONS`] (plus each extension's set), [`Store::begin_write`]
 //! for transactions, [`Store::audit`] for the hash-chained audit log,
 //! [`Store::machines`], [`Store::approvals`] and [`Store::nonces`] for the
-//! machine lifecycle.
+//! machine lifecycle, [`Store::enrollment_certs`] and
+//! [`Store::ak_credentials`] for certificates and AK credential activation.
 
+mod ak_credentials;
 mod approvals;
 mod audit;
 mod backend;
+mod enrollment_certs;
 mod error;
 mod machines;
 mod migrate;
@@ -28,10 +31,14 @@ use attest_domain::clock::{SharedClock, SystemClock};
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyConnection, AnyPool, ColumnIndex, Connection, Executor, Row};
 
+pub use ak_credentials::{
+    AkCredentialRecord, AkCredentialRedeemed, AkCredentialRepo, NewAkCredential,
+};
 pub use approvals::{ApprovalRepo, VoteRecord};
 pub use attest_domain::audit::{AuditEntry, VerifyReport};
 pub use audit::{AuditRepo, NewAuditEntry};
 pub use backend::{redacted_url, Backend};
+pub use enrollment_certs::{EnrollmentCertRepo, IssuedCertRecord, RevokedCert};
 pub use error::{Result, StoreError};
 pub use machines::{MachineFilter, MachineRecord, MachineRepo};
 pub use migrate::{AppliedMigration, Migration, MigrationReport, MigrationSet, CORE_MIGRATIONS};

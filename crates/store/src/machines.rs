@@ -18,7 +18,7 @@ const COLUMNS: &str = "machine_id, ek_fingerprint, ek_sha256, ek_sha384, ek_mate
      config_token_hash, config_token_issued_at, config_token_consumed_at, schematic_id, iso_url, \
      ak_public_pem, ak_activated_at, quote_reset_count, quote_restart_count, last_quote, \
      last_quote_signature, last_attest_at, registered_at, attested_at, locked_at, revoked_at, \
-     updated_at, version";
+     updated_at, version, ak_name";
 
 /// One machine as stored. Timestamps are already formatted for the wire
 /// (`attest_domain::audit::format_timestamp`).
@@ -49,6 +49,9 @@ pub struct MachineRecord {
     /// The activated attestation key (SubjectPublicKeyInfo PEM).
     pub ak_public_pem: Option<String>,
     pub ak_activated_at: Option<String>,
+    /// TPM Name (hex) of the AK when credential activation proved it lives
+    /// in the EK's TPM; `None` when bound by the EK certificate only.
+    pub ak_name: Option<String>,
     /// Boot counters of the last accepted quote.
     pub quote_reset_count: Option<i64>,
     pub quote_restart_count: Option<i64>,
@@ -141,6 +144,21 @@ impl MachineRepo<'_> {
         row.as_ref().map(record_from_row).transpose()
     }
 
+    /// The machine booting with hardware MAC `mac` (normalised form). Should
+    /// several records carry it (a board re-registered with a new TPM), the
+    /// most recently changed one wins.
+    pub async fn find_by_mac(&self, mac: &str) -> Result<Option<MachineRecord>> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM machines WHERE hw_mac = $1 \
+             ORDER BY updated_at DESC, machine_id LIMIT 1"
+        );
+        let row = sqlx::query(&sql)
+            .bind(mac)
+            .fetch_optional(self.store.pool())
+            .await?;
+        row.as_ref().map(record_from_row).transpose()
+    }
+
     /// A page of machines, oldest registration first (stable for paging).
     pub async fn list(
         &self,
@@ -199,7 +217,7 @@ impl MachineRepo<'_> {
         let sql = format!(
             "INSERT INTO machines ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, \
              $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, \
-             $27, $28, $29, $30, $31, $32, $33)"
+             $27, $28, $29, $30, $31, $32, $33, $34)"
         );
         let q = sqlx::query(&sql)
             .bind(&m.machine_id)
@@ -208,6 +226,7 @@ impl MachineRepo<'_> {
             .bind(m.ek_sha384.as_deref());
         bind_mutable(q, m)
             .bind(m.version)
+            .bind(m.ak_name.as_deref())
             .execute(&mut **tx)
             .await
             .map_err(unique_to_conflict)?;
@@ -228,12 +247,13 @@ impl MachineRepo<'_> {
              quote_restart_count = $20, last_quote = $21, last_quote_signature = $22, \
              last_attest_at = $23, registered_at = $24, attested_at = $25, locked_at = $26, \
              revoked_at = $27, updated_at = $28, ek_sha256 = COALESCE(ek_sha256, $30), \
-             ek_sha384 = COALESCE(ek_sha384, $31) WHERE machine_id = $29",
+             ek_sha384 = COALESCE(ek_sha384, $31), ak_name = $32 WHERE machine_id = $29",
         );
         let updated = bind_mutable(q, m)
             .bind(&m.machine_id)
             .bind(m.ek_sha256.as_deref())
             .bind(m.ek_sha384.as_deref())
+            .bind(m.ak_name.as_deref())
             .execute(&mut **tx)
             .await
             .map_err(unique_to_conflict)?
@@ -322,6 +342,7 @@ fn record_from_row(row: &AnyRow) -> Result<MachineRecord> {
         iso_url: row.try_get("iso_url")?,
         ak_public_pem: row.try_get("ak_public_pem")?,
         ak_activated_at: row.try_get("ak_activated_at")?,
+        ak_name: row.try_get("ak_name")?,
         quote_reset_count: row.try_get("quote_reset_count")?,
         quote_restart_count: row.try_get("quote_restart_count")?,
         last_quote: row.try_get("last_quote")?,

@@ -62,6 +62,12 @@ pub const CORE_MIGRATIONS: MigrationSet = MigrationSet {
             sqlite: include_str!("../migrations/sqlite/0002_machines.sql"),
             postgres: include_str!("../migrations/postgres/0002_machines.sql"),
         },
+        Migration {
+            version: 3,
+            name: "enrollment",
+            sqlite: include_str!("../migrations/sqlite/0003_enrollment.sql"),
+            postgres: include_str!("../migrations/postgres/0003_enrollment.sql"),
+        },
     ],
 };
 

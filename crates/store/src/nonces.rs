@@ -119,4 +119,20 @@ impl NonceRepo<'_> {
             }
         })
     }
+
+    /// Consumes the challenge whose value is `nonce` (base64 as issued), for
+    /// callers that present the value rather than its id (`/machines/enroll`).
+    pub async fn redeem_value(tx: &mut WriteTx, nonce: &str, now_ms: i64) -> Result<Redeemed> {
+        let row = sqlx::query("SELECT nonce_id FROM attest_nonces WHERE nonce = $1")
+            .bind(nonce)
+            .fetch_optional(&mut **tx)
+            .await?;
+        match row {
+            None => Ok(Redeemed::Unknown),
+            Some(row) => {
+                let id: String = row.try_get(0)?;
+                Self::redeem(tx, &id, now_ms).await
+            }
+        }
+    }
 }

@@ -5,6 +5,7 @@
 //! Request bodies ignore unknown fields, as the seed's pydantic models do,
 //! so that an agent sending extra hardware facts keeps working.
 
+mod enrollment;
 mod role;
 mod status;
 
@@ -14,6 +15,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+pub use enrollment::*;
 pub use role::{Role, UnknownRole};
 pub use status::{MachineStatus, ReportedStatus, UnknownStatus, PENDING_SECOND_APPROVAL};
 
@@ -240,6 +242,10 @@ pub struct MachineDetail {
     pub iso_url: Option<String>,
     /// When an attestation key was activated (null: none yet).
     pub ak_activated_at: Option<String>,
+    /// How the AK is tied to the EK: `credential` (TPM2_ActivateCredential
+    /// proved it lives in the EK's TPM) or `ek-cert` (only the EK
+    /// certificate was presented); null without an AK.
+    pub ak_binding: Option<String>,
     /// Last `POST /attest` that was answered.
     pub last_attest_at: Option<String>,
     /// A config token is issued and not yet fetched.
@@ -389,6 +395,15 @@ pub struct AkActivateRequest {
     pub nonce_id: Option<String>,
     #[serde(default)]
     pub ek_source: Option<EkSource>,
+    /// From `POST /machines/{id}/ak-credential`: proves the AK lives in the
+    /// EK's TPM (required when `ITL_REQUIRE_AK_CREDENTIAL=true`).
+    #[schema(max_length = 128)]
+    #[serde(default)]
+    pub activation_id: Option<String>,
+    /// Base64 of the secret `tpm2_activatecredential` released.
+    #[schema(max_length = 256)]
+    #[serde(default)]
+    pub activation_secret: Option<String>,
 }
 
 /// Answer of ak-activate.

@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
+pub mod delivery;
 pub mod machines;
 pub mod quote_policy;
 
@@ -141,6 +142,15 @@ pub const SETTINGS: &[SettingSpec] = &[
         None,
     ),
     s("quote_policy_file", "ITL_QUOTE_POLICY_FILE", None),
+    s("config_cache_dir", "ITL_CONFIG_CACHE_DIR", None),
+    s(
+        "require_encrypted_delivery",
+        "ITL_REQUIRE_ENCRYPTED_DELIVERY",
+        None,
+    ),
+    s("enrollment_cert_days", "ITL_ENROLLMENT_CERT_DAYS", None),
+    s("require_ak_credential", "ITL_REQUIRE_AK_CREDENTIAL", None),
+    s("crl_validity_hours", "ITL_CRL_VALIDITY_HOURS", None),
 ];
 
 /// Environment variables that are read elsewhere (not by [`Settings`]) and
@@ -278,6 +288,11 @@ pub struct FileConfig {
     dual_control_roles: Option<Vec<String>>,
     dual_control_window_seconds: Option<u64>,
     quote_policy_file: Option<PathBuf>,
+    config_cache_dir: Option<PathBuf>,
+    require_encrypted_delivery: Option<bool>,
+    enrollment_cert_days: Option<u32>,
+    require_ak_credential: Option<bool>,
+    crl_validity_hours: Option<u32>,
 }
 
 /// Why the configuration could not be assembled.
@@ -363,6 +378,8 @@ pub struct Settings {
     pub ca_key_passphrase: Option<SecretString>,
     /// Registration, attestation and approval.
     pub machines: machines::MachineSettings,
+    /// Config delivery, machine certificates, AK binding.
+    pub delivery: delivery::DeliverySettings,
 }
 
 /// Reads environment variables; injected so tests need not touch the
@@ -593,6 +610,14 @@ impl Settings {
         };
         let machines =
             machines::MachineSettings::resolve(env, machine_file, format!("http://{listen}"))?;
+        let delivery_file = delivery::DeliveryFile {
+            config_cache_dir: file.config_cache_dir,
+            require_encrypted_delivery: file.require_encrypted_delivery,
+            enrollment_cert_days: file.enrollment_cert_days,
+            require_ak_credential: file.require_ak_credential,
+            crl_validity_hours: file.crl_validity_hours,
+        };
+        let delivery = delivery::DeliverySettings::resolve(env, delivery_file, &data_dir)?;
         Ok(Self {
             listen,
             database_url,
@@ -608,6 +633,7 @@ impl Settings {
             ca_algorithm,
             ca_key_passphrase,
             machines,
+            delivery,
         })
     }
 
@@ -648,6 +674,7 @@ impl Settings {
             ca_algorithm: CaAlgorithm::EcP384,
             ca_key_passphrase: None,
             machines: machines::MachineSettings::defaults("http://127.0.0.1:9".into()),
+            delivery: delivery::DeliverySettings::defaults(data_dir),
         }
     }
 }

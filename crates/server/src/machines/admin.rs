@@ -14,8 +14,8 @@ use attest_proto::machine::{
     RevokeRequest,
 };
 use attest_store::{
-    ApprovalRepo, AuditRepo, MachineFilter, MachineRecord, MachineRepo, NewAuditEntry, VoteRecord,
-    WriteTx,
+    ApprovalRepo, AuditRepo, EnrollmentCertRepo, MachineFilter, MachineRecord, MachineRepo,
+    NewAuditEntry, VoteRecord, WriteTx,
 };
 use chrono::{DateTime, Utc};
 
@@ -123,6 +123,7 @@ pub async fn approve(
             .transpose()
             .map_err(|e| MachineError::field("assigned_ip", e.to_string()))?,
     };
+    super::delivery::check_role_config(state, request.role)?;
     let settings = &state.settings.machines;
     let dual = settings.dual_control_roles.contains(&request.role);
     let window = chrono::Duration::from_std(settings.dual_control_window)
@@ -331,6 +332,25 @@ async fn change(
     edit(&mut m, &outcome, &ts);
     m.updated_at = ts;
     MachineRepo::save(&mut tx, &m).await?;
+    let mut detail = detail;
+    if m.status == MachineStatus::Revoked {
+        // Its certificates go with it, in the same transaction, so no
+        // enrollment certificate of a revoked machine stays valid.
+        let n = EnrollmentCertRepo::revoke_machine(
+            &mut tx,
+            machine_id,
+            &m.updated_at,
+            super::certs::REASON_MACHINE_REVOKED,
+        )
+        .await?;
+        if n > 0 {
+            let note = format!("certificates_revoked={n}");
+            detail = Some(match detail {
+                Some(d) => format!("{d} {note}"),
+                None => note,
+            });
+        }
+    }
     let entry = NewAuditEntry {
         operator_cn: operator.to_owned(),
         action: action.to_owned(),

@@ -404,9 +404,6 @@ pub async fn ak_activate(
             m.status
         )));
     }
-    if m.ak_public_pem.is_some() {
-        return Err(ak_already_active());
-    }
     let nonce_id = req
         .nonce_id
         .as_deref()
@@ -418,6 +415,10 @@ pub async fn ak_activate(
             "nonce_id is required (ITL_REQUIRE_NONCE=true)",
         ));
     }
+    let activation = activation_fields(state, &req)?;
+    if !may_bind_ak(&m, activation.is_some()) {
+        return Err(ak_already_active());
+    }
     let nonce = match nonce_id {
         Some(id) => Some(redeem(state, id).await?),
         None => None,
@@ -426,6 +427,12 @@ pub async fn ak_activate(
         .map_err(|e| MachineError::field("ak_pub", e.to_string()))?;
     ak.check_policy(AkPolicy::Strong)
         .map_err(|e| MachineError::field("ak_pub", e.to_string()))?;
+    let ak_name = match activation {
+        Some((id, secret)) => {
+            Some(super::ak_credential::redeem(state, machine_id, id, secret, &ak).await?)
+        }
+        None => None,
+    };
     let quote = decode_b64("quote", Some(&req.quote))?
         .ok_or_else(|| MachineError::missing("quote", "quote is required"))?;
     let sig = decode_b64("quote_sig", Some(&req.quote_sig))?
@@ -482,15 +489,12 @@ pub async fn ak_activate(
             m.status
         )));
     }
-    // First activation wins. Until the AK is bound to the EK with
-    // MakeCredential, `ek_cert_pem` (public) is the only credential here, so
-    // letting a later call replace the AK would let anyone holding the EK
-    // certificate swap in a software key.
-    if m.ak_public_pem.is_some() {
+    if !may_bind_ak(&m, ak_name.is_some()) {
         return Err(ak_already_active());
     }
     let c = verified.counters();
     m.ak_public_pem = Some(req.ak_pub.trim().to_owned());
+    m.ak_name = ak_name;
     m.ak_activated_at = Some(format_timestamp(now));
     m.quote_reset_count = Some(i64::from(c.reset_count));
     m.quote_restart_count = Some(i64::from(c.restart_count));
@@ -500,11 +504,50 @@ pub async fn ak_activate(
     Ok(AkActivateResponse {
         machine_id: m.machine_id,
         ak_accepted: true,
-        message: "AK registered and PCR quote verified".into(),
+        message: if m.ak_name.is_some() {
+            "AK registered, credential activation and PCR quote verified".into()
+        } else {
+            "AK registered and PCR quote verified".into()
+        },
     })
 }
 
-fn ak_already_active() -> MachineError {
+/// First activation wins: `ek_cert_pem` is public, so letting a later
+/// call replace the AK would let anyone holding the EK certificate swap in
+/// a software key. The one exception is stronger proof: an AK proven by
+/// credential activation replaces one bound by the EK certificate only.
+pub(crate) fn may_bind_ak(m: &MachineRecord, credential_proven: bool) -> bool {
+    m.ak_public_pem.is_none() || (m.ak_name.is_none() && credential_proven)
+}
+
+/// `(activation_id, activation_secret)` when given; both or neither, and
+/// required when `ITL_REQUIRE_AK_CREDENTIAL=true`.
+fn activation_fields<'r>(
+    state: &AppState,
+    req: &'r AkActivateRequest,
+) -> Result<Option<(&'r str, &'r str)>, MachineError> {
+    let present = |v: &'r Option<String>| v.as_deref().map(str::trim).filter(|s| !s.is_empty());
+    match (present(&req.activation_id), present(&req.activation_secret)) {
+        (Some(id), Some(secret)) => Ok(Some((id, secret))),
+        (Some(_), None) => Err(MachineError::missing(
+            "activation_secret",
+            "activation_secret is required with activation_id",
+        )),
+        (None, Some(_)) => Err(MachineError::missing(
+            "activation_id",
+            "activation_id is required with activation_secret",
+        )),
+        (None, None) if state.settings.delivery.require_ak_credential => {
+            Err(MachineError::missing(
+                "activation_id",
+                "credential activation is required (ITL_REQUIRE_AK_CREDENTIAL=true): POST                  /api/v1/machines/{machine_id}/ak-credential first",
+            ))
+        }
+        (None, None) => Ok(None),
+    }
+}
+
+pub(crate) fn ak_already_active() -> MachineError {
     MachineError::Conflict(
         "an attestation key is already activated for this machine; it cannot be replaced".into(),
     )

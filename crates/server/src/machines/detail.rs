@@ -36,6 +36,11 @@ pub fn machine_detail(m: &MachineRecord) -> MachineDetail {
         ek_source: ek_source(&m.ek_source),
         iso_url: m.iso_url.clone(),
         ak_activated_at: m.ak_activated_at.clone(),
+        ak_binding: match (&m.ak_public_pem, &m.ak_name) {
+            (None, _) => None,
+            (Some(_), Some(_)) => Some("credential".into()),
+            (Some(_), None) => Some("ek-cert".into()),
+        },
         last_attest_at: m.last_attest_at.clone(),
         config_token_outstanding: m.config_token_outstanding(),
         updated_at: m.updated_at.clone(),

@@ -65,3 +65,24 @@ pub fn matches(machine: &MachineRecord, ek: &VerifiedEk) -> bool {
     };
     eq(&machine.ek_sha256, &ek.sha256) || eq(&machine.ek_sha384, &ek.sha384)
 }
+
+/// The EK public key of verified material (for MakeCredential and sealing).
+pub fn public_key(ek: &VerifiedEk) -> Result<attest_tpm::ek::EkPublicKey, MachineError> {
+    let parsed = EkMaterial::parse(&ek.material, tpm_source(ek.source))
+        .map_err(|e| MachineError::field("ek_cert_pem", e.to_string()))?;
+    Ok(parsed.public_key().clone())
+}
+
+/// The EK public key of a stored machine, for sealing to it. `None` for
+/// an offline import whose EK material never arrived.
+pub fn stored_public_key(
+    m: &MachineRecord,
+) -> Result<Option<attest_tpm::ek::EkPublicKey>, MachineError> {
+    let Some(material) = m.ek_material.as_deref() else {
+        return Ok(None);
+    };
+    let source = tpm_source(super::detail::ek_source(&m.ek_source));
+    let ek = EkMaterial::parse(material, source)
+        .map_err(|e| attest_store::StoreError::Corrupt(format!("machines.ek_material: {e}")))?;
+    Ok(Some(ek.public_key().clone()))
+}

@@ -19,6 +19,27 @@ pub enum MachineError {
     /// 404: no such machine.
     #[error("machine not found")]
     NotFound,
+    /// 404 with a reason (e.g. "Token not found").
+    #[error("{0}")]
+    NotFoundReason(String),
+    /// 422 naming a query parameter.
+    #[error("{field}: {message}")]
+    Query {
+        field: &'static str,
+        message: String,
+    },
+    /// 406: the requested representation cannot or may not be produced.
+    #[error("{0}")]
+    NotAcceptable(String),
+    /// 503: a role base config is missing or unusable.
+    #[error("{0}")]
+    ConfigUnavailable(String),
+    /// The enrollment CA failed.
+    #[error(transparent)]
+    Pki(#[from] attest_pki::PkiError),
+    /// 500: an unexpected failure; the text is logged, not sent.
+    #[error("{0}")]
+    Internal(String),
     /// 403: the seed's "machine is in rejected state".
     #[error("Machine is in rejected state")]
     Rejected,
@@ -34,6 +55,9 @@ pub enum MachineError {
     /// 410: the nonce expired.
     #[error("Nonce has expired — request a new challenge")]
     NonceExpired,
+    /// 410 with a reason.
+    #[error("{0}")]
+    Gone(String),
     /// 429: too many outstanding challenges.
     #[error("Nonce store capacity exceeded (too many outstanding challenges)")]
     NonceCapacity,

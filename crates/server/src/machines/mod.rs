@@ -8,7 +8,11 @@
 //! (admin actions), commit; emit the node event last.
 
 pub mod admin;
+pub mod ak_credential;
 pub mod attest;
+pub mod bundle;
+pub mod certs;
+pub mod delivery;
 pub mod detail;
 pub mod ek;
 mod error;
@@ -125,6 +129,7 @@ pub(crate) fn new_record(
         iso_url: None,
         ak_public_pem: None,
         ak_activated_at: None,
+        ak_name: None,
         quote_reset_count: None,
         quote_restart_count: None,
         last_quote: None,

@@ -1,10 +1,12 @@
-//! `GET /api/v1/attest/challenge`, `POST /api/v1/attest` and
+//! `GET /api/v1/attest/challenge`, `POST /api/v1/attest`,
+//! `POST /api/v1/machines/{machine_id}/ak-credential` and
 //! `POST /api/v1/machines/{machine_id}/ak-activate` (public: the evidence
 //! is the credential).
 
 use attest_proto::error::ErrorBody;
 use attest_proto::machine::{
-    AkActivateRequest, AkActivateResponse, AttestRequest, AttestResponse, ChallengeResponse,
+    AkActivateRequest, AkActivateResponse, AkCredentialRequest, AkCredentialResponse,
+    AttestRequest, AttestResponse, ChallengeResponse,
 };
 use axum::extract::{Path, State};
 use axum::Json;
@@ -13,7 +15,7 @@ use utoipa_axum::routes;
 
 use crate::error::ApiError;
 use crate::extract::ApiJson;
-use crate::machines::attest;
+use crate::machines::{ak_credential, attest};
 use crate::state::AppState;
 
 /// Routes of this module.
@@ -21,6 +23,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(challenge))
         .routes(routes!(attest_machine))
+        .routes(routes!(ak_credential_challenge))
         .routes(routes!(ak_activate))
 }
 
@@ -51,7 +54,32 @@ pub async fn attest_machine(
     Ok(Json(attest::attest(&state, req).await?))
 }
 
-/// Binds the machine's Attestation Key after verifying a quote it signed.
+/// Starts credential activation: a TPM2_MakeCredential blob for the AK,
+/// encrypted to the registered EK. Run `tpm2_activatecredential` on it and
+/// send the released secret with ak-activate to prove the AK lives in the
+/// same TPM as the EK.
+#[utoipa::path(post, path = "/api/v1/machines/{machine_id}/ak-credential", tag = "attestation",
+    params(("machine_id" = String, Path, description = "Machine UUID")),
+    request_body = AkCredentialRequest,
+    responses(
+        (status = 200, description = "Credential challenge", body = AkCredentialResponse),
+        (status = 403, description = "EK does not match, or machine revoked/rejected", body = ErrorBody),
+        (status = 404, description = "Machine not found", body = ErrorBody),
+        (status = 409, description = "An AK proven by credential activation is already bound", body = ErrorBody),
+        (status = 422, description = "AK is not a restricted, fixedTPM signing key of an accepted type", body = ErrorBody)))]
+pub async fn ak_credential_challenge(
+    State(state): State<AppState>,
+    Path(machine_id): Path<String>,
+    ApiJson(req): ApiJson<AkCredentialRequest>,
+) -> Result<Json<AkCredentialResponse>, ApiError> {
+    Ok(Json(
+        ak_credential::ak_credential(&state, &machine_id, req).await?,
+    ))
+}
+
+/// Binds the machine's Attestation Key after verifying a quote it signed
+/// (and, with `activation_id`/`activation_secret`, the credential
+/// activation that proves it shares the EK's TPM).
 #[utoipa::path(post, path = "/api/v1/machines/{machine_id}/ak-activate", tag = "attestation",
     params(("machine_id" = String, Path, description = "Machine UUID")),
     request_body = AkActivateRequest,
@@ -59,9 +87,9 @@ pub async fn attest_machine(
         (status = 200, description = "AK accepted", body = AkActivateResponse),
         (status = 403, description = "EK does not match, or machine revoked/rejected", body = ErrorBody),
         (status = 404, description = "Machine not found", body = ErrorBody),
-        (status = 409, description = "Nonce already consumed — replay detected, or an AK is already activated (it cannot be replaced)", body = ErrorBody),
-        (status = 410, description = "Nonce has expired", body = ErrorBody),
-        (status = 422, description = "AK key type/size not accepted, quote signature invalid, or PCR digest mismatch", body = ErrorBody)))]
+        (status = 409, description = "Nonce or credential activation already used — replay detected, or an AK is already activated (only a credential-proven AK replaces one bound by the EK certificate)", body = ErrorBody),
+        (status = 410, description = "Nonce or credential activation has expired", body = ErrorBody),
+        (status = 422, description = "AK key type/size not accepted, quote signature invalid, PCR digest mismatch, or credential activation failed", body = ErrorBody)))]
 pub async fn ak_activate(
     State(state): State<AppState>,
     Path(machine_id): Path<String>,

@@ -5,7 +5,7 @@
 use attest_proto::error::ErrorBody;
 use attest_proto::machine::{
     ApprovalRecord, ApproveRequest, ImportRequest, ImportResponse, LockRequest, MachineDetail,
-    MachineListQuery, PendingApprovalResponse, RevokeRequest,
+    MachineListQuery, OfflineBundle, PendingApprovalResponse, RevokeRequest,
 };
 use attest_store::MachineFilter;
 use axum::extract::{Path, State};
@@ -18,7 +18,7 @@ use utoipa_axum::routes;
 use crate::error::ApiError;
 use crate::extract::{page_window, ApiJson, ApiQuery, OptionalJson};
 use crate::machines::admin::{self, ApproveOutcome};
-use crate::machines::register;
+use crate::machines::{bundle, register};
 use crate::operator::AuthenticatedOperator;
 use crate::routes::audit::{DEFAULT_PER_PAGE, MAX_PER_PAGE};
 use crate::state::AppState;
@@ -37,6 +37,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(lock_machine))
         .routes(routes!(unlock_machine))
         .routes(routes!(import_machine))
+        .routes(routes!(offline_bundle))
 }
 
 /// Machines, oldest registration first, optionally filtered by status and
@@ -224,5 +225,28 @@ pub async fn import_machine(
 ) -> Result<Json<ImportResponse>, ApiError> {
     Ok(Json(
         register::import(&state, operator.identity(), req).await?,
+    ))
+}
+
+/// Air-gap bundle: a fresh config token, the rendered MachineConfig (null
+/// when the role has no base config) and a freshly issued enrollment
+/// certificate and key. Audited; any earlier config token stops working.
+#[utoipa::path(get, path = "/api/v1/machines/{machine_id}/offline-bundle", tag = "machines",
+    params(("machine_id" = String, Path, description = "Machine UUID")),
+    security(("bearer" = []), ("client_cert" = [])),
+    responses(
+        (status = 200, description = "The bundle", body = OfflineBundle),
+        (status = 401, description = "No or invalid credentials", body = ErrorBody),
+        (status = 403, description = "Not an operator", body = ErrorBody),
+        (status = 404, description = "Machine not found", body = ErrorBody),
+        (status = 409, description = "Machine not approved, or locked/revoked/rejected", body = ErrorBody),
+        (status = 503, description = "The role's base config is invalid", body = ErrorBody)))]
+pub async fn offline_bundle(
+    operator: AuthenticatedOperator,
+    State(state): State<AppState>,
+    Path(machine_id): Path<String>,
+) -> Result<Json<OfflineBundle>, ApiError> {
+    Ok(Json(
+        bundle::offline_bundle(&state, operator.identity(), &machine_id).await?,
     ))
 }

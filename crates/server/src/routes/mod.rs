@@ -4,6 +4,8 @@
 
 pub mod attestation;
 pub mod audit;
+pub mod config;
+pub mod enrollment;
 pub mod health;
 pub mod machines;
 pub mod operators;

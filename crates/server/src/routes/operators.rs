@@ -5,7 +5,7 @@ use attest_pki::KeyAlgorithm;
 use attest_proto::error::ErrorBody;
 use attest_proto::error::LocItem;
 use attest_proto::operator::{OperatorCertRequest, OperatorCertResponse};
-use attest_store::NewAuditEntry;
+use attest_store::{AuditRepo, NewAuditEntry};
 use axum::extract::State;
 use axum::Json;
 use utoipa_axum::router::OpenApiRouter;
@@ -13,6 +13,7 @@ use utoipa_axum::routes;
 
 use crate::error::ApiError;
 use crate::extract::ApiJson;
+use crate::machines::certs;
 use crate::operator::AuthenticatedOperator;
 use crate::state::AppState;
 
@@ -83,20 +84,23 @@ pub async fn issue_operator_cert(
         chrono::Duration::days(i64::from(days)),
         KeyAlgorithm::EcP384,
     )?;
-    state
-        .store
-        .audit()
-        .append_one(
-            &NewAuditEntry {
-                detail: Some(format!(
-                    "cn={cn} serial={} valid_days={days}",
-                    issued.serial_hex
-                )),
-                ..NewAuditEntry::new(operator.identity(), "issue_operator_cert")
-            },
-            state.clock.now(),
-        )
-        .await?;
+    // Recorded with its audit entry, so the certificate can be revoked later.
+    let now = state.clock.now();
+    let mut tx = state.store.begin_write().await?;
+    certs::record(&mut tx, &issued, cn, None, certs::PURPOSE_OPERATOR, now).await?;
+    AuditRepo::append(
+        &mut tx,
+        &NewAuditEntry {
+            detail: Some(format!(
+                "cn={cn} serial={} valid_days={days}",
+                issued.serial_hex
+            )),
+            ..NewAuditEntry::new(operator.identity(), "issue_operator_cert")
+        },
+        now,
+    )
+    .await?;
+    tx.commit().await?;
     Ok(Json(OperatorCertResponse {
         cn: cn.to_string(),
         serial: issued.serial_hex,

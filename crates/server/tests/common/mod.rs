@@ -3,6 +3,8 @@
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod machine_api;
+
 use std::sync::Arc;
 
 use attest_domain::clock::ManualClock;
@@ -39,6 +41,26 @@ pub struct TestApp {
     pub dir: TempDir,
     /// The loopback Talos Image Factory this server talks to.
     pub factory: FakeFactory,
+}
+
+/// Base MachineConfig of worker roles in tests (cluster secrets included).
+pub const WORKER_CONFIG: &str = include_str!("../../../../examples/role-configs/worker-app.yaml");
+/// Base MachineConfig of the controlplane role in tests.
+pub const CONTROLPLANE_CONFIG: &str =
+    include_str!("../../../../examples/role-configs/controlplane.yaml");
+
+/// Writes a base config for every Talos role into `dir`, as an operator
+/// would populate `ITL_CONFIG_CACHE_DIR`.
+pub fn install_role_configs(dir: &std::path::Path) {
+    std::fs::create_dir_all(dir).unwrap();
+    for (role, yaml) in [
+        ("controlplane", CONTROLPLANE_CONFIG),
+        ("worker-infra", WORKER_CONFIG),
+        ("worker-app", WORKER_CONFIG),
+        ("generic", WORKER_CONFIG),
+    ] {
+        std::fs::write(dir.join(format!("{role}.yaml")), yaml).unwrap();
+    }
 }
 
 /// A fixed start time, so tests are reproducible.
@@ -88,6 +110,7 @@ impl TestApp {
         settings.machines.image_factory_url = factory.url();
         settings.machines.public_url = "https://attest.test".into();
         settings.machines.image_factory_timeout = std::time::Duration::from_secs(2);
+        install_role_configs(&settings.delivery.config_cache_dir);
         tweak(&mut settings);
         let clock = ManualClock::new(epoch());
         let server = start(settings, Arc::new(clock.clone())).await.unwrap();

@@ -1,0 +1,290 @@
+//! Machine enrollment certificates: `request-cert` (EK-authenticated),
+//! `enroll` (certificate + server nonce), and the revocation list.
+//!
+//! Every certificate is recorded in `enrollment_certs` in the transaction
+//! that hands it out, after the machine row is locked: a revoke that
+//! commits first is seen, and one that commits later revokes it too.
+
+use attest_domain::audit::format_timestamp;
+use attest_domain::machine::{transition, Event, MachineStatus};
+use attest_pki::{IssuedCert, KeyAlgorithm};
+use attest_proto::events::NodeEvent;
+use attest_proto::machine::{
+    EnrollRequest, EnrollResponse, RequestCertRequest, RequestCertResponse,
+};
+use attest_store::{
+    EnrollmentCertRepo, IssuedCertRecord, MachineRecord, MachineRepo, NonceRepo, Redeemed, WriteTx,
+};
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use chrono::{DateTime, Utc};
+use zeroize::Zeroizing;
+
+use super::{detail, ek, MachineError};
+use crate::state::AppState;
+
+/// `purpose` of certificates issued by request-cert.
+pub const PURPOSE_REQUEST_CERT: &str = "request-cert";
+/// `purpose` of certificates issued into an offline bundle.
+pub const PURPOSE_OFFLINE_BUNDLE: &str = "offline-bundle";
+/// `purpose` of operator client certificates.
+pub const PURPOSE_OPERATOR: &str = "operator";
+/// CRL reason recorded when a machine is revoked.
+pub const REASON_MACHINE_REVOKED: &str = "cessationOfOperation";
+
+/// Key type of machine enrollment keys (the seed hands out EC keys).
+const MACHINE_KEY: KeyAlgorithm = KeyAlgorithm::EcP384;
+
+/// Issues a certificate `CN=<machine_id>, OU=<role>` with a fresh key and
+/// records it, inside `tx` (whose machine row the caller has locked).
+pub(crate) async fn issue_for_machine(
+    state: &AppState,
+    tx: &mut WriteTx,
+    m: &MachineRecord,
+    purpose: &str,
+    now: DateTime<Utc>,
+) -> Result<(IssuedCert, Zeroizing<String>), MachineError> {
+    let (issued, key_pem) = state.ca.issue_with_new_key(
+        &m.machine_id,
+        m.role.as_str(),
+        state.settings.delivery.enrollment_cert_validity(),
+        MACHINE_KEY,
+    )?;
+    record(
+        tx,
+        &issued,
+        &m.machine_id,
+        Some(&m.machine_id),
+        purpose,
+        now,
+    )
+    .await?;
+    Ok((issued, key_pem))
+}
+
+/// Records an issued certificate.
+pub(crate) async fn record(
+    tx: &mut WriteTx,
+    issued: &IssuedCert,
+    subject_cn: &str,
+    machine_id: Option<&str>,
+    purpose: &str,
+    now: DateTime<Utc>,
+) -> Result<(), MachineError> {
+    EnrollmentCertRepo::insert(
+        tx,
+        &IssuedCertRecord {
+            serial_hex: issued.serial_hex.clone(),
+            subject_cn: subject_cn.to_owned(),
+            purpose: purpose.to_owned(),
+            machine_id: machine_id.map(str::to_owned),
+            issued_at: format_timestamp(now),
+            not_after: format_timestamp(issued.not_after),
+            revoked_at: None,
+            revocation_reason: None,
+        },
+    )
+    .await?;
+    Ok(())
+}
+
+fn ek_mismatch() -> MachineError {
+    MachineError::Forbidden("EK material does not match the stored EK fingerprint".into())
+}
+
+/// Machines that may hold a certificate: approved and not locked.
+fn check_certifiable(m: &MachineRecord) -> Result<(), MachineError> {
+    match m.status {
+        MachineStatus::Registered | MachineStatus::Attested => Ok(()),
+        other => Err(MachineError::Forbidden(format!(
+            "certificate refused: current status: {other}"
+        ))),
+    }
+}
+
+/// `POST /api/v1/machines/{machine_id}/request-cert`.
+pub async fn request_cert(
+    state: &AppState,
+    machine_id: &str,
+    req: RequestCertRequest,
+) -> Result<RequestCertResponse, MachineError> {
+    let m = state
+        .store
+        .machines()
+        .get(machine_id)
+        .await?
+        .ok_or(MachineError::NotFound)?;
+    let source = req.ek_source.unwrap_or(detail::ek_source(&m.ek_source));
+    let verified = ek::verify(&req.ek_fingerprint, &req.ek_cert_pem, Some(source))
+        .map_err(|_| ek_mismatch())?;
+    if !ek::matches(&m, &verified) {
+        return Err(ek_mismatch());
+    }
+    check_certifiable(&m)?;
+    let wrapping_key = req
+        .wrapping_key_pem
+        .as_deref()
+        .map(str::trim)
+        .filter(|k| !k.is_empty());
+
+    let now = state.clock.now();
+    let mut tx = state.store.begin_write().await?;
+    let m = MachineRepo::lock(&mut tx, machine_id)
+        .await?
+        .ok_or(MachineError::NotFound)?;
+    check_certifiable(&m)?;
+    let (issued, key_pem) =
+        issue_for_machine(state, &mut tx, &m, PURPOSE_REQUEST_CERT, now).await?;
+    // Wrap before committing: a key that cannot be delivered must not leave
+    // an issued certificate behind.
+    let (key_clear, key_encrypted, encoding) = match wrapping_key {
+        None => (key_pem.to_string(), String::new(), "pem"),
+        Some(pem) => {
+            let wrapped = attest_pki::wrap_private_key(pem, &key_pem)
+                .map_err(|e| MachineError::field("wrapping_key_pem", e.to_string()))?;
+            (
+                String::new(),
+                STANDARD.encode(&wrapped.ciphertext),
+                wrapped.encoding.as_str(),
+            )
+        }
+    };
+    tx.commit().await?;
+    Ok(RequestCertResponse {
+        machine_id: m.machine_id.clone(),
+        role: m.role,
+        enrollment_cert_pem: issued.cert_pem,
+        enrollment_key_pem: key_clear,
+        enrollment_key_encrypted_b64: key_encrypted,
+        enrollment_key_encoding: encoding.to_owned(),
+        enrollment_ca_pem: state.ca.ca_cert_pem().to_owned(),
+        serial: issued.serial_hex,
+        valid_days: i64::from(state.settings.delivery.enrollment_cert_days),
+        message: "Enrollment cert issued".into(),
+    })
+}
+
+fn enroll_forbidden(what: impl std::fmt::Display) -> MachineError {
+    MachineError::Forbidden(format!("{what}"))
+}
+
+/// `POST /api/v1/machines/enroll`: the certificate must chain to the
+/// enrollment CA and not be revoked, the signature must be by its key over
+/// a nonce this server issued and nobody redeemed.
+pub async fn enroll(state: &AppState, req: EnrollRequest) -> Result<EnrollResponse, MachineError> {
+    let cert = state.ca.verify_client_cert(&req.cert_pem).map_err(|e| {
+        enroll_forbidden(format_args!("certificate chain verification failed: {e}"))
+    })?;
+    if cert.ou.as_deref() == Some(attest_auth::OPERATOR_OU) {
+        return Err(enroll_forbidden(
+            "certificate chain verification failed: an operator certificate cannot enroll a machine",
+        ));
+    }
+    let signature = STANDARD
+        .decode(req.nonce_signature.trim())
+        .map_err(|_| enroll_forbidden("nonce signature invalid: not base64"))?;
+    attest_pki::verify_with_spki(&cert.spki_der, req.nonce.as_bytes(), &signature)
+        .map_err(|_| enroll_forbidden("nonce signature invalid"))?;
+    let m = state
+        .store
+        .machines()
+        .get(&cert.cn)
+        .await?
+        .ok_or(MachineError::NotFound)?;
+    let stored = state.store.enrollment_certs().get(&cert.serial_hex).await?;
+    match stored {
+        Some(c) if c.revoked_at.is_some() => {
+            return Err(enroll_forbidden(
+                "certificate chain verification failed: certificate is revoked",
+            ))
+        }
+        Some(c) if c.machine_id.as_deref() == Some(cert.cn.as_str()) => {}
+        // Not in our issuance record (or issued to someone else): the CA
+        // key signed it, but this server did not hand it to this machine.
+        _ => return Err(enroll_forbidden(
+            "certificate chain verification failed: certificate is not on record for this machine",
+        )),
+    }
+    transition(Some(m.status), Event::Enroll)?;
+
+    let now = state.clock.now();
+    let mut tx = state.store.begin_write().await?;
+    match NonceRepo::redeem_value(&mut tx, req.nonce.trim(), now.timestamp_millis()).await? {
+        Redeemed::Fresh(_) => {}
+        Redeemed::AlreadyConsumed => return Err(MachineError::NonceReplayed),
+        Redeemed::Expired => return Err(MachineError::NonceExpired),
+        Redeemed::Unknown => {
+            return Err(MachineError::field(
+                "nonce",
+                "unknown nonce: sign the nonce of a GET /api/v1/attest/challenge answer",
+            ))
+        }
+    }
+    // The nonce is burnt even if the machine turns out to be refused.
+    tx.commit().await?;
+
+    let mut tx = state.store.begin_write().await?;
+    let mut m = MachineRepo::lock(&mut tx, &cert.cn)
+        .await?
+        .ok_or(MachineError::NotFound)?;
+    let outcome = transition(Some(m.status), Event::Enroll)?;
+    let became_attested = m.status != outcome.status;
+    let ts = format_timestamp(now);
+    m.status = outcome.status;
+    if m.attested_at.is_none() {
+        m.attested_at = Some(ts.clone());
+    }
+    m.last_attest_at = Some(ts.clone());
+    m.updated_at = ts;
+    MachineRepo::save(&mut tx, &m).await?;
+    tx.commit().await?;
+    if became_attested {
+        state.events.emit(
+            NodeEvent::Online,
+            &m,
+            now,
+            &[("first_seen_at", Some(&m.registered_at))],
+        );
+    }
+    Ok(EnrollResponse {
+        machine_id: m.machine_id,
+        status: m.status,
+        message: "Self-enrollment successful".into(),
+    })
+}
+
+/// Issuer id of the enrollment CA under `/.well-known/pki/crl/{issuer_id}`.
+pub const ENROLLMENT_ISSUER_ID: &str = "enrollment";
+
+/// The enrollment CA's DER CRL, generated now: every revoked certificate
+/// not yet expired. The CRL number is the generation time in milliseconds,
+/// so it grows with every CRL without shared state between replicas.
+pub async fn enrollment_crl(state: &AppState) -> Result<Vec<u8>, MachineError> {
+    let now = state.clock.now();
+    let revoked = state
+        .store
+        .enrollment_certs()
+        .revoked(&format_timestamp(now))
+        .await?;
+    let entries = revoked
+        .iter()
+        .map(|r| {
+            let revoked_at =
+                attest_domain::audit::parse_timestamp(&r.revoked_at).ok_or_else(|| {
+                    attest_store::StoreError::Corrupt(format!(
+                        "enrollment_certs.revoked_at of {}",
+                        r.serial_hex
+                    ))
+                })?;
+            Ok(attest_pki::RevokedEntry {
+                serial_hex: r.serial_hex.clone(),
+                revoked_at,
+                reason: r.reason.as_deref().and_then(|s| s.parse().ok()),
+            })
+        })
+        .collect::<Result<Vec<_>, MachineError>>()?;
+    let validity = chrono::Duration::from_std(state.settings.delivery.crl_validity)
+        .unwrap_or(chrono::Duration::hours(24));
+    let number = u64::try_from(now.timestamp_millis()).unwrap_or(0);
+    Ok(state.ca.crl(&entries, number, now, now + validity)?)
+}
