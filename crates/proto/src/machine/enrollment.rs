@@ -18,8 +18,11 @@ pub const MEDIA_TYPE_CREDENTIAL: &str = "application/vnd.itl.config.credential+j
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ConfigQuery {
-    /// Hardware MAC address (any common notation, case-insensitive).
-    #[param(max_length = 64)]
+    /// Hardware MAC address: `aa:bb:cc:dd:ee:ff`, `aa-bb-…`, `aabb.ccdd.eeff`
+    /// or 12 hex digits, case-insensitive.
+    #[param(
+        pattern = "^([0-9A-Fa-f]{12}|([0-9A-Fa-f]{4}\\.){2}[0-9A-Fa-f]{4}|([0-9A-Fa-f]{2}:){5}[0-9A-Fa-f]{2}|([0-9A-Fa-f]{2}-){5}[0-9A-Fa-f]{2})$"
+    )]
     pub mac: String,
 }
 
