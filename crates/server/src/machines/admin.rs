@@ -123,7 +123,7 @@ pub async fn approve(
             .transpose()
             .map_err(|e| MachineError::field("assigned_ip", e.to_string()))?,
     };
-    super::delivery::check_role_config(state, request.role)?;
+    super::delivery::check_role_config(state, request.role).await?;
     let settings = &state.settings.machines;
     let dual = settings.dual_control_roles.contains(&request.role);
     let window = chrono::Duration::from_std(settings.dual_control_window)

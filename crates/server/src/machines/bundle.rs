@@ -35,7 +35,7 @@ pub async fn offline_bundle(
             m.status
         )));
     }
-    let machineconfig = render_full(state, &m)?;
+    let machineconfig = render_full(state, &m).await?;
     let token = rotate_token(&mut m, now);
     m.updated_at = ts.clone();
     MachineRepo::save(&mut tx, &m).await?;

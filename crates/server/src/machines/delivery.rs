@@ -89,46 +89,69 @@ fn role_configs(state: &AppState) -> RoleConfigs {
     RoleConfigs::new(&state.settings.delivery.config_cache_dir)
 }
 
+/// Runs role-config file I/O off the async runtime.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, MachineError> + Send + 'static,
+) -> Result<T, MachineError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| MachineError::Internal(format!("role config task failed: {e}")))?
+}
+
 /// The machine's full MachineConfig; `None` when its role has no base
 /// config (or takes none).
-pub(crate) fn render_full(
+pub(crate) async fn render_full(
     state: &AppState,
     m: &MachineRecord,
 ) -> Result<Option<String>, MachineError> {
     if !is_talos_role(m.role) {
         return Ok(None);
     }
-    let base = role_configs(state)
-        .load(m.role)
-        .map_err(|e| MachineError::ConfigUnavailable(e.to_string()))?;
-    match base {
-        None => Ok(None),
-        Some(base) => base
-            .render(&patch_for(m))
-            .map(Some)
-            .map_err(|e| MachineError::ConfigUnavailable(e.to_string())),
-    }
+    let (configs, role, patch) = (role_configs(state), m.role, patch_for(m));
+    blocking(move || {
+        let base = configs
+            .load(role)
+            .map_err(|e| MachineError::ConfigUnavailable(e.to_string()))?;
+        match base {
+            None => Ok(None),
+            Some(base) => base
+                .render(&patch)
+                .map(Some)
+                .map_err(|e| MachineError::ConfigUnavailable(e.to_string())),
+        }
+    })
+    .await
 }
 
 /// Approval-time check: a Talos role needs a usable base config, so a
 /// broken file is an operator error now rather than a machine stuck at boot.
-pub(crate) fn check_role_config(state: &AppState, role: Role) -> Result<(), MachineError> {
+pub(crate) async fn check_role_config(state: &AppState, role: Role) -> Result<(), MachineError> {
     if !is_talos_role(role) {
         return Ok(());
     }
-    role_configs(state)
-        .validate(role)
-        .map(drop)
-        .map_err(|e| MachineError::field("role", e.to_string()))
+    let configs = role_configs(state);
+    blocking(move || {
+        configs
+            .validate(role)
+            .map(drop)
+            .map_err(|e| MachineError::field("role", e.to_string()))
+    })
+    .await
 }
 
-fn pending_for(state: &AppState, m: Option<&MachineRecord>) -> String {
+async fn pending_for(state: &AppState, m: Option<&MachineRecord>) -> Result<String, MachineError> {
     let role = m.map(|m| m.role);
-    let base = role
-        .filter(|r| is_talos_role(*r))
-        .and_then(|r| role_configs(state).load(r).ok().flatten());
     let patch = m.map(patch_for);
-    pending_config(role, base.as_ref(), patch.as_ref())
+    let configs = role_configs(state);
+    blocking(move || {
+        // A broken base must not stop the pending config: it carries
+        // nothing from the base that the machine cannot do without.
+        let base = role
+            .filter(|r| is_talos_role(*r))
+            .and_then(|r| configs.load(r).ok().flatten());
+        Ok(pending_config(role, base.as_ref(), patch.as_ref()))
+    })
+    .await
 }
 
 fn envelope_error(e: EnvelopeError) -> MachineError {
@@ -260,10 +283,11 @@ pub async fn by_token(
     check_plaintext_allowed(state, format)?;
     match m.status {
         MachineStatus::PendingApproval => {
-            seal(&m, format, pending_for(state, Some(&m)), MEDIA_TYPE_PENDING)
+            let pending = pending_for(state, Some(&m)).await?;
+            seal(&m, format, pending, MEDIA_TYPE_PENDING)
         }
         MachineStatus::Registered | MachineStatus::Attested => {
-            let yaml = full_or_unavailable(state, &m)?;
+            let yaml = full_or_unavailable(state, &m).await?;
             let delivered = seal(&m, format, yaml, MEDIA_TYPE_YAML)?;
             mark_configured(state, &m).await?;
             Ok(delivered)
@@ -274,8 +298,8 @@ pub async fn by_token(
     }
 }
 
-fn full_or_unavailable(state: &AppState, m: &MachineRecord) -> Result<String, MachineError> {
-    render_full(state, m)?.ok_or_else(|| {
+async fn full_or_unavailable(state: &AppState, m: &MachineRecord) -> Result<String, MachineError> {
+    render_full(state, m).await?.ok_or_else(|| {
         MachineError::ConfigUnavailable(format!(
             "no base config for role {} in the config directory",
             m.role
@@ -298,15 +322,18 @@ pub async fn by_mac(
     let m = state.store.machines().find_by_mac(&mac).await?;
     match m {
         Some(m) if m.status == MachineStatus::Attested => {
-            let yaml = full_or_unavailable(state, &m)?;
+            let yaml = full_or_unavailable(state, &m).await?;
             let delivered = seal(&m, format, yaml, MEDIA_TYPE_YAML)?;
             mark_configured(state, &m).await?;
             Ok(delivered)
         }
-        Some(m) => seal(&m, format, pending_for(state, Some(&m)), MEDIA_TYPE_PENDING),
+        Some(m) => {
+            let pending = pending_for(state, Some(&m)).await?;
+            seal(&m, format, pending, MEDIA_TYPE_PENDING)
+        }
         None if format == ConfigFormat::Plain => Ok(Delivered {
             content_type: MEDIA_TYPE_PENDING,
-            body: pending_for(state, None),
+            body: pending_for(state, None).await?,
         }),
         None => Err(MachineError::NotAcceptable(
             "no machine is registered with this MAC, so there is no EK to seal a config to".into(),
