@@ -44,8 +44,23 @@ pub fn build(state: AppState) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body))
         .layer(CatchPanicLayer::custom(panic_response))
-        .layer(TraceLayer::new_for_http())
+        .layer(TraceLayer::new_for_http().make_span_with(request_span))
         .with_state(state)
+}
+
+/// The request span: method and path, with config tokens (bearer
+/// credentials in the path) replaced, so debug logs never hold one.
+fn request_span(req: &axum::http::Request<axum::body::Body>) -> tracing::Span {
+    let path = loggable_path(req.uri().path());
+    tracing::debug_span!("request", method = %req.method(), path = %path)
+}
+
+/// `path` with a config token replaced by `<token>`.
+fn loggable_path(path: &str) -> &str {
+    match path.strip_prefix("/api/v1/config/") {
+        Some(token) if !token.is_empty() => "/api/v1/config/<token>",
+        _ => path,
+    }
 }
 
 /// A handler panic is a bug: log it, answer a generic 500, keep serving.
@@ -56,4 +71,19 @@ fn panic_response(payload: Box<dyn Any + Send + 'static>) -> Response {
         .or_else(|| payload.downcast_ref::<&str>().copied())
         .unwrap_or("unknown panic");
     ApiError::Internal(format!("handler panicked: {message}")).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::loggable_path;
+
+    #[test]
+    fn config_tokens_are_not_logged() {
+        assert_eq!(
+            loggable_path("/api/v1/config/s3cr3t-token"),
+            "/api/v1/config/<token>"
+        );
+        assert_eq!(loggable_path("/api/v1/config"), "/api/v1/config");
+        assert_eq!(loggable_path("/api/v1/machines/x"), "/api/v1/machines/x");
+    }
 }

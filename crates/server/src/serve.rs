@@ -159,6 +159,12 @@ pub async fn prepare(settings: Settings, clock: SharedClock) -> Result<AppState,
         settings.machines.image_factory_timeout,
     )
     .map_err(|e| StartupError::Factory(e.to_string()))?;
+    if !settings.delivery.require_encrypted_delivery {
+        tracing::warn!(
+            "ITL_REQUIRE_ENCRYPTED_DELIVERY is off: GET /api/v1/config?mac= hands an attested \
+             machine's full MachineConfig (cluster secrets) in clear to anyone who knows its MAC"
+        );
+    }
     if settings.machines.register_auto_approve {
         tracing::warn!(
             "ITL_REGISTER_AUTO_APPROVE is on: machines registered through /register skip \

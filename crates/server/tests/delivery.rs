@@ -1241,9 +1241,17 @@ async fn a_credential_proven_ak_replaces_one_bound_by_the_ek_certificate_only() 
     for app in TestApp::spawn_all_operators(|_| {}).await {
         let ctx = app.backend();
         let (soft, ek, id) = soft_machine(&app).await;
-        // Anyone with the (public) EK material binds a software AK first.
+        // Anyone with the (public) EK material binds a software AK first,
+        // with a forged quote whose TPM counters are at their maximum.
         let squatter = strong_ak();
-        let body = activation_body(&app, &ek, &squatter, json!({})).await;
+        let mut body = activation_body(&app, &ek, &squatter, json!({})).await;
+        let (nonce_id, nonce_bytes) = nonce(&app).await;
+        let (quote, sig) = squatter
+            .quote(&pcrs(), &nonce_bytes, clock_info(u32::MAX, u32::MAX))
+            .unwrap();
+        body["quote"] = json!(STANDARD.encode(quote));
+        body["quote_sig"] = json!(STANDARD.encode(sig));
+        body["nonce_id"] = json!(nonce_id);
         expect(
             ak_activate(&app, &id, &body).await,
             StatusCode::OK,
@@ -1256,7 +1264,8 @@ async fn a_credential_proven_ak_replaces_one_bound_by_the_ek_certificate_only() 
             StatusCode::CONFLICT,
             "plain replace",
         );
-        // The machine proves its AK by credential activation and takes over.
+        // The machine proves its AK by credential activation and takes over;
+        // the squatter's counters do not make its real quote look "backwards".
         let ak = strong_ak();
         let (aid, secret, _) = activate_in_software(&app, &id, &soft, &ek, &ak).await;
         let body = activation_body(
@@ -1334,6 +1343,85 @@ async fn ak_credential_refuses_bad_eks_and_aks() {
             StatusCode::FORBIDDEN,
             "revoked",
         );
+        app.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn strict_attestation_accepts_only_offline_bundle_certificates_for_enroll() {
+    for app in TestApp::spawn_all_operators(|s| s.machines.require_quote = true).await {
+        let ctx = app.backend();
+        let ek = Ek::new();
+        let id = registered(&app, &ek).await;
+        // request-cert proves only the (public) EK certificate: with quotes
+        // required it must not attest the machine through enroll.
+        let rc = expect(
+            request_cert(&app, &id, &rc_body(&ek)).await,
+            StatusCode::OK,
+            "request-cert",
+        );
+        let nonce = nonce_string(&app).await;
+        let res = enroll(
+            &app,
+            rc["enrollment_cert_pem"].as_str().unwrap(),
+            &nonce,
+            &sign_p384(rc["enrollment_key_pem"].as_str().unwrap(), nonce.as_bytes()),
+        )
+        .await;
+        expect_detail(
+            res,
+            StatusCode::FORBIDDEN,
+            "offline-bundle certificates only",
+            &ctx,
+        );
+        assert_eq!(machine(&app, &id).await["status"], "registered", "{ctx}");
+        // An operator's offline bundle still enrolls.
+        let b = expect(offline_bundle(&app, &id).await, StatusCode::OK, "bundle");
+        let nonce = nonce_string(&app).await;
+        let res = enroll(
+            &app,
+            b["enrollment_cert_pem"].as_str().unwrap(),
+            &nonce,
+            &sign_p384(b["enrollment_key_pem"].as_str().unwrap(), nonce.as_bytes()),
+        )
+        .await;
+        expect(res, StatusCode::OK, "enroll with the bundle");
+        app.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn a_role_change_revokes_certificates_naming_the_old_role() {
+    for app in TestApp::spawn_all_operators(|_| {}).await {
+        let ctx = app.backend();
+        let ek = Ek::new();
+        let id = registered(&app, &ek).await;
+        expect(
+            request_cert(&app, &id, &rc_body(&ek)).await,
+            StatusCode::OK,
+            "request-cert",
+        );
+        // Re-approval with the same role keeps the certificate.
+        let same = json!({"role": "worker-app", "hostname": "node-1"});
+        expect(
+            approve(&app, "alice", &id, &same).await,
+            StatusCode::OK,
+            "same role",
+        );
+        let revoked = "SELECT COUNT(*) FROM enrollment_certs WHERE revoked_at IS NOT NULL";
+        assert_eq!(count(&app, revoked).await, 0, "{ctx}");
+        let other = json!({"role": "worker-infra"});
+        expect(
+            approve(&app, "alice", &id, &other).await,
+            StatusCode::OK,
+            "new role",
+        );
+        let changed =
+            "SELECT COUNT(*) FROM enrollment_certs WHERE revocation_reason = 'affiliationChanged'";
+        assert_eq!(count(&app, changed).await, 1, "{ctx}");
+        let last = audit_of(&app, &id).await.pop().unwrap();
+        let detail = last["detail"].as_str().unwrap();
+        assert!(detail.contains("certificates_revoked=1"), "{ctx}: {last}");
         app.stop().await;
     }
 }

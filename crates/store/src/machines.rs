@@ -145,12 +145,15 @@ impl MachineRepo<'_> {
     }
 
     /// The machine booting with hardware MAC `mac` (normalised form). Should
-    /// several records carry it (a board re-registered with a new TPM), the
-    /// most recently changed one wins.
+    /// several records carry it (a board re-registered with a new TPM, or a
+    /// client claiming someone else's MAC), an attested one wins, then the
+    /// most recently changed: an unauthenticated newcomer cannot shadow an
+    /// attested machine's config.
     pub async fn find_by_mac(&self, mac: &str) -> Result<Option<MachineRecord>> {
         let sql = format!(
             "SELECT {COLUMNS} FROM machines WHERE hw_mac = $1 \
-             ORDER BY updated_at DESC, machine_id LIMIT 1"
+             ORDER BY CASE WHEN status = 'attested' THEN 0 ELSE 1 END, updated_at DESC, \
+             machine_id LIMIT 1"
         );
         let row = sqlx::query(&sql)
             .bind(mac)

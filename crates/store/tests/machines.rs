@@ -1149,6 +1149,18 @@ async fn find_by_mac_prefers_the_most_recently_changed() {
             .await
             .unwrap()
             .is_none());
+        // An attested machine is not shadowed by a newer record claiming its MAC.
+        b.status = MachineStatus::Attested;
+        b.updated_at = ts(10);
+        let mut tx = store.begin_write().await.unwrap();
+        MachineRepo::save(&mut tx, &b).await.unwrap();
+        tx.commit().await.unwrap();
+        let got = store
+            .machines()
+            .find_by_mac("aa:bb:cc:dd:ee:01")
+            .await
+            .unwrap();
+        assert_eq!(got.unwrap().machine_id, "m-mac-b");
     })
     .await;
 }

@@ -274,6 +274,7 @@ async fn apply_approval(
     detail: String,
 ) -> Result<(), MachineError> {
     let previous = m.status;
+    let role_changed = m.role != request.role;
     m.status = outcome.status;
     m.role = request.role;
     m.hostname = request.hostname.clone();
@@ -285,6 +286,21 @@ async fn apply_approval(
     }
     m.updated_at = format_timestamp(now);
     MachineRepo::save(tx, m).await?;
+    let mut detail = detail;
+    if role_changed {
+        // Certificates name the role (OU): ones for the old role must not
+        // keep authorising the machine as what it no longer is.
+        let n = EnrollmentCertRepo::revoke_machine(
+            tx,
+            &m.machine_id,
+            &m.updated_at,
+            super::certs::REASON_ROLE_CHANGED,
+        )
+        .await?;
+        if n > 0 {
+            detail.push_str(&format!(" certificates_revoked={n}"));
+        }
+    }
     let entry = NewAuditEntry {
         operator_cn: operator.to_owned(),
         action: "approve".into(),

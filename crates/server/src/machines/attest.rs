@@ -473,7 +473,14 @@ pub async fn ak_activate(
         &QuotePolicy {
             expected_nonce: &expected_nonce,
             expected_selection: &selection,
-            previous: counters(&m),
+            // Counters recorded under an AK bound by the EK certificate only
+            // may come from a forged quote: a credential-proven replacement
+            // starts a fresh baseline rather than inherit them.
+            previous: if ak_name.is_some() && m.ak_name.is_none() {
+                None
+            } else {
+                counters(&m)
+            },
         },
     )
     .map_err(|e| MachineError::Unprocessable(format!("quote rejected: {e}")))?;
@@ -540,7 +547,8 @@ fn activation_fields<'r>(
         (None, None) if state.settings.delivery.require_ak_credential => {
             Err(MachineError::missing(
                 "activation_id",
-                "credential activation is required (ITL_REQUIRE_AK_CREDENTIAL=true): POST                  /api/v1/machines/{machine_id}/ak-credential first",
+                "credential activation is required (ITL_REQUIRE_AK_CREDENTIAL=true): POST \
+                 /api/v1/machines/{machine_id}/ak-credential first",
             ))
         }
         (None, None) => Ok(None),

@@ -31,6 +31,9 @@ pub const PURPOSE_OFFLINE_BUNDLE: &str = "offline-bundle";
 pub const PURPOSE_OPERATOR: &str = "operator";
 /// CRL reason recorded when a machine is revoked.
 pub const REASON_MACHINE_REVOKED: &str = "cessationOfOperation";
+/// CRL reason recorded when an approval changes a machine's role (its
+/// certificates name the old role).
+pub const REASON_ROLE_CHANGED: &str = "affiliationChanged";
 
 /// Key type of machine enrollment keys (the seed hands out EC keys).
 const MACHINE_KEY: KeyAlgorithm = KeyAlgorithm::EcP384;
@@ -198,7 +201,21 @@ pub async fn enroll(state: &AppState, req: EnrollRequest) -> Result<EnrollRespon
                 "certificate chain verification failed: certificate is revoked",
             ))
         }
-        Some(c) if c.machine_id.as_deref() == Some(cert.cn.as_str()) => {}
+        Some(c) if c.machine_id.as_deref() == Some(cert.cn.as_str()) => {
+            // request-cert only proves possession of the (public) EK
+            // certificate; when attestation must prove more, enroll must
+            // not be the way around it. Offline-bundle certificates come
+            // from an operator and stay accepted.
+            let strict = state.settings.machines.require_quote
+                || state.settings.delivery.require_ak_credential;
+            if strict && c.purpose == PURPOSE_REQUEST_CERT {
+                return Err(enroll_forbidden(
+                    "certificate chain verification failed: with ITL_REQUIRE_QUOTE or \
+                     ITL_REQUIRE_AK_CREDENTIAL set, enroll accepts offline-bundle certificates \
+                     only; attest with a quote instead",
+                ));
+            }
+        }
         // Not in our issuance record (or issued to someone else): the CA
         // key signed it, but this server did not hand it to this machine.
         _ => return Err(enroll_forbidden(
