@@ -1,0 +1,141 @@
+//! The server as the simulator sees it: timed JSON calls, as a machine
+//! (no credentials), as the break-glass operator, or as a named operator
+//! with an enrollment-CA client certificate (`X-Client-Cert`).
+
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+use crate::SimError;
+
+/// One answered request.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: StatusCode,
+    pub body: Value,
+    /// Raw body for non-JSON answers (config envelopes are JSON, YAML is not).
+    pub text: String,
+    pub elapsed: Duration,
+}
+
+/// Who sends a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum As<'a> {
+    /// A machine: no credentials.
+    Machine,
+    /// The break-glass token.
+    Admin,
+    /// An operator by client certificate, by name.
+    Operator(&'a str),
+}
+
+/// HTTP access to one server.
+#[derive(Debug, Clone)]
+pub struct Api {
+    http: reqwest::Client,
+    base: String,
+    admin_token: String,
+    /// (name, URL-encoded certificate PEM) of the operators.
+    operators: Vec<(String, String)>,
+}
+
+impl Api {
+    /// A client for `base` (no trailing slash) with a connection pool sized
+    /// for `concurrency` requests in flight.
+    pub fn new(base: &str, admin_token: &str, concurrency: usize) -> Result<Self, SimError> {
+        let http = reqwest::Client::builder()
+            .pool_max_idle_per_host(concurrency)
+            .timeout(Duration::from_secs(60))
+            .build()
+            .map_err(|e| SimError::Setup(format!("HTTP client: {e}")))?;
+        Ok(Self {
+            http,
+            base: base.trim_end_matches('/').to_owned(),
+            admin_token: admin_token.to_owned(),
+            operators: Vec::new(),
+        })
+    }
+
+    /// Issues client certificates for `names` through
+    /// `POST /api/v1/operator-certs` (the server must trust `X-Client-Cert`).
+    pub async fn enroll_operators(&mut self, names: &[&str]) -> Result<(), SimError> {
+        for name in names {
+            let a = self
+                .send(
+                    As::Admin,
+                    reqwest::Method::POST,
+                    "/api/v1/operator-certs",
+                    Some(&json!({ "cn": name })),
+                    None,
+                )
+                .await?;
+            if a.status != StatusCode::OK {
+                return Err(SimError::Setup(format!(
+                    "operator certificate for {name}: {} {}",
+                    a.status, a.text
+                )));
+            }
+            let pem = a.body["cert_pem"].as_str().unwrap_or_default();
+            self.operators
+                .push(((*name).to_owned(), urlencoding::encode(pem).into_owned()));
+        }
+        Ok(())
+    }
+
+    /// Sends one request and reads the whole answer; the time covers both.
+    pub async fn send(
+        &self,
+        who: As<'_>,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&Value>,
+        accept: Option<&str>,
+    ) -> Result<Answer, SimError> {
+        let url = if path.starts_with("http") {
+            path.to_owned()
+        } else {
+            format!("{}{path}", self.base)
+        };
+        let mut req = self.http.request(method, url);
+        match who {
+            As::Machine => {}
+            As::Admin => req = req.bearer_auth(&self.admin_token),
+            As::Operator(name) => {
+                let cert = self
+                    .operators
+                    .iter()
+                    .find(|(n, _)| n == name)
+                    .map(|(_, c)| c.as_str())
+                    .ok_or_else(|| {
+                        SimError::Setup(format!("no certificate for operator {name}"))
+                    })?;
+                req = req.header("x-client-cert", cert);
+            }
+        }
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        if let Some(a) = accept {
+            req = req.header("accept", a);
+        }
+        let started = Instant::now();
+        let res = req
+            .send()
+            .await
+            .map_err(|e| SimError::Transport(e.to_string()))?;
+        let status = res.status();
+        let text = res
+            .text()
+            .await
+            .map_err(|e| SimError::Transport(e.to_string()))?;
+        let elapsed = started.elapsed();
+        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Ok(Answer {
+            status,
+            body,
+            text,
+            elapsed,
+        })
+    }
+}

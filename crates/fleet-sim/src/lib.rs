@@ -1,0 +1,173 @@
+//! Fleet simulator: N machines with software EKs and AKs that produce
+//! genuine TPM structures (TPM2B_PUBLIC, TPMS_ATTEST quotes, TPMT_SIGNATURE,
+//! ActivateCredential), driven with concurrency C against a running server
+//! through self-register → ak-credential → ak-activate → approval (dual
+//! control for every k-th machine) → challenge + attest with a quote →
+//! credential-envelope config fetch → request-cert. Every answer is
+//! checked; see `docs/benchmarks.md` for how to run it and what it found.
+
+pub mod client;
+mod floor;
+pub mod machine;
+pub mod report;
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use futures::stream::{self, StreamExt};
+
+pub use client::Api;
+pub use floor::measure as crypto_floor;
+pub use report::{Latency, Report, Step};
+
+use machine::SimMachine;
+
+/// Why a step or the run failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SimError {
+    /// The simulator could not prepare (keys, HTTP client, operators).
+    #[error("setup: {0}")]
+    Setup(String),
+    /// No HTTP answer (connection refused, timeout).
+    #[error("transport: {0}")]
+    Transport(String),
+    /// An answer with an unexpected status.
+    #[error("HTTP {status}: {detail}")]
+    Status { status: u16, detail: String },
+    /// An answer with the right status but wrong content.
+    #[error("wrong answer: {0}")]
+    Wrong(String),
+}
+
+impl SimError {
+    /// The error without request-specific detail, for counting by kind.
+    fn kind(&self) -> String {
+        match self {
+            SimError::Status { status, detail } => {
+                format!(
+                    "HTTP {status}: {}",
+                    detail.chars().take(60).collect::<String>()
+                )
+            }
+            other => other.to_string().chars().take(80).collect(),
+        }
+    }
+}
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub machines: usize,
+    pub concurrency: usize,
+    /// Every `dual_control_every`-th machine is a controlplane (two operators approve).
+    pub dual_control_every: usize,
+    /// Rounds per operation of the in-process crypto floor; 0 skips it.
+    pub floor_rounds: u32,
+}
+
+/// Runs the fleet; `progress` is called after each machine finishes.
+/// The server must run with `ITL_CLIENT_CERT_HEADER=true` (two simulated
+/// operators approve dual-controlled machines) and a base config for the
+/// controlplane and worker-app roles.
+pub async fn run(
+    api: &mut Api,
+    opts: &Options,
+    progress: impl Fn(bool) + Sync,
+) -> Result<Report, SimError> {
+    let suffix = rand::random::<u32>();
+    let alice = format!("sim-alice-{suffix:08x}");
+    let bob = format!("sim-bob-{suffix:08x}");
+    api.enroll_operators(&[&alice, &bob]).await?;
+    let api: &Api = api;
+    let every = opts.dual_control_every.max(1);
+
+    // Keys are made before the clock starts: the run measures the service.
+    let fleet = (0..opts.machines)
+        .map(|i| SimMachine::new(i, i % every == 0).map(|m| m.with_operators(&alice, &bob)))
+        .collect::<Result<Vec<_>, _>>()?;
+    let started = Instant::now();
+    let results: Vec<(bool, Vec<machine::StepResult>)> = stream::iter(fleet)
+        .map(|mut m| {
+            let progress = &progress;
+            async move {
+                let mut steps = Vec::with_capacity(Step::ALL.len());
+                m.run(api, &mut steps).await;
+                let ok = steps.len() == Step::ALL.len() && steps.iter().all(|(_, r)| r.is_ok());
+                progress(ok);
+                (m.dual_control(), steps)
+            }
+        })
+        .buffer_unordered(opts.concurrency.max(1))
+        .collect()
+        .await;
+    let wall = started.elapsed();
+
+    let mut samples: BTreeMap<Step, Vec<Duration>> = BTreeMap::new();
+    let mut step_errors: BTreeMap<Step, u64> = BTreeMap::new();
+    let mut errors: BTreeMap<String, u64> = BTreeMap::new();
+    let mut flows = Vec::new();
+    let mut failed = 0u64;
+    let mut requests = 0u64;
+    for (dual, steps) in &results {
+        let mut flow = Duration::ZERO;
+        let mut ok = steps.len() == Step::ALL.len();
+        for (step, r) in steps {
+            match r {
+                Ok(d) => {
+                    samples.entry(*step).or_default().push(*d);
+                    requests += step.requests(*dual);
+                    flow += *d;
+                }
+                Err(e) => {
+                    ok = false;
+                    *step_errors.entry(*step).or_default() += 1;
+                    *errors
+                        .entry(format!("{}: {}", step.as_str(), e.kind()))
+                        .or_default() += 1;
+                }
+            }
+        }
+        if ok {
+            flows.push(flow);
+        } else {
+            failed += 1;
+        }
+    }
+    let steps = Step::ALL
+        .iter()
+        .map(|s| {
+            let mut v = samples.remove(s).unwrap_or_default();
+            (
+                *s,
+                Latency::of(&mut v, step_errors.get(s).copied().unwrap_or(0), wall),
+            )
+        })
+        .collect();
+    let completed = flows.len() as u64;
+    let flow = Latency::of(&mut flows, failed, wall);
+    let floor = if opts.floor_rounds > 0 {
+        Some(crypto_floor(opts.floor_rounds)?)
+    } else {
+        None
+    };
+    let secs = wall.as_secs_f64().max(f64::EPSILON);
+    let machines_per_second = completed as f64 / secs;
+    Ok(Report {
+        machines: opts.machines as u64,
+        concurrency: opts.concurrency,
+        wall_seconds: wall.as_secs_f64(),
+        completed_flows: completed,
+        failed_flows: failed,
+        requests,
+        requests_per_second: requests as f64 / secs,
+        machines_per_second,
+        steps,
+        flow,
+        errors,
+        floor_ratio: floor
+            .as_ref()
+            .filter(|f| f.flows_per_second_one_core > 0.0)
+            .map(|f| machines_per_second / f.flows_per_second_one_core),
+        crypto_floor: floor,
+    })
+}

@@ -1,0 +1,61 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+//! A small fleet against the real server, on every available backend
+//! (SQLite, and PostgreSQL when TEST_DATABASE_URL is set), with nonces,
+//! quotes and AK credential activation required: the simulator must finish
+//! every flow, and its report must add up. Keeps the simulator from rotting;
+//! the figures come from `docs/benchmarks.md`'s release runs, not from here.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use attest_domain::clock::SystemClock;
+use attest_fleet_sim::{run, Api, Options, Step};
+use attest_server::config::Settings;
+use attest_store::testing::TestDb;
+use secrecy::SecretString;
+
+const TOKEN: &str = "fleet-sim-smoke-token-0123456789abcdef";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_hundred_machines_complete_every_step() {
+    for db in TestDb::all().await {
+        let backend = db.backend().to_string();
+        let dir = tempfile::tempdir().unwrap();
+        let mut settings = Settings::for_tests(dir.path(), db.url().to_string());
+        settings.admin_token = Some(SecretString::from(TOKEN));
+        settings.ca_key_passphrase = Some(SecretString::from("smoke"));
+        settings.client_cert_header = true;
+        settings.machines.require_nonce = true;
+        settings.machines.require_quote = true;
+        settings.delivery.require_ak_credential = true;
+        settings.delivery.require_encrypted_delivery = true;
+        settings.delivery.config_cache_dir =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/role-configs");
+        let server = attest_server::serve::start(settings, Arc::new(SystemClock))
+            .await
+            .unwrap();
+        let mut api = Api::new(&server.url(), TOKEN, 16).unwrap();
+        let opts = Options {
+            machines: 200,
+            concurrency: 16,
+            dual_control_every: 10,
+            floor_rounds: 2,
+        };
+        let report = tokio::time::timeout(Duration::from_secs(600), run(&mut api, &opts, |_| {}))
+            .await
+            .unwrap()
+            .unwrap();
+        println!("{backend}:\n{}", report.table());
+        assert_eq!(report.failed_flows, 0, "{backend}: {:?}", report.errors);
+        assert_eq!(report.completed_flows, 200, "{backend}");
+        for step in Step::ALL {
+            assert_eq!(report.steps[&step].count, 200, "{backend}: {step:?}");
+        }
+        // 20 controlplanes need two approval requests each.
+        assert_eq!(report.requests, 200 * 9 + 20, "{backend}");
+        assert!(report.flow.p50_ms <= report.flow.p99_ms);
+        assert!(report.crypto_floor.as_ref().unwrap().total_ms > 0.0);
+        server.shutdown().await.unwrap();
+        db.close().await;
+    }
+}
