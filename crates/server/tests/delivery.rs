@@ -1425,3 +1425,47 @@ async fn a_role_change_revokes_certificates_naming_the_old_role() {
         app.stop().await;
     }
 }
+
+#[tokio::test]
+async fn public_endpoints_cannot_rewrite_an_approved_machines_mac() {
+    for app in TestApp::spawn_all_operators(|_| {}).await {
+        let ctx = app.backend();
+        let ek = Ek::new();
+        let (id, _) = attested_with_token(&app, &ek, "aa:bb:cc:00:00:21").await;
+        // Anyone holding the (public) EK certificate attests and registers
+        // with another MAC: the approved record keeps the one approved.
+        let other = json!({"hw_mac": "aa:bb:cc:00:00:99", "hw_serial": "FORGED"});
+        expect(
+            attest(&app, &ek.with(other.clone())).await,
+            StatusCode::OK,
+            "attest",
+        );
+        expect(
+            register(&app, &ek.with(other)).await,
+            StatusCode::OK,
+            "register",
+        );
+        let m = machine(&app, &id).await;
+        assert_eq!(m["hw_mac"], "aa:bb:cc:00:00:21", "{ctx}");
+        assert_ne!(m["hw_serial"], "FORGED", "{ctx}");
+        let (_, ct, _) = fetch(&app, "/api/v1/config?mac=aa:bb:cc:00:00:21", None).await;
+        assert_eq!(ct, "application/yaml", "{ctx}");
+        let (_, ct, _) = fetch(&app, "/api/v1/config?mac=aa:bb:cc:00:00:99", None).await;
+        assert!(ct.starts_with("text/plain"), "{ctx}");
+        // Before approval the facts are still learnt.
+        let p = Ek::new();
+        let pid = pending(&app, &p).await;
+        let with_mac = p.with(json!({"hw_mac": "aa:bb:cc:00:00:22"}));
+        expect(
+            attest(&app, &with_mac).await,
+            StatusCode::OK,
+            "attest pending",
+        );
+        assert_eq!(
+            machine(&app, &pid).await["hw_mac"],
+            "aa:bb:cc:00:00:22",
+            "{ctx}"
+        );
+        app.stop().await;
+    }
+}

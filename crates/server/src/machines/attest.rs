@@ -350,7 +350,7 @@ async fn attest_write(
     if became_attested {
         m.attested_at = Some(ts.clone());
     }
-    hw.apply(&mut m);
+    hw.apply_unless_approved(&mut m, outcome.previous);
     m.last_attest_at = Some(ts.clone());
     if evidence.quote_b64.is_some() {
         m.last_quote = evidence.quote_b64.clone();

@@ -60,6 +60,25 @@ impl Hardware {
         })
     }
 
+    /// [`apply`](Self::apply) for the public endpoints (register, attest):
+    /// only on a machine that is new (`previous` is `None`) or still awaiting
+    /// approval. Their only credential is the EK certificate, which is not
+    /// secret, so once an operator approved a machine its hardware identity
+    /// (the MAC its config is looked up and selected by) changes only
+    /// through operator import.
+    pub fn apply_unless_approved(
+        &self,
+        m: &mut attest_store::MachineRecord,
+        previous: Option<attest_domain::machine::MachineStatus>,
+    ) {
+        if matches!(
+            previous,
+            None | Some(attest_domain::machine::MachineStatus::PendingApproval)
+        ) {
+            self.apply(m);
+        }
+    }
+
     /// Overwrites the record's fields with the ones given here.
     pub fn apply(&self, m: &mut attest_store::MachineRecord) {
         if let Some(v) = &self.hw_uuid {

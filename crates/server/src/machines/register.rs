@@ -163,7 +163,7 @@ async fn register_write(
     super::learn_digests(&mut m, ek);
     m.ek_material = Some(ek.material.clone());
     m.ek_source = ek.source.as_str().to_owned();
-    hw.apply(&mut m);
+    hw.apply_unless_approved(&mut m, outcome.previous);
     m.schematic_id = Some(schematic_id.to_owned());
     m.iso_url = Some(iso_url.to_owned());
     let token = outcome
