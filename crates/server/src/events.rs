@@ -1,9 +1,12 @@
-//! The node event channel: services emit, subscribers (the extension bus,
-//! webhooks, tests) receive. Emitting never waits: a broadcast channel
+//! The node event channel: services emit; the extension event bus
+//! (`attest_ext::EventBus`: typed handlers, 10 s timeout, isolation) and
+//! raw subscribers (tests, later webhooks) receive. Emitting never waits:
+//! the bus runs handlers on their own tasks, and the broadcast channel
 //! drops the oldest events for a subscriber that falls behind rather than
 //! delay an HTTP response.
 
 use attest_domain::audit::format_timestamp;
+use attest_ext::EventBus;
 use attest_proto::events::{NodeEvent, NodeEventPayload};
 use attest_store::MachineRecord;
 use chrono::{DateTime, Utc};
@@ -17,6 +20,7 @@ pub const CAPACITY: usize = 1024;
 #[derive(Debug, Clone)]
 pub struct EventSink {
     tx: broadcast::Sender<NodeEventPayload>,
+    bus: EventBus,
 }
 
 impl Default for EventSink {
@@ -29,7 +33,15 @@ impl EventSink {
     /// A channel with no subscribers yet.
     pub fn new() -> Self {
         let (tx, _) = broadcast::channel(CAPACITY);
-        Self { tx }
+        Self {
+            tx,
+            bus: EventBus::new(),
+        }
+    }
+
+    /// The extension event bus handlers subscribe to.
+    pub fn bus(&self) -> &EventBus {
+        &self.bus
     }
 
     /// A new receiver of every event emitted from now on.
@@ -58,6 +70,7 @@ impl EventSink {
             node,
         };
         tracing::debug!(event = %event, machine_id = %machine.machine_id, "node event");
+        self.bus.emit(payload.clone());
         // No subscriber is not an error: nothing listens yet.
         let _ = self.tx.send(payload);
     }
