@@ -180,6 +180,7 @@ pub async fn prepare(settings: Settings, clock: SharedClock) -> Result<AppState,
         settings: Arc::new(settings),
         factory,
         events: crate::events::EventSink::new(),
+        crl: Default::default(),
     })
 }
 

@@ -28,4 +28,6 @@ pub struct AppState {
     pub factory: FactoryClient,
     /// Node lifecycle events.
     pub events: EventSink,
+    /// The last enrollment CRL this replica signed.
+    pub crl: crate::machines::certs::CrlCache,
 }

@@ -1469,3 +1469,45 @@ async fn public_endpoints_cannot_rewrite_an_approved_machines_mac() {
         app.stop().await;
     }
 }
+
+#[tokio::test]
+async fn the_crl_is_reused_until_revocations_change_or_half_its_validity_passes() {
+    for app in TestApp::spawn_all_operators(|_| {}).await {
+        let ctx = app.backend();
+        let crl = || async {
+            let res = app
+                .get("/.well-known/pki/crl/enrollment")
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status(), StatusCode::OK);
+            res.bytes().await.unwrap().to_vec()
+        };
+        let first = crl().await;
+        app.clock.advance(Duration::seconds(5));
+        assert_eq!(crl().await, first, "{ctx}: unchanged set, same signed CRL");
+        let ek = Ek::new();
+        let id = registered(&app, &ek).await;
+        expect(
+            request_cert(&app, &id, &rc_body(&ek)).await,
+            StatusCode::OK,
+            "request-cert",
+        );
+        expect(
+            revoke(&app, "alice", &id, &json!({})).await,
+            StatusCode::OK,
+            "revoke",
+        );
+        let after_revoke = crl().await;
+        assert_ne!(after_revoke, first, "{ctx}: a revocation makes a new CRL");
+        assert_eq!(crl().await, after_revoke, "{ctx}");
+        // Half of the 24 h validity later, a fresh one is signed.
+        app.clock.advance(Duration::hours(12));
+        assert_ne!(
+            crl().await,
+            after_revoke,
+            "{ctx}: refreshed at half its validity"
+        );
+        app.stop().await;
+    }
+}

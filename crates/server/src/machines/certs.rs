@@ -273,9 +273,23 @@ pub async fn enroll(state: &AppState, req: EnrollRequest) -> Result<EnrollRespon
 /// Issuer id of the enrollment CA under `/.well-known/pki/crl/{issuer_id}`.
 pub const ENROLLMENT_ISSUER_ID: &str = "enrollment";
 
-/// The enrollment CA's DER CRL, generated now: every revoked certificate
-/// not yet expired. The CRL number is the generation time in milliseconds,
-/// so it grows with every CRL without shared state between replicas.
+/// The last signed CRL of this replica, reused while the revoked set is
+/// unchanged and it is younger than half its validity, so an
+/// unauthenticated GET does not cost a CA signature each time.
+#[derive(Debug, Clone, Default)]
+pub struct CrlCache(std::sync::Arc<tokio::sync::Mutex<Option<CachedCrl>>>);
+
+#[derive(Debug)]
+struct CachedCrl {
+    /// The revoked set it lists: serials, times and reasons.
+    key: String,
+    generated_at: DateTime<Utc>,
+    der: Vec<u8>,
+}
+
+/// The enrollment CA's DER CRL: every revoked certificate not yet expired.
+/// The CRL number is the generation time in milliseconds, so it grows with
+/// every new CRL without shared state between replicas.
 pub async fn enrollment_crl(state: &AppState) -> Result<Vec<u8>, MachineError> {
     let now = state.clock.now();
     let revoked = state
@@ -283,6 +297,26 @@ pub async fn enrollment_crl(state: &AppState) -> Result<Vec<u8>, MachineError> {
         .enrollment_certs()
         .revoked(&format_timestamp(now))
         .await?;
+    let key = revoked
+        .iter()
+        .map(|r| {
+            format!(
+                "{}/{}/{}",
+                r.serial_hex,
+                r.revoked_at,
+                r.reason.as_deref().unwrap_or("")
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(",");
+    let validity = chrono::Duration::from_std(state.settings.delivery.crl_validity)
+        .unwrap_or(chrono::Duration::hours(24));
+    let mut cache = state.crl.0.lock().await;
+    if let Some(c) = cache.as_ref() {
+        if c.key == key && now >= c.generated_at && now - c.generated_at < validity / 2 {
+            return Ok(c.der.clone());
+        }
+    }
     let entries = revoked
         .iter()
         .map(|r| {
@@ -300,8 +334,12 @@ pub async fn enrollment_crl(state: &AppState) -> Result<Vec<u8>, MachineError> {
             })
         })
         .collect::<Result<Vec<_>, MachineError>>()?;
-    let validity = chrono::Duration::from_std(state.settings.delivery.crl_validity)
-        .unwrap_or(chrono::Duration::hours(24));
     let number = u64::try_from(now.timestamp_millis()).unwrap_or(0);
-    Ok(state.ca.crl(&entries, number, now, now + validity)?)
+    let der = state.ca.crl(&entries, number, now, now + validity)?;
+    *cache = Some(CachedCrl {
+        key,
+        generated_at: now,
+        der: der.clone(),
+    });
+    Ok(der)
 }
