@@ -45,9 +45,9 @@ pub fn measure(rounds: u32) -> Result<CryptoFloor, SimError> {
     let (quote, sig) = ak.quote(&values, &nonce, clock()).map_err(setup("quote"))?;
     let sel =
         selection(&[(HashAlg::Sha256, &[0, 1, 2, 3, 4, 5, 6, 7])]).map_err(setup("selection"))?;
-    let dir = tempfile_dir()?;
+    let dir = tempfile::tempdir().map_err(setup("temp dir"))?;
     let ca = EnrollmentCa::load_or_create(
-        &dir,
+        dir.path(),
         CaOptions {
             key_passphrase: Some("floor".to_string().into()),
             ..CaOptions::default()
@@ -97,14 +97,18 @@ pub fn measure(rounds: u32) -> Result<CryptoFloor, SimError> {
         seal.as_secs_f64() * 1000.0,
     );
     let issue = time(rounds, || {
-        ca.issue_with_new_key("m", "worker-app", chrono_days(30), KeyAlgorithm::EcP384)
-            .map_err(setup("issue"))
+        ca.issue_with_new_key(
+            "m",
+            "worker-app",
+            chrono::Duration::days(30),
+            KeyAlgorithm::EcP384,
+        )
+        .map_err(setup("issue"))
     })?;
     per_flow.insert(
         "issue P-384 certificate + key (request-cert)".to_owned(),
         issue.as_secs_f64() * 1000.0,
     );
-    let _ = std::fs::remove_dir_all(&dir);
 
     let total_ms: f64 = per_flow.values().sum();
     Ok(CryptoFloor {
@@ -116,18 +120,4 @@ pub fn measure(rounds: u32) -> Result<CryptoFloor, SimError> {
             0.0
         },
     })
-}
-
-fn chrono_days(days: i64) -> chrono::Duration {
-    chrono::Duration::days(days)
-}
-
-fn tempfile_dir() -> Result<std::path::PathBuf, SimError> {
-    let dir = std::env::temp_dir().join(format!(
-        "attest-fleet-sim-floor-{}-{}",
-        std::process::id(),
-        rand::random::<u32>()
-    ));
-    std::fs::create_dir_all(&dir).map_err(setup("temp dir"))?;
-    Ok(dir)
 }

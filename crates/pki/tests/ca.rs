@@ -1,10 +1,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 //! Enrollment CA: persistence, issuance (checked with openssl), verification.
 
+mod common;
+
 use std::collections::HashSet;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::process::Command;
 use std::sync::Arc;
 
 use attest_domain::clock::{ManualClock, SharedClock};
@@ -12,6 +13,7 @@ use attest_pki::{
     CaAlgorithm, CaOptions, EnrollmentCa, KeyAlgorithm, PassphraseSource, PkiError, RevokedSerials,
 };
 use chrono::{Duration, Utc};
+use common::openssl;
 use secrecy::SecretString;
 
 fn clock() -> (ManualClock, SharedClock) {
@@ -28,19 +30,6 @@ fn opts(pass: &str) -> CaOptions {
 
 fn mode(path: &Path) -> u32 {
     std::fs::metadata(path).unwrap().permissions().mode() & 0o777
-}
-
-fn openssl(args: &[&str]) -> (bool, String) {
-    let out = Command::new("openssl")
-        .args(args)
-        .output()
-        .expect("run openssl");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), text)
 }
 
 #[test]

@@ -19,7 +19,7 @@ use rand::RngCore;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use super::{detail, ek, MachineError};
+use super::{ek, MachineError};
 use crate::config::delivery::AK_CREDENTIAL_TTL;
 use crate::state::AppState;
 
@@ -32,10 +32,6 @@ const REQUIRED_ATTRS: u32 = attrs::FIXED_TPM
     | attrs::SENSITIVE_DATA_ORIGIN
     | attrs::RESTRICTED
     | attrs::SIGN_ENCRYPT;
-
-fn forbidden_ek() -> MachineError {
-    MachineError::Forbidden("ek_cert_pem does not match the stored EK fingerprint".into())
-}
 
 /// Parses and vets a base64 TPM2B_PUBLIC AK.
 pub(crate) fn parse_ak_public(b64: &str) -> Result<AkPublicKey, MachineError> {
@@ -70,13 +66,7 @@ pub async fn ak_credential(
         .get(machine_id)
         .await?
         .ok_or(MachineError::NotFound)?;
-    let source = req.ek_source.unwrap_or(detail::ek_source(&m.ek_source));
-    let fingerprint = m.ek_sha256.as_deref().unwrap_or(&m.ek_fingerprint);
-    let verified =
-        ek::verify(fingerprint, &req.ek_cert_pem, Some(source)).map_err(|_| forbidden_ek())?;
-    if !ek::matches(&m, &verified) {
-        return Err(forbidden_ek());
-    }
+    let verified = ek::verify_stored(&m, &m.ek_fingerprint, &req.ek_cert_pem, req.ek_source)?;
     if matches!(m.status, MachineStatus::Revoked | MachineStatus::Rejected) {
         return Err(MachineError::Forbidden(format!(
             "ak-credential refused: current status: {}",

@@ -387,17 +387,7 @@ pub async fn ak_activate(
         .get(machine_id)
         .await?
         .ok_or(MachineError::NotFound)?;
-    let source = req
-        .ek_source
-        .unwrap_or(super::detail::ek_source(&m.ek_source));
-    let ek = ek::verify(&m.ek_fingerprint, &req.ek_cert_pem, Some(source)).map_err(|_| {
-        MachineError::Forbidden("ek_cert_pem does not match the stored EK fingerprint".into())
-    })?;
-    if !ek::matches(&m, &ek) {
-        return Err(MachineError::Forbidden(
-            "ek_cert_pem does not match the stored EK fingerprint".into(),
-        ));
-    }
+    ek::verify_stored(&m, &m.ek_fingerprint, &req.ek_cert_pem, req.ek_source)?;
     if matches!(m.status, MachineStatus::Revoked | MachineStatus::Rejected) {
         return Err(MachineError::Forbidden(format!(
             "ak-activate refused: current status: {}",

@@ -20,7 +20,7 @@ use base64::Engine;
 use chrono::{DateTime, Utc};
 use zeroize::Zeroizing;
 
-use super::{detail, ek, MachineError};
+use super::{ek, MachineError};
 use crate::state::AppState;
 
 /// `purpose` of certificates issued by request-cert.
@@ -91,10 +91,6 @@ pub(crate) async fn record(
     Ok(())
 }
 
-fn ek_mismatch() -> MachineError {
-    MachineError::Forbidden("EK material does not match the stored EK fingerprint".into())
-}
-
 /// Machines that may hold a certificate: approved and not locked.
 fn check_certifiable(m: &MachineRecord) -> Result<(), MachineError> {
     match m.status {
@@ -117,12 +113,7 @@ pub async fn request_cert(
         .get(machine_id)
         .await?
         .ok_or(MachineError::NotFound)?;
-    let source = req.ek_source.unwrap_or(detail::ek_source(&m.ek_source));
-    let verified = ek::verify(&req.ek_fingerprint, &req.ek_cert_pem, Some(source))
-        .map_err(|_| ek_mismatch())?;
-    if !ek::matches(&m, &verified) {
-        return Err(ek_mismatch());
-    }
+    ek::verify_stored(&m, &req.ek_fingerprint, &req.ek_cert_pem, req.ek_source)?;
     check_certifiable(&m)?;
     let wrapping_key = req
         .wrapping_key_pem

@@ -66,11 +66,33 @@ pub fn matches(machine: &MachineRecord, ek: &VerifiedEk) -> bool {
     eq(&machine.ek_sha256, &ek.sha256) || eq(&machine.ek_sha384, &ek.sha384)
 }
 
+/// Re-verifies the EK material a known machine presents: the claimed
+/// fingerprint must match the material and the material the stored EK
+/// (either digest). Any mismatch is a 403: the caller is not that machine.
+pub fn verify_stored(
+    m: &MachineRecord,
+    fingerprint: &str,
+    material: &str,
+    source: Option<EkSource>,
+) -> Result<VerifiedEk, MachineError> {
+    let forbidden =
+        || MachineError::Forbidden("ek_cert_pem does not match the stored EK fingerprint".into());
+    let source = source.unwrap_or(super::detail::ek_source(&m.ek_source));
+    let ek = verify(fingerprint, material, Some(source)).map_err(|_| forbidden())?;
+    if !matches(m, &ek) {
+        return Err(forbidden());
+    }
+    Ok(ek)
+}
+
+fn parse_public(material: &str, source: EkSource) -> Result<attest_tpm::ek::EkPublicKey, EkError> {
+    EkMaterial::parse(material, tpm_source(source)).map(|ek| ek.public_key().clone())
+}
+
 /// The EK public key of verified material (for MakeCredential and sealing).
 pub fn public_key(ek: &VerifiedEk) -> Result<attest_tpm::ek::EkPublicKey, MachineError> {
-    let parsed = EkMaterial::parse(&ek.material, tpm_source(ek.source))
-        .map_err(|e| MachineError::field("ek_cert_pem", e.to_string()))?;
-    Ok(parsed.public_key().clone())
+    parse_public(&ek.material, ek.source)
+        .map_err(|e| MachineError::field("ek_cert_pem", e.to_string()))
 }
 
 /// The EK public key of a stored machine, for sealing to it. `None` for
@@ -81,8 +103,7 @@ pub fn stored_public_key(
     let Some(material) = m.ek_material.as_deref() else {
         return Ok(None);
     };
-    let source = tpm_source(super::detail::ek_source(&m.ek_source));
-    let ek = EkMaterial::parse(material, source)
+    let public = parse_public(material, super::detail::ek_source(&m.ek_source))
         .map_err(|e| attest_store::StoreError::Corrupt(format!("machines.ek_material: {e}")))?;
-    Ok(Some(ek.public_key().clone()))
+    Ok(Some(public))
 }
