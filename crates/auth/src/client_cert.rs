@@ -59,13 +59,10 @@ fn safe_reason(e: &PkiError) -> String {
     }
 }
 
-/// `Ok(None)` if the header is absent; `Ok(Some(cn))` for a valid operator
-/// certificate; `Err(Forbidden)` for a valid certificate whose OU is not
-/// `operator`; `Err(Unauthenticated)` for anything else.
-pub(crate) fn authenticate(
-    headers: &HeaderMap,
-    verifier: &dyn ClientCertVerifier,
-) -> Result<Option<String>, AuthError> {
+/// The PEM in the `X-Client-Cert` header: `Ok(None)` when absent or empty
+/// (nginx sends an empty value when the client presented none),
+/// `Err(Unauthenticated)` when repeated, oversized or not decodable.
+pub fn forwarded_cert_pem(headers: &HeaderMap) -> Result<Option<String>, AuthError> {
     let mut values = headers.get_all(CLIENT_CERT_HEADER).iter();
     let Some(value) = values.next() else {
         return Ok(None);
@@ -81,10 +78,23 @@ pub(crate) fn authenticate(
         .to_str()
         .map_err(|_| unauth("malformed X-Client-Cert header"))?;
     if raw.trim().is_empty() {
-        // nginx sends an empty value when the client presented no certificate.
         return Ok(None);
     }
     let pem = urlencoding::decode(raw).map_err(|_| unauth("malformed X-Client-Cert header"))?;
+    Ok(Some(pem.into_owned()))
+}
+
+/// `Ok(None)` if the header is absent; `Ok(Some(cn))` for a valid operator
+/// certificate; `Err(Forbidden)` for a valid certificate whose OU is not
+/// `operator`; `Err(Unauthenticated)` for anything else.
+pub(crate) fn authenticate(
+    headers: &HeaderMap,
+    verifier: &dyn ClientCertVerifier,
+) -> Result<Option<String>, AuthError> {
+    let Some(pem) = forwarded_cert_pem(headers)? else {
+        return Ok(None);
+    };
+    let unauth = |r: &str| AuthError::Unauthenticated(r.to_owned());
     let identity = verifier.verify(&pem).map_err(AuthError::Unauthenticated)?;
     if identity.ou.as_deref() != Some(OPERATOR_OU) {
         return Err(AuthError::Forbidden(

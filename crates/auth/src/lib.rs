@@ -28,7 +28,9 @@ use http::HeaderMap;
 use secrecy::SecretString;
 
 pub use break_glass::BreakGlassToken;
-pub use client_cert::{ClientCertIdentity, ClientCertVerifier, CLIENT_CERT_HEADER, OPERATOR_OU};
+pub use client_cert::{
+    forwarded_cert_pem, ClientCertIdentity, ClientCertVerifier, CLIENT_CERT_HEADER, OPERATOR_OU,
+};
 pub use error::{AuthError, AuthSetupError};
 pub use oidc::{OidcConfig, OidcValidator};
 

@@ -45,7 +45,12 @@ fn serve(args: &ServeArgs) -> ExitCode {
         }
     };
     init_logging(settings.log_format);
-    for name in Settings::unknown_env_vars(&ProcessEnv) {
+    let extensions = attest_server::extensions::builtin();
+    let extension_vars: Vec<&str> = extensions
+        .iter()
+        .flat_map(|e| e.env_vars().iter().copied())
+        .collect();
+    for name in Settings::unknown_env_vars(&ProcessEnv, &extension_vars) {
         tracing::warn!(variable = %name, "unknown ITL_* environment variable ignored (typo?)");
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -58,7 +63,11 @@ fn serve(args: &ServeArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(attest_server::serve::run(settings, Arc::new(SystemClock))) {
+    match runtime.block_on(attest_server::serve::run(
+        settings,
+        Arc::new(SystemClock),
+        extensions,
+    )) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             tracing::error!("{err}");

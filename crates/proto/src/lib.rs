@@ -8,6 +8,7 @@
 pub mod audit;
 pub mod error;
 pub mod events;
+pub mod extensions;
 pub mod health;
 pub mod lenient;
 pub mod machine;

@@ -3,6 +3,7 @@
 
 use std::any::Any;
 
+use attest_ext::Mount;
 use axum::extract::DefaultBodyLimit;
 use axum::response::{IntoResponse, Response};
 use axum::Router;
@@ -32,12 +33,26 @@ fn api_router() -> OpenApiRouter<AppState> {
         .merge(routes::machines::router())
         .merge(routes::config::router())
         .merge(routes::enrollment::router())
+        .merge(routes::extensions::router())
 }
 
-/// The complete application for `state`.
-pub fn build(state: AppState) -> Router {
+/// The core's route paths (OpenAPI form, `{param}`), which no extension
+/// prefix may cover.
+pub fn core_paths() -> Vec<String> {
+    let mut paths: Vec<String> = openapi().paths.paths.keys().cloned().collect();
+    paths.extend(["/docs".to_owned(), "/openapi.json".to_owned()]);
+    paths
+}
+
+/// The complete application for `state`, with the extensions' routes
+/// (prefixes already checked by the registry) nested in.
+pub fn build(state: AppState, mounts: Vec<Mount>) -> Router {
     let max_body = state.settings.max_body_bytes;
-    let (router, document) = api_router().split_for_parts();
+    let mut api = api_router();
+    for mount in mounts {
+        api = api.nest(mount.prefix, mount.router.with_state(()));
+    }
+    let (router, document) = api.split_for_parts();
     router
         .merge(SwaggerUi::new("/docs").url("/openapi.json", document))
         .fallback(not_found)

@@ -9,6 +9,7 @@ pub mod app;
 pub mod config;
 pub mod error;
 pub mod events;
+pub mod extensions;
 pub mod extract;
 pub mod machines;
 pub mod openapi;

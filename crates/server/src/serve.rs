@@ -17,8 +17,11 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+use attest_ext::{Activity, Extension, ExtensionContext, HostParts, Telemetry};
+
 use crate::app;
 use crate::config::{CaAlgorithm, Settings};
+use crate::extensions::machine_auth::HostMachineAuth;
 use crate::state::AppState;
 
 /// Why the server could not start.
@@ -44,6 +47,9 @@ pub enum StartupError {
         /// The I/O error.
         source: std::io::Error,
     },
+    /// The compiled-in extensions are inconsistent (names, prefixes).
+    #[error("{0}")]
+    Extensions(#[from] crate::extensions::RegistryError),
     /// The server loop failed.
     #[error("server: {0}")]
     Serve(std::io::Error),
@@ -55,6 +61,9 @@ pub struct RunningServer {
     pub addr: SocketAddr,
     /// The state the handlers see, for tests that poke the store directly.
     pub state: AppState,
+    /// What the extensions were given.
+    pub extension_context: ExtensionContext,
+    loaded: crate::extensions::Loaded,
     shutdown: Option<oneshot::Sender<()>>,
     task: JoinHandle<Result<(), std::io::Error>>,
 }
@@ -71,10 +80,12 @@ impl RunningServer {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
-        match self.task.await {
+        let served = match self.task.await {
             Ok(result) => result.map_err(StartupError::Serve),
             Err(join) => Err(StartupError::Serve(std::io::Error::other(join.to_string()))),
-        }
+        };
+        self.loaded.shutdown(&self.extension_context).await;
+        served
     }
 }
 
@@ -181,14 +192,58 @@ pub async fn prepare(settings: Settings, clock: SharedClock) -> Result<AppState,
         factory,
         events: crate::events::EventSink::new(),
         crl: Default::default(),
+        activity: Activity::new(),
+        telemetry: Telemetry::new(),
+        extensions: Arc::new(Vec::new()),
     })
 }
 
-/// Prepares the state, binds, and serves in the background.
+/// The host services lent to extensions, built from the state.
+pub fn extension_context(state: &AppState) -> ExtensionContext {
+    ExtensionContext::new(HostParts {
+        store: state.store.clone(),
+        clock: state.clock.clone(),
+        node_events: state.events.bus().clone(),
+        activity: state.activity.clone(),
+        telemetry: state.telemetry.clone(),
+        env: state.settings.extensions.env.clone(),
+        operators: state.auth.clone(),
+        machines: Arc::new(HostMachineAuth {
+            store: state.store.clone(),
+            ca: state.ca.clone(),
+            mode: state.settings.extensions.machine_auth,
+            client_cert_header: state.settings.client_cert_header,
+        }),
+    })
+}
+
+/// [`start_with`] the built-in extensions.
 pub async fn start(settings: Settings, clock: SharedClock) -> Result<RunningServer, StartupError> {
+    start_with(settings, clock, crate::extensions::builtin()).await
+}
+
+/// Prepares the state, loads `extensions` (those not disabled by
+/// configuration), binds, and serves in the background. A server binary
+/// with third-party extensions calls this with
+/// `builtin()` plus its own.
+pub async fn start_with(
+    settings: Settings,
+    clock: SharedClock,
+    extensions: Vec<Arc<dyn Extension>>,
+) -> Result<RunningServer, StartupError> {
     let listen = settings.listen;
     let grace = settings.shutdown_timeout;
-    let state = prepare(settings, clock).await?;
+    let mut state = prepare(settings, clock).await?;
+    let extension_context = extension_context(&state);
+    let mut loaded = crate::extensions::load(
+        &extensions,
+        &state.settings.extensions.disabled,
+        &extension_context,
+        &app::core_paths(),
+    )
+    .await?;
+    state.extensions = Arc::new(loaded.infos.clone());
+    let mounts = std::mem::take(&mut loaded.mounts);
     let listener = TcpListener::bind(listen)
         .await
         .map_err(|source| StartupError::Bind {
@@ -199,7 +254,7 @@ pub async fn start(settings: Settings, clock: SharedClock) -> Result<RunningServ
         addr: listen,
         source,
     })?;
-    let router = app::build(state.clone());
+    let router = app::build(state.clone(), mounts);
     let (tx, rx) = oneshot::channel::<()>();
     let task = tokio::spawn(serve_until(
         listener,
@@ -213,6 +268,8 @@ pub async fn start(settings: Settings, clock: SharedClock) -> Result<RunningServ
     Ok(RunningServer {
         addr,
         state,
+        extension_context,
+        loaded,
         shutdown: Some(tx),
         task,
     })
@@ -252,8 +309,12 @@ async fn serve_until(
 }
 
 /// Runs until SIGTERM or Ctrl-C, then shuts down gracefully.
-pub async fn run(settings: Settings, clock: SharedClock) -> Result<(), StartupError> {
-    let server = start(settings, clock).await?;
+pub async fn run(
+    settings: Settings,
+    clock: SharedClock,
+    extensions: Vec<Arc<dyn Extension>>,
+) -> Result<(), StartupError> {
+    let server = start_with(settings, clock, extensions).await?;
     shutdown_signal().await;
     server.shutdown().await?;
     tracing::info!("stopped");

@@ -4,8 +4,10 @@ use std::sync::Arc;
 
 use attest_auth::OperatorAuthenticator;
 use attest_domain::clock::SharedClock;
+use attest_ext::{Activity, Telemetry};
 use attest_image_factory::FactoryClient;
 use attest_pki::EnrollmentCa;
+use attest_proto::extensions::ExtensionInfo;
 use attest_store::Store;
 
 use crate::config::Settings;
@@ -30,4 +32,10 @@ pub struct AppState {
     pub events: EventSink,
     /// The last enrollment CRL this replica signed.
     pub crl: crate::machines::certs::CrlCache,
+    /// Operator-visible activity (what webhooks deliver).
+    pub activity: Activity,
+    /// Counters the metrics extension exports.
+    pub telemetry: Telemetry,
+    /// The extensions that loaded, for `GET /api/v1/extensions`.
+    pub extensions: Arc<Vec<ExtensionInfo>>,
 }

@@ -4,6 +4,7 @@
 //! own version line, DDL may differ per backend, and a database migrated by
 //! a newer binary is refused rather than silently used.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashSet};
 
 use attest_domain::audit::format_timestamp;
@@ -40,15 +41,15 @@ impl Migration {
 }
 
 /// The migrations of one component: `"core"` or `"extension_<name>"`.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct MigrationSet {
-    pub component: &'static str,
+    pub component: Cow<'static, str>,
     pub migrations: &'static [Migration],
 }
 
 /// The store's own schema.
 pub const CORE_MIGRATIONS: MigrationSet = MigrationSet {
-    component: "core",
+    component: Cow::Borrowed("core"),
     migrations: &[
         Migration {
             version: 1,
@@ -179,10 +180,10 @@ impl Store {
         let mut report = MigrationReport::default();
         for set in sets {
             report.total += set.migrations.len();
-            let done = applied.remove(set.component).unwrap_or_default();
+            let done = applied.remove(&*set.component).unwrap_or_default();
             let pending = self.check_history(set, &done)?;
             for migration in pending {
-                if self.apply(conn, set.component, migration).await? {
+                if self.apply(conn, &set.component, migration).await? {
                     report.applied += 1;
                     report.applied_migrations.push(AppliedMigration {
                         component: set.component.to_string(),
@@ -258,7 +259,7 @@ impl Store {
     async fn apply(
         &self,
         conn: &mut AnyConnection,
-        component: &'static str,
+        component: &str,
         migration: Migration,
     ) -> Result<bool> {
         let checksum = migration.checksum(self.backend);
@@ -330,7 +331,7 @@ fn validate_sets(sets: &[MigrationSet]) -> Result<()> {
         if set.component.is_empty() {
             return Err(invalid("component name is empty".into()));
         }
-        if !components.insert(set.component) {
+        if !components.insert(&*set.component) {
             return Err(invalid("component given twice".into()));
         }
         let mut previous = 0;

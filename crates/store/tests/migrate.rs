@@ -18,7 +18,7 @@ const EXT_V2: Migration = Migration {
     postgres: "ALTER TABLE ext_widgets ADD COLUMN name TEXT NULL",
 };
 const EXT: MigrationSet = MigrationSet {
-    component: "extension_demo",
+    component: std::borrow::Cow::Borrowed("extension_demo"),
     migrations: &[EXT_V1, EXT_V2],
 };
 const EXT_V3: Migration = Migration {
@@ -28,15 +28,15 @@ const EXT_V3: Migration = Migration {
     postgres: "CREATE TABLE ext_three (id BIGINT)",
 };
 const V1_V3: MigrationSet = MigrationSet {
-    component: "extension_demo",
+    component: std::borrow::Cow::Borrowed("extension_demo"),
     migrations: &[EXT_V1, EXT_V3],
 };
 const V1_V2_V3: MigrationSet = MigrationSet {
-    component: "extension_demo",
+    component: std::borrow::Cow::Borrowed("extension_demo"),
     migrations: &[EXT_V1, EXT_V2, EXT_V3],
 };
 const EXT_ONLY_V1: MigrationSet = MigrationSet {
-    component: "extension_demo",
+    component: std::borrow::Cow::Borrowed("extension_demo"),
     migrations: &[EXT_V1],
 };
 
@@ -110,7 +110,7 @@ async fn newer_schema_is_refused() {
 #[tokio::test]
 async fn changed_migration_is_refused() {
     const CHANGED: MigrationSet = MigrationSet {
-        component: "extension_demo",
+        component: std::borrow::Cow::Borrowed("extension_demo"),
         migrations: &[Migration {
             sqlite: "CREATE TABLE ext_widgets (id INTEGER PRIMARY KEY)",
             postgres: "CREATE TABLE ext_widgets (id BIGINT PRIMARY KEY)",
@@ -156,7 +156,7 @@ async fn history_the_binary_lacks_is_refused() {
 #[tokio::test]
 async fn failing_migration_rolls_back() {
     const BROKEN: MigrationSet = MigrationSet {
-        component: "extension_broken",
+        component: std::borrow::Cow::Borrowed("extension_broken"),
         migrations: &[Migration {
             version: 1,
             name: "broken",
@@ -190,7 +190,7 @@ async fn failing_migration_rolls_back() {
 #[tokio::test]
 async fn malformed_sets_are_refused() {
     const DUP: MigrationSet = MigrationSet {
-        component: "extension_dup",
+        component: std::borrow::Cow::Borrowed("extension_dup"),
         migrations: &[EXT_V2, EXT_V1],
     };
     let db = TestDb::sqlite_with(&[]).await;

@@ -16,6 +16,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 pub mod delivery;
+pub mod extensions;
 pub mod machines;
 pub mod quote_policy;
 
@@ -151,6 +152,8 @@ pub const SETTINGS: &[SettingSpec] = &[
     s("enrollment_cert_days", "ITL_ENROLLMENT_CERT_DAYS", None),
     s("require_ak_credential", "ITL_REQUIRE_AK_CREDENTIAL", None),
     s("crl_validity_hours", "ITL_CRL_VALIDITY_HOURS", None),
+    s("extensions_disabled", "ITL_EXTENSIONS_DISABLED", None),
+    s("machine_auth", "ITL_MACHINE_AUTH", None),
 ];
 
 /// Environment variables that are read elsewhere (not by [`Settings`]) and
@@ -293,6 +296,8 @@ pub struct FileConfig {
     enrollment_cert_days: Option<u32>,
     require_ak_credential: Option<bool>,
     crl_validity_hours: Option<u32>,
+    extensions_disabled: Option<Vec<String>>,
+    machine_auth: Option<String>,
 }
 
 /// Why the configuration could not be assembled.
@@ -380,6 +385,8 @@ pub struct Settings {
     pub machines: machines::MachineSettings,
     /// Config delivery, machine certificates, AK binding.
     pub delivery: delivery::DeliverySettings,
+    /// The extension registry and machine authentication.
+    pub extensions: extensions::ExtensionSettings,
 }
 
 /// Reads environment variables; injected so tests need not touch the
@@ -618,6 +625,13 @@ impl Settings {
             crl_validity_hours: file.crl_validity_hours,
         };
         let delivery = delivery::DeliverySettings::resolve(env, delivery_file, &data_dir)?;
+        let extensions = extensions::ExtensionSettings::resolve(
+            env,
+            extensions::ExtensionFile {
+                extensions_disabled: file.extensions_disabled,
+                machine_auth: file.machine_auth,
+            },
+        )?;
         Ok(Self {
             listen,
             database_url,
@@ -634,17 +648,20 @@ impl Settings {
             ca_key_passphrase,
             machines,
             delivery,
+            extensions,
         })
     }
 
     /// `ITL_*` variables that no setting reads: likely typos.
-    pub fn unknown_env_vars(env: &dyn Env) -> Vec<String> {
+    pub fn unknown_env_vars(env: &dyn Env, extension_vars: &[&str]) -> Vec<String> {
         let mut unknown: Vec<String> = env
             .names()
             .into_iter()
             .filter(|name| name.starts_with("ITL_"))
             .filter(|name| {
-                !SETTINGS.iter().any(|s| s.env == name) && !OTHER_KNOWN_ENV.contains(&name.as_str())
+                !SETTINGS.iter().any(|s| s.env == name)
+                    && !OTHER_KNOWN_ENV.contains(&name.as_str())
+                    && !extension_vars.contains(&name.as_str())
             })
             .collect();
         unknown.sort();
@@ -675,6 +692,7 @@ impl Settings {
             ca_key_passphrase: None,
             machines: machines::MachineSettings::defaults("http://127.0.0.1:9".into()),
             delivery: delivery::DeliverySettings::defaults(data_dir),
+            extensions: extensions::ExtensionSettings::default(),
         }
     }
 }
@@ -781,7 +799,10 @@ mod tests {
     #[test]
     fn unknown_itl_variables_are_reported() {
         let env = [("ITL_ADMIN_TOKN", "x"), ("ITL_LISTEN", "127.0.0.1:1")];
-        assert_eq!(Settings::unknown_env_vars(&env), vec!["ITL_ADMIN_TOKN"]);
+        assert_eq!(
+            Settings::unknown_env_vars(&env, &[]),
+            vec!["ITL_ADMIN_TOKN"]
+        );
     }
 
     #[test]

@@ -6,6 +6,7 @@ pub mod attestation;
 pub mod audit;
 pub mod config;
 pub mod enrollment;
+pub mod extensions;
 pub mod health;
 pub mod machines;
 pub mod operators;

@@ -78,12 +78,15 @@ pub async fn issue_operator_cert(
             format!("valid_days must be between 1 and {MAX_VALID_DAYS}"),
         ));
     }
-    let (issued, key_pem) = state.ca.issue_with_new_key(
-        cn,
-        OPERATOR_OU,
-        chrono::Duration::days(i64::from(days)),
-        KeyAlgorithm::EcP384,
-    )?;
+    let (issued, key_pem) = state
+        .ca
+        .issue_with_new_key(
+            cn,
+            OPERATOR_OU,
+            chrono::Duration::days(i64::from(days)),
+            KeyAlgorithm::EcP384,
+        )
+        .map_err(crate::error::pki_error)?;
     // Recorded with its audit entry, so the certificate can be revoked later.
     let now = state.clock.now();
     let mut tx = state.store.begin_write().await?;

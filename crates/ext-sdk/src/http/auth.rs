@@ -1,0 +1,50 @@
+//! Authentication extractors for extension handlers.
+//!
+//! Naming one in a handler's arguments is what guards the route: the
+//! request is refused (401 without or with bad credentials, 403 with valid
+//! credentials lacking the right) before the handler runs.
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+
+use crate::host::{HasContext, MachineIdentity};
+use crate::http::error::ApiError;
+
+/// An operator whose credentials were verified for this request.
+#[derive(Debug, Clone)]
+pub struct Operator(pub attest_auth::Operator);
+
+impl Operator {
+    /// The identity recorded in the audit log and `created_by` columns.
+    pub fn identity(&self) -> &str {
+        &self.0.identity
+    }
+}
+
+impl<S: HasContext + Send + Sync> FromRequestParts<S> for Operator {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let operator = state
+            .context()
+            .authenticate_operator(&parts.headers)
+            .await?;
+        tracing::debug!(identity = %operator.identity, method = %operator.method, "operator authenticated");
+        Ok(Self(operator))
+    }
+}
+
+/// A machine that proved its identity for this request (see
+/// `ITL_MACHINE_AUTH`).
+#[derive(Debug, Clone)]
+pub struct AuthenticatedMachine(pub MachineIdentity);
+
+impl<S: HasContext + Send + Sync> FromRequestParts<S> for AuthenticatedMachine {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let machine = state.context().authenticate_machine(&parts.headers).await?;
+        tracing::debug!(machine_id = %machine.machine_id, credential = ?machine.credential, "machine authenticated");
+        Ok(Self(machine))
+    }
+}

@@ -1,0 +1,149 @@
+//! The error every handler (core and extension) answers with.
+//!
+//! Handlers return [`ApiError`]; lower layers' errors convert into it with
+//! `From` impls (here for the store and authentication, in the server for
+//! its services), so the status code for each failure is decided once.
+//! Bodies are FastAPI-style `{"detail": …}`. Internal failures are logged
+//! with their cause and answered with a generic message, never the cause.
+
+use attest_proto::error::{ErrorBody, ErrorDetail, LocItem, ValidationIssue};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+
+/// An error answered to a client.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// 400: the request is malformed in a way validation does not cover.
+    #[error("{0}")]
+    BadRequest(String),
+    /// 401: no credentials, or credentials that do not verify.
+    #[error("{0}")]
+    Unauthorized(String),
+    /// 403: valid credentials without the right, or a refused machine.
+    #[error("{0}")]
+    Forbidden(String),
+    /// 404.
+    #[error("{0}")]
+    NotFound(String),
+    /// 405: the path exists, the method does not.
+    #[error("{0}")]
+    MethodNotAllowed(String),
+    /// 406: the requested representation is not allowed.
+    #[error("{0}")]
+    NotAcceptable(String),
+    /// 409: the request conflicts with the current state.
+    #[error("{0}")]
+    Conflict(String),
+    /// 410: the thing referred to has expired.
+    #[error("{0}")]
+    Gone(String),
+    /// 413: the body exceeds the configured limit.
+    #[error("{0}")]
+    PayloadTooLarge(String),
+    /// 422 with a message.
+    #[error("{0}")]
+    Unprocessable(String),
+    /// 422 with FastAPI-style per-field issues.
+    #[error("request validation failed")]
+    Validation(Vec<ValidationIssue>),
+    /// 429.
+    #[error("{0}")]
+    TooManyRequests(String),
+    /// 503: a dependency (database, image factory) is unavailable.
+    #[error("{0}")]
+    Unavailable(String),
+    /// 500: a bug or an unexpected failure; the cause is logged, not sent.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl ApiError {
+    /// The HTTP status for this error.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            Self::NotAcceptable(_) => StatusCode::NOT_ACCEPTABLE,
+            Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::Gone(_) => StatusCode::GONE,
+            Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::Unprocessable(_) | Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// One validation issue at `loc`.
+    pub fn invalid(kind: &str, loc: Vec<LocItem>, msg: impl Into<String>) -> Self {
+        Self::Validation(vec![ValidationIssue {
+            kind: kind.to_string(),
+            loc,
+            msg: msg.into(),
+        }])
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        let detail = match self {
+            Self::Validation(issues) => ErrorDetail::Validation(issues),
+            Self::Internal(cause) => {
+                tracing::error!(%cause, "internal error");
+                ErrorDetail::Message("Internal Server Error".to_string())
+            }
+            Self::Unavailable(reason) => {
+                tracing::warn!(%reason, "dependency unavailable");
+                ErrorDetail::Message(reason)
+            }
+            other => ErrorDetail::Message(other.to_string()),
+        };
+        let mut response = (status, Json(ErrorBody { detail })).into_response();
+        if status == StatusCode::UNAUTHORIZED {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        response
+    }
+}
+
+impl From<attest_store::StoreError> for ApiError {
+    fn from(err: attest_store::StoreError) -> Self {
+        use attest_store::sqlx::Error as Sqlx;
+        match &err {
+            attest_store::StoreError::Connect { .. }
+            | attest_store::StoreError::Query(
+                Sqlx::PoolTimedOut | Sqlx::PoolClosed | Sqlx::Io(_) | Sqlx::WorkerCrashed,
+            ) => {
+                tracing::warn!(error = %err, "database unavailable");
+                Self::Unavailable("database unavailable".to_string())
+            }
+            _ => Self::Internal(err.to_string()),
+        }
+    }
+}
+
+impl From<attest_auth::AuthError> for ApiError {
+    fn from(err: attest_auth::AuthError) -> Self {
+        match err {
+            attest_auth::AuthError::Forbidden(reason) => Self::Forbidden(reason),
+            attest_auth::AuthError::Unauthenticated(reason) => Self::Unauthorized(reason),
+        }
+    }
+}
+
+/// `{"detail":"Not Found"}` for unknown paths, as FastAPI answers.
+pub async fn not_found() -> ApiError {
+    ApiError::NotFound("Not Found".to_string())
+}
+
+/// `{"detail":"Method Not Allowed"}`, as FastAPI answers.
+pub async fn method_not_allowed() -> ApiError {
+    ApiError::MethodNotAllowed("Method Not Allowed".to_string())
+}
