@@ -39,6 +39,7 @@ pub use host::{
 pub use telemetry::Telemetry;
 
 pub use attest_domain::clock;
+pub use attest_proto as proto;
 pub use attest_store as store;
 pub use axum;
 pub use serde_json;

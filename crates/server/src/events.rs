@@ -6,7 +6,7 @@
 //! delay an HTTP response.
 
 use attest_domain::audit::format_timestamp;
-use attest_ext::EventBus;
+use attest_ext::{Activity, ActivityEvent, EventBus};
 use attest_proto::events::{NodeEvent, NodeEventPayload};
 use attest_store::MachineRecord;
 use chrono::{DateTime, Utc};
@@ -74,6 +74,26 @@ impl EventSink {
         // No subscriber is not an error: nothing listens yet.
         let _ = self.tx.send(payload);
     }
+}
+
+/// Emits operator-visible activity (`machine.approved`, …: what webhooks
+/// deliver) about `machine`, after the change has committed. `data` holds
+/// the machine's EK fingerprint, hostname and role plus `extra`.
+pub fn machine_activity(
+    activity: &Activity,
+    kind: &str,
+    machine: &MachineRecord,
+    now: DateTime<Utc>,
+    extra: &[(&str, Option<&str>)],
+) {
+    let mut event = ActivityEvent::new(kind, now, Some(&machine.machine_id))
+        .with("ek_fingerprint", Some(&machine.ek_fingerprint))
+        .with("hostname", machine.hostname.as_deref())
+        .with("role", Some(machine.role.as_str()));
+    for (key, value) in extra {
+        event = event.with(key, *value);
+    }
+    activity.emit(event);
 }
 
 fn node_fields(m: &MachineRecord) -> Map<String, Value> {

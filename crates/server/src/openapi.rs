@@ -49,5 +49,12 @@ impl Modify for SecuritySchemes {
                 "URL-encoded PEM of an enrollment-CA certificate with OU=operator, set by the TLS proxy",
             ))),
         );
+        components.add_security_scheme(
+            "machine",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                "X-EK-Fingerprint",
+                "Machine authentication for extension routes, as ITL_MACHINE_AUTH selects: the machine's EK fingerprint (sha256:<hex>) in X-EK-Fingerprint, or its enrollment certificate forwarded by the TLS proxy in X-Client-Cert",
+            ))),
+        );
     }
 }

@@ -87,6 +87,7 @@ async fn machine_exists(ctx: &ExtensionContext, machine_id: &str) -> Result<(), 
 
 /// Tags a machine.
 #[utoipa::path(post, path = "/machines/{machine_id}/tags", tag = "my-extension",
+    security(("bearer" = []), ("client_cert" = [])),
     request_body = TagCreate,
     responses((status = 200, body = TagRead), (status = 401), (status = 404), (status = 422)))]
 async fn create_tag(
@@ -134,6 +135,7 @@ async fn create_tag(
 
 /// A machine's tags, oldest first.
 #[utoipa::path(get, path = "/machines/{machine_id}/tags", tag = "my-extension",
+    security(("bearer" = []), ("client_cert" = [])),
     responses((status = 200, body = Vec<TagRead>), (status = 401)))]
 async fn list_tags(
     State(ctx): State<ExtensionContext>,
@@ -165,6 +167,7 @@ async fn list_tags(
 
 /// Removes one tag.
 #[utoipa::path(delete, path = "/machines/{machine_id}/tags/{tag_id}", tag = "my-extension",
+    security(("bearer" = []), ("client_cert" = [])),
     responses((status = 204), (status = 401), (status = 404)))]
 async fn delete_tag(
     State(ctx): State<ExtensionContext>,

@@ -21,7 +21,7 @@ use attest_store::MigrationSet;
 
 /// The built-in extensions, in load order.
 pub fn builtin() -> Vec<Arc<dyn Extension>> {
-    Vec::new()
+    vec![Arc::new(attest_ext_metrics::Metrics)]
 }
 
 /// Why the set of extensions is unusable.

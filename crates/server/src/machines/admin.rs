@@ -21,7 +21,9 @@ use chrono::{DateTime, Utc};
 
 use super::detail::{approval_record, machine_detail};
 use super::{rotate_token, text, MachineError};
+use crate::events::machine_activity;
 use crate::state::AppState;
+use attest_ext::activity::kinds;
 
 /// A page of machines and the total matching the filter.
 pub async fn list(
@@ -151,7 +153,7 @@ pub async fn approve(
             let detail = approve_detail(&request);
             apply_approval(&mut tx, &mut m, &request, &outcome, now, operator, detail).await?;
             tx.commit().await?;
-            emit_provisioned(state, &m, now);
+            emit_provisioned(state, &m, now, operator);
             Ok(ApproveOutcome::Approved(Box::new(machine_detail(&m))))
         }
         Decision::QuorumReached { voters, consume } => {
@@ -166,7 +168,7 @@ pub async fn approve(
             );
             apply_approval(&mut tx, &mut m, &request, &outcome, now, operator, detail).await?;
             tx.commit().await?;
-            emit_provisioned(state, &m, now);
+            emit_provisioned(state, &m, now, &voters.join(","));
             Ok(ApproveOutcome::Approved(Box::new(machine_detail(&m))))
         }
         Decision::VoteRecorded {
@@ -313,7 +315,16 @@ async fn apply_approval(
     Ok(())
 }
 
-fn emit_provisioned(state: &AppState, m: &MachineRecord, now: DateTime<Utc>) {
+/// `node.provisioned` and `machine.approved` (`approved_by`: the
+/// approving operator, or both under dual control).
+fn emit_provisioned(state: &AppState, m: &MachineRecord, now: DateTime<Utc>, approved_by: &str) {
+    machine_activity(
+        &state.activity,
+        kinds::MACHINE_APPROVED,
+        m,
+        now,
+        &[("approved_by", Some(approved_by))],
+    );
     state.events.emit(
         NodeEvent::Provisioned,
         m,
@@ -411,11 +422,23 @@ pub async fn revoke(
         Some(detail),
     )
     .await?;
+    let now = state.clock.now();
     state.events.emit(
         NodeEvent::Decommissioned,
         &m,
-        state.clock.now(),
+        now,
         &[("reason", reason.as_deref())],
+    );
+    machine_activity(
+        &state.activity,
+        kinds::MACHINE_REVOKED,
+        &m,
+        now,
+        &[
+            ("revoked_by", Some(operator)),
+            ("reason", reason.as_deref()),
+            ("wipe", Some(if req.wipe { "true" } else { "false" })),
+        ],
     );
     Ok(machine_detail(&m))
 }
@@ -435,9 +458,16 @@ pub async fn lock(
         "lock",
         |_| Event::Lock,
         |m, _, ts| m.locked_at = Some(ts.to_owned()),
-        reason.map(|r| format!("reason={r}")),
+        reason.as_ref().map(|r| format!("reason={r}")),
     )
     .await?;
+    machine_activity(
+        &state.activity,
+        kinds::MACHINE_LOCKED,
+        &m,
+        state.clock.now(),
+        &[("locked_by", Some(operator)), ("reason", reason.as_deref())],
+    );
     Ok(machine_detail(&m))
 }
 

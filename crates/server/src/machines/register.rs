@@ -14,7 +14,9 @@ use attest_store::{MachineRecord, MachineRepo, NewAuditEntry, StoreError};
 
 use super::ek::{self, VerifiedEk};
 use super::{new_record, rotate_token, Hardware, MachineError};
+use crate::events::machine_activity;
 use crate::state::AppState;
+use attest_ext::activity::kinds;
 
 /// Attempts at a create-or-update that lost a race to a concurrent insert.
 const ATTEMPTS: usize = 3;
@@ -107,6 +109,13 @@ pub async fn register(
                 ("ip_address", client_ip.as_deref()),
                 ("tpm_available", Some("true")),
             ],
+        );
+        machine_activity(
+            &state.activity,
+            kinds::MACHINE_REGISTERED,
+            m,
+            now,
+            &[("via", Some("register"))],
         );
     }
     let token = done.token.unwrap_or_default();
@@ -207,14 +216,22 @@ pub async fn self_register(
         }
     };
     if created {
+        let now = state.clock.now();
         state.events.emit(
             NodeEvent::Registered,
             &m,
-            state.clock.now(),
+            now,
             &[
                 ("ip_address", client_ip.as_deref()),
                 ("tpm_available", Some("true")),
             ],
+        );
+        machine_activity(
+            &state.activity,
+            kinds::MACHINE_REGISTERED,
+            &m,
+            now,
+            &[("via", Some("self-register"))],
         );
     }
     let message = match m.status {

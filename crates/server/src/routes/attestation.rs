@@ -17,6 +17,7 @@ use crate::error::ApiError;
 use crate::extract::ApiJson;
 use crate::machines::{ak_credential, attest};
 use crate::state::AppState;
+use attest_ext::telemetry::families;
 
 /// Routes of this module.
 pub fn router() -> OpenApiRouter<AppState> {
@@ -51,7 +52,15 @@ pub async fn attest_machine(
     State(state): State<AppState>,
     ApiJson(req): ApiJson<AttestRequest>,
 ) -> Result<Json<AttestResponse>, ApiError> {
-    Ok(Json(attest::attest(&state, req).await?))
+    let result = attest::attest(&state, req).await;
+    let (action, status) = match &result {
+        Ok(r) => (r.action.as_str(), r.status.as_str()),
+        Err(_) => ("none", "error"),
+    };
+    state
+        .telemetry
+        .incr(&families::MACHINE_ATTESTATIONS, &[action, status]);
+    Ok(Json(result?))
 }
 
 /// Starts credential activation: a TPM2_MakeCredential blob for the AK,

@@ -12,6 +12,7 @@ use crate::error::ApiError;
 use crate::extract::{ApiJson, ClientIp};
 use crate::machines::register;
 use crate::state::AppState;
+use attest_ext::telemetry::families;
 
 /// Routes of this module.
 pub fn router() -> OpenApiRouter<AppState> {
@@ -37,7 +38,9 @@ pub async fn register_machine(
     ClientIp(ip): ClientIp,
     ApiJson(req): ApiJson<RegisterRequest>,
 ) -> Result<Json<RegisterResponse>, ApiError> {
-    Ok(Json(register::register(&state, req, ip).await?))
+    let result = register::register(&state, req, ip).await;
+    count_registration(&state, result.as_ref().map(|r| r.status.as_str()).ok());
+    Ok(Json(result?))
 }
 
 /// Registers a machine from the Talos extension on first boot; it waits
@@ -52,5 +55,16 @@ pub async fn self_register(
     ClientIp(ip): ClientIp,
     ApiJson(req): ApiJson<RegisterRequest>,
 ) -> Result<Json<SelfRegisterResponse>, ApiError> {
-    Ok(Json(register::self_register(&state, req, ip).await?))
+    let result = register::self_register(&state, req, ip).await;
+    count_registration(&state, result.as_ref().map(|r| r.status.as_str()).ok());
+    Ok(Json(result?))
+}
+
+/// `attestation_machine_registrations_total{status}`: the resulting
+/// machine status, or `error` for a refused request.
+fn count_registration(state: &AppState, status: Option<&str>) {
+    state.telemetry.incr(
+        &families::MACHINE_REGISTRATIONS,
+        &[status.unwrap_or("error")],
+    );
 }
