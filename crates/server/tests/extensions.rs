@@ -197,3 +197,163 @@ async fn metrics_follow_the_machine_flow() {
         app.stop().await;
     }
 }
+
+/// What a loopback webhook receiver got: signature header and raw body.
+type Received = (Option<String>, Vec<u8>);
+
+/// A real HTTP receiver on loopback answering 200, recording each request.
+async fn receiver() -> (String, tokio::sync::mpsc::UnboundedReceiver<Received>) {
+    use axum::body::Bytes;
+    use axum::http::HeaderMap;
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<Received>();
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |headers: HeaderMap, body: Bytes| {
+            let tx = tx.clone();
+            async move {
+                let sig = headers
+                    .get("x-webhook-signature")
+                    .map(|v| v.to_str().unwrap().to_owned());
+                let _ = tx.send((sig, body.to_vec()));
+                "ok"
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (url, rx)
+}
+
+/// The seed's Python check: hex HMAC-SHA256 of the raw body, compared after
+/// stripping `sha256=`, in constant time.
+fn verify_signature(body: &[u8], header: &str, secret: &str) -> bool {
+    use hmac::{Hmac, Mac};
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(body);
+    let expected = hex::encode(mac.finalize().into_bytes());
+    let received = header.replace("sha256=", "");
+    expected.len() == received.len()
+        && subtle::ConstantTimeEq::ct_eq(expected.as_bytes(), received.as_bytes()).into()
+}
+
+async fn next_event(
+    rx: &mut tokio::sync::mpsc::UnboundedReceiver<Received>,
+    secret: &str,
+) -> Value {
+    // The guard turns a lost delivery into a failure; it is not a speed check.
+    let (sig, body) = tokio::time::timeout(std::time::Duration::from_secs(30), rx.recv())
+        .await
+        .expect("no webhook delivery within 30 s")
+        .unwrap();
+    let sig = sig.expect("delivery without X-Webhook-Signature");
+    assert!(sig.starts_with("sha256="), "{sig}");
+    assert!(verify_signature(&body, &sig, secret), "bad signature");
+    assert!(!verify_signature(&body, &sig, "another-secret"));
+    serde_json::from_slice(&body).unwrap()
+}
+
+/// The end-to-end check: a machine registers, is approved and
+/// attests; a secret is stored and fetched; the webhook receiver gets each
+/// event signed, and the metrics count it all.
+#[tokio::test]
+async fn webhooks_arrive_signed_and_metrics_move_through_the_machine_flow() {
+    for app in TestApp::spawn_all_operators(|s| {
+        s.extensions.env = s
+            .extensions
+            .env
+            .with("ITL_WEBHOOK_ALLOW_PRIVATE_TARGETS", "true")
+            .with("ITL_WEBHOOK_POLL_INTERVAL_MS", "25");
+    })
+    .await
+    {
+        let ctx = app.backend();
+        let (url, mut rx) = receiver().await;
+        let secret = "whsec-test-0123456789";
+        let hook = expect(
+            send(app.admin_post("/api/v1/webhooks").json(&serde_json::json!({
+                "url": url,
+                "events": ["machine.registered", "machine.approved", "secret.created", "secret.accessed"],
+                "secret": secret,
+            })))
+            .await,
+            StatusCode::CREATED,
+            "create webhook",
+        );
+        assert!(!hook.to_string().contains(secret), "{hook}");
+
+        let ek = Ek::new();
+        let id = attested(&app, &ek).await;
+        // Delivery order between events is not promised: sort them.
+        let mut two = vec![
+            next_event(&mut rx, secret).await,
+            next_event(&mut rx, secret).await,
+        ];
+        two.sort_by_key(|e| e["event_type"].as_str().unwrap().to_owned());
+        let (approved, registered) = (two[0].clone(), two[1].clone());
+        assert_eq!(registered["event_type"], "machine.registered", "{ctx}");
+        assert_eq!(registered["machine_id"], id.as_str());
+        assert_eq!(approved["event_type"], "machine.approved", "{ctx}");
+        assert_eq!(approved["data"]["approved_by"], "alice");
+        assert_eq!(approved["data"]["hostname"], "node-1");
+        let ts = approved["timestamp"].as_str().unwrap();
+        assert!(ts.ends_with('Z') && ts.contains('.'), "{ts}");
+
+        // A machine secret, stored by an operator and fetched by the machine.
+        let fp = machine(&app, &id).await["ek_fingerprint"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        expect(
+            send(
+                app.admin_post(&format!("/api/v1/secrets/machines/{id}/secrets"))
+                    .json(&serde_json::json!({"name": "disk-key", "value": "s3cr3t-value"})),
+            )
+            .await,
+            StatusCode::CREATED,
+            "create secret",
+        );
+        let created = next_event(&mut rx, secret).await;
+        assert_eq!(created["event_type"], "secret.created");
+        assert!(!created.to_string().contains("s3cr3t-value"));
+        let blob = expect(
+            send(
+                app.get(&format!("/api/v1/secrets/machines/{id}/secrets/disk-key"))
+                    .header("x-ek-fingerprint", format!("sha256:{fp}")),
+            )
+            .await,
+            StatusCode::OK,
+            "fetch secret",
+        );
+        assert!(blob["encrypted_value"].is_string(), "{blob}");
+        assert_eq!(
+            next_event(&mut rx, secret).await["event_type"],
+            "secret.accessed"
+        );
+
+        // Deliveries are recorded, and the metrics say what happened.
+        let webhook_id = hook["webhook_id"].as_str().unwrap();
+        let deliveries = expect(
+            send(app.admin_get(&format!("/api/v1/webhooks/{webhook_id}/deliveries"))).await,
+            StatusCode::OK,
+            "deliveries",
+        );
+        // The fourth delivery row may land just after the receiver saw it.
+        assert!(deliveries.as_array().unwrap().len() >= 3, "{deliveries}");
+        let (text, m) = scrape(&app).await;
+        promtool_check(&text);
+        for key in [
+            "attestation_webhook_deliveries_total{event_type=\"machine.approved\",status=\"success\"}",
+            "attestation_webhook_deliveries_total{event_type=\"machine.registered\",status=\"success\"}",
+            "attestation_machine_attestations_total{action=\"apply-config\",status=\"attested\"}",
+            "attestation_machines_by_status{status=\"attested\"}",
+        ] {
+            assert_eq!(m.get(key), Some(&1.0), "{ctx}: {key}\n{text}");
+        }
+        assert!(
+            text.contains("attestation_secret_operations_total{operation="),
+            "{ctx}: no secret operations counted\n{text}"
+        );
+        app.stop().await;
+    }
+}

@@ -21,7 +21,11 @@ use attest_store::MigrationSet;
 
 /// The built-in extensions, in load order.
 pub fn builtin() -> Vec<Arc<dyn Extension>> {
-    vec![Arc::new(attest_ext_metrics::Metrics)]
+    vec![
+        Arc::new(attest_ext_secret_vault::SecretVault::new()),
+        Arc::new(attest_ext_webhooks::Webhooks::default()),
+        Arc::new(attest_ext_metrics::Metrics),
+    ]
 }
 
 /// Why the set of extensions is unusable.

@@ -1,0 +1,421 @@
+//! Getting events to receivers: the enqueuer turns activity into durable
+//! queue rows, the worker claims due rows and POSTs them.
+//!
+//! The request that caused an event only hands it to an in-memory channel;
+//! everything slow (database, network) happens here, off the request path.
+//! Because pending deliveries live in `extension_webhook_queue`, a delivery
+//! survives a restart and is retried by whichever replica claims it first.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use attest_domain::audit::format_timestamp;
+use attest_ext::activity::ActivityEvent;
+use attest_ext::store::StoreError;
+use attest_ext::telemetry::families;
+use attest_ext::ExtensionContext;
+use chrono::{DateTime, Utc};
+use serde_json::{Map, Value};
+use tokio::sync::{mpsc, watch, Notify};
+
+use crate::config::WebhookSettings;
+use crate::repo::{self, DeliveryRow, NewQueued, Queued};
+use crate::{signature, ssrf};
+
+/// Longest stored response body, in bytes (the seed's 4 KB).
+pub const MAX_RESPONSE_BODY: usize = 4096;
+
+/// Queue rows claimed per worker round.
+const BATCH: i64 = 16;
+
+/// `2026-05-03T14:32:05.123456Z`, as the seed's payloads carry it.
+pub fn payload_timestamp(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
+}
+
+/// The exact body sent for `event`.
+pub fn payload(event: &ActivityEvent) -> String {
+    let mut body = Map::new();
+    body.insert("event_type".into(), Value::String(event.event_type.clone()));
+    body.insert(
+        "timestamp".into(),
+        Value::String(payload_timestamp(event.timestamp)),
+    );
+    body.insert(
+        "machine_id".into(),
+        event.machine_id.clone().map_or(Value::Null, Value::String),
+    );
+    body.insert("data".into(), Value::Object(event.data.clone()));
+    Value::Object(body).to_string()
+}
+
+/// `s` cut to at most `max` bytes, on a character boundary.
+pub fn truncate_utf8(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+/// Queues `event` for every enabled webhook whose filter names it.
+pub async fn enqueue_event(
+    ctx: &ExtensionContext,
+    event: &ActivityEvent,
+) -> Result<usize, StoreError> {
+    let targets: Vec<_> = repo::list(ctx.store.pool())
+        .await?
+        .into_iter()
+        .filter(|w| w.enabled && w.wants(&event.event_type))
+        .collect();
+    if targets.is_empty() {
+        return Ok(0);
+    }
+    let body = payload(event);
+    let now = ctx.clock.now();
+    let mut tx = ctx.store.begin_write().await?;
+    for w in &targets {
+        let item = NewQueued {
+            webhook_id: &w.webhook_id,
+            event_type: &event.event_type,
+            payload: &body,
+        };
+        repo::enqueue(&mut *tx, &item, now).await?;
+    }
+    tx.commit().await?;
+    Ok(targets.len())
+}
+
+/// Consumes the activity channel until shutdown, then drains what is
+/// already in it, so events emitted before shutdown are still queued.
+pub async fn run_enqueuer(
+    ctx: ExtensionContext,
+    mut events: mpsc::UnboundedReceiver<ActivityEvent>,
+    wake: Arc<Notify>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let handle = |event: ActivityEvent| {
+        let (ctx, wake) = (ctx.clone(), wake.clone());
+        async move {
+            match enqueue_event(&ctx, &event).await {
+                Ok(0) => {}
+                Ok(_) => wake.notify_one(),
+                Err(err) => {
+                    tracing::error!(event_type = %event.event_type, error = %err, "could not queue webhook deliveries");
+                }
+            }
+        }
+    };
+    loop {
+        tokio::select! {
+            event = events.recv() => match event {
+                Some(event) => handle(event).await,
+                None => return,
+            },
+            _ = stopped(&mut stop) => break,
+        }
+    }
+    while let Ok(event) = events.try_recv() {
+        handle(event).await;
+    }
+}
+
+/// Resolves once `stop` holds true (or its sender is gone).
+async fn stopped(stop: &mut watch::Receiver<bool>) {
+    while !*stop.borrow_and_update() {
+        if stop.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
+/// The HTTP client: guarded resolver, no redirects, no proxy (a proxy
+/// would connect to an address the guard never saw), bounded time.
+pub fn client(settings: &WebhookSettings) -> Result<reqwest::Client, reqwest::Error> {
+    reqwest::Client::builder()
+        .dns_resolver(Arc::new(ssrf::GuardedResolver {
+            allow_private: settings.allow_private_targets,
+        }))
+        .redirect(reqwest::redirect::Policy::none())
+        .no_proxy()
+        .timeout(settings.timeout)
+        .connect_timeout(settings.timeout)
+        .user_agent(concat!("attest-webhooks/", env!("CARGO_PKG_VERSION")))
+        .build()
+}
+
+/// Everything the worker needs.
+#[derive(Clone)]
+pub struct Worker {
+    pub ctx: ExtensionContext,
+    pub settings: WebhookSettings,
+    pub client: reqwest::Client,
+    /// Identifies this process's leases.
+    pub owner: String,
+}
+
+impl Worker {
+    /// Runs until `stop` turns true; an attempt in flight finishes first.
+    pub async fn run(self, wake: Arc<Notify>, mut stop: watch::Receiver<bool>) {
+        loop {
+            if *stop.borrow() {
+                return;
+            }
+            let worked = match self.run_once().await {
+                Ok(n) => n > 0,
+                Err(err) => {
+                    tracing::warn!(error = %err, "webhook worker round failed");
+                    false
+                }
+            };
+            if worked {
+                continue;
+            }
+            tokio::select! {
+                _ = wake.notified() => {}
+                _ = tokio::time::sleep(self.settings.poll_interval) => {}
+                _ = stopped(&mut stop) => return,
+            }
+        }
+    }
+
+    /// Claims the due rows and delivers them concurrently; returns how
+    /// many were attempted.
+    pub async fn run_once(&self) -> Result<usize, StoreError> {
+        let now = self.ctx.clock.now();
+        let lease = now
+            + chrono::Duration::from_std(self.settings.timeout * 2 + Duration::from_secs(30))
+                .unwrap_or(chrono::Duration::minutes(5));
+        let pool = self.ctx.store.pool();
+        let mut claimed = Vec::new();
+        for id in repo::due(pool, now, BATCH).await? {
+            if let Some(item) = repo::claim(pool, &id, &self.owner, now, lease).await? {
+                claimed.push(item);
+            }
+        }
+        let n = claimed.len();
+        let results =
+            futures::future::join_all(claimed.into_iter().map(|item| self.attempt(item))).await;
+        for result in results {
+            if let Err(err) = result {
+                tracing::warn!(error = %err, "could not record webhook delivery");
+            }
+        }
+        Ok(n)
+    }
+
+    /// One attempt of one queued delivery, recorded with its outcome.
+    async fn attempt(&self, item: Queued) -> Result<(), StoreError> {
+        let pool = self.ctx.store.pool();
+        let Some(webhook) = repo::get(pool, &item.webhook_id)
+            .await?
+            .filter(|w| w.enabled)
+        else {
+            // Deleted or disabled since it was queued: nothing to send.
+            return repo::dequeue(pool, &item.queue_id).await;
+        };
+        let started = Instant::now();
+        let outcome = self
+            .send(&webhook.url, webhook.secret.as_deref(), &item.payload)
+            .await;
+        let duration_ms = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
+        let now = self.ctx.clock.now();
+        let success = matches!(outcome.status, Some(s) if (200..300).contains(&s));
+        let attempts = item.attempts + 1;
+        let row = DeliveryRow {
+            delivery_id: uuid::Uuid::new_v4().to_string(),
+            webhook_id: item.webhook_id.clone(),
+            event_type: item.event_type.clone(),
+            payload: item.payload.clone(),
+            response_status: outcome.status.map(i64::from),
+            response_body: outcome.body,
+            error: outcome.error,
+            delivered_at: format_timestamp(now),
+            duration_ms: Some(duration_ms),
+        };
+        let mut tx = self.ctx.store.begin_write().await?;
+        repo::record_attempt(&mut tx, &row, success).await?;
+        let give_up = attempts >= i64::from(self.settings.max_attempts);
+        if success || give_up {
+            repo::dequeue(&mut *tx, &item.queue_id).await?;
+        } else {
+            let delay = self
+                .settings
+                .retry_delay(u32::try_from(attempts).unwrap_or(u32::MAX));
+            let next = now + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::MAX);
+            repo::reschedule(&mut *tx, &item.queue_id, attempts, next).await?;
+        }
+        tx.commit().await?;
+        let status = if success { "success" } else { "failure" };
+        self.ctx.telemetry.incr(
+            &families::WEBHOOK_DELIVERIES,
+            &[item.event_type.as_str(), status],
+        );
+        if !success {
+            tracing::info!(
+                webhook_id = %item.webhook_id,
+                event_type = %item.event_type,
+                attempt = attempts,
+                status = ?row.response_status,
+                error = ?row.error,
+                gave_up = give_up,
+                "webhook delivery failed"
+            );
+        }
+        Ok(())
+    }
+
+    /// POSTs `body`; never fails, the outcome says what happened.
+    async fn send(&self, url: &str, secret: Option<&str>, body: &str) -> Outcome {
+        if let Err(error) = check_target(url, self.settings.allow_private_targets) {
+            return Outcome::error(error);
+        }
+        let mut request = self
+            .client
+            .post(url)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body.to_owned());
+        if let Some(secret) = secret {
+            request = request.header(signature::HEADER, signature::sign(secret, body.as_bytes()));
+        }
+        let mut response = match request.send().await {
+            Ok(r) => r,
+            Err(err) => return Outcome::error(describe(&err)),
+        };
+        let status = response.status().as_u16();
+        // Read no more than we keep: a hostile receiver cannot make us
+        // buffer an endless body.
+        let mut buf = Vec::new();
+        let mut error = None;
+        while buf.len() <= MAX_RESPONSE_BODY {
+            match response.chunk().await {
+                Ok(Some(chunk)) => buf.extend_from_slice(&chunk),
+                Ok(None) => break,
+                Err(err) => {
+                    error = Some(describe(&err));
+                    break;
+                }
+            }
+        }
+        let text = String::from_utf8_lossy(&buf);
+        Outcome {
+            status: Some(status),
+            body: Some(truncate_utf8(&text, MAX_RESPONSE_BODY).to_owned()),
+            error,
+        }
+    }
+}
+
+/// What one request produced.
+struct Outcome {
+    status: Option<u16>,
+    body: Option<String>,
+    error: Option<String>,
+}
+
+impl Outcome {
+    fn error(message: String) -> Self {
+        Self {
+            status: None,
+            body: None,
+            error: Some(message),
+        }
+    }
+}
+
+/// Refuses a URL whose host is a literal non-public address (names are
+/// checked by the resolver, which reqwest skips for literal addresses).
+pub fn check_target(url: &str, allow_private: bool) -> Result<(), String> {
+    let parsed = reqwest::Url::parse(url).map_err(|e| format!("invalid URL: {e}"))?;
+    if !matches!(parsed.scheme(), "http" | "https") {
+        return Err("URL scheme must be http or https".into());
+    }
+    let host = parsed.host_str().ok_or("URL has no host")?;
+    if !allow_private {
+        if let Some(ip) = ssrf::literal_ip(host) {
+            if ssrf::is_forbidden(ip) {
+                return Err(ssrf::refusal(host));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The error and its causes on one line, without the URL (which may
+/// carry credentials in its user-info).
+fn describe(err: &reqwest::Error) -> String {
+    use std::error::Error as _;
+    let kind = if err.is_timeout() {
+        "timed out"
+    } else if err.is_connect() {
+        "connection failed"
+    } else if err.is_redirect() {
+        "redirect not followed"
+    } else {
+        "request failed"
+    };
+    let mut message = kind.to_owned();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !message.contains(&text) {
+            message.push_str(": ");
+            message.push_str(&text);
+        }
+        source = cause.source();
+    }
+    message
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use attest_ext::activity::kinds;
+
+    #[test]
+    fn payload_has_the_seed_shape() {
+        let t = DateTime::parse_from_rfc3339("2026-05-03T14:32:05.123456Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let event = ActivityEvent::new(kinds::MACHINE_APPROVED, t, Some("m1"))
+            .with("approved_by", Some("alice"));
+        let body: Value = serde_json::from_str(&payload(&event)).unwrap();
+        assert_eq!(
+            body,
+            serde_json::json!({
+                "event_type": "machine.approved",
+                "timestamp": "2026-05-03T14:32:05.123456Z",
+                "machine_id": "m1",
+                "data": {"approved_by": "alice"}
+            })
+        );
+        let whole = DateTime::parse_from_rfc3339("2026-05-03T14:32:05Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        assert_eq!(payload_timestamp(whole), "2026-05-03T14:32:05.000000Z");
+    }
+
+    #[test]
+    fn truncates_on_char_boundaries() {
+        assert_eq!(truncate_utf8("abc", 5), "abc");
+        assert_eq!(truncate_utf8("abcdef", 4), "abcd");
+        // 'é' is two bytes: cutting at 2 would split it.
+        assert_eq!(truncate_utf8("aéb", 2), "a");
+        let long = "é".repeat(3000);
+        let cut = truncate_utf8(&long, MAX_RESPONSE_BODY);
+        assert_eq!(cut.len(), MAX_RESPONSE_BODY);
+    }
+
+    #[test]
+    fn literal_targets() {
+        assert!(check_target("http://127.0.0.1:8080/x", false).is_err());
+        assert!(check_target("http://[::1]/x", false).is_err());
+        assert!(check_target("http://127.0.0.1:8080/x", true).is_ok());
+        assert!(check_target("https://example.com/x", false).is_ok());
+        assert!(check_target("ftp://example.com/x", true).is_err());
+    }
+}
