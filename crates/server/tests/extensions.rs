@@ -285,7 +285,7 @@ async fn webhooks_arrive_signed_and_metrics_move_through_the_machine_flow() {
         let ek = Ek::new();
         let id = attested(&app, &ek).await;
         // Delivery order between events is not promised: sort them.
-        let mut two = vec![
+        let mut two = [
             next_event(&mut rx, secret).await,
             next_event(&mut rx, secret).await,
         ];
