@@ -1,20 +1,90 @@
-//! `attestation`: the server (`attestation serve`) and, in time, the operator
+//! `attestation`: the server (`attestation serve`) and the operator
 //! command-line client, in one binary.
+//!
+//! Executables named `attestation-<name>` on PATH are plugins, run as
+//! `attestation <name> …` (see `docs/cli-plugins.md`).
 
+mod client;
+mod commands;
+mod error;
+mod output;
+mod plugins;
+mod serve;
+
+use std::collections::BTreeSet;
+use std::ffi::OsString;
+use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 
-use attest_domain::clock::SystemClock;
-use attest_server::config::{LogFormat, ProcessEnv, ServeArgs, Settings};
-use clap::{Parser, Subcommand};
+use attest_server::config::ServeArgs;
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
+
+use crate::client::{http_client, ApiClient};
+use crate::commands::audit::AuditCmd;
+use crate::commands::auth::AuthCmd;
+use crate::commands::extensions::ExtensionsCmd;
+use crate::commands::machine::MachineCmd;
+use crate::commands::Ctx;
+use crate::error::{CliError, CliResult};
+use crate::output::{Format, Printer};
+
+const EXAMPLES: &str = "Examples:
+  attestation --url https://attest.example:9000 auth login --username alice
+  attestation machine list --status pending_approval
+  attestation machine approve 6f1c… --role worker-app --hostname node-1
+  attestation audit verify
+  attestation completions bash > /etc/bash_completion.d/attestation
+
+Exit codes: 0 ok, 1 local failure (or a broken audit chain), 2 usage,
+3 authentication/authorisation (HTTP 401/403), 4 other HTTP 4xx,
+5 HTTP 5xx or no connection.";
 
 /// Fleet-trust control plane: TPM-attested machine registration, config
 /// delivery, enrollment certificates and a hash-chained audit log.
 #[derive(Debug, Parser)]
-#[command(name = "attestation", version, about, long_about = None)]
+#[command(name = "attestation", version, about, long_about = None, after_help = EXAMPLES)]
 struct Cli {
+    #[command(flatten)]
+    global: GlobalArgs,
     #[command(subcommand)]
     command: Command,
+}
+
+/// Options of every client command.
+#[derive(Debug, Args)]
+struct GlobalArgs {
+    /// Base URL of the attestation API.
+    #[arg(
+        long,
+        global = true,
+        env = "ATTESTATION_API_URL",
+        default_value = "http://localhost:9000",
+        value_name = "URL"
+    )]
+    url: String,
+    /// Bearer token (OIDC access token or the break-glass token); the
+    /// cached `auth login` token when absent.
+    #[arg(
+        long,
+        global = true,
+        env = "ATTESTATION_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN"
+    )]
+    token: Option<String>,
+    /// Extra root CA certificate(s) (PEM) to trust for TLS.
+    #[arg(long = "ca-cert", global = true, value_name = "PEM")]
+    ca_cert: Option<PathBuf>,
+    /// Output format.
+    #[arg(
+        long,
+        short = 'o',
+        global = true,
+        value_enum,
+        default_value_t = Format::Table,
+        value_name = "FORMAT"
+    )]
+    output: Format,
 }
 
 #[derive(Debug, Subcommand)]
@@ -27,66 +97,117 @@ enum Command {
     ///
     /// Example: DATABASE_URL=postgres://attest@db/attest attestation serve --listen 0.0.0.0:9000
     Serve(ServeArgs),
+    /// Log in, log out, show the current identity.
+    #[command(
+        subcommand,
+        after_help = "Example:\n  attestation auth login --username alice"
+    )]
+    Auth(AuthCmd),
+    /// List, approve, revoke, lock and unlock machines.
+    #[command(subcommand, after_help = "Example:\n  attestation machine list")]
+    Machine(MachineCmd),
+    /// Read and verify the hash-chained audit log.
+    #[command(subcommand, after_help = "Example:\n  attestation audit verify")]
+    Audit(AuditCmd),
+    /// Show the server's loaded extensions.
+    #[command(subcommand, after_help = "Example:\n  attestation extensions list")]
+    Extensions(ExtensionsCmd),
+    /// Print a shell completion script.
+    #[command(after_help = "Example:\n  attestation completions zsh > ~/.zfunc/_attestation")]
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
+    /// A plugin: `attestation-<name>` on PATH.
+    #[command(external_subcommand)]
+    Plugin(Vec<OsString>),
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    match cli.command {
-        Command::Serve(args) => serve(&args),
-    }
-}
-
-fn serve(args: &ServeArgs) -> ExitCode {
-    let settings = match Settings::resolve(args, &ProcessEnv) {
-        Ok(settings) => settings,
-        Err(err) => {
-            eprintln!("attestation: configuration error: {err}");
-            return ExitCode::from(2);
-        }
-    };
-    init_logging(settings.log_format);
-    let extensions = attest_server::extensions::builtin();
-    let extension_vars: Vec<&str> = extensions
-        .iter()
-        .flat_map(|e| e.env_vars().iter().copied())
+    let mut plugins = plugins::discover(std::env::var_os("PATH").as_deref());
+    let mut command = Cli::command();
+    // Built-in commands win over plugins of the same name.
+    let builtins: BTreeSet<String> = command
+        .get_subcommands()
+        .flat_map(|c| std::iter::once(c.get_name()).chain(c.get_all_aliases()))
+        .map(str::to_string)
+        .chain(["help".to_string()])
         .collect();
-    for name in Settings::unknown_env_vars(&ProcessEnv, &extension_vars) {
-        tracing::warn!(variable = %name, "unknown ITL_* environment variable ignored (typo?)");
+    plugins.retain(|name, _| !builtins.contains(name));
+    if let Some(section) = plugins::help_section(&plugins) {
+        command = command.after_help(format!("{section}\n{EXAMPLES}"));
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(err) => {
-            eprintln!("attestation: cannot start the async runtime: {err}");
-            return ExitCode::FAILURE;
-        }
+    let matches = command.get_matches();
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(err) => err.exit(),
     };
-    match runtime.block_on(attest_server::serve::run(
-        settings,
-        Arc::new(SystemClock),
-        extensions,
-    )) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(err) => {
-            tracing::error!("{err}");
-            eprintln!("attestation: {err}");
-            ExitCode::FAILURE
+    match cli.command {
+        Command::Serve(args) => serve::serve(&args),
+        Command::Completions { shell } => {
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "attestation",
+                &mut std::io::stdout(),
+            );
+            ExitCode::SUCCESS
+        }
+        command => {
+            let runtime = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(runtime) => runtime,
+                Err(err) => {
+                    eprintln!("attestation: cannot start the async runtime: {err}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            match runtime.block_on(client_command(cli.global, command)) {
+                Ok(code) => code,
+                Err(err) => err.report(),
+            }
         }
     }
 }
 
-fn init_logging(format: LogFormat) {
-    use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_env("ITL_LOG")
-        .or_else(|_| EnvFilter::try_from_default_env())
-        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_http=info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()));
-    let _ = match format {
-        LogFormat::Text => builder.try_init(),
-        LogFormat::Json => builder.json().try_init(),
+/// Runs a command that talks to a server (or to the OIDC issuer).
+async fn client_command(global: GlobalArgs, command: Command) -> CliResult<ExitCode> {
+    let http = http_client(global.ca_cert.as_deref())?;
+    let printer = Printer::new(global.output);
+    let needs_token = !matches!(
+        command,
+        Command::Auth(AuthCmd::Login(_) | AuthCmd::Logout) | Command::Extensions(_)
+    );
+    let token = match global.token.filter(|t| !t.is_empty()) {
+        Some(token) => Some(token),
+        None if needs_token => commands::auth::cached_token(&http).await?,
+        None => None,
     };
+    let ctx = Ctx {
+        client: ApiClient::new(&global.url, token.clone(), http.clone()),
+        printer,
+    };
+    match command {
+        Command::Machine(cmd) => commands::machine::run(&ctx, cmd).await?,
+        Command::Audit(cmd) => commands::audit::run(&ctx, cmd).await?,
+        Command::Extensions(cmd) => commands::extensions::run(&ctx, cmd).await?,
+        Command::Auth(cmd) => commands::auth::run(cmd, &http, token, printer).await?,
+        Command::Plugin(args) => {
+            let Some((name, rest)) = args.split_first() else {
+                return Err(CliError::Usage("missing command".into()));
+            };
+            let name = name.to_string_lossy();
+            return plugins::run(
+                &name,
+                rest,
+                &global.url,
+                token.as_deref(),
+                global.ca_cert.as_deref(),
+            );
+        }
+        Command::Serve(_) | Command::Completions { .. } => {}
+    }
+    Ok(ExitCode::SUCCESS)
 }

@@ -1,0 +1,922 @@
+//! The real `attestation` binary as an operator client, against a real
+//! server started in-process on port 0 with a fresh SQLite database, and
+//! against a tiny loopback OIDC issuer for `auth login`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use attest_domain::clock::SystemClock;
+use attest_server::config::Settings;
+use attest_server::serve::{start, RunningServer};
+use attest_store::testing::TestDb;
+use secrecy::SecretString;
+use serde_json::{json, Value};
+use tempfile::TempDir;
+
+const ADMIN_TOKEN: &str = "cli-test-break-glass-token-0123456789";
+
+/// A server on a fresh SQLite database, kept alive by its runtime.
+struct TestServer {
+    rt: tokio::runtime::Runtime,
+    server: Option<RunningServer>,
+    db: Option<TestDb>,
+    _dir: TempDir,
+    url: String,
+}
+
+impl TestServer {
+    fn start() -> TestServer {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let (server, db) = rt.block_on(async {
+            let db = TestDb::sqlite().await;
+            let mut settings = Settings::for_tests(dir.path(), db.url().to_string());
+            settings.admin_token = Some(SecretString::from(ADMIN_TOKEN));
+            settings.ca_key_passphrase = Some(SecretString::from("cli-test-ca-passphrase"));
+            let configs = &settings.delivery.config_cache_dir;
+            std::fs::create_dir_all(configs).unwrap();
+            let examples =
+                Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/role-configs");
+            for (role, file) in [
+                ("controlplane", "controlplane.yaml"),
+                ("worker-infra", "worker-app.yaml"),
+                ("worker-app", "worker-app.yaml"),
+                ("generic", "worker-app.yaml"),
+            ] {
+                std::fs::copy(examples.join(file), configs.join(format!("{role}.yaml"))).unwrap();
+            }
+            let server = start(settings, Arc::new(SystemClock)).await.unwrap();
+            (server, db)
+        });
+        let url = server.url();
+        TestServer {
+            rt,
+            server: Some(server),
+            db: Some(db),
+            _dir: dir,
+            url,
+        }
+    }
+
+    /// The CLI pointed at this server with the break-glass token.
+    fn cli(&self, args: &[&str]) -> Run {
+        Run::new(args)
+            .env("ATTESTATION_API_URL", &self.url)
+            .env("ATTESTATION_TOKEN", ADMIN_TOKEN)
+    }
+
+    /// Imports a machine with a fresh fingerprint; returns its id.
+    fn import(&self, role: &str) -> String {
+        let fp = fingerprint();
+        let out = self
+            .cli(&[
+                "machine",
+                "import",
+                "--ek-fingerprint",
+                &fp,
+                "--role",
+                role,
+                "-o",
+                "json",
+            ])
+            .ok();
+        out.json()["machine_id"].as_str().unwrap().to_string()
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(server) = self.server.take() {
+            let _ = self.rt.block_on(server.shutdown());
+        }
+        if let Some(db) = self.db.take() {
+            self.rt.block_on(db.close());
+        }
+    }
+}
+
+/// A distinct 64-hex fingerprint per call.
+fn fingerprint() -> String {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let n = N.fetch_add(1, Ordering::SeqCst);
+    format!(
+        "{:064x}",
+        (std::process::id() as u128) << 32 | n as u128 | 0xab << 100
+    )
+}
+
+/// One invocation of the binary, hermetic: no inherited token, URL or
+/// config directory.
+struct Run {
+    cmd: Command,
+    stdin: Option<String>,
+    _config: TempDir,
+}
+
+impl Run {
+    fn new(args: &[&str]) -> Run {
+        let config = tempfile::tempdir().unwrap();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_attestation"));
+        cmd.args(args)
+            .env_remove("ATTESTATION_TOKEN")
+            .env_remove("ATTESTATION_API_URL")
+            .env_remove("ITL_OIDC_ISSUER")
+            .env_remove("ITL_OIDC_CLIENT_ID")
+            .env("XDG_CONFIG_HOME", config.path());
+        Run {
+            cmd,
+            stdin: None,
+            _config: config,
+        }
+    }
+
+    fn env(mut self, key: &str, value: impl AsRef<std::ffi::OsStr>) -> Run {
+        self.cmd.env(key, value);
+        self
+    }
+
+    fn stdin(mut self, text: &str) -> Run {
+        self.stdin = Some(text.to_string());
+        self
+    }
+
+    fn run(mut self) -> Done {
+        use std::io::Write;
+        self.cmd
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = self.cmd.spawn().unwrap();
+        let mut input = child.stdin.take().unwrap();
+        if let Some(text) = &self.stdin {
+            input.write_all(text.as_bytes()).unwrap();
+        }
+        drop(input);
+        Done(child.wait_with_output().unwrap())
+    }
+
+    /// Runs and asserts success.
+    fn ok(self) -> Done {
+        let done = self.run();
+        assert_eq!(done.code(), 0, "{done:?}");
+        done
+    }
+
+    /// Runs and asserts exit code `code`.
+    fn fails(self, code: i32) -> Done {
+        let done = self.run();
+        assert_eq!(done.code(), code, "{done:?}");
+        done
+    }
+}
+
+struct Done(Output);
+
+impl std::fmt::Debug for Done {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "exit {:?}\n--- stdout\n{}\n--- stderr\n{}",
+            self.0.status.code(),
+            self.stdout(),
+            self.stderr()
+        )
+    }
+}
+
+impl Done {
+    fn code(&self) -> i32 {
+        self.0.status.code().unwrap_or(-1)
+    }
+    fn stdout(&self) -> String {
+        String::from_utf8_lossy(&self.0.stdout).into_owned()
+    }
+    fn stderr(&self) -> String {
+        String::from_utf8_lossy(&self.0.stderr).into_owned()
+    }
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout()).unwrap_or_else(|e| panic!("{e}: {self:?}"))
+    }
+}
+
+#[test]
+fn machine_lifecycle_from_the_cli() {
+    let s = TestServer::start();
+    let id = s.import("worker-app");
+
+    // list: table, json, yaml, filters and paging.
+    let table = s.cli(&["machine", "list"]).ok().stdout();
+    assert!(table.starts_with("MACHINE ID"), "{table}");
+    assert!(
+        table.contains(&id) && table.contains("1 shown, 1 in total"),
+        "{table}"
+    );
+    let list = s.cli(&["machine", "list", "-o", "json"]).ok().json();
+    assert_eq!(list.as_array().unwrap().len(), 1);
+    assert_eq!(list[0]["machine_id"], json!(id));
+    let yaml = s
+        .cli(&["machine", "list", "--output", "yaml"])
+        .ok()
+        .stdout();
+    assert!(yaml.contains(&format!("machine_id: {id}")), "{yaml}");
+    let filtered = s
+        .cli(&[
+            "machine",
+            "list",
+            "--status",
+            "locked",
+            "--page",
+            "1",
+            "--per-page",
+            "5",
+            "-o",
+            "json",
+        ])
+        .ok()
+        .json();
+    assert_eq!(filtered, json!([]));
+    let status = list[0]["status"].as_str().unwrap().to_string();
+
+    // show
+    let shown = s.cli(&["machine", "show", &id, "-o", "json"]).ok().json();
+    assert_eq!(shown["machine_id"], json!(id));
+    let shown_table = s.cli(&["machine", "show", &id]).ok().stdout();
+    assert!(
+        shown_table.contains("ek_fingerprint:") && shown_table.contains(&status),
+        "{shown_table}"
+    );
+
+    // approve
+    let approved = s
+        .cli(&[
+            "machine",
+            "approve",
+            &id,
+            "--role",
+            "worker-app",
+            "--hostname",
+            "node-1",
+            "--assigned-ip",
+            "10.0.1.11/24",
+            "-o",
+            "json",
+        ])
+        .ok()
+        .json();
+    assert_eq!(approved["hostname"], json!("node-1"), "{approved}");
+    assert_eq!(approved["assigned_ip"], json!("10.0.1.11/24"), "{approved}");
+
+    // approvals (no dual control for worker-app: empty list)
+    let votes = s
+        .cli(&["machine", "approvals", &id, "-o", "json"])
+        .ok()
+        .json();
+    assert!(votes.is_array(), "{votes}");
+    assert!(s
+        .cli(&["machine", "approvals", &id])
+        .ok()
+        .stdout()
+        .contains("(none)"));
+
+    // offline bundle to a private file
+    let dir = tempfile::tempdir().unwrap();
+    let bundle_path = dir.path().join("bundle.json");
+    let done = s
+        .cli(&[
+            "machine",
+            "offline-bundle",
+            &id,
+            "--out",
+            bundle_path.to_str().unwrap(),
+        ])
+        .ok();
+    assert!(
+        done.stdout().is_empty(),
+        "secrets never on stdout with --out: {done:?}"
+    );
+    let bundle: Value = serde_json::from_slice(&std::fs::read(&bundle_path).unwrap()).unwrap();
+    assert_eq!(bundle["machine_id"], json!(id));
+    assert!(bundle["enrollment_key_pem"]
+        .as_str()
+        .unwrap()
+        .contains("PRIVATE KEY"));
+    assert_eq!(mode(&bundle_path), 0o600);
+
+    // lock / unlock
+    let locked = s
+        .cli(&[
+            "machine",
+            "lock",
+            &id,
+            "--reason",
+            "maintenance",
+            "-o",
+            "json",
+        ])
+        .ok()
+        .json();
+    assert_eq!(locked["status"], json!("locked"));
+    let again = s.cli(&["machine", "lock", &id]).fails(4);
+    assert!(again.stderr().contains("HTTP 409"), "{again:?}");
+    let unlocked = s.cli(&["machine", "unlock", &id, "-o", "json"]).ok().json();
+    assert_ne!(unlocked["status"], json!("locked"));
+
+    // revoke
+    let revoked = s
+        .cli(&[
+            "machine",
+            "revoke",
+            &id,
+            "--reason",
+            "disk stolen",
+            "--wipe",
+            "-o",
+            "json",
+        ])
+        .ok()
+        .json();
+    assert_eq!(revoked["status"], json!("revoked"));
+    assert_eq!(revoked["wipe_pending"], json!(true));
+
+    // audit list and verify
+    let entries = s
+        .cli(&["audit", "list", "--per-page", "50", "-o", "json"])
+        .ok()
+        .json();
+    let actions: Vec<&str> = entries
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert!(actions.len() >= 6, "{actions:?}");
+    let page2 = s
+        .cli(&[
+            "audit",
+            "list",
+            "--page",
+            "2",
+            "--per-page",
+            "2",
+            "-o",
+            "json",
+        ])
+        .ok()
+        .json();
+    assert_eq!(page2.as_array().unwrap().len(), 2);
+    let audit_table = s.cli(&["audit", "list"]).ok().stdout();
+    assert!(
+        audit_table.starts_with("ID") && audit_table.contains("disk stolen"),
+        "{audit_table}"
+    );
+    let report = s.cli(&["audit", "verify", "-o", "json"]).ok().json();
+    assert_eq!(report["valid"], json!(true), "{report}");
+    assert!(s.cli(&["audit", "verify"]).ok().stdout().contains("valid:"));
+}
+
+#[test]
+fn audit_verify_exits_non_zero_on_a_broken_chain() {
+    let s = TestServer::start();
+    s.import("worker-app");
+    s.import("worker-app");
+    let pool = s.db.as_ref().unwrap().store().pool().clone();
+    s.rt.block_on(async {
+        // An attacker with database access drops the guard first.
+        attest_store::sqlx::query("DROP TRIGGER audit_log_no_update")
+            .execute(&pool)
+            .await
+            .unwrap();
+        attest_store::sqlx::query("UPDATE audit_log SET detail = 'tampered' WHERE id = 1")
+            .execute(&pool)
+            .await
+            .unwrap();
+    });
+    let done = s.cli(&["audit", "verify"]).fails(1);
+    assert!(done.stderr().contains("INVALID"), "{done:?}");
+    let done = s.cli(&["audit", "verify", "-o", "json"]).fails(1);
+    assert_eq!(done.json()["valid"], json!(false));
+}
+
+#[test]
+fn import_and_extensions() {
+    let s = TestServer::start();
+    let fp = fingerprint();
+    let uuid = "0b5cf3c4-8a6d-4a3a-9d62-9a3c0f3d1e11";
+    let imported = s
+        .cli(&[
+            "machine",
+            "import",
+            "--ek-fingerprint",
+            &fp,
+            "--machine-id",
+            uuid,
+            "--hw-mac",
+            "52:54:00:12:34:56",
+            "--hw-serial",
+            "SN1",
+            "-o",
+            "json",
+        ])
+        .ok()
+        .json();
+    assert_eq!(imported["machine_id"], json!(uuid), "{imported}");
+    let bad = s
+        .cli(&["machine", "import", "--ek-fingerprint", "not-hex"])
+        .fails(4);
+    assert!(bad.stderr().contains("HTTP 422"), "{bad:?}");
+    assert!(
+        bad.stderr().contains("ek_fingerprint"),
+        "detail printed: {bad:?}"
+    );
+
+    // No token needed for extensions.
+    let ext = Run::new(&["extensions", "list", "-o", "json", "--url", &s.url])
+        .ok()
+        .json();
+    assert!(ext["extensions"].is_array(), "{ext}");
+    assert_eq!(
+        ext["total"],
+        json!(ext["extensions"].as_array().unwrap().len())
+    );
+    let table = Run::new(&["extensions", "list", "--url", &s.url])
+        .ok()
+        .stdout();
+    assert!(
+        table.starts_with("NAME") || table.starts_with("(none)"),
+        "{table}"
+    );
+}
+
+#[test]
+fn errors_print_status_and_detail_with_distinct_exit_codes() {
+    let s = TestServer::start();
+    // Wrong token: 3, status and detail on stderr, token never echoed.
+    let done = s
+        .cli(&["machine", "list"])
+        .env("ATTESTATION_TOKEN", "wrong-token-value-123")
+        .fails(3);
+    assert!(done.stderr().contains("HTTP 401"), "{done:?}");
+    assert!(!done.stderr().contains("wrong-token-value-123"));
+    assert!(done.stdout().is_empty());
+    // --token wins over the environment.
+    s.cli(&["machine", "list", "--token", "wrong-token-value-123"])
+        .fails(3);
+    // No token at all: 3.
+    Run::new(&["machine", "list", "--url", &s.url]).fails(3);
+    // Unknown machine: 4 with the server's detail.
+    let done = s
+        .cli(&["machine", "show", "00000000-0000-4000-8000-000000000000"])
+        .fails(4);
+    assert!(done.stderr().contains("HTTP 404"), "{done:?}");
+    let detail = done.stderr();
+    assert!(detail.to_lowercase().contains("not found"), "{detail}");
+    // Validation issues are listed.
+    let id = s.import("worker-app");
+    let done = s
+        .cli(&["machine", "approve", &id, "--role", "no-such-role"])
+        .fails(4);
+    assert!(done.stderr().contains("HTTP 422"), "{done:?}");
+    // Bad paging is a 422 too.
+    s.cli(&["machine", "list", "--per-page", "100000"]).fails(4);
+    // Usage errors: 2.
+    s.cli(&["machine", "approve", &id]).fails(2);
+    s.cli(&["machine", "list", "--output", "xml"]).fails(2);
+    // No server: 5.
+    let done = Run::new(&["machine", "list", "--url", "http://127.0.0.1:9"]).fails(5);
+    assert!(
+        done.stderr().contains("cannot reach the server"),
+        "{done:?}"
+    );
+    // Missing --ca-cert file: usage.
+    s.cli(&["machine", "list", "--ca-cert", "/nonexistent/ca.pem"])
+        .fails(2);
+}
+
+#[test]
+fn every_command_has_help_with_an_example_and_completions_work() {
+    for args in [
+        &["machine", "list"][..],
+        &["machine", "show"],
+        &["machine", "approve"],
+        &["machine", "revoke"],
+        &["machine", "lock"],
+        &["machine", "unlock"],
+        &["machine", "approvals"],
+        &["machine", "offline-bundle"],
+        &["machine", "import"],
+        &["audit", "list"],
+        &["audit", "verify"],
+        &["extensions", "list"],
+        &["auth", "login"],
+        &["auth", "logout"],
+        &["auth", "whoami"],
+        &["completions"],
+    ] {
+        let mut with_help = args.to_vec();
+        with_help.push("--help");
+        let out = Run::new(&with_help).ok().stdout();
+        assert!(out.contains("Example"), "{args:?}: {out}");
+    }
+    let help = Run::new(&["--help"])
+        .env("ATTESTATION_TOKEN", "secret-token-in-env-42")
+        .ok()
+        .stdout();
+    assert!(
+        help.contains("ATTESTATION_API_URL") && help.contains("--ca-cert"),
+        "{help}"
+    );
+    assert!(!help.contains("secret-token-in-env-42"));
+    for shell in ["bash", "zsh", "fish"] {
+        let script = Run::new(&["completions", shell]).ok().stdout();
+        assert!(
+            script.contains("attestation") && script.contains("machine"),
+            "{shell}"
+        );
+    }
+    Run::new(&["completions", "tcsh"]).fails(2);
+}
+
+fn mode(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+fn write_script(dir: &Path, name: &str, body: &str, executable: bool) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let path = dir.join(name);
+    std::fs::write(&path, body).unwrap();
+    let perms = if executable { 0o755 } else { 0o644 };
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(perms)).unwrap();
+    path
+}
+
+fn path_with(dir: &Path) -> std::ffi::OsString {
+    let mut paths = vec![dir.to_path_buf()];
+    paths.extend(std::env::split_paths(
+        &std::env::var_os("PATH").unwrap_or_default(),
+    ));
+    std::env::join_paths(paths).unwrap()
+}
+
+#[test]
+fn plugins_are_listed_run_with_the_resolved_options_and_never_break_the_cli() {
+    let dir = tempfile::tempdir().unwrap();
+    write_script(
+        dir.path(),
+        "attestation-hello",
+        "#!/bin/sh\necho \"args=$*\"\necho \"url=$ATTESTATION_API_URL\"\n\
+         [ \"$ATTESTATION_TOKEN\" = plugin-token ] && echo token-ok\nexit 0\n",
+        true,
+    );
+    write_script(
+        dir.path(),
+        "attestation-crash",
+        "#!/bin/sh\nkill -9 $$\n",
+        true,
+    );
+    write_script(dir.path(), "attestation-seven", "#!/bin/sh\nexit 7\n", true);
+    write_script(
+        dir.path(),
+        "attestation-noexec",
+        "#!/bin/sh\necho hi\n",
+        false,
+    );
+    write_script(
+        dir.path(),
+        "attestation-badinterp",
+        "#!/nonexistent/sh\necho hi\n",
+        true,
+    );
+    write_script(
+        dir.path(),
+        "attestation-machine",
+        "#!/bin/sh\necho shadowed\n",
+        true,
+    );
+    let path = path_with(dir.path());
+
+    let help = Run::new(&["--help"]).env("PATH", &path).ok().stdout();
+    let plugins = help.split("Plugins:").nth(1).expect("a Plugins heading");
+    assert!(
+        plugins.contains("hello") && plugins.contains("seven"),
+        "{help}"
+    );
+    assert!(
+        !plugins.contains("noexec"),
+        "not executable: not a plugin: {help}"
+    );
+    assert!(
+        !plugins.contains("attestation-machine"),
+        "built-ins win: {help}"
+    );
+    // -h too, and a help without plugins has no heading.
+    assert!(Run::new(&["-h"])
+        .env("PATH", &path)
+        .ok()
+        .stdout()
+        .contains("Plugins:"));
+    assert!(!Run::new(&["--help"])
+        .env("PATH", "/nonexistent")
+        .ok()
+        .stdout()
+        .contains("Plugins:"));
+
+    let done = Run::new(&[
+        "--url",
+        "http://example.test:9000",
+        "--token",
+        "plugin-token",
+        "hello",
+        "a",
+        "--flag",
+        "b",
+    ])
+    .env("PATH", &path)
+    .ok();
+    let out = done.stdout();
+    assert!(out.contains("args=a --flag b"), "{done:?}");
+    assert!(out.contains("url=http://example.test:9000"), "{done:?}");
+    assert!(out.contains("token-ok"), "{done:?}");
+    // From the environment as well.
+    let done = Run::new(&["hello"])
+        .env("PATH", &path)
+        .env("ATTESTATION_TOKEN", "plugin-token")
+        .ok();
+    assert!(
+        done.stdout().contains("url=http://localhost:9000") && done.stdout().contains("token-ok"),
+        "{done:?}"
+    );
+
+    // Exit codes propagate; crashes and broken plugins only fail themselves.
+    Run::new(&["seven"]).env("PATH", &path).fails(7);
+    let done = Run::new(&["crash"]).env("PATH", &path).fails(128 + 9);
+    assert!(done.stderr().contains("signal 9"), "{done:?}");
+    let done = Run::new(&["badinterp"]).env("PATH", &path).fails(1);
+    assert!(done.stderr().contains("plugin 'badinterp'"), "{done:?}");
+    let done = Run::new(&["noexec"]).env("PATH", &path).fails(2);
+    assert!(
+        done.stderr().contains("unknown command 'noexec'"),
+        "{done:?}"
+    );
+    Run::new(&["missing"]).env("PATH", &path).fails(2);
+    // The built-in machine command, not the plugin.
+    let done = Run::new(&["machine", "--help"]).env("PATH", &path).ok();
+    assert!(!done.stdout().contains("shadowed"), "{done:?}");
+}
+
+#[test]
+fn the_example_tag_plugin_is_listed() {
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/cli-plugins");
+    assert!(example.join("attestation-tag").exists());
+    let help = Run::new(&["--help"])
+        .env("PATH", path_with(&example))
+        .ok()
+        .stdout();
+    assert!(
+        help.split("Plugins:").nth(1).unwrap_or("").contains("tag"),
+        "{help}"
+    );
+    let usage = Run::new(&["tag", "--help"])
+        .env("PATH", path_with(&example))
+        .ok()
+        .stdout();
+    assert!(usage.contains("tag list"), "{usage}");
+}
+
+// ---- auth ---------------------------------------------------------------
+
+mod oidc {
+    //! A loopback OIDC issuer: discovery, password / refresh / device-code
+    //! grants. Tokens are JWT-shaped but unsigned.
+
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    use axum::extract::State;
+    use axum::routing::{get, post};
+    use axum::{Form, Json, Router};
+    use base64::Engine;
+    use serde_json::{json, Value};
+
+    #[derive(Clone)]
+    pub struct Issuer {
+        pub url: String,
+        pub polls: Arc<AtomicUsize>,
+        pub refreshes: Arc<AtomicUsize>,
+    }
+
+    pub fn jwt(user: &str, n: usize) -> String {
+        let b64 = |v: Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string());
+        format!(
+            "{}.{}.c2lnbmF0dXJl",
+            b64(json!({"alg": "RS256", "typ": "JWT"})),
+            b64(
+                json!({"sub": format!("sub-{user}"), "preferred_username": user,
+                "iss": "test", "exp": 4102444800u64, "n": n,
+                "realm_access": {"roles": ["attestation-operator"]}})
+            )
+        )
+    }
+
+    async fn token(
+        State(issuer): State<Issuer>,
+        Form(form): Form<Vec<(String, String)>>,
+    ) -> (axum::http::StatusCode, Json<Value>) {
+        let field = |k: &str| {
+            form.iter()
+                .find(|(key, _)| key == k)
+                .map(|(_, v)| v.clone())
+                .unwrap_or_default()
+        };
+        let ok = |user: &str, n: usize| {
+            (
+                axum::http::StatusCode::OK,
+                Json(json!({
+                    "access_token": jwt(user, n), "refresh_token": format!("refresh-{n}"),
+                    "token_type": "Bearer", "expires_in": 300
+                })),
+            )
+        };
+        let bad = |e: &str| {
+            (
+                axum::http::StatusCode::BAD_REQUEST,
+                Json(json!({"error": e, "error_description": "nope"})),
+            )
+        };
+        match field("grant_type").as_str() {
+            "password" if field("client_id") == "attestation-cli" => {
+                if field("username") == "alice" && field("password") == "correct horse" {
+                    ok("alice", 0)
+                } else {
+                    (
+                        axum::http::StatusCode::UNAUTHORIZED,
+                        Json(
+                            json!({"error": "invalid_grant", "error_description": "Invalid user credentials"}),
+                        ),
+                    )
+                }
+            }
+            "refresh_token" if field("refresh_token").starts_with("refresh-") => {
+                let n = issuer.refreshes.fetch_add(1, Ordering::SeqCst) + 1;
+                ok("alice", 100 + n)
+            }
+            "urn:ietf:params:oauth:grant-type:device_code" if field("device_code") == "dev-123" => {
+                if issuer.polls.fetch_add(1, Ordering::SeqCst) < 1 {
+                    bad("authorization_pending")
+                } else {
+                    ok("bob", 7)
+                }
+            }
+            _ => bad("unsupported_grant_type"),
+        }
+    }
+
+    pub async fn start() -> Issuer {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/realms/test", listener.local_addr().unwrap());
+        let issuer = Issuer {
+            url: url.clone(),
+            polls: Arc::default(),
+            refreshes: Arc::default(),
+        };
+        let discovery = json!({
+            "issuer": url,
+            "token_endpoint": format!("{url}/protocol/openid-connect/token"),
+            "device_authorization_endpoint": format!("{url}/protocol/openid-connect/auth/device"),
+        });
+        let app = Router::new()
+            .route(
+                "/realms/test/.well-known/openid-configuration",
+                get(move || {
+                    let d = discovery.clone();
+                    async move { Json(d) }
+                }),
+            )
+            .route("/realms/test/protocol/openid-connect/token", post(token))
+            .route(
+                "/realms/test/protocol/openid-connect/auth/device",
+                post(|| async {
+                    Json(json!({"device_code": "dev-123", "user_code": "WDJB-MJHT",
+                        "verification_uri": "https://sso.test/device", "expires_in": 60, "interval": 1}))
+                }),
+            )
+            .with_state(issuer.clone());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        issuer
+    }
+}
+
+#[test]
+fn login_caches_the_token_privately_refreshes_it_and_logout_removes_it() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let issuer = rt.block_on(oidc::start());
+    let config = tempfile::tempdir().unwrap();
+    let cache = config.path().join("attestation/token.json");
+    let cli = |args: &[&str]| Run::new(args).env("XDG_CONFIG_HOME", config.path());
+
+    // Wrong password: 3, nothing cached, password never echoed.
+    let done = cli(&[
+        "auth",
+        "login",
+        "--issuer",
+        &issuer.url,
+        "--username",
+        "alice",
+        "--password-stdin",
+    ])
+    .stdin("wrong-password-value\n")
+    .fails(3);
+    assert!(done.stderr().contains("invalid_grant"), "{done:?}");
+    assert!(!done.stderr().contains("wrong-password-value"));
+    assert!(!cache.exists());
+
+    // Password grant with the issuer from ITL_OIDC_ISSUER.
+    let done = cli(&["auth", "login", "--username", "alice", "--password-stdin"])
+        .env("ITL_OIDC_ISSUER", &issuer.url)
+        .stdin("correct horse\n")
+        .ok();
+    assert!(done.stderr().contains("logged in as alice"), "{done:?}");
+    let token = oidc::jwt("alice", 0);
+    assert!(!done.stdout().contains(&token) && !done.stderr().contains(&token));
+    assert_eq!(mode(&cache), 0o600);
+    let cached: Value = serde_json::from_slice(&std::fs::read(&cache).unwrap()).unwrap();
+    assert_eq!(cached["access_token"], json!(token));
+    assert_eq!(cached["refresh_token"], json!("refresh-0"));
+
+    // whoami uses the cache.
+    let me = cli(&["auth", "whoami", "-o", "json"]).ok().json();
+    assert_eq!(me["identity"], json!("alice"), "{me}");
+    assert_eq!(me["roles"], json!(["attestation-operator"]));
+    let table = cli(&["auth", "whoami"]).ok().stdout();
+    assert!(
+        table.contains("identity:") && !table.contains(&token),
+        "{table}"
+    );
+
+    // An expired token is refreshed with the refresh token.
+    let mut expired = cached.clone();
+    expired["expires_at"] = json!(1);
+    std::fs::write(&cache, expired.to_string()).unwrap();
+    cli(&["auth", "whoami"]).ok();
+    let refreshed: Value = serde_json::from_slice(&std::fs::read(&cache).unwrap()).unwrap();
+    assert_eq!(refreshed["access_token"], json!(oidc::jwt("alice", 101)));
+    assert_eq!(
+        issuer.refreshes.load(std::sync::atomic::Ordering::SeqCst),
+        1
+    );
+    assert_eq!(mode(&cache), 0o600);
+
+    // The cached token is what API commands send (the server rejects it: 3).
+    let s = TestServer::start();
+    let done = cli(&["machine", "list", "--url", &s.url]).fails(3);
+    assert!(done.stderr().contains("HTTP 401"), "{done:?}");
+
+    // logout
+    let done = cli(&["auth", "logout"]).ok();
+    assert!(done.stderr().contains("logged out"), "{done:?}");
+    assert!(!cache.exists());
+    cli(&["auth", "logout"]).ok();
+    let done = cli(&["auth", "whoami"]).fails(3);
+    assert!(done.stderr().contains("not logged in"), "{done:?}");
+    // The break-glass token is not a JWT.
+    let me = cli(&["auth", "whoami", "--token", "opaque", "-o", "json"])
+        .ok()
+        .json();
+    assert_eq!(me["token_type"], json!("opaque"));
+}
+
+#[test]
+fn device_code_login_polls_until_authorised() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let issuer = rt.block_on(oidc::start());
+    let config = tempfile::tempdir().unwrap();
+    let done = Run::new(&["auth", "login", "--device", "--issuer", &issuer.url])
+        .env("XDG_CONFIG_HOME", config.path())
+        .ok();
+    assert!(
+        done.stderr().contains("https://sso.test/device") && done.stderr().contains("WDJB-MJHT"),
+        "{done:?}"
+    );
+    assert!(done.stderr().contains("logged in as bob"), "{done:?}");
+    assert_eq!(issuer.polls.load(std::sync::atomic::Ordering::SeqCst), 2);
+    assert_eq!(mode(&config.path().join("attestation/token.json")), 0o600);
+    // --device and --username exclude each other: usage error.
+    Run::new(&[
+        "auth",
+        "login",
+        "--device",
+        "--username",
+        "x",
+        "--issuer",
+        &issuer.url,
+    ])
+    .fails(2);
+}
