@@ -132,6 +132,8 @@ pub fn is_valid_prefix(prefix: &str) -> bool {
         && !prefix.ends_with('/')
         && prefix[1..].split('/').all(|segment| {
             !segment.is_empty()
+                && segment != "."
+                && segment != ".."
                 && segment
                     .chars()
                     .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
@@ -178,7 +180,17 @@ mod tests {
     fn prefixes() {
         assert!(is_valid_prefix("/api/v1/myext"));
         assert!(is_valid_prefix("/metrics"));
-        for bad in ["", "/", "api/v1", "/api/", "/api//x", "/api/{id}", "/a b"] {
+        for bad in [
+            "",
+            "/",
+            "api/v1",
+            "/api/",
+            "/api//x",
+            "/api/{id}",
+            "/a b",
+            "/a/../b",
+            "/.",
+        ] {
             assert!(!is_valid_prefix(bad), "{bad}");
         }
         assert!(prefixes_collide("/api/v1/secrets", "/api/v1/secrets"));

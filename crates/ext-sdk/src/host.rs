@@ -88,6 +88,17 @@ impl ExtensionEnv {
         self.0.get(name).map(String::as_str)
     }
 
+    /// Only the variables named in `names`.
+    pub fn subset(&self, names: &[&str]) -> Self {
+        Self(Arc::new(
+            self.0
+                .iter()
+                .filter(|(k, _)| names.contains(&k.as_str()))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        ))
+    }
+
     /// A copy with `name` set to `value` (tests, embedding).
     pub fn with(&self, name: &str, value: &str) -> Self {
         let mut map = (*self.0).clone();
@@ -167,6 +178,15 @@ impl ExtensionContext {
             operators: parts.operators,
             machines: parts.machines,
         }
+    }
+
+    /// This context with `env` narrowed to `names`: each extension sees
+    /// only the settings it declares, never the core's secrets
+    /// (`ITL_ADMIN_TOKEN`, `ITL_CA_KEY_PASSPHRASE`) or another extension's.
+    pub fn for_extension(&self, names: &[&str]) -> Self {
+        let mut ctx = self.clone();
+        ctx.env = self.env.subset(names);
+        ctx
     }
 
     /// The operator the headers prove (401 / 403 otherwise).

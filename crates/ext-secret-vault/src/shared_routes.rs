@@ -336,12 +336,22 @@ pub async fn delete(
     counted(&state.ctx, "shared_delete", result)
 }
 
+/// Most machines one grant or revoke names (each is one audit entry).
+pub const MAX_MACHINES_PER_CHANGE: usize = 1000;
+
 fn validate_machine_ids(body: &AccessRequest) -> Result<Vec<String>, ApiError> {
-    if body.machine_ids.is_empty() {
+    if body.machine_ids.is_empty() || body.machine_ids.len() > MAX_MACHINES_PER_CHANGE {
         return Err(ApiError::invalid(
-            "too_short",
+            "value_error",
             vec![LocItem::from("body"), LocItem::from("machine_ids")],
-            "give at least one machine id",
+            format!("give 1 to {MAX_MACHINES_PER_CHANGE} machine ids"),
+        ));
+    }
+    if body.machine_ids.iter().any(|id| id.len() > 64) {
+        return Err(ApiError::invalid(
+            "value_error",
+            vec![LocItem::from("body"), LocItem::from("machine_ids")],
+            "a machine id is at most 64 characters",
         ));
     }
     let mut ids: Vec<String> = body
@@ -469,13 +479,15 @@ pub async fn value(
     let result = async {
         let now = common::now(&state.ctx);
         let mut tx = state.ctx.store.begin_write().await?;
+        // One answer for "no such secret" and "not yours", so a machine
+        // cannot probe which names exist.
+        let refused =
+            || ApiError::Forbidden("machine is not authorized for this shared secret".into());
         let row = repo::shared_secret_by_name(&mut tx, &name)
             .await?
-            .ok_or_else(not_found)?;
+            .ok_or_else(refused)?;
         if !repo::touch_access(&mut tx, &row.shared_secret_id, &machine.machine_id, &now).await? {
-            return Err(ApiError::Forbidden(
-                "machine is not authorized for this shared secret".into(),
-            ));
+            return Err(refused());
         }
         let plaintext = state.master.key.decrypt_str(&row.sealed).map_err(|e| {
             ApiError::Internal(format!(

@@ -77,7 +77,19 @@ impl Harness {
         )
         .await;
         assert_eq!(status, 200, "{body}");
-        body["machine_id"].as_str().unwrap().to_owned()
+        let id = body["machine_id"].as_str().unwrap().to_owned();
+        // Secrets go to attested machines only. The attestation flow has
+        // its own tests (crates/server/tests); here the imported machine is
+        // marked attested directly.
+        attest_store::sqlx::query(
+            "UPDATE machines SET status = 'attested', attested_at = registered_at \
+             WHERE machine_id = $1",
+        )
+        .bind(&id)
+        .execute(self.server.state.store.pool())
+        .await
+        .unwrap();
+        id
     }
 
     async fn extension_names(&self) -> Vec<String> {
@@ -355,7 +367,8 @@ async fn shared_secrets_end_to_end() {
             h.anon(M::GET, &format!("{base}/by-name/missing/value")),
         ))
         .await;
-        assert_eq!(s, 404, "{ctx}");
+        // The same answer as "not granted": names cannot be probed.
+        assert_eq!(s, 403, "{ctx}");
 
         // Grant (by name), idempotently; unknown machines are named.
         let access = format!("{base}/prod-join/access");

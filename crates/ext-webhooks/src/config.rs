@@ -56,8 +56,19 @@ impl WebhookSettings {
     /// out-of-range value is an error naming the variable.
     pub fn from_env(env: &ExtensionEnv) -> Result<Self, ExtensionError> {
         let d = Self::default();
+        // Bounded so no arithmetic on them can overflow: a day is longer
+        // than any sensible timeout, backoff or poll interval.
+        const MAX: u64 = 86_400;
         let positive = |name: &str, value: Option<u64>, default: u64| match value {
             Some(0) => Err(ExtensionError::new(format!("{name} must be at least 1"))),
+            Some(v) if v > MAX && name != POLL_INTERVAL_MS => {
+                Err(ExtensionError::new(format!("{name} must be at most {MAX}")))
+            }
+            Some(v) => Ok(v),
+            None => Ok(default),
+        };
+        let bounded = |name: &str, value: Option<u64>, default: u64| match value {
+            Some(v) if v > MAX => Err(ExtensionError::new(format!("{name} must be at most {MAX}"))),
             Some(v) => Ok(v),
             None => Ok(default),
         };
@@ -74,18 +85,24 @@ impl WebhookSettings {
                 d.timeout.as_secs(),
             )?),
             max_attempts: u32::try_from(max_attempts.min(1000)).unwrap_or(1000),
-            backoff: Duration::from_secs(
-                env.parse(BACKOFF_SECONDS)?.unwrap_or(d.backoff.as_secs()),
-            ),
-            backoff_cap: Duration::from_secs(
-                env.parse(BACKOFF_CAP_SECONDS)?
-                    .unwrap_or(d.backoff_cap.as_secs()),
-            ),
-            poll_interval: Duration::from_millis(positive(
-                POLL_INTERVAL_MS,
-                env.parse(POLL_INTERVAL_MS)?,
-                u64::try_from(d.poll_interval.as_millis()).unwrap_or(1000),
+            backoff: Duration::from_secs(bounded(
+                BACKOFF_SECONDS,
+                env.parse(BACKOFF_SECONDS)?,
+                d.backoff.as_secs(),
             )?),
+            backoff_cap: Duration::from_secs(bounded(
+                BACKOFF_CAP_SECONDS,
+                env.parse(BACKOFF_CAP_SECONDS)?,
+                d.backoff_cap.as_secs(),
+            )?),
+            poll_interval: Duration::from_millis(
+                positive(
+                    POLL_INTERVAL_MS,
+                    env.parse(POLL_INTERVAL_MS)?,
+                    u64::try_from(d.poll_interval.as_millis()).unwrap_or(1000),
+                )?
+                .min(MAX * 1000),
+            ),
         })
     }
 

@@ -25,6 +25,9 @@ use crate::{signature, ssrf};
 /// Longest stored response body, in bytes (the seed's 4 KB).
 pub const MAX_RESPONSE_BODY: usize = 4096;
 
+/// Header naming the queued delivery; the same on every retry of it.
+pub const DELIVERY_HEADER: &str = "X-Webhook-Delivery";
+
 /// Queue rows claimed per worker round.
 const BATCH: i64 = 16;
 
@@ -215,11 +218,17 @@ impl Worker {
             .filter(|w| w.enabled)
         else {
             // Deleted or disabled since it was queued: nothing to send.
-            return repo::dequeue(pool, &item.queue_id).await;
+            repo::dequeue(pool, &item.queue_id, &self.owner).await?;
+            return Ok(());
         };
         let started = Instant::now();
         let outcome = self
-            .send(&webhook.url, webhook.secret.as_deref(), &item.payload)
+            .send(
+                &webhook.url,
+                webhook.secret.as_deref(),
+                &item.queue_id,
+                &item.payload,
+            )
             .await;
         let duration_ms = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
         let now = self.ctx.clock.now();
@@ -239,14 +248,22 @@ impl Worker {
         let mut tx = self.ctx.store.begin_write().await?;
         repo::record_attempt(&mut tx, &row, success).await?;
         let give_up = attempts >= i64::from(self.settings.max_attempts);
-        if success || give_up {
-            repo::dequeue(&mut *tx, &item.queue_id).await?;
+        let still_ours = if success || give_up {
+            repo::dequeue(&mut *tx, &item.queue_id, &self.owner).await?
         } else {
             let delay = self
                 .settings
                 .retry_delay(u32::try_from(attempts).unwrap_or(u32::MAX));
-            let next = now + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::MAX);
-            repo::reschedule(&mut *tx, &item.queue_id, attempts, next).await?;
+            let next = chrono::Duration::from_std(delay)
+                .ok()
+                .and_then(|d| now.checked_add_signed(d))
+                .unwrap_or(now);
+            repo::reschedule(&mut *tx, &item.queue_id, &self.owner, attempts, next).await?
+        };
+        if !still_ours {
+            // The lease ran out mid-attempt and another worker claimed the
+            // row: this attempt is recorded, the row is theirs to finish.
+            tracing::debug!(queue_id = %item.queue_id, "webhook lease lost during an attempt");
         }
         tx.commit().await?;
         let status = if success { "success" } else { "failure" };
@@ -269,7 +286,7 @@ impl Worker {
     }
 
     /// POSTs `body`; never fails, the outcome says what happened.
-    async fn send(&self, url: &str, secret: Option<&str>, body: &str) -> Outcome {
+    async fn send(&self, url: &str, secret: Option<&str>, queue_id: &str, body: &str) -> Outcome {
         if let Err(error) = check_target(url, self.settings.allow_private_targets) {
             return Outcome::error(error);
         }
@@ -277,6 +294,9 @@ impl Worker {
             .client
             .post(url)
             .header(reqwest::header::CONTENT_TYPE, "application/json")
+            // Stable across retries, so a receiver can drop a duplicate
+            // (delivery is at least once).
+            .header(DELIVERY_HEADER, queue_id)
             .body(body.to_owned());
         if let Some(secret) = secret {
             request = request.header(signature::HEADER, signature::sign(secret, body.as_bytes()));

@@ -238,32 +238,43 @@ pub async fn claim(
     .transpose()
 }
 
-/// Removes a queue row (delivered, given up, or its webhook is gone).
-pub async fn dequeue<'c, E: Executor<'c, Database = Any>>(db: E, queue_id: &str) -> Result<()> {
-    sqlx::query("DELETE FROM extension_webhook_queue WHERE queue_id = $1")
-        .bind(queue_id)
-        .execute(db)
-        .await?;
-    Ok(())
+/// Removes a queue row (delivered, given up, or its webhook is gone) if
+/// `owner` still holds its lease. `false`: the lease expired and another
+/// worker took the row over; it decides what happens to it.
+pub async fn dequeue<'c, E: Executor<'c, Database = Any>>(
+    db: E,
+    queue_id: &str,
+    owner: &str,
+) -> Result<bool> {
+    let done =
+        sqlx::query("DELETE FROM extension_webhook_queue WHERE queue_id = $1 AND lease_owner = $2")
+            .bind(queue_id)
+            .bind(owner)
+            .execute(db)
+            .await?;
+    Ok(done.rows_affected() == 1)
 }
 
-/// Schedules the next attempt and releases the lease.
+/// Schedules the next attempt and releases the lease, if `owner` still
+/// holds it (see [`dequeue`]).
 pub async fn reschedule<'c, E: Executor<'c, Database = Any>>(
     db: E,
     queue_id: &str,
+    owner: &str,
     attempts: i64,
     next_attempt_at: DateTime<Utc>,
-) -> Result<()> {
-    sqlx::query(
+) -> Result<bool> {
+    let done = sqlx::query(
         "UPDATE extension_webhook_queue SET attempts = $1, next_attempt_at = $2, \
-         lease_owner = NULL, lease_until = NULL WHERE queue_id = $3",
+         lease_owner = NULL, lease_until = NULL WHERE queue_id = $3 AND lease_owner = $4",
     )
     .bind(attempts)
     .bind(format_timestamp(next_attempt_at))
     .bind(queue_id)
+    .bind(owner)
     .execute(db)
     .await?;
-    Ok(())
+    Ok(done.rows_affected() == 1)
 }
 
 /// One row of `extension_webhook_deliveries`.

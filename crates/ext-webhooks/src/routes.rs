@@ -190,6 +190,11 @@ fn validate_url(url: &str, allow_private: bool) -> Result<String, ApiError> {
     let Some(host) = parsed.host_str().filter(|h| !h.is_empty()) else {
         return Err(invalid("url", "URL must have a host"));
     };
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        // Credentials in the URL would be stored, listed and logged; use
+        // the signing secret to authenticate deliveries instead.
+        return Err(invalid("url", "URL must not contain user credentials"));
+    }
     if !allow_private {
         if let Some(ip) = ssrf::literal_ip(host).filter(|ip| ssrf::is_forbidden(*ip)) {
             return Err(invalid(
@@ -238,11 +243,16 @@ fn validate_secret(secret: Option<String>) -> Result<Option<String>, ApiError> {
     }
 }
 
+/// What the audit log keeps of a webhook: its origin, not the whole URL,
+/// whose path may carry a token (Slack-style hooks).
 fn audit_detail(w: &WebhookRow) -> String {
+    let origin = reqwest::Url::parse(&w.url)
+        .map(|u| u.origin().ascii_serialization())
+        .unwrap_or_else(|_| "<unparsable>".into());
     format!(
-        "webhook {} url={} events={} enabled={} signed={}",
+        "webhook {} target={} events={} enabled={} signed={}",
         w.webhook_id,
-        w.url,
+        origin,
         w.events.join(","),
         w.enabled,
         w.secret.is_some()

@@ -85,6 +85,8 @@ async fn api_requires_operators_validates_and_audits() {
             json!({"url": "http://[::1]/x", "events": ["machine.approved"]}),
             json!({"url": "http://169.254.169.254/latest", "events": ["machine.approved"]}),
             json!({"url": "ftp://example.com/x", "events": ["machine.approved"]}),
+            json!({"url": "https://user:pw@example.com/x", "events": ["machine.approved"]}),
+            json!({"url": "http://2130706433/x", "events": ["machine.approved"]}),
             json!({"url": "not a url", "events": ["machine.approved"]}),
             json!({"url": long, "events": ["machine.approved"]}),
             json!({"url": "https://example.com/x", "events": ["machine.exploded"]}),

@@ -40,7 +40,11 @@ fn api_router() -> OpenApiRouter<AppState> {
 /// prefix may cover.
 pub fn core_paths() -> Vec<String> {
     let mut paths: Vec<String> = openapi().paths.paths.keys().cloned().collect();
-    paths.extend(["/docs".to_owned(), "/openapi.json".to_owned()]);
+    paths.extend([
+        "/docs".to_owned(),
+        "/docs/{*rest}".to_owned(),
+        "/openapi.json".to_owned(),
+    ]);
     paths
 }
 

@@ -84,7 +84,7 @@ impl RunningServer {
             Ok(result) => result.map_err(StartupError::Serve),
             Err(join) => Err(StartupError::Serve(std::io::Error::other(join.to_string()))),
         };
-        self.loaded.shutdown(&self.extension_context).await;
+        self.loaded.shutdown().await;
         served
     }
 }
@@ -243,6 +243,16 @@ pub async fn start_with(
     )
     .await?;
     state.extensions = Arc::new(loaded.infos.clone());
+    if state.settings.extensions.machine_auth
+        == crate::config::extensions::MachineAuthMode::EkFingerprint
+        && loaded.infos.iter().any(|e| e.name == "secret_vault")
+    {
+        tracing::warn!(
+            "ITL_MACHINE_AUTH=ek-fingerprint: machines fetch secrets by naming their EK \
+             fingerprint, which is public (it is in webhook payloads and the API); set \
+             ITL_MACHINE_AUTH=enrollment-cert behind a TLS proxy that forwards client certificates"
+        );
+    }
     let mounts = std::mem::take(&mut loaded.mounts);
     let listener = TcpListener::bind(listen)
         .await

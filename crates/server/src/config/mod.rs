@@ -632,6 +632,16 @@ impl Settings {
                 machine_auth: file.machine_auth,
             },
         )?;
+        if extensions.machine_auth == extensions::MachineAuthMode::EnrollmentCert
+            && !client_cert_header
+        {
+            return Err(ConfigError::Invalid {
+                key: "machine_auth",
+                message: "enrollment-cert needs client_cert_header = true: the TLS proxy \
+                          forwards the machine's certificate in X-Client-Cert"
+                    .into(),
+            });
+        }
         Ok(Self {
             listen,
             database_url,
@@ -803,6 +813,47 @@ mod tests {
             Settings::unknown_env_vars(&env, &[]),
             vec!["ITL_ADMIN_TOKN"]
         );
+    }
+
+    #[test]
+    fn machine_auth_by_certificate_needs_the_client_cert_header() {
+        let err = Settings::resolve(
+            &ServeArgs::default(),
+            &[("ITL_MACHINE_AUTH", "enrollment-cert")],
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("client_cert_header"), "{err}");
+        let s = Settings::resolve(
+            &ServeArgs::default(),
+            &[
+                ("ITL_MACHINE_AUTH", "enrollment-cert"),
+                ("ITL_CLIENT_CERT_HEADER", "true"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(
+            s.extensions.machine_auth,
+            extensions::MachineAuthMode::EnrollmentCert
+        );
+        assert!(Settings::resolve(&ServeArgs::default(), &[("ITL_MACHINE_AUTH", "nope")]).is_err());
+    }
+
+    #[test]
+    fn extensions_see_only_their_own_settings() {
+        let s = Settings::resolve(
+            &ServeArgs::default(),
+            &[
+                ("ITL_ADMIN_TOKEN", "break-glass-0123456789abcdef"),
+                ("ITL_WEBHOOK_TIMEOUT_SECONDS", "3"),
+                ("ITL_EXTENSIONS_DISABLED", "metrics, webhooks"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(s.extensions.disabled, vec!["metrics", "webhooks"]);
+        let mine = s.extensions.env.subset(&["ITL_WEBHOOK_TIMEOUT_SECONDS"]);
+        assert_eq!(mine.get("ITL_WEBHOOK_TIMEOUT_SECONDS"), Some("3"));
+        assert_eq!(mine.get("ITL_ADMIN_TOKEN"), None);
+        assert!(!format!("{:?}", s.extensions.env).contains("break-glass"));
     }
 
     #[test]

@@ -43,12 +43,11 @@ impl MachineAuthenticator for HostMachineAuth {
                     MachineCredential::EnrollmentCertificate,
                 ),
             };
-            if matches!(
-                record.status,
-                MachineStatus::Revoked | MachineStatus::Rejected
-            ) {
+            // Only a machine whose attestation stands: not one waiting for
+            // approval, approved but not yet attested, locked, or revoked.
+            if record.status != MachineStatus::Attested {
                 return Err(ApiError::Forbidden(format!(
-                    "machine is {}",
+                    "machine is {}; only attested machines authenticate here",
                     record.status.as_str()
                 )));
             }

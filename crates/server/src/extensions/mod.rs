@@ -39,7 +39,7 @@ pub struct Loaded {
     pub infos: Vec<ExtensionInfo>,
     /// Routes to mount, each under its prefix.
     pub mounts: Vec<Mount>,
-    active: Vec<Arc<dyn Extension>>,
+    active: Vec<(Arc<dyn Extension>, ExtensionContext)>,
 }
 
 impl Loaded {
@@ -53,8 +53,8 @@ impl Loaded {
     }
 
     /// Runs every loaded extension's `on_shutdown`, last loaded first.
-    pub async fn shutdown(&self, ctx: &ExtensionContext) {
-        for ext in self.active.iter().rev() {
+    pub async fn shutdown(&self) {
+        for (ext, ctx) in self.active.iter().rev() {
             ext.on_shutdown(ctx).await;
             tracing::info!("Stopped extension: {}", ext.name());
         }
@@ -106,6 +106,7 @@ pub async fn load(
             tracing::info!("Extension disabled by configuration: {name}");
             continue;
         }
+        let ctx = &ctx.for_extension(ext.env_vars());
         if let Err(err) = start(ext.as_ref(), ctx).await {
             tracing::error!("Failed to load extension {name}: {err}");
             continue;
@@ -123,7 +124,7 @@ pub async fn load(
             description: ext.description().to_owned(),
         });
         loaded.mounts.extend(mounts);
-        loaded.active.push(ext.clone());
+        loaded.active.push((ext.clone(), ctx.clone()));
     }
     Ok(loaded)
 }
