@@ -89,6 +89,31 @@ impl ApiClient {
         };
         send(req).await
     }
+
+    /// `PUT path` with a JSON body.
+    pub async fn put(&self, path: &str, body: &Value) -> CliResult<ApiResponse> {
+        send(self.request(Method::PUT, path).json(body)).await
+    }
+
+    /// `DELETE path` with an optional JSON body.
+    pub async fn delete(&self, path: &str, body: Option<&Value>) -> CliResult<ApiResponse> {
+        let req = self.request(Method::DELETE, path);
+        let req = match body {
+            Some(body) => req.json(body),
+            None => req,
+        };
+        send(req).await
+    }
+
+    /// `GET path` as a machine: no bearer token, the `X-EK-Fingerprint`
+    /// header instead (the default `ITL_MACHINE_AUTH=ek-fingerprint`).
+    pub async fn get_as_machine(&self, path: &str, ek_fingerprint: &str) -> CliResult<ApiResponse> {
+        let req = self
+            .http
+            .get(format!("{}{}", self.base, path))
+            .header("X-EK-Fingerprint", ek_fingerprint);
+        send(req).await
+    }
 }
 
 /// Sends `req`; a non-2xx status becomes [`CliError::Http`].

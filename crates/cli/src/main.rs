@@ -24,6 +24,9 @@ use crate::commands::audit::AuditCmd;
 use crate::commands::auth::AuthCmd;
 use crate::commands::extensions::ExtensionsCmd;
 use crate::commands::machine::MachineCmd;
+use crate::commands::secret::SecretCmd;
+use crate::commands::shared_secret::SharedSecretCmd;
+use crate::commands::webhook::WebhookCmd;
 use crate::commands::Ctx;
 use crate::error::{CliError, CliResult};
 use crate::output::{Format, Printer};
@@ -33,6 +36,8 @@ const EXAMPLES: &str = "Examples:
   attestation machine list --status pending_approval
   attestation machine approve 6f1c… --role worker-app --hostname node-1
   attestation audit verify
+  attestation secret create 6f1c… --name disk-key --value-stdin
+  attestation webhook add --url https://hooks.example/a --events machine.approved
   attestation completions bash > /etc/bash_completion.d/attestation
 
 Exit codes: 0 ok, 1 local failure (or a broken audit chain), 2 usage,
@@ -109,6 +114,25 @@ enum Command {
     /// Read and verify the hash-chained audit log.
     #[command(subcommand, after_help = "Example:\n  attestation audit verify")]
     Audit(AuditCmd),
+    /// Machine secrets (secret_vault extension): create, list, get, delete.
+    #[command(
+        subcommand,
+        after_help = "Example:\n  attestation secret create 6f1c… --name disk-key --value s3cr3t"
+    )]
+    Secret(SecretCmd),
+    /// Shared secrets (secret_vault extension) and their access lists.
+    #[command(
+        subcommand,
+        name = "shared-secret",
+        after_help = "Example:\n  attestation shared-secret grant prod-k8s-join-token --machines 6f1c…,9bac…"
+    )]
+    SharedSecret(SharedSecretCmd),
+    /// Webhooks (webhooks extension): register, change, test, history.
+    #[command(
+        subcommand,
+        after_help = "Example:\n  attestation webhook add --url https://example.com/hooks/attestation --events machine.approved,machine.revoked --secret my-signing-secret"
+    )]
+    Webhook(WebhookCmd),
     /// Show the server's loaded extensions.
     #[command(subcommand, after_help = "Example:\n  attestation extensions list")]
     Extensions(ExtensionsCmd),
@@ -176,10 +200,11 @@ fn main() -> ExitCode {
 async fn client_command(global: GlobalArgs, command: Command) -> CliResult<ExitCode> {
     let http = http_client(global.ca_cert.as_deref())?;
     let printer = Printer::new(global.output);
-    let needs_token = !matches!(
-        command,
-        Command::Auth(AuthCmd::Login(_) | AuthCmd::Logout) | Command::Extensions(_)
-    );
+    let needs_token = match &command {
+        Command::Auth(AuthCmd::Login(_) | AuthCmd::Logout) | Command::Extensions(_) => false,
+        Command::Secret(cmd) => cmd.needs_token(),
+        _ => true,
+    };
     let token = match global.token.filter(|t| !t.is_empty()) {
         Some(token) => Some(token),
         None if needs_token => commands::auth::cached_token(&http).await?,
@@ -193,6 +218,9 @@ async fn client_command(global: GlobalArgs, command: Command) -> CliResult<ExitC
         Command::Machine(cmd) => commands::machine::run(&ctx, cmd).await?,
         Command::Audit(cmd) => commands::audit::run(&ctx, cmd).await?,
         Command::Extensions(cmd) => commands::extensions::run(&ctx, cmd).await?,
+        Command::Secret(cmd) => commands::secret::run(&ctx, cmd).await?,
+        Command::SharedSecret(cmd) => commands::shared_secret::run(&ctx, cmd).await?,
+        Command::Webhook(cmd) => commands::webhook::run(&ctx, cmd).await?,
         Command::Auth(cmd) => commands::auth::run(cmd, &http, token, printer).await?,
         Command::Plugin(args) => {
             let Some((name, rest)) = args.split_first() else {

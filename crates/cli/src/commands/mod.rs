@@ -4,6 +4,9 @@ pub mod audit;
 pub mod auth;
 pub mod extensions;
 pub mod machine;
+pub mod secret;
+pub mod shared_secret;
+pub mod webhook;
 
 use crate::client::ApiClient;
 use crate::output::Printer;
@@ -14,4 +17,167 @@ pub struct Ctx {
     pub client: ApiClient,
     /// The output format.
     pub printer: Printer,
+}
+
+use std::io::Read;
+use std::path::PathBuf;
+
+use clap::Args;
+use serde_json::{Map, Value};
+
+use crate::client::ApiResponse;
+use crate::error::{CliError, CliResult};
+use crate::output::{write_stdout, Column, Format};
+
+/// Where a secret value comes from: exactly one of `--value`,
+/// `--value-stdin`, `--value-file`.
+#[derive(Args)]
+#[group(required = true, multiple = false)]
+pub struct ValueArgs {
+    /// The secret value.
+    #[arg(long, value_name = "VALUE")]
+    value: Option<String>,
+    /// Read the value from stdin (one trailing newline is removed).
+    #[arg(long = "value-stdin")]
+    value_stdin: bool,
+    /// Read the value from a file (one trailing newline is removed).
+    #[arg(long = "value-file", value_name = "FILE")]
+    value_file: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for ValueArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ValueArgs")
+            .field("value", &self.value.as_ref().map(|_| "[redacted]"))
+            .field("value_stdin", &self.value_stdin)
+            .field("value_file", &self.value_file)
+            .finish()
+    }
+}
+
+impl ValueArgs {
+    /// The value, read from wherever it was given.
+    pub fn read(self) -> CliResult<String> {
+        if let Some(value) = self.value {
+            return Ok(value);
+        }
+        let mut text = String::new();
+        if let Some(path) = &self.value_file {
+            text = std::fs::read_to_string(path).map_err(|e| {
+                CliError::Usage(format!("cannot read --value-file {}: {e}", path.display()))
+            })?;
+        } else if self.value_stdin {
+            std::io::stdin()
+                .lock()
+                .read_to_string(&mut text)
+                .map_err(|e| CliError::Usage(format!("cannot read the value from stdin: {e}")))?;
+        }
+        Ok(strip_one_newline(text))
+    }
+}
+
+/// Removes one trailing `\n` or `\r\n` (as `echo` and editors add).
+fn strip_one_newline(mut text: String) -> String {
+    if text.ends_with('\n') {
+        text.pop();
+        if text.ends_with('\r') {
+            text.pop();
+        }
+    }
+    text
+}
+
+/// Sets `key` in `body` when `value` is given.
+pub fn insert(body: &mut Map<String, Value>, key: &str, value: Option<String>) {
+    if let Some(v) = value {
+        body.insert(key.to_string(), Value::String(v));
+    }
+}
+
+/// Prints a list whose array-valued cells (`events`) are shown
+/// comma-separated in a table; JSON and YAML stay the server's.
+pub fn list_joined(ctx: &Ctx, res: &ApiResponse, columns: &[Column]) -> CliResult<()> {
+    if ctx.printer.format != Format::Table {
+        return ctx.printer.list(res, columns);
+    }
+    let rows = match &res.json {
+        Value::Array(rows) => rows.iter().map(join_arrays).collect(),
+        other => other.clone(),
+    };
+    let shown = ApiResponse {
+        status: res.status,
+        total: res.total,
+        raw: String::new(),
+        json: rows,
+    };
+    ctx.printer.list(&shown, columns)
+}
+
+/// An object answer with array fields comma-separated in table mode.
+pub fn object_joined(ctx: &Ctx, res: &ApiResponse) -> CliResult<()> {
+    if ctx.printer.format != Format::Table {
+        return ctx.printer.object(res);
+    }
+    let shown = ApiResponse {
+        status: res.status,
+        total: res.total,
+        raw: String::new(),
+        json: join_arrays(&res.json),
+    };
+    ctx.printer.object(&shown)
+}
+
+fn join_arrays(row: &Value) -> Value {
+    let Value::Object(map) = row else {
+        return row.clone();
+    };
+    let joined = map
+        .iter()
+        .map(|(k, v)| {
+            let v = match v {
+                Value::Array(items) if items.iter().all(Value::is_string) => Value::String(
+                    items
+                        .iter()
+                        .filter_map(Value::as_str)
+                        .collect::<Vec<_>>()
+                        .join(","),
+                ),
+                other => other.clone(),
+            };
+            (k.clone(), v)
+        })
+        .collect();
+    Value::Object(joined)
+}
+
+/// After a `204 No Content`: a line for humans, nothing for scripts (the
+/// server's body is empty).
+pub fn done(ctx: &Ctx, message: &str) -> CliResult<()> {
+    if ctx.printer.format == Format::Table {
+        write_stdout(&format!("{message}\n"))
+    } else {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_trailing_newline_is_removed() {
+        assert_eq!(strip_one_newline("abc\n".into()), "abc");
+        assert_eq!(strip_one_newline("abc\r\n".into()), "abc");
+        assert_eq!(strip_one_newline("abc\n\n".into()), "abc\n");
+        assert_eq!(strip_one_newline("abc".into()), "abc");
+    }
+
+    #[test]
+    fn string_arrays_are_joined_for_tables() {
+        let row = serde_json::json!({"events": ["a", "b"], "n": 1, "mixed": [1]});
+        assert_eq!(
+            join_arrays(&row),
+            serde_json::json!({"events": "a,b", "n": 1, "mixed": [1]})
+        );
+    }
 }
