@@ -192,13 +192,17 @@ impl Worker {
         let lease = now
             + chrono::Duration::from_std(self.settings.timeout * 2 + Duration::from_secs(30))
                 .unwrap_or(chrono::Duration::minutes(5));
-        let pool = self.ctx.store.pool();
+        // One write transaction for the whole batch: on SQLite, writes
+        // outside the store's write lock would meet SQLITE_BUSY and its
+        // sleeping retry loop.
         let mut claimed = Vec::new();
-        for id in repo::due(pool, now, BATCH).await? {
-            if let Some(item) = repo::claim(pool, &id, &self.owner, now, lease).await? {
+        let mut tx = self.ctx.store.begin_write().await?;
+        for id in repo::due(&mut *tx, now, BATCH).await? {
+            if let Some(item) = repo::claim(&mut *tx, &id, &self.owner, now, lease).await? {
                 claimed.push(item);
             }
         }
+        tx.commit().await?;
         let n = claimed.len();
         let results =
             futures::future::join_all(claimed.into_iter().map(|item| self.attempt(item))).await;
@@ -218,7 +222,9 @@ impl Worker {
             .filter(|w| w.enabled)
         else {
             // Deleted or disabled since it was queued: nothing to send.
-            repo::dequeue(pool, &item.queue_id, &self.owner).await?;
+            let mut tx = self.ctx.store.begin_write().await?;
+            repo::dequeue(&mut *tx, &item.queue_id, &self.owner).await?;
+            tx.commit().await?;
             return Ok(());
         };
         let started = Instant::now();

@@ -188,7 +188,11 @@ pub struct Queued {
 }
 
 /// Ids of up to `limit` due, unleased queue rows, oldest due first.
-pub async fn due(db: &sqlx::AnyPool, now: DateTime<Utc>, limit: i64) -> Result<Vec<String>> {
+pub async fn due<'c, E: Executor<'c, Database = Any>>(
+    db: E,
+    now: DateTime<Utc>,
+    limit: i64,
+) -> Result<Vec<String>> {
     let now = format_timestamp(now);
     let rows = sqlx::query(
         "SELECT queue_id FROM extension_webhook_queue WHERE next_attempt_at <= $1 \
@@ -206,8 +210,8 @@ pub async fn due(db: &sqlx::AnyPool, now: DateTime<Utc>, limit: i64) -> Result<V
 
 /// Takes the lease on one due row. The conditional UPDATE is atomic on
 /// both databases, so of two replicas racing for a row exactly one wins.
-pub async fn claim(
-    db: &sqlx::AnyPool,
+pub async fn claim<'c, E: Executor<'c, Database = Any>>(
+    db: E,
     queue_id: &str,
     owner: &str,
     now: DateTime<Utc>,
