@@ -28,6 +28,17 @@ pub const MAX_RESPONSE_BODY: usize = 4096;
 /// Header naming the queued delivery; the same on every retry of it.
 pub const DELIVERY_HEADER: &str = "X-Webhook-Delivery";
 
+/// Pauses between attempts to queue one event while the database fails
+/// (about 16 s in all, then the event is dropped with an error).
+const ENQUEUE_RETRIES: [Duration; 6] = [
+    Duration::from_millis(100),
+    Duration::from_millis(500),
+    Duration::from_secs(1),
+    Duration::from_secs(4),
+    Duration::from_secs(10),
+    Duration::ZERO,
+];
+
 /// Queue rows claimed per worker round.
 const BATCH: i64 = 16;
 
@@ -103,11 +114,22 @@ pub async fn run_enqueuer(
     let handle = |event: ActivityEvent| {
         let (ctx, wake) = (ctx.clone(), wake.clone());
         async move {
-            match enqueue_event(&ctx, &event).await {
-                Ok(0) => {}
-                Ok(_) => wake.notify_one(),
-                Err(err) => {
-                    tracing::error!(event_type = %event.event_type, error = %err, "could not queue webhook deliveries");
+            // A database hiccup must not lose the event: retry a few times
+            // before giving up (and saying so).
+            for (attempt, pause) in ENQUEUE_RETRIES.iter().enumerate() {
+                match enqueue_event(&ctx, &event).await {
+                    Ok(0) => return,
+                    Ok(_) => {
+                        wake.notify_one();
+                        return;
+                    }
+                    Err(err) if attempt + 1 < ENQUEUE_RETRIES.len() => {
+                        tracing::warn!(event_type = %event.event_type, error = %err, "could not queue webhook deliveries; retrying");
+                        tokio::time::sleep(*pause).await;
+                    }
+                    Err(err) => {
+                        tracing::error!(event_type = %event.event_type, error = %err, "could not queue webhook deliveries; event dropped");
+                    }
                 }
             }
         }
