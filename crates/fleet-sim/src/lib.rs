@@ -10,6 +10,7 @@ pub mod client;
 mod floor;
 pub mod machine;
 pub mod report;
+pub mod scale;
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -19,6 +20,7 @@ use futures::stream::{self, StreamExt};
 pub use client::Api;
 pub use floor::measure as crypto_floor;
 pub use report::{Latency, Report, Step};
+pub use scale::{run_scale, ScaleOptions, ScaleReport};
 
 use machine::SimMachine;
 

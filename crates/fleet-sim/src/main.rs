@@ -11,7 +11,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use attest_fleet_sim::{run, Api, Options};
+use attest_fleet_sim::{run, run_scale, Api, Options, ScaleOptions};
 use clap::Parser;
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -48,6 +48,15 @@ struct Args {
     /// No progress bar (for logs).
     #[arg(long)]
     quiet: bool,
+    /// Scale mode: the short path (self-register → approve → attest, no
+    /// quotes) for every machine, then list pages, /metrics, audit
+    /// verification and server memory. Run the server without
+    /// ITL_REQUIRE_NONCE / ITL_REQUIRE_QUOTE for it.
+    #[arg(long)]
+    scale: bool,
+    /// The server's process id (same host), for its peak RSS in scale mode.
+    #[arg(long)]
+    server_pid: Option<u32>,
 }
 
 #[tokio::main]
@@ -69,6 +78,9 @@ async fn main() -> ExitCode {
         ProgressStyle::with_template("{bar:40} {pos}/{len} machines {per_sec} eta {eta} {msg}")
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
+    if args.scale {
+        return scale(&api, &args, &bar).await;
+    }
     let opts = Options {
         machines: args.machines,
         concurrency: args.concurrency,
@@ -106,6 +118,44 @@ async fn main() -> ExitCode {
         }
     }
     if report.failed_flows > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+/// `--scale`: the short path for every machine, then the reads that grow
+/// with the fleet.
+async fn scale(api: &Api, args: &Args, bar: &ProgressBar) -> ExitCode {
+    let opts = ScaleOptions {
+        machines: args.machines,
+        concurrency: args.concurrency,
+        server_pid: args.server_pid,
+        probe_repeats: 5,
+    };
+    let report = run_scale(api, &opts, |_| bar.inc(1)).await;
+    bar.finish_and_clear();
+    let report = match report {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("attestation-fleet-sim: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    print!("{}", report.table());
+    if let Some(path) = &args.json {
+        let written = serde_json::to_vec_pretty(&report)
+            .map_err(|e| e.to_string())
+            .and_then(|json| std::fs::write(path, json).map_err(|e| e.to_string()));
+        if let Err(e) = written {
+            eprintln!(
+                "attestation-fleet-sim: cannot write {}: {e}",
+                path.display()
+            );
+            return ExitCode::from(2);
+        }
+    }
+    if report.failed > 0 {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS

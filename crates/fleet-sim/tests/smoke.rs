@@ -59,3 +59,48 @@ async fn two_hundred_machines_complete_every_step() {
         db.close().await;
     }
 }
+
+/// Scale mode on a small fleet: every machine attested, every probe
+/// answered, the audit log verified, the server's memory read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scale_mode_attests_every_machine_and_probes_the_reads() {
+    use attest_fleet_sim::{run_scale, ScaleOptions};
+    for db in TestDb::all().await {
+        let backend = db.backend().to_string();
+        let dir = tempfile::tempdir().unwrap();
+        let mut settings = Settings::for_tests(dir.path(), db.url().to_string());
+        settings.admin_token = Some(SecretString::from(TOKEN));
+        settings.ca_key_passphrase = Some(SecretString::from("smoke"));
+        settings.delivery.config_cache_dir =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/role-configs");
+        let server = attest_server::serve::start(settings, Arc::new(SystemClock))
+            .await
+            .unwrap();
+        let api = Api::new(&server.url(), TOKEN, 16).unwrap();
+        let opts = ScaleOptions {
+            machines: 150,
+            concurrency: 16,
+            // The server runs in this process.
+            server_pid: Some(std::process::id()),
+            probe_repeats: 2,
+        };
+        let report = tokio::time::timeout(Duration::from_secs(600), run_scale(&api, &opts, |_| {}))
+            .await
+            .unwrap()
+            .unwrap();
+        println!("{backend}:\n{}", report.table());
+        assert_eq!(report.failed, 0, "{backend}: {:?}", report.errors);
+        assert_eq!(report.attested, 150, "{backend}");
+        assert_eq!(report.attest.count, 150);
+        // One approval entry per machine, at least.
+        assert!(
+            report.audit_entries >= 150,
+            "{backend}: {}",
+            report.audit_entries
+        );
+        assert_eq!(report.probes.len(), 5);
+        assert!(report.server_peak_rss_kb.unwrap() > 0);
+        server.shutdown().await.unwrap();
+        db.close().await;
+    }
+}

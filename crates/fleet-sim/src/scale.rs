@@ -1,0 +1,342 @@
+//! Scale mode: register and attest many machines (self-register → approve
+//! → attest, the short path without quotes), then measure what grows with
+//! the fleet: machine-list pages, `/metrics`, audit verification over the
+//! resulting log, and the server's memory.
+//!
+//! Machines are made as the run goes (one P-256 EK each), so 100,000 of
+//! them never sit in memory at once.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::time::{Duration, Instant};
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use futures::stream::{self, StreamExt};
+use reqwest::{Method, StatusCode};
+use serde::Serialize;
+use serde_json::json;
+use sha2::Digest;
+
+use crate::client::{Answer, As};
+use crate::report::Latency;
+use crate::{Api, SimError};
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct ScaleOptions {
+    pub machines: usize,
+    pub concurrency: usize,
+    /// The server's process id, to read its memory from `/proc` (same host).
+    pub server_pid: Option<u32>,
+    /// How often each probe is repeated (its median is reported).
+    pub probe_repeats: usize,
+}
+
+/// One read measured after the fleet is in.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Probe {
+    pub name: String,
+    pub path: String,
+    pub median_ms: f64,
+    pub max_ms: f64,
+}
+
+/// The scale report.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ScaleReport {
+    pub machines: u64,
+    pub concurrency: usize,
+    pub wall_seconds: f64,
+    pub attested: u64,
+    pub failed: u64,
+    pub machines_per_second: f64,
+    pub self_register: Latency,
+    pub approve: Latency,
+    pub attest: Latency,
+    pub errors: BTreeMap<String, u64>,
+    pub probes: Vec<Probe>,
+    pub audit_entries: u64,
+    pub audit_verify_ms: f64,
+    pub audit_entries_per_second: f64,
+    /// `VmHWM` of the server, kB (its peak resident set).
+    pub server_peak_rss_kb: Option<u64>,
+    /// `VmRSS` of the server at the end, kB.
+    pub server_rss_kb: Option<u64>,
+}
+
+/// One machine's short path; the three step durations, or the step and error.
+async fn one(api: &Api, index: usize) -> Result<[Duration; 3], (&'static str, SimError)> {
+    use p256::pkcs8::EncodePublicKey;
+    let der = p256::SecretKey::random(&mut rand::rngs::OsRng)
+        .public_key()
+        .to_public_key_der()
+        .map_err(|e| ("setup", SimError::Setup(format!("EK encoding: {e}"))))?;
+    let ek = json!({
+        "ek_fingerprint": hex::encode(sha2::Sha256::digest(der.as_bytes())),
+        "ek_cert_pem": STANDARD.encode(der.as_bytes()),
+        "ek_source": "pub",
+    });
+    let b = u32::try_from(index).unwrap_or(u32::MAX).to_be_bytes();
+    let mut register = ek.clone();
+    register["hw_mac"] = json!(format!(
+        "02:5c:{:02x}:{:02x}:{:02x}:{:02x}",
+        b[0], b[1], b[2], b[3]
+    ));
+    register["role"] = json!("worker-app");
+
+    let a = api
+        .send(
+            As::Machine,
+            Method::POST,
+            "/api/v1/self-register",
+            Some(&register),
+            None,
+        )
+        .await
+        .and_then(|a| ok(a, "pending_approval"))
+        .map_err(|e| ("self-register", e))?;
+    let registered = a.elapsed;
+    let id = a.body["machine_id"]
+        .as_str()
+        .ok_or(("self-register", SimError::Wrong("no machine_id".into())))?
+        .to_owned();
+
+    let approve = json!({
+        "role": "worker-app",
+        "hostname": format!("scale-{index:06}"),
+        "assigned_ip": format!("10.{}.{}.{}/8", b[1], b[2], b[3].max(1)),
+    });
+    let a = api
+        .send(
+            As::Admin,
+            Method::POST,
+            &format!("/api/v1/machines/{id}/approve"),
+            Some(&approve),
+            None,
+        )
+        .await
+        .and_then(|a| ok(a, "registered"))
+        .map_err(|e| ("approve", e))?;
+    let approved = a.elapsed;
+
+    let a = api
+        .send(As::Machine, Method::POST, "/api/v1/attest", Some(&ek), None)
+        .await
+        .and_then(|a| ok(a, "attested"))
+        .map_err(|e| ("attest", e))?;
+    Ok([registered, approved, a.elapsed])
+}
+
+/// 200 with `status` as given.
+fn ok(a: Answer, status: &str) -> Result<Answer, SimError> {
+    if a.status != StatusCode::OK {
+        return Err(SimError::Status {
+            status: a.status.as_u16(),
+            detail: a.text.chars().take(200).collect(),
+        });
+    }
+    if a.body["status"] != status {
+        return Err(SimError::Wrong(format!(
+            "status {} instead of {status}",
+            a.body["status"]
+        )));
+    }
+    Ok(a)
+}
+
+/// Registers and attests `opts.machines` machines, then probes.
+pub async fn run_scale(
+    api: &Api,
+    opts: &ScaleOptions,
+    progress: impl Fn(bool) + Sync,
+) -> Result<ScaleReport, SimError> {
+    let started = Instant::now();
+    let results: Vec<Result<[Duration; 3], (&'static str, SimError)>> =
+        stream::iter(0..opts.machines)
+            .map(|i| {
+                let progress = &progress;
+                async move {
+                    let r = one(api, i).await;
+                    progress(r.is_ok());
+                    r
+                }
+            })
+            .buffer_unordered(opts.concurrency.max(1))
+            .collect()
+            .await;
+    let wall = started.elapsed();
+
+    let mut steps: [Vec<Duration>; 3] = Default::default();
+    let mut errors = BTreeMap::new();
+    for r in &results {
+        match r {
+            Ok(d) => {
+                for (samples, d) in steps.iter_mut().zip(d) {
+                    samples.push(*d);
+                }
+            }
+            Err((step, e)) => {
+                let kind: String = e.to_string().chars().take(80).collect();
+                *errors.entry(format!("{step}: {kind}")).or_default() += 1;
+            }
+        }
+    }
+    let attested = steps[2].len() as u64;
+    let failed = results.len() as u64 - attested;
+    let [mut reg, mut appr, mut att] = steps;
+
+    let total = u64::try_from(opts.machines).unwrap_or(u64::MAX).max(1);
+    let per_page = 100;
+    let last_page = total.div_ceil(per_page);
+    let mut probes = Vec::new();
+    for (name, path) in [
+        (
+            "machines page 1",
+            format!("/api/v1/machines?page=1&per_page={per_page}"),
+        ),
+        (
+            "machines middle page",
+            format!(
+                "/api/v1/machines?page={}&per_page={per_page}",
+                last_page.div_ceil(2)
+            ),
+        ),
+        (
+            "machines last page",
+            format!("/api/v1/machines?page={last_page}&per_page={per_page}"),
+        ),
+        (
+            "machines filtered by status",
+            format!("/api/v1/machines?status=attested&page=1&per_page={per_page}"),
+        ),
+        ("metrics", "/metrics".to_owned()),
+    ] {
+        probes.push(probe(api, name, &path, opts.probe_repeats).await?);
+    }
+
+    let verify_started = Instant::now();
+    let a = api
+        .send(As::Admin, Method::GET, "/api/v1/audit/verify", None, None)
+        .await?;
+    let verify = verify_started.elapsed();
+    if a.status != StatusCode::OK || a.body["valid"] != true {
+        return Err(SimError::Wrong(format!("audit verify: {}", a.text)));
+    }
+    let audit_entries = a.body["entries"].as_u64().unwrap_or(0);
+
+    let (server_peak_rss_kb, server_rss_kb) = match opts.server_pid {
+        Some(pid) => proc_memory(pid),
+        None => (None, None),
+    };
+    Ok(ScaleReport {
+        machines: opts.machines as u64,
+        concurrency: opts.concurrency,
+        wall_seconds: wall.as_secs_f64(),
+        attested,
+        failed,
+        machines_per_second: attested as f64 / wall.as_secs_f64().max(f64::EPSILON),
+        self_register: Latency::of(&mut reg, 0, wall),
+        approve: Latency::of(&mut appr, 0, wall),
+        attest: Latency::of(&mut att, 0, wall),
+        errors,
+        probes,
+        audit_entries,
+        audit_verify_ms: verify.as_secs_f64() * 1000.0,
+        audit_entries_per_second: audit_entries as f64 / verify.as_secs_f64().max(f64::EPSILON),
+        server_peak_rss_kb,
+        server_rss_kb,
+    })
+}
+
+/// Median and maximum of `repeats` reads of `path` (operator credentials).
+async fn probe(api: &Api, name: &str, path: &str, repeats: usize) -> Result<Probe, SimError> {
+    let mut times = Vec::new();
+    for _ in 0..repeats.max(1) {
+        let a = api.send(As::Admin, Method::GET, path, None, None).await?;
+        if a.status != StatusCode::OK {
+            return Err(SimError::Status {
+                status: a.status.as_u16(),
+                detail: format!("{path}: {}", a.text.chars().take(200).collect::<String>()),
+            });
+        }
+        times.push(a.elapsed);
+    }
+    times.sort_unstable();
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    Ok(Probe {
+        name: name.to_owned(),
+        path: path.to_owned(),
+        median_ms: ms(times[times.len() / 2]),
+        max_ms: times.last().map_or(0.0, |d| ms(*d)),
+    })
+}
+
+/// `(VmHWM, VmRSS)` in kB from `/proc/<pid>/status`.
+fn proc_memory(pid: u32) -> (Option<u64>, Option<u64>) {
+    let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else {
+        return (None, None);
+    };
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|n| n.parse().ok())
+    };
+    (field("VmHWM:"), field("VmRSS:"))
+}
+
+impl ScaleReport {
+    /// The human-readable summary.
+    pub fn table(&self) -> String {
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "scale: {} machines, concurrency {}, {:.1} s: {} attested, {} failed ({:.1} machines/s)",
+            self.machines,
+            self.concurrency,
+            self.wall_seconds,
+            self.attested,
+            self.failed,
+            self.machines_per_second
+        );
+        let _ = writeln!(
+            out,
+            "\n{:<28} {:>9} {:>9} {:>9} {:>9}",
+            "step", "p50 ms", "p95 ms", "p99 ms", "max ms"
+        );
+        for (name, l) in [
+            ("self-register", &self.self_register),
+            ("approve", &self.approve),
+            ("attest", &self.attest),
+        ] {
+            let _ = writeln!(
+                out,
+                "{name:<28} {:>9.2} {:>9.2} {:>9.2} {:>9.2}",
+                l.p50_ms, l.p95_ms, l.p99_ms, l.max_ms
+            );
+        }
+        let _ = writeln!(out, "\n{:<28} {:>9} {:>9}", "read", "median ms", "max ms");
+        for p in &self.probes {
+            let _ = writeln!(out, "{:<28} {:>9.2} {:>9.2}", p.name, p.median_ms, p.max_ms);
+        }
+        let _ = writeln!(
+            out,
+            "\naudit verify: {} entries in {:.1} ms = {:.0} entries/s",
+            self.audit_entries, self.audit_verify_ms, self.audit_entries_per_second
+        );
+        if let Some(peak) = self.server_peak_rss_kb {
+            let _ = writeln!(
+                out,
+                "server memory: peak {:.1} MB, now {:.1} MB",
+                peak as f64 / 1024.0,
+                self.server_rss_kb.unwrap_or(0) as f64 / 1024.0
+            );
+        }
+        for (kind, n) in &self.errors {
+            let _ = writeln!(out, "error ×{n}: {kind}");
+        }
+        out
+    }
+}
