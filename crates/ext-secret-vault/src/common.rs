@@ -19,8 +19,9 @@ use crate::master_key::MasterKey;
 pub const MAX_NAME_CHARS: usize = 128;
 /// Longest shared-secret description, in characters.
 pub const MAX_DESCRIPTION_CHARS: usize = 512;
-/// Largest secret value, in bytes: secrets are keys and tokens, not files.
-pub const MAX_VALUE_BYTES: usize = 64 * 1024;
+/// Largest secret value, in characters: secrets are keys and tokens, not
+/// files. Counted in characters, as the OpenAPI `maxLength` counts.
+pub const MAX_VALUE_CHARS: usize = 64 * 1024;
 
 /// Router state: the host context and the resolved master key.
 #[derive(Debug)]
@@ -91,13 +92,13 @@ pub fn validate_name(name: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// A secret value: non-empty and at most [`MAX_VALUE_BYTES`].
+/// A secret value: non-empty and at most [`MAX_VALUE_CHARS`].
 pub fn validate_value(value: &SecretValue) -> Result<(), ApiError> {
-    let len = value.expose().len();
-    if len == 0 || len > MAX_VALUE_BYTES {
+    let len = value.expose().chars().count();
+    if len == 0 || len > MAX_VALUE_CHARS {
         return Err(invalid(
             "value",
-            format!("value must be 1 to {MAX_VALUE_BYTES} bytes"),
+            format!("value must be 1 to {MAX_VALUE_CHARS} characters"),
         ));
     }
     Ok(())

@@ -22,8 +22,14 @@ use crate::repo::{self, MachineSecretRow};
 #[serde(deny_unknown_fields)]
 pub struct MachineSecretCreate {
     /// Unique per machine; 1–128 characters.
+    #[schema(
+        min_length = 1,
+        max_length = 128,
+        pattern = "^[^\\s\\u0000-\\u001f\\u007f-\\u009f](?:[^\\u0000-\\u001f\\u007f-\\u009f]*[^\\s\\u0000-\\u001f\\u007f-\\u009f])?$"
+    )]
     pub name: String,
     /// The plaintext; stored only encrypted.
+    #[schema(value_type = String, min_length = 1, max_length = 65536)]
     pub value: SecretValue,
 }
 

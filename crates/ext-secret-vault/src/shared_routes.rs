@@ -22,18 +22,34 @@ use crate::repo::{self, AccessRow, SharedSecretRow};
 #[serde(deny_unknown_fields)]
 pub struct SharedSecretCreate {
     /// Unique; 1–128 characters.
+    #[schema(
+        min_length = 1,
+        max_length = 128,
+        pattern = "^[^\\s\\u0000-\\u001f\\u007f-\\u009f](?:[^\\u0000-\\u001f\\u007f-\\u009f]*[^\\s\\u0000-\\u001f\\u007f-\\u009f])?$"
+    )]
     pub name: String,
     /// The plaintext; stored only encrypted.
+    #[schema(value_type = String, min_length = 1, max_length = 65536)]
     pub value: SecretValue,
+    #[schema(
+        max_length = 512,
+        pattern = "^[^\\u0000-\\u0008\\u000b-\\u001f\\u007f-\\u009f]*$"
+    )]
     pub description: Option<String>,
 }
 
 /// Body of `PUT /api/v1/shared-secrets/{id}`: a new value (rotation),
-/// a new description (empty clears it), or both.
+/// a new description (empty clears it), or both. With neither, nothing
+/// changes and the secret is answered as it is.
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SharedSecretUpdate {
+    #[schema(value_type = Option<String>, min_length = 1, max_length = 65536)]
     pub value: Option<SecretValue>,
+    #[schema(
+        max_length = 512,
+        pattern = "^[^\\u0000-\\u0008\\u000b-\\u001f\\u007f-\\u009f]*$"
+    )]
     pub description: Option<String>,
 }
 
@@ -41,7 +57,24 @@ pub struct SharedSecretUpdate {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AccessRequest {
+    /// 1 to 1000 machine ids, each at most 64 characters.
+    #[schema(schema_with = machine_ids_schema)]
     pub machine_ids: Vec<String>,
+}
+
+/// `machine_ids` as [`validate_machine_ids`] accepts it; the derive cannot
+/// put a length limit on the items of a list.
+fn machine_ids_schema() -> utoipa::openapi::schema::Array {
+    use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Type};
+    ArrayBuilder::new()
+        .items(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .max_length(Some(64)),
+        )
+        .min_items(Some(1))
+        .max_items(Some(MAX_MACHINES_PER_CHANGE))
+        .build()
 }
 
 /// A shared secret without its value.
@@ -260,11 +293,12 @@ pub async fn update(
 ) -> Result<Json<SharedSecretInfo>, ApiError> {
     let result = async {
         if body.value.is_none() && body.description.is_none() {
-            return Err(ApiError::invalid(
-                "missing",
-                vec![LocItem::from("body")],
-                "give value, description or both",
-            ));
+            let mut conn = state.ctx.store.pool().acquire().await.map_err(db)?;
+            let row = repo::resolve_shared_secret(&mut conn, &id)
+                .await?
+                .ok_or_else(not_found)?;
+            let n = access_count(&mut conn, &row.shared_secret_id).await?;
+            return Ok(info(&row, n));
         }
         if let Some(v) = &body.value {
             common::validate_value(v)?;

@@ -212,6 +212,8 @@ async fn machine_secrets_end_to_end_by_fingerprint() {
             json!({"name": "a\u{1}b", "value": "v"}),
             json!({"name": "", "value": "v"}),
             json!({"name": "ok", "value": ""}),
+            json!({"name": "ok", "value": "x".repeat(65_537)}),
+            json!({"name": " ok", "value": "v"}),
             json!({"name": "ok"}),
             json!({"name": "ok", "value": "v", "extra": 1}),
         ] {
@@ -411,8 +413,10 @@ async fn shared_secrets_end_to_end() {
         assert_eq!(s, 200, "{ctx} {upd}");
         assert_eq!(upd["description"], "new");
         assert!(upd["last_rotated_at"].is_null());
-        let (s, _) = send(h.op(M::PUT, &put).json(&json!({}))).await;
-        assert_eq!(s, 422);
+        // Neither field: nothing changes (an empty update is a read).
+        let (s, same) = send(h.op(M::PUT, &put).json(&json!({"value": null}))).await;
+        assert_eq!(s, 200, "{ctx} {same}");
+        assert_eq!(same, upd);
         let (s, upd) = send(h.op(M::PUT, &put).json(&json!({"value": JOIN_V2}))).await;
         assert_eq!(s, 200, "{ctx} {upd}");
         assert!(upd["last_rotated_at"].is_string());

@@ -63,23 +63,47 @@ pub fn router(state: Arc<RouteState>) -> OpenApiRouter {
 
 /// An event filter: a JSON list (`["machine.approved"]`) or a CSV string
 /// (`"machine.approved,machine.revoked"`), as the CLI's `--events` takes it.
-#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(untagged)]
 pub enum EventList {
     List(Vec<String>),
     Csv(String),
 }
 
+/// The schema says what [`validate_events`] accepts: a non-empty list of
+/// known event types, or a non-empty CSV string of them.
+impl utoipa::PartialSchema for EventList {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, OneOfBuilder, Type};
+        let list = ArrayBuilder::new()
+            .items(
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .enum_values(Some(kinds::ALL.iter().copied())),
+            )
+            .min_items(Some(1));
+        let csv = ObjectBuilder::new()
+            .schema_type(Type::String)
+            .min_length(Some(1))
+            .examples([kinds::ALL.join(",")]);
+        OneOfBuilder::new().item(list).item(csv).into()
+    }
+}
+
+impl ToSchema for EventList {}
+
 /// Body of `POST /api/v1/webhooks`. No `Debug`: it carries the secret.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WebhookCreate {
     /// `http` or `https` URL, at most 512 characters.
+    #[schema(min_length = 1, max_length = 512)]
     pub url: String,
     /// Event types to deliver (at least one).
     pub events: EventList,
     /// HMAC signing key; without one, deliveries are unsigned.
     #[serde(default)]
+    #[schema(max_length = 256)]
     pub secret: Option<String>,
     /// Defaults to true.
     #[serde(default)]
@@ -92,10 +116,12 @@ pub struct WebhookCreate {
 #[serde(deny_unknown_fields)]
 pub struct WebhookUpdate {
     #[serde(default)]
+    #[schema(min_length = 1, max_length = 512)]
     pub url: Option<String>,
     #[serde(default)]
     pub events: Option<EventList>,
     #[serde(default)]
+    #[schema(max_length = 256)]
     pub secret: Option<String>,
     #[serde(default)]
     pub enabled: Option<bool>,
