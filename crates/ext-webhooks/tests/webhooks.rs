@@ -353,6 +353,66 @@ async fn delivers_signed_events_matching_the_filter() {
     }
 }
 
+/// A burst larger than one enqueue batch: every wanted event is queued
+/// and sent exactly once, the others never.
+#[tokio::test]
+async fn a_burst_of_events_is_queued_in_batches_without_loss() {
+    let wanted = 300;
+    for db in TestDb::all_with(&[]).await {
+        eprintln!("-- running on {}", db.backend());
+        let dir = tempfile::tempdir().unwrap();
+        let clock = ManualClock::new(Utc::now());
+        let server = start(dir.path(), db.url(), &clock, &[allow_private()]).await;
+        let api = Api::new(&server);
+        let receiver = Receiver::start().await;
+        api.create(json!({"url": receiver.url("/burst"), "events": ["machine.approved"]}))
+            .await;
+
+        let activity = &server.extension_context.activity;
+        for i in 0..wanted {
+            let machine = format!("00000000-0000-4000-8000-{i:012}");
+            activity.emit(ActivityEvent::new(
+                kinds::MACHINE_APPROVED,
+                clock.now(),
+                Some(machine.as_str()),
+            ));
+            activity.emit(ActivityEvent::new(kinds::SECRET_CREATED, clock.now(), None));
+        }
+        assert!(2 * wanted > attest_ext_webhooks::delivery::ENQUEUE_BATCH);
+
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
+        while receiver.received().len() < wanted {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "only {} sent",
+                receiver.received().len()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let pool = server.extension_context.store.pool().clone();
+        common::eventually(|| async {
+            (repo::pending_count(&pool).await.unwrap() == 0).then_some(())
+        })
+        .await;
+        let got = receiver.received();
+        assert_eq!(got.len(), wanted);
+        let mut machines: Vec<String> = got
+            .iter()
+            .map(|r| {
+                let body: Value = serde_json::from_slice(&r.body).unwrap();
+                assert_eq!(body["event_type"], "machine.approved");
+                body["machine_id"].as_str().unwrap().to_owned()
+            })
+            .collect();
+        machines.sort();
+        machines.dedup();
+        assert_eq!(machines.len(), wanted, "each event once");
+
+        server.shutdown().await.unwrap();
+        db.close().await;
+    }
+}
+
 #[tokio::test]
 async fn retries_after_backoff_gives_up_and_truncates_bodies() {
     for db in TestDb::all_with(&[]).await {

@@ -82,6 +82,29 @@ pub struct MachineFilter {
     pub role: Option<Role>,
 }
 
+/// The `WHERE` clause of `filter` and its values, in bind order. Only the
+/// conditions given appear: `($1 = '' OR status = $1)` would keep the
+/// planner from the list indexes (migration 4), and a page of a large
+/// fleet would sort the whole table.
+fn filter_clause(filter: MachineFilter) -> (String, Vec<&'static str>) {
+    let mut conditions = Vec::new();
+    let mut values = Vec::new();
+    for (column, value) in [
+        ("status", filter.status.map(MachineStatus::as_str)),
+        ("role", filter.role.map(Role::as_str)),
+    ] {
+        if let Some(value) = value {
+            values.push(value);
+            conditions.push(format!("{column} = ${}", values.len()));
+        }
+    }
+    if conditions.is_empty() {
+        (String::new(), values)
+    } else {
+        (format!(" WHERE {}", conditions.join(" AND ")), values)
+    }
+}
+
 /// Access to machines; get one with [`Store::machines`].
 #[derive(Debug, Clone, Copy)]
 pub struct MachineRepo<'s> {
@@ -169,14 +192,19 @@ impl MachineRepo<'_> {
         limit: i64,
         offset: i64,
     ) -> Result<Vec<MachineRecord>> {
+        let (clause, binds) = filter_clause(filter);
+        let n = binds.len();
         let sql = format!(
-            "SELECT {COLUMNS} FROM machines \
-             WHERE ($1 = '' OR status = $1) AND ($2 = '' OR role = $2) \
-             ORDER BY registered_at, machine_id LIMIT $3 OFFSET $4"
+            "SELECT {COLUMNS} FROM machines{clause} \
+             ORDER BY registered_at, machine_id LIMIT ${} OFFSET ${}",
+            n + 1,
+            n + 2
         );
-        let rows = sqlx::query(&sql)
-            .bind(filter.status.map_or("", MachineStatus::as_str))
-            .bind(filter.role.map_or("", Role::as_str))
+        let mut query = sqlx::query(&sql);
+        for value in binds {
+            query = query.bind(value);
+        }
+        let rows = query
             .bind(limit)
             .bind(offset)
             .fetch_all(self.store.pool())
@@ -186,14 +214,13 @@ impl MachineRepo<'_> {
 
     /// How many machines match `filter`.
     pub async fn count(&self, filter: MachineFilter) -> Result<i64> {
-        let row = sqlx::query(
-            "SELECT COUNT(*) FROM machines \
-             WHERE ($1 = '' OR status = $1) AND ($2 = '' OR role = $2)",
-        )
-        .bind(filter.status.map_or("", MachineStatus::as_str))
-        .bind(filter.role.map_or("", Role::as_str))
-        .fetch_one(self.store.pool())
-        .await?;
+        let (clause, binds) = filter_clause(filter);
+        let sql = format!("SELECT COUNT(*) FROM machines{clause}");
+        let mut query = sqlx::query(&sql);
+        for value in binds {
+            query = query.bind(value);
+        }
+        let row = query.fetch_one(self.store.pool()).await?;
         Ok(row.try_get(0)?)
     }
 

@@ -69,6 +69,12 @@ pub const CORE_MIGRATIONS: MigrationSet = MigrationSet {
             sqlite: include_str!("../migrations/sqlite/0003_enrollment.sql"),
             postgres: include_str!("../migrations/postgres/0003_enrollment.sql"),
         },
+        Migration {
+            version: 4,
+            name: "machine_list_order",
+            sqlite: include_str!("../migrations/sqlite/0004_machine_list_order.sql"),
+            postgres: include_str!("../migrations/postgres/0004_machine_list_order.sql"),
+        },
     ],
 };
 

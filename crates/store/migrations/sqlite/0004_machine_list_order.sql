@@ -1,0 +1,6 @@
+-- The machine list's order (GET /api/v1/machines pages oldest registration
+-- first), unfiltered and filtered by status or role: a page reads the
+-- index in order instead of sorting the whole fleet.
+CREATE INDEX machines_registered ON machines (registered_at, machine_id);
+CREATE INDEX machines_status_registered ON machines (status, registered_at, machine_id);
+CREATE INDEX machines_role_registered ON machines (role, registered_at, machine_id);
