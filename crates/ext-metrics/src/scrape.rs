@@ -15,7 +15,8 @@ pub struct Snapshot {
     pub active_sessions: i64,
 }
 
-/// Reads the snapshot with three aggregate queries (indexed or small).
+/// Reads the snapshot with three aggregate queries, each answered from an
+/// index (`machines_status_registered`, `audit_log_action`) or a small table.
 pub async fn scrape(store: &Store, now_ms: i64) -> Result<Snapshot, StoreError> {
     let pool = store.pool();
     let rows = sqlx::query("SELECT status, COUNT(*) FROM machines GROUP BY status")

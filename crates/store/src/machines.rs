@@ -194,9 +194,13 @@ impl MachineRepo<'_> {
     ) -> Result<Vec<MachineRecord>> {
         let (clause, binds) = filter_clause(filter);
         let n = binds.len();
+        // The page's ids come from the index alone (a deep OFFSET skips
+        // index entries, not whole rows); only those rows are then read.
         let sql = format!(
-            "SELECT {COLUMNS} FROM machines{clause} \
-             ORDER BY registered_at, machine_id LIMIT ${} OFFSET ${}",
+            "SELECT {COLUMNS} FROM machines WHERE machine_id IN \
+             (SELECT machine_id FROM machines{clause} \
+              ORDER BY registered_at, machine_id LIMIT ${} OFFSET ${}) \
+             ORDER BY registered_at, machine_id",
             n + 1,
             n + 2
         );

@@ -71,9 +71,9 @@ pub const CORE_MIGRATIONS: MigrationSet = MigrationSet {
         },
         Migration {
             version: 4,
-            name: "machine_list_order",
-            sqlite: include_str!("../migrations/sqlite/0004_machine_list_order.sql"),
-            postgres: include_str!("../migrations/postgres/0004_machine_list_order.sql"),
+            name: "scale_indexes",
+            sqlite: include_str!("../migrations/sqlite/0004_scale_indexes.sql"),
+            postgres: include_str!("../migrations/postgres/0004_scale_indexes.sql"),
         },
     ],
 };
