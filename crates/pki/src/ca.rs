@@ -226,7 +226,7 @@ impl EnrollmentCa {
     /// Creates a fresh self-signed CA in memory.
     fn create(opts: &CaOptions, clock: SharedClock) -> Result<Self, PkiError> {
         let key = match opts.algorithm {
-            CaAlgorithm::EcP384 => CaKey::generate_p384(),
+            CaAlgorithm::EcP384 => CaKey::generate_p384()?,
             CaAlgorithm::Rsa4096 => CaKey::generate_rsa(4096)?,
         };
         let subject = single_name(&opts.subject_cn)?;

@@ -150,14 +150,21 @@ fn generate_key(algorithm: KeyAlgorithm) -> Result<(Vec<u8>, Zeroizing<String>),
     let crypto = |what: &str, e: &dyn std::fmt::Display| PkiError::Crypto(format!("{what}: {e}"));
     match algorithm {
         KeyAlgorithm::EcP384 => {
-            let key = p384::SecretKey::random(&mut OsRng);
-            let pem = sec1_pem(
-                &key.to_bytes(),
-                key.public_key().to_encoded_point(false).as_bytes(),
-                const_oid::db::rfc5912::SECP_384_R_1,
-            )?;
-            let spki = key
-                .public_key()
+            // AWS-LC generates (assembly P-384, about 5x faster than the
+            // portable code; every request-cert does this); RustCrypto
+            // encodes.
+            use aws_lc_rs::encoding::AsBigEndian;
+            use aws_lc_rs::signature::{EcdsaKeyPair, KeyPair, ECDSA_P384_SHA384_ASN1_SIGNING};
+            let pair = EcdsaKeyPair::generate(&ECDSA_P384_SHA384_ASN1_SIGNING)
+                .map_err(|e| crypto("P-384 key generation", &e))?;
+            let scalar = pair
+                .private_key()
+                .as_be_bytes()
+                .map_err(|e| crypto("P-384 key export", &e))?;
+            let point = pair.public_key().as_ref();
+            let pem = sec1_pem(scalar.as_ref(), point, const_oid::db::rfc5912::SECP_384_R_1)?;
+            let spki = p384::PublicKey::from_sec1_bytes(point)
+                .map_err(|e| crypto("P-384 public key", &e))?
                 .to_public_key_der()
                 .map_err(|e| crypto("encode public key", &e))?;
             Ok((spki.into_vec(), pem))

@@ -208,12 +208,12 @@ impl PublicKey {
         }
     }
 
-    /// ring (assembly P-256/P-384 and RSA) for the common combinations, which
-    /// is several times faster than the portable code. `None` means "not
-    /// covered here, use the RustCrypto path"; a ring rejection is final
-    /// except for RSA-PSS, where ring only knows salt = hash length.
+    /// AWS-LC (assembly P-256, P-384 and RSA) for the common combinations,
+    /// several times faster than the portable code. `None` means "not
+    /// covered here, use the RustCrypto path"; a rejection here is final
+    /// except for RSA-PSS, where only salt = hash length is tried.
     fn verify_fast(&self, msg: &[u8], sig: &Signature) -> Option<Result<(), SignatureError>> {
-        use ring::signature as rs;
+        use aws_lc_rs::signature as rs;
         use HashAlg::{Sha256, Sha384, Sha512};
         let ecdsa_err = || Err(SignatureError::Invalid("ECDSA"));
         match (self, sig) {

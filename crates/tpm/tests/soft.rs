@@ -81,6 +81,19 @@ fn genuine_quotes_verify_for_every_ak_type_and_hash_mix() {
         );
         // Bare TPMS_ATTEST is accepted as well as TPM2B_ATTEST.
         check(&ak, &attest[2..], &sig, &v, b"nonce-123", None).unwrap();
+        // A signature with one bit flipped, or over other bytes, is refused.
+        let mut bad_sig = sig.clone();
+        let last = bad_sig.len() - 1;
+        bad_sig[last] ^= 1;
+        assert!(
+            check(&ak, &attest, &bad_sig, &v, b"nonce-123", None).is_err(),
+            "{kind:?} {hash:?}"
+        );
+        let (other, _) = ak.quote(&v, b"nonce-456", clock()).unwrap();
+        assert!(
+            check(&ak, &other, &sig, &v, b"nonce-456", None).is_err(),
+            "{kind:?} {hash:?}"
+        );
         // Parsers round-trip what the signer produced.
         let (parsed, _) = Attest::parse_tpm2b(&attest).unwrap();
         assert_eq!(parsed.encode_tpm2b().unwrap(), attest);
