@@ -19,10 +19,8 @@ export ITL_DATA_DIR=$work/data ITL_ADMIN_TOKEN=$T ITL_CLIENT_CERT_HEADER=true \
   ITL_WEBHOOK_ALLOW_PRIVATE_TARGETS=true ITL_SHARED_SECRET_MASTER_KEY=$(openssl rand -hex 32) \
   ITL_LISTEN=127.0.0.1:9000
 if [ -n "${2:-}" ]; then export DATABASE_URL=$2; fi
-target/release/attestation serve >"$work/server-$label.log" 2>&1 &
-server=$!
-trap 'kill $server $receiver 2>/dev/null' EXIT
-sleep 3
+. scripts/bench/server.sh
+start_server "$work/server-$label.log" "$receiver" || exit 1
 curl -s -o /dev/null -H "Authorization: Bearer $T" -H 'content-type: application/json' \
   -d '{"url":"http://127.0.0.1:9300/hook","events":["machine.registered","machine.approved"],"secret":"bench-secret"}' \
   localhost:9000/api/v1/webhooks

@@ -8,10 +8,8 @@ work=${BENCH_DIR:-/tmp/attest-bench}
 T=probe-$(openssl rand -hex 16)
 export ITL_ADMIN_TOKEN=$T ITL_LOG=warn ITL_LISTEN=127.0.0.1:9000 ITL_DATA_DIR=$work/data
 if [ -n "${1:-}" ]; then export DATABASE_URL=$1; fi
-target/release/attestation serve >"$work/server-probe.log" 2>&1 &
-server=$!
-trap 'kill $server 2>/dev/null' EXIT
-for _ in $(seq 1 100); do curl -sf localhost:9000/healthz >/dev/null && break; sleep 0.1; done
+. scripts/bench/server.sh
+start_server "$work/server-probe.log" || exit 1
 for path in "/api/v1/machines?page=1&per_page=100" "/api/v1/machines?page=500&per_page=100" \
   "/api/v1/machines?page=1000&per_page=100" "/api/v1/machines?status=attested&page=1&per_page=100" \
   "/metrics" "/api/v1/audit/verify"; do

@@ -18,9 +18,7 @@ rm -rf "$work/data"
 export ITL_DATA_DIR=$work/data ITL_ADMIN_TOKEN=$T ITL_CONFIG_CACHE_DIR=examples/role-configs \
   ITL_LISTEN=127.0.0.1:9000 ITL_LOG=warn
 if [ -n "${2:-}" ]; then export DATABASE_URL=$2; fi
-target/release/attestation serve >"$work/server-scale-$label.log" 2>&1 &
-server=$!
-trap 'kill $server 2>/dev/null' EXIT
-for _ in $(seq 1 100); do curl -sf localhost:9000/healthz >/dev/null && break; sleep 0.1; done
+. scripts/bench/server.sh
+start_server "$work/server-scale-$label.log" || exit 1
 target/release/attestation-fleet-sim --url http://127.0.0.1:9000 --scale -n "$machines" -c 64 \
   --server-pid "$server" --json "$work/scale-$label.json" | tee "$work/scale-$label.txt"

@@ -266,16 +266,18 @@ pub async fn details(
     _operator: Operator,
     Path(id): Path<String>,
 ) -> Result<Json<SharedSecretInfo>, ApiError> {
-    let result = async {
-        let mut conn = state.ctx.store.pool().acquire().await.map_err(db)?;
-        let row = repo::resolve_shared_secret(&mut conn, &id)
-            .await?
-            .ok_or_else(not_found)?;
-        let n = access_count(&mut conn, &row.shared_secret_id).await?;
-        Ok(info(&row, n))
-    }
-    .await;
+    let result = read(&state, &id).await;
     counted(&state.ctx, "shared_get", result).map(Json)
+}
+
+/// The details of the secret named or identified by `id`.
+async fn read(state: &State, id: &str) -> Result<SharedSecretInfo, ApiError> {
+    let mut conn = state.ctx.store.pool().acquire().await.map_err(db)?;
+    let row = repo::resolve_shared_secret(&mut conn, id)
+        .await?
+        .ok_or_else(not_found)?;
+    let n = access_count(&mut conn, &row.shared_secret_id).await?;
+    Ok(info(&row, n))
 }
 
 /// Rotates the value and/or changes the description.
@@ -293,12 +295,7 @@ pub async fn update(
 ) -> Result<Json<SharedSecretInfo>, ApiError> {
     let result = async {
         if body.value.is_none() && body.description.is_none() {
-            let mut conn = state.ctx.store.pool().acquire().await.map_err(db)?;
-            let row = repo::resolve_shared_secret(&mut conn, &id)
-                .await?
-                .ok_or_else(not_found)?;
-            let n = access_count(&mut conn, &row.shared_secret_id).await?;
-            return Ok(info(&row, n));
+            return read(&state, &id).await;
         }
         if let Some(v) = &body.value {
             common::validate_value(v)?;

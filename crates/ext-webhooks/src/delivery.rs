@@ -109,7 +109,6 @@ pub async fn enqueue_events(
         return Ok(0);
     }
     let now = ctx.clock.now();
-    let mut queued = 0;
     let mut tx = ctx.store.begin_write().await?;
     for (event, targets) in &wanted {
         let body = payload(event);
@@ -120,11 +119,10 @@ pub async fn enqueue_events(
                 payload: &body,
             };
             repo::enqueue(&mut *tx, &item, now).await?;
-            queued += 1;
         }
     }
     tx.commit().await?;
-    Ok(queued)
+    Ok(wanted.iter().map(|(_, targets)| targets.len()).sum())
 }
 
 /// Up to [`ENQUEUE_BATCH`] events: `first` and what is already waiting.

@@ -139,3 +139,46 @@ impl Api {
         })
     }
 }
+
+/// `a` has status `want`.
+pub(crate) fn expect(a: &Answer, want: StatusCode) -> Result<(), SimError> {
+    if a.status == want {
+        Ok(())
+    } else {
+        Err(SimError::Status {
+            status: a.status.as_u16(),
+            detail: detail(a),
+        })
+    }
+}
+
+/// `ok`, else a wrong answer about `what`.
+pub(crate) fn check(ok: bool, a: &Answer, what: &str) -> Result<(), SimError> {
+    if ok {
+        Ok(())
+    } else {
+        Err(wrong(a, &format!("unexpected {what}")))
+    }
+}
+
+/// The string field `name` of the answer.
+pub(crate) fn field(a: &Answer, name: &str) -> Result<String, SimError> {
+    a.body[name]
+        .as_str()
+        .map(str::to_owned)
+        .ok_or_else(|| wrong(a, &format!("no {name}")))
+}
+
+/// A wrong answer, with the server's detail.
+pub(crate) fn wrong(a: &Answer, what: &str) -> SimError {
+    SimError::Wrong(format!("{what}: {}", detail(a)))
+}
+
+fn detail(a: &Answer) -> String {
+    let d = match &a.body["detail"] {
+        Value::String(s) => s.clone(),
+        Value::Null => a.text.chars().take(120).collect(),
+        other => other.to_string(),
+    };
+    d.chars().take(160).collect()
+}

@@ -8,6 +8,7 @@
 
 pub mod client;
 mod floor;
+pub mod identity;
 pub mod machine;
 pub mod report;
 pub mod scale;

@@ -5,16 +5,16 @@
 use attest_tpm::credential::CredentialBlob;
 use attest_tpm::envelope::EkCredentialAes256GcmV1;
 use attest_tpm::quote::PcrValues;
-use attest_tpm::soft::{AkKind, SoftAk, SoftEk};
+use attest_tpm::soft::{AkKind, SoftAk};
 use attest_tpm::wire::ClockInfo;
 use attest_tpm::HashAlg;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
-use sha2::Digest;
 
-use crate::client::{Answer, Api, As};
+use crate::client::{check, expect, field, wrong, Api, As};
+use crate::identity::Identity;
 use crate::report::Step;
 use crate::SimError;
 
@@ -23,12 +23,8 @@ const CREDENTIAL: &str = "application/vnd.itl.config.credential+json";
 
 /// A machine's keys and identity.
 pub struct SimMachine {
-    index: usize,
-    ek: SoftEk,
-    ek_material: String,
-    ek_fingerprint: String,
+    id: Identity,
     ak: SoftAk,
-    dual_control: bool,
     machine_id: String,
     /// The two operators who approve dual-controlled machines.
     operators: (String, String),
@@ -41,22 +37,11 @@ impl SimMachine {
     /// Fresh keys: an ECC P-256 EK (cheap to make) and an ECDSA P-384 AK
     /// (what ak-activate accepts). `dual_control` picks the controlplane role.
     pub fn new(index: usize, dual_control: bool) -> Result<Self, SimError> {
-        use p256::pkcs8::EncodePublicKey;
-        let mut rng = rand::rngs::OsRng;
-        let secret = p256::SecretKey::random(&mut rng);
-        let der = secret
-            .public_key()
-            .to_public_key_der()
-            .map_err(|e| SimError::Setup(format!("EK encoding: {e}")))?;
-        let ak = SoftAk::generate(AkKind::EcdsaP384, &mut rng)
+        let ak = SoftAk::generate(AkKind::EcdsaP384, &mut rand::rngs::OsRng)
             .map_err(|e| SimError::Setup(format!("AK: {e}")))?;
         Ok(Self {
-            index,
-            ek: SoftEk::P256(secret),
-            ek_material: STANDARD.encode(der.as_bytes()),
-            ek_fingerprint: hex::encode(sha2::Sha256::digest(der.as_bytes())),
+            id: Identity::new(index, dual_control)?,
             ak,
-            dual_control,
             machine_id: String::new(),
             operators: (String::new(), String::new()),
         })
@@ -70,37 +55,7 @@ impl SimMachine {
 
     /// True for a controlplane machine (two operators approve it).
     pub fn dual_control(&self) -> bool {
-        self.dual_control
-    }
-
-    fn role(&self) -> &'static str {
-        if self.dual_control {
-            "controlplane"
-        } else {
-            "worker-app"
-        }
-    }
-
-    fn hostname(&self) -> String {
-        format!("sim-{:06}", self.index)
-    }
-
-    fn mac(&self) -> String {
-        let b = u32::try_from(self.index).unwrap_or(u32::MAX).to_be_bytes();
-        format!("02:53:{:02x}:{:02x}:{:02x}:{:02x}", b[0], b[1], b[2], b[3])
-    }
-
-    fn assigned_ip(&self) -> String {
-        let b = u32::try_from(self.index).unwrap_or(u32::MAX).to_be_bytes();
-        format!("10.{}.{}.{}/8", b[1], b[2], b[3].max(1))
-    }
-
-    fn ek_body(&self) -> Value {
-        json!({
-            "ek_fingerprint": self.ek_fingerprint,
-            "ek_cert_pem": self.ek_material,
-            "ek_source": "pub",
-        })
+        self.id.dual_control()
     }
 
     /// Runs the whole flow, recording each step; stops at the first error.
@@ -134,9 +89,7 @@ impl SimMachine {
     }
 
     async fn self_register(&mut self, api: &Api) -> Result<std::time::Duration, SimError> {
-        let mut body = self.ek_body();
-        body["hw_mac"] = json!(self.mac());
-        body["role"] = json!(self.role());
+        let body = self.id.self_register_body();
         let a = api
             .send(
                 As::Machine,
@@ -163,7 +116,7 @@ impl SimMachine {
             .tpm2b_public()
             .map_err(|e| SimError::Setup(format!("AK public: {e}")))?;
         let body = json!({
-            "ek_cert_pem": self.ek_material,
+            "ek_cert_pem": self.id.ek_material,
             "ek_source": "pub",
             "ak_tpm_public": STANDARD.encode(tpm2b),
         });
@@ -181,6 +134,7 @@ impl SimMachine {
         let name = self.ak_name()?;
         // The TPM side of ActivateCredential, with the software EK.
         *secret = self
+            .id
             .ek
             .activate_credential(&name, &blob)
             .map_err(|e| wrong(&a, &format!("credential does not activate: {e}")))?
@@ -229,7 +183,7 @@ impl SimMachine {
     ) -> Result<std::time::Duration, SimError> {
         let (nonce_id, q, challenge) = self.quoted(api).await?;
         let body = json!({
-            "ek_cert_pem": self.ek_material,
+            "ek_cert_pem": self.id.ek_material,
             "ek_source": "pub",
             "ak_pub": self.ak.spki_pem().map_err(|e| SimError::Setup(format!("AK PEM: {e}")))?,
             "quote": q["quote"],
@@ -249,13 +203,9 @@ impl SimMachine {
     }
 
     async fn approve(&self, api: &Api) -> Result<std::time::Duration, SimError> {
-        let body = json!({
-            "role": self.role(),
-            "hostname": self.hostname(),
-            "assigned_ip": self.assigned_ip(),
-        });
+        let body = self.id.approve_body();
         let path = format!("/api/v1/machines/{}/approve", self.machine_id);
-        if !self.dual_control {
+        if !self.id.dual_control() {
             let a = api
                 .send(As::Admin, Method::POST, &path, Some(&body), None)
                 .await?;
@@ -293,7 +243,7 @@ impl SimMachine {
         config_url: &mut String,
     ) -> Result<std::time::Duration, SimError> {
         let (nonce_id, q, challenge) = self.quoted(api).await?;
-        let mut body = self.ek_body();
+        let mut body = self.id.ek_body();
         body["nonce_id"] = json!(nonce_id);
         body["pcr_quote"] = q["quote"].clone();
         body["pcr_signature"] = q["signature"].clone();
@@ -330,6 +280,7 @@ impl SimMachine {
             .credential()
             .map_err(|e| wrong(&a, &format!("credential_blob: {e}")))?;
         let key = self
+            .id
             .ek
             .activate_credential(&self.ak_name()?, &blob)
             .map_err(|e| wrong(&a, &format!("envelope key does not activate: {e}")))?;
@@ -340,7 +291,7 @@ impl SimMachine {
             .map_err(|e| wrong(&a, &format!("config is not YAML: {e}")))?;
         let hostname = config["machine"]["network"]["hostname"].as_str();
         check(
-            hostname == Some(self.hostname().as_str()),
+            hostname == Some(self.id.hostname().as_str()),
             &a,
             "machine.network.hostname",
         )?;
@@ -354,7 +305,7 @@ impl SimMachine {
                 As::Machine,
                 Method::POST,
                 &path,
-                Some(&self.ek_body()),
+                Some(&self.id.ek_body()),
                 None,
             )
             .await?;
@@ -365,7 +316,7 @@ impl SimMachine {
             &a,
             "enrollment_cert_pem",
         )?;
-        check(a.body["role"] == self.role(), &a, "role")?;
+        check(a.body["role"] == self.id.role(), &a, "role")?;
         Ok(a.elapsed)
     }
 }
@@ -388,43 +339,4 @@ pub fn clock() -> ClockInfo {
         restart_count: 0,
         safe: true,
     }
-}
-
-fn expect(a: &Answer, want: StatusCode) -> Result<(), SimError> {
-    if a.status == want {
-        Ok(())
-    } else {
-        Err(SimError::Status {
-            status: a.status.as_u16(),
-            detail: detail(a),
-        })
-    }
-}
-
-fn check(ok: bool, a: &Answer, what: &str) -> Result<(), SimError> {
-    if ok {
-        Ok(())
-    } else {
-        Err(wrong(a, &format!("unexpected {what}")))
-    }
-}
-
-fn field(a: &Answer, name: &str) -> Result<String, SimError> {
-    a.body[name]
-        .as_str()
-        .map(str::to_owned)
-        .ok_or_else(|| wrong(a, &format!("no {name}")))
-}
-
-fn wrong(a: &Answer, what: &str) -> SimError {
-    SimError::Wrong(format!("{what}: {}", detail(a)))
-}
-
-fn detail(a: &Answer) -> String {
-    let d = match &a.body["detail"] {
-        Value::String(s) => s.clone(),
-        Value::Null => a.text.chars().take(120).collect(),
-        other => other.to_string(),
-    };
-    d.chars().take(160).collect()
 }

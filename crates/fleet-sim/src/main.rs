@@ -8,12 +8,13 @@
 //! Exit codes: 0 every flow completed, 1 some flow failed or an answer was
 //! wrong, 2 usage or set-up error.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use attest_fleet_sim::{run, run_scale, Api, Options, ScaleOptions};
+use attest_fleet_sim::{run, run_scale, Api, Options, ScaleOptions, SimError};
 use clap::Parser;
 use indicatif::{ProgressBar, ProgressStyle};
+use serde::Serialize;
 
 /// Simulated TPM machines through self-register, AK credential activation,
 /// approval, attestation with quotes, encrypted config and request-cert.
@@ -97,31 +98,9 @@ async fn main() -> ExitCode {
     })
     .await;
     bar.finish_and_clear();
-    let report = match report {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("attestation-fleet-sim: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    print!("{}", report.table());
-    if let Some(path) = &args.json {
-        let written = serde_json::to_vec_pretty(&report)
-            .map_err(|e| e.to_string())
-            .and_then(|json| std::fs::write(path, json).map_err(|e| e.to_string()));
-        if let Err(e) = written {
-            eprintln!(
-                "attestation-fleet-sim: cannot write {}: {e}",
-                path.display()
-            );
-            return ExitCode::from(2);
-        }
-    }
-    if report.failed_flows > 0 {
-        ExitCode::from(1)
-    } else {
-        ExitCode::SUCCESS
-    }
+    conclude(report, args.json.as_deref(), |r| {
+        (r.table(), r.failed_flows)
+    })
 }
 
 /// `--scale`: the short path for every machine, then the reads that grow
@@ -135,6 +114,16 @@ async fn scale(api: &Api, args: &Args, bar: &ProgressBar) -> ExitCode {
     };
     let report = run_scale(api, &opts, |_| bar.inc(1)).await;
     bar.finish_and_clear();
+    conclude(report, args.json.as_deref(), |r| (r.table(), r.failed))
+}
+
+/// Prints the report's table and writes it as JSON when asked; the exit
+/// code is 2 when the run or the write failed, 1 when a machine failed.
+fn conclude<R: Serialize>(
+    report: Result<R, SimError>,
+    json: Option<&Path>,
+    summary: impl Fn(&R) -> (String, u64),
+) -> ExitCode {
     let report = match report {
         Ok(r) => r,
         Err(e) => {
@@ -142,8 +131,9 @@ async fn scale(api: &Api, args: &Args, bar: &ProgressBar) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    print!("{}", report.table());
-    if let Some(path) = &args.json {
+    let (table, failed) = summary(&report);
+    print!("{table}");
+    if let Some(path) = json {
         let written = serde_json::to_vec_pretty(&report)
             .map_err(|e| e.to_string())
             .and_then(|json| std::fs::write(path, json).map_err(|e| e.to_string()));
@@ -155,7 +145,7 @@ async fn scale(api: &Api, args: &Args, bar: &ProgressBar) -> ExitCode {
             return ExitCode::from(2);
         }
     }
-    if report.failed > 0 {
+    if failed > 0 {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS

@@ -3,22 +3,19 @@
 //! the fleet: machine-list pages, `/metrics`, audit verification over the
 //! resulting log, and the server's memory.
 //!
-//! Machines are made as the run goes (one P-256 EK each), so 100,000 of
-//! them never sit in memory at once.
+//! Machines are made as the run goes (an [`Identity`] each: one P-256 EK,
+//! no AK), so 100,000 of them never sit in memory at once.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
-use base64::engine::general_purpose::STANDARD;
-use base64::Engine;
 use futures::stream::{self, StreamExt};
 use reqwest::{Method, StatusCode};
 use serde::Serialize;
-use serde_json::json;
-use sha2::Digest;
 
-use crate::client::{Answer, As};
+use crate::client::{check, expect, field, Answer, As};
+use crate::identity::Identity;
 use crate::report::Latency;
 use crate::{Api, SimError};
 
@@ -67,81 +64,48 @@ pub struct ScaleReport {
 
 /// One machine's short path; the three step durations, or the step and error.
 async fn one(api: &Api, index: usize) -> Result<[Duration; 3], (&'static str, SimError)> {
-    use p256::pkcs8::EncodePublicKey;
-    let der = p256::SecretKey::random(&mut rand::rngs::OsRng)
-        .public_key()
-        .to_public_key_der()
-        .map_err(|e| ("setup", SimError::Setup(format!("EK encoding: {e}"))))?;
-    let ek = json!({
-        "ek_fingerprint": hex::encode(sha2::Sha256::digest(der.as_bytes())),
-        "ek_cert_pem": STANDARD.encode(der.as_bytes()),
-        "ek_source": "pub",
-    });
-    let b = u32::try_from(index).unwrap_or(u32::MAX).to_be_bytes();
-    let mut register = ek.clone();
-    register["hw_mac"] = json!(format!(
-        "02:5c:{:02x}:{:02x}:{:02x}:{:02x}",
-        b[0], b[1], b[2], b[3]
-    ));
-    register["role"] = json!("worker-app");
-
-    let a = api
+    let id = Identity::new(index, false).map_err(|e| ("setup", e))?;
+    let registered = api
         .send(
             As::Machine,
             Method::POST,
             "/api/v1/self-register",
-            Some(&register),
+            Some(&id.self_register_body()),
             None,
         )
         .await
-        .and_then(|a| ok(a, "pending_approval"))
+        .and_then(|a| with_status(a, "pending_approval"))
         .map_err(|e| ("self-register", e))?;
-    let registered = a.elapsed;
-    let id = a.body["machine_id"]
-        .as_str()
-        .ok_or(("self-register", SimError::Wrong("no machine_id".into())))?
-        .to_owned();
-
-    let approve = json!({
-        "role": "worker-app",
-        "hostname": format!("scale-{index:06}"),
-        "assigned_ip": format!("10.{}.{}.{}/8", b[1], b[2], b[3].max(1)),
-    });
-    let a = api
+    let machine_id = field(&registered, "machine_id").map_err(|e| ("self-register", e))?;
+    let approved = api
         .send(
             As::Admin,
             Method::POST,
-            &format!("/api/v1/machines/{id}/approve"),
-            Some(&approve),
+            &format!("/api/v1/machines/{machine_id}/approve"),
+            Some(&id.approve_body()),
             None,
         )
         .await
-        .and_then(|a| ok(a, "registered"))
+        .and_then(|a| with_status(a, "registered"))
         .map_err(|e| ("approve", e))?;
-    let approved = a.elapsed;
-
-    let a = api
-        .send(As::Machine, Method::POST, "/api/v1/attest", Some(&ek), None)
+    let attested = api
+        .send(
+            As::Machine,
+            Method::POST,
+            "/api/v1/attest",
+            Some(&id.ek_body()),
+            None,
+        )
         .await
-        .and_then(|a| ok(a, "attested"))
+        .and_then(|a| with_status(a, "attested"))
         .map_err(|e| ("attest", e))?;
-    Ok([registered, approved, a.elapsed])
+    Ok([registered.elapsed, approved.elapsed, attested.elapsed])
 }
 
-/// 200 with `status` as given.
-fn ok(a: Answer, status: &str) -> Result<Answer, SimError> {
-    if a.status != StatusCode::OK {
-        return Err(SimError::Status {
-            status: a.status.as_u16(),
-            detail: a.text.chars().take(200).collect(),
-        });
-    }
-    if a.body["status"] != status {
-        return Err(SimError::Wrong(format!(
-            "status {} instead of {status}",
-            a.body["status"]
-        )));
-    }
+/// 200 with the machine `status` given.
+fn with_status(a: Answer, status: &str) -> Result<Answer, SimError> {
+    expect(&a, StatusCode::OK)?;
+    check(a.body["status"] == status, &a, "status")?;
     Ok(a)
 }
 

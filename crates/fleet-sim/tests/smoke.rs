@@ -16,21 +16,28 @@ use secrecy::SecretString;
 
 const TOKEN: &str = "fleet-sim-smoke-token-0123456789abcdef";
 
+/// Test settings on `db` with the break-glass token and the example role
+/// configs; each test adds what its flow requires.
+fn settings(db: &TestDb, dir: &std::path::Path) -> Settings {
+    let mut settings = Settings::for_tests(dir, db.url().to_string());
+    settings.admin_token = Some(SecretString::from(TOKEN));
+    settings.ca_key_passphrase = Some(SecretString::from("smoke"));
+    settings.delivery.config_cache_dir =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/role-configs");
+    settings
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_hundred_machines_complete_every_step() {
     for db in TestDb::all().await {
         let backend = db.backend().to_string();
         let dir = tempfile::tempdir().unwrap();
-        let mut settings = Settings::for_tests(dir.path(), db.url().to_string());
-        settings.admin_token = Some(SecretString::from(TOKEN));
-        settings.ca_key_passphrase = Some(SecretString::from("smoke"));
+        let mut settings = settings(&db, dir.path());
         settings.client_cert_header = true;
         settings.machines.require_nonce = true;
         settings.machines.require_quote = true;
         settings.delivery.require_ak_credential = true;
         settings.delivery.require_encrypted_delivery = true;
-        settings.delivery.config_cache_dir =
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/role-configs");
         let server = attest_server::serve::start(settings, Arc::new(SystemClock))
             .await
             .unwrap();
@@ -68,12 +75,7 @@ async fn scale_mode_attests_every_machine_and_probes_the_reads() {
     for db in TestDb::all().await {
         let backend = db.backend().to_string();
         let dir = tempfile::tempdir().unwrap();
-        let mut settings = Settings::for_tests(dir.path(), db.url().to_string());
-        settings.admin_token = Some(SecretString::from(TOKEN));
-        settings.ca_key_passphrase = Some(SecretString::from("smoke"));
-        settings.delivery.config_cache_dir =
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/role-configs");
-        let server = attest_server::serve::start(settings, Arc::new(SystemClock))
+        let server = attest_server::serve::start(settings(&db, dir.path()), Arc::new(SystemClock))
             .await
             .unwrap();
         let api = Api::new(&server.url(), TOKEN, 16).unwrap();

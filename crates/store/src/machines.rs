@@ -105,6 +105,16 @@ fn filter_clause(filter: MachineFilter) -> (String, Vec<&'static str>) {
     }
 }
 
+/// `sql` with `values` bound to its first placeholders.
+fn bound<'q>(
+    sql: &'q str,
+    values: Vec<&'static str>,
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+    values
+        .into_iter()
+        .fold(sqlx::query(sql), |query, value| query.bind(value))
+}
+
 /// Access to machines; get one with [`Store::machines`].
 #[derive(Debug, Clone, Copy)]
 pub struct MachineRepo<'s> {
@@ -192,8 +202,8 @@ impl MachineRepo<'_> {
         limit: i64,
         offset: i64,
     ) -> Result<Vec<MachineRecord>> {
-        let (clause, binds) = filter_clause(filter);
-        let n = binds.len();
+        let (clause, values) = filter_clause(filter);
+        let n = values.len();
         // The page's ids come from the index alone (a deep OFFSET skips
         // index entries, not whole rows); only those rows are then read.
         let sql = format!(
@@ -204,11 +214,7 @@ impl MachineRepo<'_> {
             n + 1,
             n + 2
         );
-        let mut query = sqlx::query(&sql);
-        for value in binds {
-            query = query.bind(value);
-        }
-        let rows = query
+        let rows = bound(&sql, values)
             .bind(limit)
             .bind(offset)
             .fetch_all(self.store.pool())
@@ -218,13 +224,9 @@ impl MachineRepo<'_> {
 
     /// How many machines match `filter`.
     pub async fn count(&self, filter: MachineFilter) -> Result<i64> {
-        let (clause, binds) = filter_clause(filter);
+        let (clause, values) = filter_clause(filter);
         let sql = format!("SELECT COUNT(*) FROM machines{clause}");
-        let mut query = sqlx::query(&sql);
-        for value in binds {
-            query = query.bind(value);
-        }
-        let row = query.fetch_one(self.store.pool()).await?;
+        let row = bound(&sql, values).fetch_one(self.store.pool()).await?;
         Ok(row.try_get(0)?)
     }
 

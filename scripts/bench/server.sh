@@ -1,0 +1,17 @@
+# Sourced by the benchmark scripts: starts the release server with the
+# environment already exported, stops it on exit, and waits until it
+# answers. Usage: start_server LOGFILE [other pids to stop on exit]
+start_server() {
+  local log=$1
+  shift
+  target/release/attestation serve >"$log" 2>&1 &
+  server=$!
+  # shellcheck disable=SC2064
+  trap "kill $server $* 2>/dev/null" EXIT
+  for _ in $(seq 1 100); do
+    curl -sf "http://${ITL_LISTEN:-127.0.0.1:9000}/healthz" >/dev/null && return 0
+    sleep 0.1
+  done
+  echo "server did not start; see $log" >&2
+  return 1
+}
