@@ -22,3 +22,4 @@ if [ -n "${2:-}" ]; then export DATABASE_URL=$2; fi
 start_server "$work/server-scale-$label.log" || exit 1
 target/release/attestation-fleet-sim --url http://127.0.0.1:9000 --scale -n "$machines" -c 64 \
   --server-pid "$server" --json "$work/scale-$label.json" | tee "$work/scale-$label.txt"
+exit "${PIPESTATUS[0]}"

@@ -72,9 +72,18 @@ pub enum StoreError {
     #[error("conflicting write: {0}")]
     Conflict(String),
 
+    /// A background task the store started (e.g. hashing during audit
+    /// verification) panicked or was cancelled.
+    #[error("store task failed: {0}")]
+    Task(String),
+
     /// Any other database error.
     #[error("database error: {0}")]
     Query(#[from] sqlx::Error),
+
+    /// An error from the direct SQLite reader audit verification uses.
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
 }
 
 /// Shorthand used throughout the crate.

@@ -36,6 +36,7 @@ pub use ak_credentials::{
 };
 pub use approvals::{ApprovalRepo, VoteRecord};
 pub use attest_domain::audit::{AuditEntry, VerifyReport};
+pub use audit::pg_copy::{CopyError, CopyRows};
 pub use audit::{AuditRepo, NewAuditEntry};
 pub use backend::{redacted_url, Backend};
 pub use enrollment_certs::{EnrollmentCertRepo, IssuedCertRecord, RevokedCert};
@@ -82,6 +83,10 @@ pub struct Store {
     /// SQLite's busy handler. `BEGIN IMMEDIATE` still guards other processes.
     write_lock: Option<Arc<tokio::sync::Mutex<()>>>,
     clock: SharedClock,
+    /// The full URL (with any password): only for opening the native
+    /// connection audit verification reads through; never logged.
+    url: Arc<str>,
+    busy_timeout: Duration,
     redacted: Arc<str>,
 }
 
@@ -160,6 +165,8 @@ impl Store {
             backend,
             write_lock,
             clock: Arc::new(SystemClock),
+            url: url.into(),
+            busy_timeout: options.busy_timeout,
             redacted,
         })
     }
@@ -183,6 +190,16 @@ impl Store {
     /// The connection URL without its password, for logs.
     pub fn redacted_url(&self) -> &str {
         &self.redacted
+    }
+
+    /// The full connection URL, password included: never log it.
+    pub(crate) fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// SQLite only: how long a statement waits for another writer's lock.
+    pub(crate) fn busy_timeout(&self) -> Duration {
+        self.busy_timeout
     }
 
     /// The underlying pool, for reads that need no transaction.

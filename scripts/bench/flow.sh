@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
-# The fleet flow with every built-in extension loaded and a webhook
+# The whole fleet flow with every check on (nonce, quote, AK credential,
+# encrypted delivery), every built-in extension loaded and a webhook
 # delivering machine.registered / machine.approved to a loopback receiver.
-# Usage: scripts/bench/extensions-flow.sh LABEL [DATABASE_URL]
+# Usage: scripts/bench/flow.sh LABEL [DATABASE_URL]
+#   MACHINES (default 1000) and CONCURRENCY (default 64) set the run.
 # Needs release builds: cargo build --release -p attestation -p attest-fleet-sim
+# Exits non-zero when the simulator reports any failed flow.
 set -u
 cd "$(dirname "$0")/../.."
 label=${1:?label}
@@ -25,13 +28,16 @@ curl -s -o /dev/null -H "Authorization: Bearer $T" -H 'content-type: application
   -d '{"url":"http://127.0.0.1:9300/hook","events":["machine.registered","machine.approved"],"secret":"bench-secret"}' \
   localhost:9000/api/v1/webhooks
 t0=$(date +%s.%N)
+machines=${MACHINES:-1000}
 ITL_ADMIN_TOKEN=$T target/release/attestation-fleet-sim --url http://127.0.0.1:9000 \
-  -n 1000 -c 64 --json "$work/report-$label.json" | tee "$work/sim-$label.txt"
+  -n "$machines" -c "${CONCURRENCY:-64}" \
+  --json "$work/report-$label.json" | tee "$work/sim-$label.txt"
+status=${PIPESTATUS[0]}
 t1=$(date +%s.%N)
 n=0
 for _ in $(seq 1 240); do
   n=$(curl -s localhost:9300/ | cut -d' ' -f1)
-  [ "$n" -ge 2000 ] && break
+  [ "$n" -ge $((2 * machines)) ] && break
   sleep 0.5
 done
 t2=$(date +%s.%N)
@@ -40,3 +46,4 @@ for _ in 1 2 3 4 5; do
   curl -s -o /dev/null -w "GET /metrics %{time_total}s %{size_download}B\n" localhost:9000/metrics
 done
 grep VmHWM /proc/$server/status
+exit "$status"
