@@ -3,7 +3,9 @@
 # encrypted delivery), every built-in extension loaded and a webhook
 # delivering machine.registered / machine.approved to a loopback receiver.
 # Usage: scripts/bench/flow.sh LABEL [DATABASE_URL]
-#   MACHINES (default 1000) and CONCURRENCY (default 64) set the run.
+#   MACHINES (default 1000) and CONCURRENCY (default 64) set the run;
+#   ATTEST_ROUNDS (default 5) re-attests per machine afterwards (quotes/s);
+#   SERVER_CPUS / SIM_CPUS (e.g. 0 and 1) pin server and simulator apart.
 # Needs release builds: cargo build --release -p attestation -p attest-fleet-sim
 # Exits non-zero when the simulator reports any failed flow.
 set -u
@@ -29,14 +31,16 @@ curl -s -o /dev/null -H "Authorization: Bearer $T" -H 'content-type: application
   localhost:9000/api/v1/webhooks
 t0=$(date +%s.%N)
 machines=${MACHINES:-1000}
-ITL_ADMIN_TOKEN=$T target/release/attestation-fleet-sim --url http://127.0.0.1:9000 \
-  -n "$machines" -c "${CONCURRENCY:-64}" \
+ITL_ADMIN_TOKEN=$T ${SIM_CPUS:+taskset -c "$SIM_CPUS"} target/release/attestation-fleet-sim \
+  --url http://127.0.0.1:9000 -n "$machines" -c "${CONCURRENCY:-64}" \
+  --attest-rounds "${ATTEST_ROUNDS:-5}" \
   --json "$work/report-$label.json" | tee "$work/sim-$label.txt"
 status=${PIPESTATUS[0]}
 t1=$(date +%s.%N)
 n=0
 for _ in $(seq 1 240); do
   n=$(curl -s localhost:9300/ | cut -d' ' -f1)
+  n=${n:-0}
   [ "$n" -ge $((2 * machines)) ] && break
   sleep 0.5
 done

@@ -20,7 +20,7 @@ use futures::stream::{self, StreamExt};
 
 pub use client::Api;
 pub use floor::measure as crypto_floor;
-pub use report::{Latency, Report, Step};
+pub use report::{AttestPhase, Latency, Report, Step};
 pub use scale::{run_scale, ScaleOptions, ScaleReport};
 
 use machine::SimMachine;
@@ -66,6 +66,9 @@ pub struct Options {
     pub dual_control_every: usize,
     /// Rounds per operation of the in-process crypto floor; 0 skips it.
     pub floor_rounds: u32,
+    /// After the flows, every machine that completed one attests this many
+    /// more times (challenge + quote), timed as its own phase; 0 skips it.
+    pub attest_rounds: usize,
 }
 
 /// Runs the fleet; `progress` is called after each machine finishes.
@@ -89,21 +92,29 @@ pub async fn run(
         .map(|i| SimMachine::new(i, i % every == 0).map(|m| m.with_operators(&alice, &bob)))
         .collect::<Result<Vec<_>, _>>()?;
     let started = Instant::now();
-    let results: Vec<(bool, Vec<machine::StepResult>)> = stream::iter(fleet)
+    let results: Vec<(SimMachine, Vec<machine::StepResult>)> = stream::iter(fleet)
         .map(|mut m| {
             let progress = &progress;
             async move {
                 let mut steps = Vec::with_capacity(Step::ALL.len());
                 m.run(api, &mut steps).await;
-                let ok = steps.len() == Step::ALL.len() && steps.iter().all(|(_, r)| r.is_ok());
-                progress(ok);
-                (m.dual_control(), steps)
+                progress(completed(&steps));
+                (m, steps)
             }
         })
         .buffer_unordered(opts.concurrency.max(1))
         .collect()
         .await;
     let wall = started.elapsed();
+    let attest_phase = if opts.attest_rounds > 0 {
+        let attested = results
+            .iter()
+            .filter(|(_, steps)| completed(steps))
+            .map(|(m, _)| m);
+        Some(attest_phase(api, attested, opts).await)
+    } else {
+        None
+    };
 
     let mut samples: BTreeMap<Step, Vec<Duration>> = BTreeMap::new();
     let mut step_errors: BTreeMap<Step, u64> = BTreeMap::new();
@@ -111,14 +122,15 @@ pub async fn run(
     let mut flows = Vec::new();
     let mut failed = 0u64;
     let mut requests = 0u64;
-    for (dual, steps) in &results {
+    for (m, steps) in &results {
+        let dual = m.dual_control();
         let mut flow = Duration::ZERO;
         let mut ok = steps.len() == Step::ALL.len();
         for (step, r) in steps {
             match r {
                 Ok(d) => {
                     samples.entry(*step).or_default().push(*d);
-                    requests += step.requests(*dual);
+                    requests += step.requests(dual);
                     flow += *d;
                 }
                 Err(e) => {
@@ -172,5 +184,46 @@ pub async fn run(
             .filter(|f| f.flows_per_second_one_core > 0.0)
             .map(|f| machines_per_second / f.flows_per_second_one_core),
         crypto_floor: floor,
+        attest_phase,
     })
+}
+
+/// Every step of the flow ran and succeeded.
+fn completed(steps: &[machine::StepResult]) -> bool {
+    steps.len() == Step::ALL.len() && steps.iter().all(|(_, r)| r.is_ok())
+}
+
+/// `attest_rounds` more attests by each of `machines`, C at a time, as
+/// one timed phase: the server's steady-state quote throughput.
+async fn attest_phase<'m>(
+    api: &Api,
+    machines: impl Iterator<Item = &'m SimMachine>,
+    opts: &Options,
+) -> AttestPhase {
+    let rounds = opts.attest_rounds;
+    let started = Instant::now();
+    let outcomes: Vec<Result<Duration, SimError>> = stream::iter(machines)
+        .flat_map(|m| stream::iter(std::iter::repeat_n(m, rounds)))
+        .map(|m| m.reattest(api))
+        .buffer_unordered(opts.concurrency.max(1))
+        .collect()
+        .await;
+    let wall = started.elapsed();
+    let mut samples = Vec::with_capacity(outcomes.len());
+    let mut errors: BTreeMap<String, u64> = BTreeMap::new();
+    for outcome in outcomes {
+        match outcome {
+            Ok(d) => samples.push(d),
+            Err(e) => *errors.entry(format!("attest: {}", e.kind())).or_default() += 1,
+        }
+    }
+    let failed = errors.values().sum();
+    let latency = Latency::of(&mut samples, failed, wall);
+    AttestPhase {
+        rounds,
+        wall_seconds: wall.as_secs_f64(),
+        quotes_per_second: latency.per_second,
+        latency,
+        errors,
+    }
 }

@@ -242,6 +242,28 @@ impl SimMachine {
         api: &Api,
         config_url: &mut String,
     ) -> Result<std::time::Duration, SimError> {
+        let (a, challenge) = self.send_attest(api).await?;
+        check(a.body["action"] == "apply-config", &a, "action")?;
+        *config_url = field(&a, "config_url")?;
+        Ok(challenge + a.elapsed)
+    }
+
+    /// Challenge and attest again once attested: the steady state of a
+    /// fleet, where every attest costs the server one quote verification.
+    /// The server answers `action: none` (the config was delivered).
+    pub async fn reattest(&self, api: &Api) -> Result<std::time::Duration, SimError> {
+        let (a, challenge) = self.send_attest(api).await?;
+        check(a.body["action"] == "none", &a, "action")?;
+        check(a.body["status"] == "attested", &a, "status")?;
+        Ok(challenge + a.elapsed)
+    }
+
+    /// A fresh challenge, then `POST /attest` with a quote over its nonce;
+    /// the 200 answer and the challenge's duration.
+    async fn send_attest(
+        &self,
+        api: &Api,
+    ) -> Result<(crate::client::Answer, std::time::Duration), SimError> {
         let (nonce_id, q, challenge) = self.quoted(api).await?;
         let mut body = self.id.ek_body();
         body["nonce_id"] = json!(nonce_id);
@@ -258,9 +280,7 @@ impl SimMachine {
             )
             .await?;
         expect(&a, StatusCode::OK)?;
-        check(a.body["action"] == "apply-config", &a, "action")?;
-        *config_url = field(&a, "config_url")?;
-        Ok(challenge + a.elapsed)
+        Ok((a, challenge))
     }
 
     async fn config(&self, api: &Api, config_url: &str) -> Result<std::time::Duration, SimError> {

@@ -141,6 +141,29 @@ pub struct Report {
     pub crypto_floor: Option<CryptoFloor>,
     /// Completed flows/s ÷ crypto-only flows/s on one core.
     pub floor_ratio: Option<f64>,
+    /// The re-attest phase (`--attest-rounds`), when run.
+    pub attest_phase: Option<AttestPhase>,
+}
+
+/// Attested machines attesting again: one challenge and one verified quote
+/// each time. Latency is challenge + attest.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct AttestPhase {
+    /// Attests per machine.
+    pub rounds: usize,
+    pub wall_seconds: f64,
+    /// Verified quotes (successful attests) per second of the phase.
+    pub quotes_per_second: f64,
+    pub latency: Latency,
+    /// `"attest: error"` → count.
+    pub errors: BTreeMap<String, u64>,
+}
+
+impl Report {
+    /// Failed flows plus failed re-attests: non-zero fails the run.
+    pub fn failures(&self) -> u64 {
+        self.failed_flows + self.attest_phase.as_ref().map_or(0, |p| p.latency.errors)
+    }
 }
 
 impl Report {
@@ -199,6 +222,22 @@ impl Report {
                     "service throughput / crypto-only throughput (one core): {:.2}",
                     r
                 );
+            }
+        }
+        if let Some(p) = &self.attest_phase {
+            let l = &p.latency;
+            let _ = writeln!(
+                out,
+                "\nre-attest phase: {} attests in {:.1} s ({} per machine) = {:.1} verified quotes/s",
+                l.count, p.wall_seconds, p.rounds, p.quotes_per_second
+            );
+            let _ = writeln!(
+                out,
+                "  challenge + attest p50 / p95 / p99 / max: {:.2} / {:.2} / {:.2} / {:.2} ms, {} errors",
+                l.p50_ms, l.p95_ms, l.p99_ms, l.max_ms, l.errors
+            );
+            for (kind, n) in &p.errors {
+                let _ = writeln!(out, "  {n:>6}  {kind}");
             }
         }
         out

@@ -47,6 +47,7 @@ async fn two_hundred_machines_complete_every_step() {
             concurrency: 16,
             dual_control_every: 10,
             floor_rounds: 2,
+            attest_rounds: 2,
         };
         let report = tokio::time::timeout(Duration::from_secs(600), run(&mut api, &opts, |_| {}))
             .await
@@ -62,6 +63,12 @@ async fn two_hundred_machines_complete_every_step() {
         assert_eq!(report.requests, 200 * 9 + 20, "{backend}");
         assert!(report.flow.p50_ms <= report.flow.p99_ms);
         assert!(report.crypto_floor.as_ref().unwrap().total_ms > 0.0);
+        // Every machine attested twice more, each a fresh verified quote.
+        let phase = report.attest_phase.as_ref().unwrap();
+        assert_eq!(phase.errors, Default::default(), "{backend}");
+        assert_eq!(phase.latency.count, 400, "{backend}");
+        assert!(phase.quotes_per_second > 0.0);
+        assert_eq!(report.failures(), 0);
         server.shutdown().await.unwrap();
         db.close().await;
     }

@@ -75,6 +75,12 @@ pub const CORE_MIGRATIONS: MigrationSet = MigrationSet {
             sqlite: include_str!("../migrations/sqlite/0004_scale_indexes.sql"),
             postgres: include_str!("../migrations/postgres/0004_scale_indexes.sql"),
         },
+        Migration {
+            version: 5,
+            name: "outstanding_nonces",
+            sqlite: include_str!("../migrations/sqlite/0005_outstanding_nonces.sql"),
+            postgres: include_str!("../migrations/postgres/0005_outstanding_nonces.sql"),
+        },
     ],
 };
 
