@@ -122,8 +122,8 @@ fn header_len(buf: &[u8]) -> Result<Option<usize>, CopyError> {
     let (Some(flags), Some(extension)) = (be_u32(buf, 11), be_u32(buf, 15)) else {
         return Ok(None);
     };
-    // Bit 16 says OIDs are included; the others must be zero for readers
-    // of this format version to accept the stream.
+    // Bit 16 would mean each row carries an OID, which this query never
+    // asks for; the other bits are reserved. Anything but 0 is refused.
     if flags != 0 {
         return Err(CopyError::Flags(flags));
     }
