@@ -201,9 +201,12 @@ async fn attest_phase<'m>(
     opts: &Options,
 ) -> AttestPhase {
     let rounds = opts.attest_rounds;
+    let machines: Vec<&SimMachine> = machines.collect();
     let started = Instant::now();
-    let outcomes: Vec<Result<Duration, SimError>> = stream::iter(machines)
-        .flat_map(|m| stream::iter(std::iter::repeat_n(m, rounds)))
+    // Round by round across the fleet, so one machine's attests do not
+    // run side by side and queue on its own row.
+    let outcomes: Vec<Result<Duration, SimError>> = stream::iter(0..rounds)
+        .flat_map(|_| stream::iter(machines.iter().copied()))
         .map(|m| m.reattest(api))
         .buffer_unordered(opts.concurrency.max(1))
         .collect()

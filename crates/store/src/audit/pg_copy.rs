@@ -1,8 +1,8 @@
 //! Decoder for PostgreSQL's binary `COPY … TO STDOUT` stream of audit rows.
 //!
-//! Audit verification reads the log with `COPY` because it arrives as a
-//! few large messages instead of one protocol message per row, which made
-//! per-row driver overhead the limit. The stream's layout (PostgreSQL
+//! Audit verification reads the log with `COPY` so that each row's bytes
+//! are hashed where they arrive, without the driver's per-row decoding into
+//! owned values, which was the limit. The stream's layout (PostgreSQL
 //! docs, "COPY", binary format): an 11-byte signature, a 4-byte flags
 //! word, a 4-byte header-extension length and that many bytes; then per
 //! row a 2-byte field count, and per field a 4-byte length (-1 for NULL)
@@ -122,9 +122,10 @@ fn header_len(buf: &[u8]) -> Result<Option<usize>, CopyError> {
     let (Some(flags), Some(extension)) = (be_u32(buf, 11), be_u32(buf, 15)) else {
         return Ok(None);
     };
-    // Bit 16 would mean each row carries an OID, which this query never
-    // asks for; the other bits are reserved. Anything but 0 is refused.
-    if flags != 0 {
+    // Bits 0-15 are reserved for changes a reader must understand, and bit
+    // 16 means each row carries an OID, which this query never asks for:
+    // refuse those. Bits 17-31 are optional extensions a reader ignores.
+    if flags & 0x0001_ffff != 0 {
         return Err(CopyError::Flags(flags));
     }
     let len = usize::try_from(extension)
@@ -315,6 +316,13 @@ mod tests {
                 "cut {cut}"
             );
         }
+    }
+
+    #[test]
+    fn optional_header_flags_are_ignored() {
+        let mut bytes = encode(&sample());
+        bytes[11..15].copy_from_slice(&0x8002_0000u32.to_be_bytes());
+        assert_eq!(decode_in_chunks(&bytes, 3).unwrap().len(), 2);
     }
 
     #[test]
