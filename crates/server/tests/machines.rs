@@ -1574,6 +1574,62 @@ async fn attest_with_a_tampered_quote_signature_is_422() {
     }
 }
 
+/// `POST /attest` checks the nonce first and spends it with the recorded
+/// attestation; refused evidence spends it on its own. So the right quote
+/// cannot follow a refused one on the same challenge.
+#[tokio::test]
+async fn a_refused_quote_still_spends_its_nonce() {
+    for app in TestApp::spawn_all_operators(require_quote).await {
+        let ctx = app.backend();
+        let (ek, ak, _) = quote_ready(&app).await;
+        let (nonce_id, nonce_bytes) = nonce(&app).await;
+        let refused = merge(
+            quote_fields(&ak, &pcrs(), b"not the challenge", clock_info(6, 0)),
+            json!({"nonce_id": nonce_id}),
+        );
+        expect_unprocessable(
+            attest(&app, &merge(ek.body(), refused)).await,
+            "quote rejected",
+            &ctx,
+        );
+        let right = merge(
+            quote_fields(&ak, &pcrs(), &nonce_bytes, clock_info(6, 0)),
+            json!({"nonce_id": nonce_id}),
+        );
+        expect_detail(
+            attest(&app, &merge(ek.body(), right)).await,
+            StatusCode::CONFLICT,
+            "replay",
+            &ctx,
+        );
+        app.stop().await;
+    }
+}
+
+/// The same good evidence sent twice at once: both pass the nonce check,
+/// but only one attestation is recorded; the other is a replay.
+#[tokio::test]
+async fn concurrent_attests_on_one_nonce_record_once() {
+    for app in TestApp::spawn_all_operators(require_quote).await {
+        let ctx = app.backend();
+        let (ek, ak, id) = quote_ready(&app).await;
+        let (nonce_id, nonce_bytes) = nonce(&app).await;
+        let body = merge(
+            ek.body(),
+            merge(
+                quote_fields(&ak, &pcrs(), &nonce_bytes, clock_info(6, 0)),
+                json!({"nonce_id": nonce_id}),
+            ),
+        );
+        let (a, b) = tokio::join!(attest(&app, &body), attest(&app, &body));
+        let mut codes = [a.0, b.0];
+        codes.sort();
+        assert_eq!(codes, [StatusCode::OK, StatusCode::CONFLICT], "{ctx}");
+        assert_eq!(machine(&app, &id).await["status"], "attested", "{ctx}");
+        app.stop().await;
+    }
+}
+
 #[tokio::test]
 async fn attest_with_lying_pcr_values_is_422() {
     for app in TestApp::spawn_all_operators(require_quote).await {

@@ -207,6 +207,11 @@ impl Store {
         &self.pool
     }
 
+    /// A pooled connection for reads outside a transaction.
+    pub async fn acquire(&self) -> Result<sqlx::pool::PoolConnection<sqlx::Any>> {
+        Ok(self.pool.acquire().await?)
+    }
+
     /// Round trip to the database, for readiness probes.
     pub async fn ping(&self) -> Result<()> {
         let mut conn = self.pool.acquire().await?;

@@ -1,6 +1,6 @@
 //! `attest_nonces`: attestation challenges every replica can redeem.
 
-use sqlx::Row;
+use sqlx::{AnyConnection, Row};
 
 use crate::error::Result;
 use crate::tx::WriteTx;
@@ -117,6 +117,31 @@ impl NonceRepo<'_> {
                     Redeemed::Expired
                 }
             }
+        })
+    }
+
+    /// What [`redeem`](Self::redeem) would answer at `now_ms`, without
+    /// consuming anything: `Fresh` here means still redeemable. Lets a
+    /// caller check evidence first and redeem in the transaction that
+    /// records the result; the conditional `UPDATE` still decides.
+    pub async fn peek(conn: &mut AnyConnection, nonce_id: &str, now_ms: i64) -> Result<Redeemed> {
+        let row = sqlx::query(
+            "SELECT nonce, consumed_at_ms, expires_at_ms FROM attest_nonces WHERE nonce_id = $1",
+        )
+        .bind(nonce_id)
+        .fetch_optional(&mut *conn)
+        .await?;
+        let Some(row) = row else {
+            return Ok(Redeemed::Unknown);
+        };
+        let consumed: Option<i64> = row.try_get(1)?;
+        let expires: i64 = row.try_get(2)?;
+        Ok(if consumed.is_some() {
+            Redeemed::AlreadyConsumed
+        } else if expires <= now_ms {
+            Redeemed::Expired
+        } else {
+            Redeemed::Fresh(row.try_get(0)?)
         })
     }
 

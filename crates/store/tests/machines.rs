@@ -773,6 +773,29 @@ async fn nonce_rows(store: &Store) -> i64 {
         .unwrap()
 }
 
+/// `peek` answers what `redeem` would, and spends nothing.
+#[tokio::test]
+async fn peek_reads_a_nonce_without_spending_it() {
+    for_each_backend(|store| async move {
+        let peek = |id: &'static str, now: i64| {
+            let store = store.clone();
+            async move {
+                let mut conn = store.pool().acquire().await.unwrap();
+                NonceRepo::peek(&mut conn, id, now).await.unwrap()
+            }
+        };
+        assert!(issue(&store, &nonce_at("p1", NOW), 10).await);
+        let fresh = Redeemed::Fresh("q83vEjRWeJA=".into());
+        assert_eq!(peek("p1", NOW + 1).await, fresh);
+        assert_eq!(peek("p1", NOW + 2).await, fresh, "still fresh");
+        assert_eq!(peek("p1", NOW + TTL).await, Redeemed::Expired);
+        assert_eq!(peek("nope", NOW).await, Redeemed::Unknown);
+        assert_eq!(redeem(&store, "p1", NOW + 3).await, fresh);
+        assert_eq!(peek("p1", NOW + 4).await, Redeemed::AlreadyConsumed);
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn nonce_capacity_counts_only_outstanding() {
     for_each_backend(|store| async move {

@@ -9,7 +9,7 @@ use attest_domain::machine::MachineStatus;
 use attest_ext::http::ApiError;
 use attest_ext::{MachineAuthenticator, MachineCredential, MachineIdentity};
 use attest_pki::EnrollmentCa;
-use attest_store::{MachineRecord, MachineRepo, Store, StoreError};
+use attest_store::{MachineRecord, MachineRepo, Store};
 use axum::http::HeaderMap;
 use futures::future::BoxFuture;
 
@@ -76,12 +76,7 @@ impl HostMachineAuth {
             FingerprintAlg::Sha256 => (Some(fp.as_str()), None),
             FingerprintAlg::Sha384 => (None, Some(fp.as_str())),
         };
-        let mut conn = self
-            .store
-            .pool()
-            .acquire()
-            .await
-            .map_err(StoreError::from)?;
+        let mut conn = self.store.acquire().await?;
         MachineRepo::find_by_ek(&mut conn, sha256, sha384)
             .await?
             .ok_or_else(|| ApiError::Unauthorized("unknown EK fingerprint".into()))

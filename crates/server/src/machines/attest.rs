@@ -61,6 +61,32 @@ async fn redeem(state: &AppState, nonce_id: &str) -> Result<Vec<u8>, MachineErro
     let mut tx = state.store.begin_write().await?;
     let redeemed = NonceRepo::redeem(&mut tx, nonce_id, now_ms).await?;
     tx.commit().await?;
+    nonce_bytes(redeemed)
+}
+
+/// Checks `nonce_id` without spending it: `POST /attest` spends it in the
+/// transaction that records the attestation (one write transaction fewer
+/// per attest), or on its own when the evidence is refused.
+async fn peek(state: &AppState, nonce_id: &str) -> Result<Vec<u8>, MachineError> {
+    if nonce_id.len() > 128 {
+        return Err(MachineError::field("nonce_id", "unknown nonce_id"));
+    }
+    let now_ms = state.clock.now().timestamp_millis();
+    let mut conn = state.store.acquire().await?;
+    nonce_bytes(NonceRepo::peek(&mut conn, nonce_id, now_ms).await?)
+}
+
+/// Spends the nonce of refused evidence. The refusal is the answer, so a
+/// database failure here is only logged.
+async fn burn(state: &AppState, nonce_id: &str) {
+    if let Err(MachineError::Store(e)) = redeem(state, nonce_id).await {
+        tracing::warn!(error = %e, "could not spend the nonce of a refused attest");
+    }
+}
+
+/// The nonce bytes of a fresh redemption, or the answer for a spent,
+/// expired or unknown nonce.
+fn nonce_bytes(redeemed: Redeemed) -> Result<Vec<u8>, MachineError> {
     match redeemed {
         Redeemed::Fresh(b64) => STANDARD
             .decode(b64)
@@ -197,12 +223,7 @@ pub async fn attest(state: &AppState, req: AttestRequest) -> Result<AttestRespon
     }
 
     let existing = {
-        let mut conn = state
-            .store
-            .pool()
-            .acquire()
-            .await
-            .map_err(StoreError::from)?;
+        let mut conn = state.store.acquire().await?;
         MachineRepo::find_by_ek(&mut conn, Some(&ek.sha256), Some(&ek.sha384)).await?
     };
     if existing
@@ -212,79 +233,94 @@ pub async fn attest(state: &AppState, req: AttestRequest) -> Result<AttestRespon
         return Err(MachineError::Rejected);
     }
     let nonce = match nonce_id {
-        Some(id) => Some(redeem(state, id).await?),
+        Some(id) => Some(peek(state, id).await?),
         None => None,
     };
-    let ak = match &existing {
-        Some(m) => stored_ak(m)?,
-        None => None,
-    };
+    // From here the nonce is spent whatever the outcome: with the
+    // attestation when it is recorded, on its own when it is refused.
+    let recorded: Result<_, MachineError> = async {
+        let ak = match &existing {
+            Some(m) => stored_ak(m)?,
+            None => None,
+        };
 
-    if let (Some(sig), Some(nonce)) = (&nonce_signature, &nonce) {
-        match &ak {
-            Some(ak) => ak.verify_nonce_signature(nonce, sig).map_err(|e| {
-                MachineError::field(
-                    "nonce_signature",
-                    format!("nonce_signature does not verify: {e}"),
-                )
-            })?,
-            // Without an activated AK there is nothing to verify against;
-            // ITL_REQUIRE_QUOTE is the setting that makes the AK mandatory.
-            None => tracing::debug!("nonce_signature ignored: no AK activated for this EK"),
+        if let (Some(sig), Some(nonce)) = (&nonce_signature, &nonce) {
+            match &ak {
+                Some(ak) => ak.verify_nonce_signature(nonce, sig).map_err(|e| {
+                    MachineError::field(
+                        "nonce_signature",
+                        format!("nonce_signature does not verify: {e}"),
+                    )
+                })?,
+                // Without an activated AK there is nothing to verify against;
+                // ITL_REQUIRE_QUOTE is the setting that makes the AK mandatory.
+                None => tracing::debug!("nonce_signature ignored: no AK activated for this EK"),
+            }
         }
-    }
 
-    let mut evidence = CheckedEvidence {
-        quote_b64: req.pcr_quote.as_deref().map(|s| s.trim().to_owned()),
-        signature_b64: req.pcr_signature.as_deref().map(|s| s.trim().to_owned()),
-        counters: None,
-    };
-    // A locked or revoked machine only ever hears `lock`, `wipe` or
-    // `none`, which reveal nothing; refusing its evidence (say its PCRs
-    // changed) would keep a revoked machine from ever receiving its wipe.
-    let answer_carries_nothing = existing
-        .as_ref()
-        .is_some_and(|m| matches!(m.status, MachineStatus::Locked | MachineStatus::Revoked));
-    if settings.require_quote && !answer_carries_nothing {
-        let (Some(quote), Some(sig), Some(nonce)) = (&quote, &quote_sig, &nonce) else {
-            return Err(MachineError::Unprocessable(
-                "quote evidence incomplete".into(),
-            ));
+        let mut evidence = CheckedEvidence {
+            quote_b64: req.pcr_quote.as_deref().map(|s| s.trim().to_owned()),
+            signature_b64: req.pcr_signature.as_deref().map(|s| s.trim().to_owned()),
+            counters: None,
         };
-        let Some(ak) = &ak else {
-            return Err(MachineError::Unprocessable(
-                "no attestation key is activated for this machine: call POST \
-                 /api/v1/machines/{machine_id}/ak-activate first"
-                    .into(),
-            ));
-        };
-        let m = existing.as_ref().ok_or(MachineError::NotFound)?;
-        let policy = settings.quote_policies.for_role(m.role);
-        let values = expected_values(req.pcr_values.as_ref(), &policy.golden)?;
-        let verified = verify_quote(
-            &QuoteEvidence {
-                attest: quote,
-                signature: sig,
-                pcr_values: &values,
-            },
-            ak,
-            &QuotePolicy {
-                expected_nonce: nonce,
-                expected_selection: &policy.selection,
-                previous: counters(m),
-            },
-        )
-        .map_err(|e| MachineError::Unprocessable(format!("quote rejected: {e}")))?;
-        evidence.counters = Some(verified.counters());
-    }
+        // A locked or revoked machine only ever hears `lock`, `wipe` or
+        // `none`, which reveal nothing; refusing its evidence (say its PCRs
+        // changed) would keep a revoked machine from ever receiving its wipe.
+        let answer_carries_nothing = existing
+            .as_ref()
+            .is_some_and(|m| matches!(m.status, MachineStatus::Locked | MachineStatus::Revoked));
+        if settings.require_quote && !answer_carries_nothing {
+            let (Some(quote), Some(sig), Some(nonce)) = (&quote, &quote_sig, &nonce) else {
+                return Err(MachineError::Unprocessable(
+                    "quote evidence incomplete".into(),
+                ));
+            };
+            let Some(ak) = &ak else {
+                return Err(MachineError::Unprocessable(
+                    "no attestation key is activated for this machine: call POST \
+                     /api/v1/machines/{machine_id}/ak-activate first"
+                        .into(),
+                ));
+            };
+            let m = existing.as_ref().ok_or(MachineError::NotFound)?;
+            let policy = settings.quote_policies.for_role(m.role);
+            let values = expected_values(req.pcr_values.as_ref(), &policy.golden)?;
+            let verified = verify_quote(
+                &QuoteEvidence {
+                    attest: quote,
+                    signature: sig,
+                    pcr_values: &values,
+                },
+                ak,
+                &QuotePolicy {
+                    expected_nonce: nonce,
+                    expected_selection: &policy.selection,
+                    previous: counters(m),
+                },
+            )
+            .map_err(|e| MachineError::Unprocessable(format!("quote rejected: {e}")))?;
+            evidence.counters = Some(verified.counters());
+        }
 
-    let default_role = Role::default();
-    let mut attempt = 0;
-    let (m, action, token, became_attested) = loop {
-        attempt += 1;
-        match attest_write(state, &ek, &hw, default_role, &evidence).await {
-            Err(e) if e.is_write_conflict() && attempt < 3 => continue,
-            other => break other?,
+        let default_role = Role::default();
+        let mut attempt = 0;
+        let (m, action, token, became_attested) = loop {
+            attempt += 1;
+            match attest_write(state, &ek, &hw, default_role, &evidence, nonce_id).await {
+                Err(e) if e.is_write_conflict() && attempt < 3 => continue,
+                other => break other?,
+            }
+        };
+        Ok((m, action, token, became_attested))
+    }
+    .await;
+    let (m, action, token, became_attested) = match recorded {
+        Ok(done) => done,
+        Err(e) => {
+            if let Some(id) = nonce_id {
+                burn(state, id).await;
+            }
+            return Err(e);
         }
     };
     if became_attested {
@@ -319,15 +355,21 @@ pub async fn attest(state: &AppState, req: AttestRequest) -> Result<AttestRespon
     })
 }
 
+/// Records an attestation, spending `nonce_id` in the same transaction:
+/// if a concurrent request spent it first, nothing is recorded (`409`).
 async fn attest_write(
     state: &AppState,
     ek: &VerifiedEk,
     hw: &Hardware,
     role: Role,
     evidence: &CheckedEvidence,
+    nonce_id: Option<&str>,
 ) -> Result<(MachineRecord, AttestAction, Option<String>, bool), MachineError> {
     let now = state.clock.now();
     let mut tx = state.store.begin_write().await?;
+    if let Some(id) = nonce_id {
+        nonce_bytes(NonceRepo::redeem(&mut tx, id, now.timestamp_millis()).await?)?;
+    }
     let found = MachineRepo::find_by_ek(&mut tx, Some(&ek.sha256), Some(&ek.sha384)).await?;
     let locked = match found {
         Some(m) => MachineRepo::lock(&mut tx, &m.machine_id).await?,

@@ -10,7 +10,7 @@ use attest_proto::machine::{
     EkSource, ImportRequest, ImportResponse, RegisterRequest, RegisterResponse,
     SelfRegisterResponse,
 };
-use attest_store::{MachineRecord, MachineRepo, NewAuditEntry, StoreError};
+use attest_store::{MachineRecord, MachineRepo, NewAuditEntry};
 
 use super::ek::{self, VerifiedEk};
 use super::{new_record, rotate_token, Hardware, MachineError};
@@ -48,12 +48,7 @@ pub async fn register(
     // Refuse early (no factory call) when the machine may not re-register,
     // and pick the role the ISO is built for.
     let existing = {
-        let mut conn = state
-            .store
-            .pool()
-            .acquire()
-            .await
-            .map_err(StoreError::from)?;
+        let mut conn = state.store.acquire().await?;
         MachineRepo::find_by_ek(&mut conn, Some(&ek.sha256), Some(&ek.sha384)).await?
     };
     let role = match &existing {
