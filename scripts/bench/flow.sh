@@ -14,7 +14,6 @@ label=${1:?label}
 work=${BENCH_DIR:-/tmp/attest-bench}
 mkdir -p "$work"
 T=bench-token-$(openssl rand -hex 16)
-pkill -f "target/release/attestation serve" || true
 rm -rf "$work/data"
 python3 scripts/bench/webhook-receiver.py 9300 >/dev/null 2>&1 &
 receiver=$!

@@ -19,32 +19,30 @@ case "${1:-}" in
   *) echo "usage: $0 [--scale]" >&2; exit 2 ;;
 esac
 admin=${PG_ADMIN_URL:-postgres://postgres@127.0.0.1:5432/postgres}
-# Drops and creates database $1; prints its URL. Fails if either fails.
-fresh_pg() {
-  psql -q -v ON_ERROR_STOP=1 "$admin" -c "DROP DATABASE IF EXISTS $1" >/dev/null &&
-    psql -q -v ON_ERROR_STOP=1 "$admin" -c "CREATE DATABASE $1" >/dev/null &&
-    echo "${admin%/*}/$1"
+# Drops and creates database $1, then runs the rest of the arguments with
+# its URL appended. Fails, and says so, if the database cannot be made.
+on_fresh_pg() {
+  local db=$1
+  shift
+  if psql -q -v ON_ERROR_STOP=1 "$admin" -c "DROP DATABASE IF EXISTS $db" >/dev/null &&
+    psql -q -v ON_ERROR_STOP=1 "$admin" -c "CREATE DATABASE $db" >/dev/null; then
+    "$@" "${admin%/*}/$db"
+  else
+    echo "cannot create a fresh PostgreSQL database through $admin" >&2
+    return 1
+  fi
 }
 cargo build --release --locked -p attestation -p attest-fleet-sim
 failed=0
 echo "== flow, SQLite"
 env -u DATABASE_URL scripts/bench/flow.sh sqlite || failed=1
 echo "== flow, PostgreSQL"
-if url=$(fresh_pg attest_flowbench); then
-  scripts/bench/flow.sh pg "$url" || failed=1
-else
-  echo "cannot create a fresh PostgreSQL database through $admin" >&2
-  failed=1
-fi
+on_fresh_pg attest_flowbench scripts/bench/flow.sh pg || failed=1
 if $scale; then
+  scale_machines=${SCALE_MACHINES:-100000}
   echo "== scale, SQLite"
-  MACHINES=${SCALE_MACHINES:-100000} env -u DATABASE_URL scripts/bench/scale.sh sqlite || failed=1
+  env -u DATABASE_URL MACHINES="$scale_machines" scripts/bench/scale.sh sqlite || failed=1
   echo "== scale, PostgreSQL"
-  if url=$(fresh_pg attest_scalebench); then
-    MACHINES=${SCALE_MACHINES:-100000} scripts/bench/scale.sh pg "$url" || failed=1
-  else
-    echo "cannot create a fresh PostgreSQL database through $admin" >&2
-    failed=1
-  fi
+  on_fresh_pg attest_scalebench env MACHINES="$scale_machines" scripts/bench/scale.sh pg || failed=1
 fi
 exit $failed

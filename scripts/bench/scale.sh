@@ -11,7 +11,6 @@ machines=${MACHINES:-100000}
 work=${BENCH_DIR:-/tmp/attest-bench}
 mkdir -p "$work"
 T=bench-token-$(openssl rand -hex 16)
-pkill -f "target/release/attestation serve" || true
 rm -rf "$work/data"
 # The short path: no nonce, quote or AK credential required (the flow
 # benchmark covers those); the fleet is what grows here.

@@ -1,10 +1,11 @@
-# Sourced by the benchmark scripts: starts the release server with the
-# environment already exported, stops it on exit, and waits until it
-# answers. Usage: start_server LOGFILE [other pids to stop on exit]
+# Sourced by the benchmark scripts: stops a bench server left running,
+# starts the release server with the environment already exported, stops
+# it on exit, and waits until it answers. Usage: start_server LOGFILE [other pids to stop on exit]
 # SERVER_CPUS (e.g. 0) pins the server to those CPUs with taskset.
 start_server() {
   local log=$1
   shift
+  pkill -f "target/release/attestation serve" || true
   ${SERVER_CPUS:+taskset -c "$SERVER_CPUS"} target/release/attestation serve >"$log" 2>&1 &
   server=$!
   # shellcheck disable=SC2064

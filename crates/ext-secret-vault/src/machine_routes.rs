@@ -186,7 +186,7 @@ pub async fn list_secrets(
 ) -> Result<Json<Vec<MachineSecretInfo>>, ApiError> {
     let result = async {
         require_machine(&state, &machine_id).await?;
-        let mut conn = state.ctx.store.pool().acquire().await.map_err(db)?;
+        let mut conn = state.ctx.store.acquire().await?;
         let rows = repo::list_machine_secrets(&mut conn, &machine_id).await?;
         Ok(rows.iter().map(MachineSecretInfo::from).collect())
     }

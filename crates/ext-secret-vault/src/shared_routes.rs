@@ -243,7 +243,7 @@ pub async fn list(
     _operator: Operator,
 ) -> Result<Json<Vec<SharedSecretInfo>>, ApiError> {
     let result = async {
-        let mut conn = state.ctx.store.pool().acquire().await.map_err(db)?;
+        let mut conn = state.ctx.store.acquire().await?;
         let rows = repo::list_shared_secrets(&mut conn).await?;
         let mut out = Vec::with_capacity(rows.len());
         for row in &rows {
@@ -272,7 +272,7 @@ pub async fn details(
 
 /// The details of the secret named or identified by `id`.
 async fn read(state: &State, id: &str) -> Result<SharedSecretInfo, ApiError> {
-    let mut conn = state.ctx.store.pool().acquire().await.map_err(db)?;
+    let mut conn = state.ctx.store.acquire().await?;
     let row = repo::resolve_shared_secret(&mut conn, id)
         .await?
         .ok_or_else(not_found)?;
@@ -484,7 +484,7 @@ pub async fn list_access(
     Path(id): Path<String>,
 ) -> Result<Json<Vec<AccessInfo>>, ApiError> {
     let result = async {
-        let mut conn = state.ctx.store.pool().acquire().await.map_err(db)?;
+        let mut conn = state.ctx.store.acquire().await?;
         let row = repo::resolve_shared_secret(&mut conn, &id)
             .await?
             .ok_or_else(not_found)?;

@@ -107,11 +107,12 @@ pub async fn run(
         .await;
     let wall = started.elapsed();
     let attest_phase = if opts.attest_rounds > 0 {
-        let attested = results
+        let attested: Vec<&SimMachine> = results
             .iter()
             .filter(|(_, steps)| completed(steps))
-            .map(|(m, _)| m);
-        Some(attest_phase(api, attested, opts).await)
+            .map(|(m, _)| m)
+            .collect();
+        Some(attest_phase(api, &attested, opts).await)
     } else {
         None
     };
@@ -125,7 +126,6 @@ pub async fn run(
     for (m, steps) in &results {
         let dual = m.dual_control();
         let mut flow = Duration::ZERO;
-        let mut ok = steps.len() == Step::ALL.len();
         for (step, r) in steps {
             match r {
                 Ok(d) => {
@@ -134,7 +134,6 @@ pub async fn run(
                     flow += *d;
                 }
                 Err(e) => {
-                    ok = false;
                     *step_errors.entry(*step).or_default() += 1;
                     *errors
                         .entry(format!("{}: {}", step.as_str(), e.kind()))
@@ -142,7 +141,7 @@ pub async fn run(
                 }
             }
         }
-        if ok {
+        if completed(steps) {
             flows.push(flow);
         } else {
             failed += 1;
@@ -195,13 +194,8 @@ fn completed(steps: &[machine::StepResult]) -> bool {
 
 /// `attest_rounds` more attests by each of `machines`, C at a time, as
 /// one timed phase: the server's steady-state quote throughput.
-async fn attest_phase<'m>(
-    api: &Api,
-    machines: impl Iterator<Item = &'m SimMachine>,
-    opts: &Options,
-) -> AttestPhase {
+async fn attest_phase(api: &Api, machines: &[&SimMachine], opts: &Options) -> AttestPhase {
     let rounds = opts.attest_rounds;
-    let machines: Vec<&SimMachine> = machines.collect();
     let started = Instant::now();
     // Round by round across the fleet, so one machine's attests do not
     // run side by side and queue on its own row.

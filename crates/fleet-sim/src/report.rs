@@ -164,9 +164,7 @@ impl Report {
     pub fn failures(&self) -> u64 {
         self.failed_flows + self.attest_phase.as_ref().map_or(0, |p| p.latency.errors)
     }
-}
 
-impl Report {
     /// The table printed at the end of a run.
     pub fn table(&self) -> String {
         let mut out = String::new();

@@ -6,6 +6,7 @@ use attest_proto::events::NodeEvent;
 use attest_proto::machine::{
     AkActivateRequest, AkActivateResponse, AttestRequest, AttestResponse, ChallengeResponse,
 };
+use attest_store::sqlx::AnyConnection;
 use attest_store::{MachineRecord, MachineRepo, NewNonce, NonceRepo, Redeemed, StoreError};
 use attest_tpm::quote::{verify_quote, CounterState, PcrValues, QuoteEvidence, QuotePolicy};
 use attest_tpm::{AkPolicy, AkPublicKey};
@@ -54,9 +55,7 @@ pub async fn challenge(state: &AppState) -> Result<ChallengeResponse, MachineErr
 /// Redeems `nonce_id` in its own transaction, so a nonce is burnt even
 /// when the evidence it guarded is then refused.
 async fn redeem(state: &AppState, nonce_id: &str) -> Result<Vec<u8>, MachineError> {
-    if nonce_id.len() > 128 {
-        return Err(MachineError::field("nonce_id", "unknown nonce_id"));
-    }
+    issuable(nonce_id)?;
     let now_ms = state.clock.now().timestamp_millis();
     let mut tx = state.store.begin_write().await?;
     let redeemed = NonceRepo::redeem(&mut tx, nonce_id, now_ms).await?;
@@ -67,13 +66,22 @@ async fn redeem(state: &AppState, nonce_id: &str) -> Result<Vec<u8>, MachineErro
 /// Checks `nonce_id` without spending it: `POST /attest` spends it in the
 /// transaction that records the attestation (one write transaction fewer
 /// per attest), or on its own when the evidence is refused.
-async fn peek(state: &AppState, nonce_id: &str) -> Result<Vec<u8>, MachineError> {
+async fn peek(
+    state: &AppState,
+    conn: &mut AnyConnection,
+    nonce_id: &str,
+) -> Result<Vec<u8>, MachineError> {
+    issuable(nonce_id)?;
+    let now_ms = state.clock.now().timestamp_millis();
+    nonce_bytes(NonceRepo::peek(conn, nonce_id, now_ms).await?)
+}
+
+/// Ids longer than any issued one are unknown without asking the database.
+fn issuable(nonce_id: &str) -> Result<(), MachineError> {
     if nonce_id.len() > 128 {
         return Err(MachineError::field("nonce_id", "unknown nonce_id"));
     }
-    let now_ms = state.clock.now().timestamp_millis();
-    let mut conn = state.store.acquire().await?;
-    nonce_bytes(NonceRepo::peek(&mut conn, nonce_id, now_ms).await?)
+    Ok(())
 }
 
 /// Spends the nonce of refused evidence. The refusal is the answer, so a
@@ -222,19 +230,22 @@ pub async fn attest(state: &AppState, req: AttestRequest) -> Result<AttestRespon
         ));
     }
 
-    let existing = {
+    // One pooled connection reads both the machine and the nonce.
+    let (existing, nonce) = {
         let mut conn = state.store.acquire().await?;
-        MachineRepo::find_by_ek(&mut conn, Some(&ek.sha256), Some(&ek.sha384)).await?
-    };
-    if existing
-        .as_ref()
-        .is_some_and(|m| m.status == MachineStatus::Rejected)
-    {
-        return Err(MachineError::Rejected);
-    }
-    let nonce = match nonce_id {
-        Some(id) => Some(peek(state, id).await?),
-        None => None,
+        let existing =
+            MachineRepo::find_by_ek(&mut conn, Some(&ek.sha256), Some(&ek.sha384)).await?;
+        if existing
+            .as_ref()
+            .is_some_and(|m| m.status == MachineStatus::Rejected)
+        {
+            return Err(MachineError::Rejected);
+        }
+        let nonce = match nonce_id {
+            Some(id) => Some(peek(state, &mut conn, id).await?),
+            None => None,
+        };
+        (existing, nonce)
     };
     // From here the nonce is spent whatever the outcome: with the
     // attestation when it is recorded, on its own when it is refused.

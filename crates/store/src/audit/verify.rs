@@ -16,29 +16,37 @@
 use std::path::Path;
 use std::time::Duration;
 
-use attest_domain::audit::{ChainVerifier, HashedFields, VerifyReport};
+use attest_domain::audit::{ChainVerifier, Hashed, HashedFields, VerifyReport};
 use futures::TryStreamExt;
 use sqlx::postgres::PgConnection;
-use sqlx::{AnyConnection, Connection, Row};
+use sqlx::{AnyConnection, Connection};
 
 use super::pg_copy::CopyRows;
-use super::COLUMNS;
+use super::{entry_from_row, COLUMNS};
 use crate::backend::{sqlite_target, SqliteTarget};
 use crate::error::{Result, StoreError};
 use crate::{Backend, Store};
 
+/// The recorded tip: the newest entry's id and hash.
+const TIP_SQL: &str = "SELECT last_id, last_hash FROM audit_chain_tip WHERE singleton = 1";
+
+/// The whole log, in chain order.
+fn chain_sql() -> String {
+    format!("SELECT {COLUMNS} FROM audit_log ORDER BY id")
+}
+
 /// Walks the chain inside one read-only snapshot and checks it against the
 /// recorded tip.
 pub(super) async fn verify(store: &Store) -> Result<VerifyReport> {
-    let connect_err = |source| StoreError::Connect {
-        url: store.redacted_url().to_string(),
-        source,
-    };
     match store.backend() {
         Backend::Postgres => {
-            let mut conn = PgConnection::connect(store.url())
-                .await
-                .map_err(connect_err)?;
+            let mut conn =
+                PgConnection::connect(store.url())
+                    .await
+                    .map_err(|source| StoreError::Connect {
+                        url: store.redacted_url().to_string(),
+                        source,
+                    })?;
             let mut tx = conn
                 .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
                 .await?;
@@ -77,18 +85,14 @@ pub(super) async fn verify(store: &Store) -> Result<VerifyReport> {
 /// hashed in place as it comes (no per-row driver decoding into owned
 /// values), while the server produces the next rows.
 async fn walk_postgres(conn: &mut PgConnection) -> Result<VerifyReport> {
-    let tip = sqlx::query("SELECT last_id, last_hash FROM audit_chain_tip WHERE singleton = 1")
+    let (tip_id, tip_hash): (i64, String) = sqlx::query_as(TIP_SQL)
         .fetch_optional(&mut *conn)
         .await?
         .ok_or_else(missing_tip)?;
-    let tip_id: i64 = tip.try_get(0)?;
-    let tip_hash: String = tip.try_get(1)?;
     let mut verifier = ChainVerifier::new();
     let mut rows = CopyRows::new();
     let mut stream = conn
-        .copy_out_raw(&format!(
-            "COPY (SELECT {COLUMNS} FROM audit_log ORDER BY id) TO STDOUT (FORMAT binary)"
-        ))
+        .copy_out_raw(&format!("COPY ({}) TO STDOUT (FORMAT binary)", chain_sql()))
         .await?;
     while let Some(chunk) = stream.try_next().await? {
         rows.feed(&chunk, |fields, stored| verifier.push(fields, stored))
@@ -113,18 +117,14 @@ fn walk_sqlite_file(path: &Path, busy_timeout: Duration) -> Result<VerifyReport>
     // keeps it for both statements.
     let tx = conn.transaction_with_behavior(TransactionBehavior::Deferred)?;
     let (tip_id, tip_hash): (i64, String) = tx
-        .query_row(
-            "SELECT last_id, last_hash FROM audit_chain_tip WHERE singleton = 1",
-            [],
-            |row| Ok((row.get(0)?, row.get(1)?)),
-        )
+        .query_row(TIP_SQL, [], |row| Ok((row.get(0)?, row.get(1)?)))
         .map_err(|e| match e {
             rusqlite::Error::QueryReturnedNoRows => missing_tip(),
             other => other.into(),
         })?;
     let mut verifier = ChainVerifier::new();
     {
-        let mut statement = tx.prepare(&format!("SELECT {COLUMNS} FROM audit_log ORDER BY id"))?;
+        let mut statement = tx.prepare(&chain_sql())?;
         let mut rows = statement.query([])?;
         while let Some(row) = rows.next()? {
             let text = |i: usize| -> rusqlite::Result<&str> { Ok(row.get_ref(i)?.as_str()?) };
@@ -151,30 +151,19 @@ fn walk_sqlite_file(path: &Path, busy_timeout: Duration) -> Result<VerifyReport>
 }
 
 /// An in-memory SQLite database exists only inside the pool's one
-/// connection, so it is read through sqlx (tests and throwaway setups).
+/// connection, so it is read through sqlx into owned entries (tests and
+/// throwaway setups; speed does not matter here).
 async fn walk_pooled(conn: &mut AnyConnection) -> Result<VerifyReport> {
-    let tip = sqlx::query("SELECT last_id, last_hash FROM audit_chain_tip WHERE singleton = 1")
+    let (tip_id, tip_hash): (i64, String) = sqlx::query_as(TIP_SQL)
         .fetch_optional(&mut *conn)
         .await?
         .ok_or_else(missing_tip)?;
-    let tip_id: i64 = tip.try_get(0)?;
-    let tip_hash: String = tip.try_get(1)?;
     let mut verifier = ChainVerifier::new();
-    let query = format!("SELECT {COLUMNS} FROM audit_log ORDER BY id");
+    let query = chain_sql();
     let mut rows = sqlx::query(&query).fetch(&mut *conn);
     while let Some(row) = rows.try_next().await? {
-        let fields = HashedFields {
-            id: row.try_get(0)?,
-            timestamp: row.try_get(1)?,
-            operator_cn: row.try_get(2)?,
-            action: row.try_get(3)?,
-            machine_id: row.try_get(4)?,
-            prev_state: row.try_get(5)?,
-            new_state: row.try_get(6)?,
-            detail: row.try_get(7)?,
-            prev_hash: row.try_get(8)?,
-        };
-        verifier.push(&fields, row.try_get(9)?);
+        let entry = entry_from_row(&row)?;
+        verifier.push(&entry.hashed(), &entry.entry_hash);
     }
     Ok(verifier.finish_with_tip(tip_id, &tip_hash))
 }
