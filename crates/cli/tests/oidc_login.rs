@@ -134,7 +134,7 @@ fn an_operator_logs_in_approves_and_verifies_the_audit_log_from_the_cli() {
     let (issuer, server, db) = rt.block_on(async {
         let issuer = start_idp().await;
         let db = TestDb::sqlite().await;
-        let mut settings = Settings::for_tests(dir.path(), db.url().to_string());
+        let mut settings = Settings::for_tests(dir.path(), db.url().to_string()).unwrap();
         settings.delivery.config_cache_dir =
             std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/role-configs");
         settings.oidc = Some(OidcSettings {

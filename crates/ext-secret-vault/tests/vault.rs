@@ -37,7 +37,7 @@ struct Harness {
 impl Harness {
     async fn start(db: &TestDb, env: &[(&str, &str)], cert_auth: bool) -> Harness {
         let dir = tempfile::tempdir().unwrap();
-        let mut settings = Settings::for_tests(dir.path(), db.url().to_string());
+        let mut settings = Settings::for_tests(dir.path(), db.url().to_string()).unwrap();
         settings.admin_token = Some(secrecy::SecretString::from(TOKEN));
         settings.extensions.env = env.iter().map(|(k, v)| (*k, *v)).collect::<ExtensionEnv>();
         if cert_auth {

@@ -19,7 +19,7 @@ const TOKEN: &str = "fleet-sim-smoke-token-0123456789abcdef";
 /// Test settings on `db` with the break-glass token and the example role
 /// configs; each test adds what its flow requires.
 fn settings(db: &TestDb, dir: &std::path::Path) -> Settings {
-    let mut settings = Settings::for_tests(dir, db.url().to_string());
+    let mut settings = Settings::for_tests(dir, db.url().to_string()).unwrap();
     settings.admin_token = Some(SecretString::from(TOKEN));
     settings.ca_key_passphrase = Some(SecretString::from("smoke"));
     settings.delivery.config_cache_dir =

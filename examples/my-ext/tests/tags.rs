@@ -19,7 +19,7 @@ const TOKEN: &str = "my-ext-test-token-0123456789abcdef";
 async fn tags_round_trip_on_every_backend() {
     for db in TestDb::all_with(&[]).await {
         let dir = tempfile::tempdir().unwrap();
-        let mut settings = Settings::for_tests(dir.path(), db.url().to_string());
+        let mut settings = Settings::for_tests(dir.path(), db.url().to_string()).unwrap();
         settings.admin_token = Some(secrecy::SecretString::from(TOKEN));
         let mut extensions = attest_server::extensions::builtin();
         extensions.push(Arc::new(MyExtension));
@@ -211,7 +211,7 @@ async fn a_colliding_prefix_stops_startup() {
     }
     let db = TestDb::sqlite_with(&[]).await;
     let dir = tempfile::tempdir().unwrap();
-    let settings = Settings::for_tests(dir.path(), db.url().to_string());
+    let settings = Settings::for_tests(dir.path(), db.url().to_string()).unwrap();
     let err = match start_with(settings, Arc::new(SystemClock), vec![Arc::new(Squatter)]).await {
         Ok(_) => panic!("start-up should fail"),
         Err(e) => e.to_string(),

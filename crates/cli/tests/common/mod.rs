@@ -37,7 +37,7 @@ impl TestServer {
         let dir = tempfile::tempdir().unwrap();
         let (server, db) = rt.block_on(async {
             let db = TestDb::sqlite().await;
-            let mut settings = Settings::for_tests(dir.path(), db.url().to_string());
+            let mut settings = Settings::for_tests(dir.path(), db.url().to_string()).unwrap();
             settings.admin_token = Some(SecretString::from(ADMIN_TOKEN));
             settings.ca_key_passphrase = Some(SecretString::from("cli-test-ca-passphrase"));
             let configs = &settings.delivery.config_cache_dir;

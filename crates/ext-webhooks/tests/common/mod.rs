@@ -150,7 +150,7 @@ pub async fn start(
     clock: &ManualClock,
     env: &[(&str, &str)],
 ) -> RunningServer {
-    let mut settings = Settings::for_tests(dir, db_url.to_owned());
+    let mut settings = Settings::for_tests(dir, db_url.to_owned()).unwrap();
     settings.admin_token = Some(secrecy::SecretString::from(TOKEN));
     settings.extensions.env = settings.extensions.env.with(config::POLL_INTERVAL_MS, "25");
     for (k, v) in env {

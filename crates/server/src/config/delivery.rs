@@ -3,14 +3,26 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::{env_bool, env_parse, ConfigError, Env};
+use attest_settings::{Setting, Sources};
 
-/// Defaults of this group.
-pub mod defaults {
-    /// Validity of machine enrollment certificates (seed: 30 days).
-    pub const ENROLLMENT_CERT_DAYS: u32 = 30;
-    /// How long a published CRL is valid (its nextUpdate).
-    pub const CRL_VALIDITY_HOURS: u32 = 24;
+use super::ConfigError;
+
+attest_settings::declare! {
+    pub CONFIG_CACHE_DIR: PathBuf = Setting::new("config_cache_dir", "ITL_CONFIG_CACHE_DIR",
+        "Directory of base Talos MachineConfigs, one `<role>.yaml` per role (`controlplane`, `worker-infra`, `worker-app`, `generic`). Read on every delivery, so edits take effect without a restart; approving a machine into a Talos role whose file is missing or invalid is refused (422). See `docs/config-delivery.md`.")
+        .derived("`<data_dir>/configs`");
+    pub REQUIRE_ENCRYPTED_DELIVERY: bool = Setting::new("require_encrypted_delivery", "ITL_REQUIRE_ENCRYPTED_DELIVERY",
+        "When true, config requests without an envelope `Accept` type get 406.")
+        .default("false");
+    pub ENROLLMENT_CERT_DAYS: u32 = Setting::new("enrollment_cert_days", "ITL_ENROLLMENT_CERT_DAYS",
+        "Validity of machine enrollment certificates (request-cert, offline bundle), 1-825 days.")
+        .default("30");
+    pub REQUIRE_AK_CREDENTIAL: bool = Setting::new("require_ak_credential", "ITL_REQUIRE_AK_CREDENTIAL",
+        "When true, ak-activate needs a completed credential activation (`activation_id` + `activation_secret`), proving the AK lives in the EK's TPM. Turn on once every machine's agent supports it; see `docs/attestation.md`.")
+        .default("false");
+    pub CRL_VALIDITY_HOURS: u32 = Setting::new("crl_validity_hours", "ITL_CRL_VALIDITY_HOURS",
+        "nextUpdate of the enrollment CA's CRL (`/.well-known/pki/crl/enrollment`), 1-744 hours.")
+        .default("24");
 }
 
 /// Lifetime of an AK credential-activation challenge: long enough for a
@@ -32,71 +44,32 @@ pub struct DeliverySettings {
     pub crl_validity: Duration,
 }
 
-/// The TOML keys of this group, as read by the file parser.
-#[derive(Debug, Default, serde::Deserialize)]
-pub(super) struct DeliveryFile {
-    pub config_cache_dir: Option<PathBuf>,
-    pub require_encrypted_delivery: Option<bool>,
-    pub enrollment_cert_days: Option<u32>,
-    pub require_ak_credential: Option<bool>,
-    pub crl_validity_hours: Option<u32>,
-}
-
 impl DeliverySettings {
-    /// Defaults, with the role configs under `data_dir/configs`.
-    pub fn defaults(data_dir: &Path) -> Self {
-        Self {
-            config_cache_dir: data_dir.join("configs"),
-            require_encrypted_delivery: false,
-            enrollment_cert_days: defaults::ENROLLMENT_CERT_DAYS,
-            require_ak_credential: false,
-            crl_validity: Duration::from_secs(u64::from(defaults::CRL_VALIDITY_HOURS) * 3600),
-        }
-    }
-
     /// Environment over file over defaults.
-    pub(super) fn resolve(
-        env: &dyn Env,
-        file: DeliveryFile,
-        data_dir: &Path,
-    ) -> Result<Self, ConfigError> {
-        let mut s = Self::defaults(data_dir);
-        if let Some(dir) = env
-            .var("ITL_CONFIG_CACHE_DIR")
-            .map(PathBuf::from)
-            .or(file.config_cache_dir)
-        {
-            s.config_cache_dir = dir;
+    pub(super) fn resolve(src: &Sources<'_>, data_dir: &Path) -> Result<Self, ConfigError> {
+        let enrollment_cert_days = src.value(&ENROLLMENT_CERT_DAYS)?;
+        if !(1..=825).contains(&enrollment_cert_days) {
+            return Err(ConfigError::invalid(
+                ENROLLMENT_CERT_DAYS.spec.key,
+                "must be between 1 and 825",
+            ));
         }
-        s.require_encrypted_delivery = env_bool(env, "ITL_REQUIRE_ENCRYPTED_DELIVERY")?
-            .or(file.require_encrypted_delivery)
-            .unwrap_or(false);
-        if let Some(days) =
-            env_parse::<u32>(env, "ITL_ENROLLMENT_CERT_DAYS")?.or(file.enrollment_cert_days)
-        {
-            if !(1..=825).contains(&days) {
-                return Err(ConfigError::Invalid {
-                    key: "enrollment_cert_days",
-                    message: "must be between 1 and 825".into(),
-                });
-            }
-            s.enrollment_cert_days = days;
+        let crl_hours = src.value(&CRL_VALIDITY_HOURS)?;
+        if !(1..=24 * 31).contains(&crl_hours) {
+            return Err(ConfigError::invalid(
+                CRL_VALIDITY_HOURS.spec.key,
+                "must be between 1 and 744",
+            ));
         }
-        s.require_ak_credential = env_bool(env, "ITL_REQUIRE_AK_CREDENTIAL")?
-            .or(file.require_ak_credential)
-            .unwrap_or(false);
-        if let Some(hours) =
-            env_parse::<u32>(env, "ITL_CRL_VALIDITY_HOURS")?.or(file.crl_validity_hours)
-        {
-            if !(1..=24 * 31).contains(&hours) {
-                return Err(ConfigError::Invalid {
-                    key: "crl_validity_hours",
-                    message: "must be between 1 and 744".into(),
-                });
-            }
-            s.crl_validity = Duration::from_secs(u64::from(hours) * 3600);
-        }
-        Ok(s)
+        Ok(Self {
+            config_cache_dir: src
+                .get(&CONFIG_CACHE_DIR)?
+                .unwrap_or_else(|| data_dir.join("configs")),
+            require_encrypted_delivery: src.value(&REQUIRE_ENCRYPTED_DELIVERY)?,
+            enrollment_cert_days,
+            require_ak_credential: src.value(&REQUIRE_AK_CREDENTIAL)?,
+            crl_validity: Duration::from_secs(u64::from(crl_hours) * 3600),
+        })
     }
 
     /// Validity of enrollment certificates.

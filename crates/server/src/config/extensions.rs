@@ -5,7 +5,18 @@ use std::str::FromStr;
 
 use attest_ext::ExtensionEnv;
 
-use super::{ConfigError, Env};
+use attest_settings::{Setting, Sources};
+
+use super::ConfigError;
+
+attest_settings::declare! {
+    pub EXTENSIONS_DISABLED: Vec<String> = Setting::new("extensions_disabled", "ITL_EXTENSIONS_DISABLED",
+        "Comma-separated names of built-in (or compiled-in) extensions not to load, e.g. `webhooks,metrics`. See [extensions](extensions.md).")
+        .derived("none");
+    pub MACHINE_AUTH: MachineAuthMode = Setting::new("machine_auth", "ITL_MACHINE_AUTH",
+        "How machines authenticate to extension routes (secret retrieval): `ek-fingerprint` (the seed's `X-EK-Fingerprint` header; compatible, but a fingerprint is public) or `enrollment-cert` (**recommended**: the machine's enrollment certificate, forwarded by the TLS proxy in `X-Client-Cert`; needs `client_cert_header`).")
+        .default("ek-fingerprint");
+}
 
 /// How machines authenticate to extension routes (`ITL_MACHINE_AUTH`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -18,6 +29,8 @@ pub enum MachineAuthMode {
     /// `X-Client-Cert` (needs `ITL_CLIENT_CERT_HEADER`). Recommended.
     EnrollmentCert,
 }
+
+attest_settings::text_value!(MachineAuthMode);
 
 impl FromStr for MachineAuthMode {
     type Err = String;
@@ -44,32 +57,10 @@ pub struct ExtensionSettings {
     pub env: ExtensionEnv,
 }
 
-/// The TOML keys of this group.
-#[derive(Debug, Default)]
-pub(super) struct ExtensionFile {
-    pub extensions_disabled: Option<Vec<String>>,
-    pub machine_auth: Option<String>,
-}
-
 impl ExtensionSettings {
     /// Environment over file over defaults.
-    pub(super) fn resolve(env: &dyn Env, file: ExtensionFile) -> Result<Self, ConfigError> {
-        let disabled = match env.var("ITL_EXTENSIONS_DISABLED") {
-            Some(list) => list
-                .split(',')
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(str::to_owned)
-                .collect(),
-            None => file.extensions_disabled.unwrap_or_default(),
-        };
-        let machine_auth = match env.var("ITL_MACHINE_AUTH").or(file.machine_auth) {
-            None => MachineAuthMode::default(),
-            Some(raw) => raw.parse().map_err(|message| ConfigError::Invalid {
-                key: "machine_auth",
-                message,
-            })?,
-        };
+    pub(super) fn resolve(src: &Sources<'_>) -> Result<Self, ConfigError> {
+        let env = src.env();
         let env = env
             .names()
             .into_iter()
@@ -77,8 +68,8 @@ impl ExtensionSettings {
             .filter_map(|name| env.var(&name).map(|value| (name, value)))
             .collect();
         Ok(Self {
-            disabled,
-            machine_auth,
+            disabled: src.get(&EXTENSIONS_DISABLED)?.unwrap_or_default(),
+            machine_auth: src.value(&MACHINE_AUTH)?,
             env,
         })
     }

@@ -7,23 +7,48 @@ use std::time::Duration;
 
 use attest_domain::machine::Role;
 
-use super::quote_policy::QuotePolicies;
-use super::{env_bool, env_parse, ConfigError, Env};
+use attest_settings::{Setting, Sources};
 
-/// Defaults of this group.
-pub mod defaults {
-    /// The public Talos Image Factory.
-    pub const IMAGE_FACTORY_URL: &str = "https://factory.talos.dev";
-    /// Bound on one schematic request (connect + answer).
-    pub const IMAGE_FACTORY_TIMEOUT_SECONDS: u64 = 10;
-    /// Talos release the boot ISOs are built for.
-    pub const TALOS_VERSION: &str = "v1.9.5";
-    /// Outstanding (unredeemed, unexpired) challenges before 429.
-    pub const NONCE_CAPACITY: u32 = 10_000;
-    /// Roles whose approval needs two different operators.
-    pub const DUAL_CONTROL_ROLES: &str = "controlplane";
-    /// How long a first approval vote waits for the second.
-    pub const DUAL_CONTROL_WINDOW_SECONDS: u64 = 600;
+use super::quote_policy::QuotePolicies;
+use super::ConfigError;
+
+attest_settings::declare! {
+    pub PUBLIC_URL: String = Setting::new("public_url", "ITL_PUBLIC_URL",
+        "Base URL machines reach this service at; `config_url` values and the boot ISO's `talos.config=` argument are built on it. Set it to the external HTTPS name behind your proxy.")
+        .derived("`http://<listen>`");
+    pub IMAGE_FACTORY_URL: String = Setting::new("image_factory_url", "ITL_IMAGE_FACTORY_URL",
+        "Talos Image Factory used by `POST /api/v1/register` to build boot ISOs.")
+        .default("https://factory.talos.dev");
+    pub IMAGE_FACTORY_TIMEOUT_SECONDS: u64 = Setting::new("image_factory_timeout_seconds", "ITL_IMAGE_FACTORY_TIMEOUT_SECONDS",
+        "Bound (1-300 s) on one schematic request; a slower or unreachable factory makes `/register` answer `503` and creates nothing.")
+        .default("10");
+    pub TALOS_VERSION: String = Setting::new("talos_version", "ITL_TALOS_VERSION",
+        "Talos release in ISO URLs (`{factory}/image/<schematic>/<version>/metal-amd64.iso`).")
+        .default("v1.9.5");
+    pub ROLE_EXTENSIONS: BTreeMap<String, Vec<String>> = Setting::new("role_extensions", "ITL_ROLE_EXTENSIONS",
+        "Official system extensions per role in the boot ISO. Environment: JSON object (`{\"worker-infra\":[\"siderolabs/iscsi-tools\"]}`); file: a table of role = list. Roles not named keep the default.")
+        .derived("microcode for Talos roles; `worker-infra` adds `iscsi-tools`, `util-linux-tools`");
+    pub REGISTER_AUTO_APPROVE: bool = Setting::new("register_auto_approve", "ITL_REGISTER_AUTO_APPROVE",
+        "When `true`, a new EK registered through `/register` becomes `registered` at once (the seed's USB-agent flow) unless its role is dual-controlled. Off by default: `/register` is public and an EK certificate is not a secret.")
+        .default("false");
+    pub REQUIRE_NONCE: bool = Setting::new("require_nonce", "ITL_REQUIRE_NONCE",
+        "`/attest` (and `ak-activate`) must carry a `nonce_id` from `GET /api/v1/attest/challenge`. Recommended `true`.")
+        .default("false");
+    pub REQUIRE_QUOTE: bool = Setting::new("require_quote", "ITL_REQUIRE_QUOTE",
+        "`/attest` must carry a TPM2 quote over the challenge nonce, signed by the machine's activated AK and matching the role's quote policy (implies a nonce). Recommended `true` once machines activate AKs.")
+        .default("false");
+    pub NONCE_CAPACITY: u32 = Setting::new("nonce_capacity", "ITL_NONCE_CAPACITY",
+        "Outstanding (unredeemed, unexpired) challenges across all replicas before `GET /attest/challenge` answers `429`.")
+        .default("10000");
+    pub DUAL_CONTROL_ROLES: Vec<String> = Setting::new("dual_control_roles", "ITL_DUAL_CONTROL_ROLES",
+        "Roles whose approval needs two different operators (comma-separated in the environment, a list in the file; empty = none).")
+        .default("controlplane");
+    pub DUAL_CONTROL_WINDOW_SECONDS: u64 = Setting::new("dual_control_window_seconds", "ITL_DUAL_CONTROL_WINDOW_SECONDS",
+        "How long a first approval vote waits for the second (10 s - 7 days).")
+        .default("600");
+    pub QUOTE_POLICY_FILE: PathBuf = Setting::new("quote_policy_file", "ITL_QUOTE_POLICY_FILE",
+        "TOML file of expected PCR selections and golden values per role; see `docs/attestation.md`.")
+        .derived("SHA-256 PCRs 0-7, no golden values");
 }
 
 /// Lifetime of an attestation challenge (seed: 60 s).
@@ -58,140 +83,74 @@ pub struct MachineSettings {
     pub quote_policies: QuotePolicies,
 }
 
-/// The TOML keys of this group, as read by the file parser.
-#[derive(Debug, Default, serde::Deserialize)]
-pub(super) struct MachineFile {
-    pub public_url: Option<String>,
-    pub image_factory_url: Option<String>,
-    pub image_factory_timeout_seconds: Option<u64>,
-    pub talos_version: Option<String>,
-    pub role_extensions: Option<BTreeMap<String, Vec<String>>>,
-    pub register_auto_approve: Option<bool>,
-    pub require_nonce: Option<bool>,
-    pub require_quote: Option<bool>,
-    pub nonce_capacity: Option<u32>,
-    pub dual_control_roles: Option<Vec<String>>,
-    pub dual_control_window_seconds: Option<u64>,
-    pub quote_policy_file: Option<PathBuf>,
-}
-
 impl MachineSettings {
-    /// Defaults, with `public_url` derived from the listen address.
-    pub fn defaults(public_url: String) -> Self {
-        Self {
-            public_url,
-            image_factory_url: defaults::IMAGE_FACTORY_URL.into(),
-            image_factory_timeout: Duration::from_secs(defaults::IMAGE_FACTORY_TIMEOUT_SECONDS),
-            talos_version: defaults::TALOS_VERSION.into(),
-            role_extensions: default_role_extensions(),
-            register_auto_approve: false,
-            require_nonce: false,
-            require_quote: false,
-            nonce_capacity: defaults::NONCE_CAPACITY,
-            dual_control_roles: HashSet::from([Role::Controlplane]),
-            dual_control_window: Duration::from_secs(defaults::DUAL_CONTROL_WINDOW_SECONDS),
-            quote_policies: QuotePolicies::builtin(),
-        }
-    }
-
-    /// Environment over file over defaults.
+    /// Flags (none here) over environment over file over defaults.
     pub(super) fn resolve(
-        env: &dyn Env,
-        file: MachineFile,
+        src: &Sources<'_>,
         default_public_url: String,
     ) -> Result<Self, ConfigError> {
-        let mut s = Self::defaults(default_public_url);
-        if let Some(url) = env.var("ITL_PUBLIC_URL").or(file.public_url) {
-            s.public_url = http_url("public_url", &url)?;
-        }
-        if let Some(url) = env.var("ITL_IMAGE_FACTORY_URL").or(file.image_factory_url) {
-            s.image_factory_url = http_url("image_factory_url", &url)?;
-        }
-        if let Some(secs) = env_parse::<u64>(env, "ITL_IMAGE_FACTORY_TIMEOUT_SECONDS")?
-            .or(file.image_factory_timeout_seconds)
-        {
-            if secs == 0 || secs > 300 {
-                return Err(invalid("image_factory_timeout_seconds", "must be 1-300"));
-            }
-            s.image_factory_timeout = Duration::from_secs(secs);
-        }
-        if let Some(v) = env.var("ITL_TALOS_VERSION").or(file.talos_version) {
-            let ok = v.starts_with('v')
-                && v.len() <= 32
-                && v[1..]
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-'));
-            if !ok {
-                return Err(invalid("talos_version", "must look like v1.9.5"));
-            }
-            s.talos_version = v;
-        }
-        let extensions = match env.var("ITL_ROLE_EXTENSIONS") {
-            Some(json) => Some(
-                serde_json::from_str::<BTreeMap<String, Vec<String>>>(&json).map_err(|e| {
-                    ConfigError::Env {
-                        name: "ITL_ROLE_EXTENSIONS",
-                        message: format!("expected a JSON object of role to list: {e}"),
-                    }
-                })?,
-            ),
-            None => file.role_extensions,
+        let public_url = match src.get(&PUBLIC_URL)? {
+            Some(url) => http_url(PUBLIC_URL.spec.key, &url)?,
+            None => default_public_url,
         };
-        for (name, list) in extensions.unwrap_or_default() {
-            let role = parse_role("role_extensions", &name)?;
-            s.role_extensions.insert(role, list);
+        let image_factory_url =
+            http_url(IMAGE_FACTORY_URL.spec.key, &src.value(&IMAGE_FACTORY_URL)?)?;
+        let timeout = src.value(&IMAGE_FACTORY_TIMEOUT_SECONDS)?;
+        if timeout == 0 || timeout > 300 {
+            return Err(invalid(
+                IMAGE_FACTORY_TIMEOUT_SECONDS.spec.key,
+                "must be 1-300",
+            ));
         }
-        s.register_auto_approve = env_bool(env, "ITL_REGISTER_AUTO_APPROVE")?
-            .or(file.register_auto_approve)
-            .unwrap_or(false);
-        s.require_nonce = env_bool(env, "ITL_REQUIRE_NONCE")?
-            .or(file.require_nonce)
-            .unwrap_or(false);
-        s.require_quote = env_bool(env, "ITL_REQUIRE_QUOTE")?
-            .or(file.require_quote)
-            .unwrap_or(false);
-        if let Some(cap) = env_parse::<u32>(env, "ITL_NONCE_CAPACITY")?.or(file.nonce_capacity) {
-            if cap == 0 {
-                return Err(invalid("nonce_capacity", "must be at least 1"));
-            }
-            s.nonce_capacity = cap;
+        let talos_version = src.value(&TALOS_VERSION)?;
+        let ok = talos_version.starts_with('v')
+            && talos_version.len() <= 32
+            && talos_version[1..]
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-'));
+        if !ok {
+            return Err(invalid(TALOS_VERSION.spec.key, "must look like v1.9.5"));
         }
-        let roles = match env.var("ITL_DUAL_CONTROL_ROLES") {
-            Some(list) => Some(
-                list.split(',')
-                    .map(str::trim)
-                    .filter(|r| !r.is_empty())
-                    .map(str::to_owned)
-                    .collect::<Vec<_>>(),
-            ),
-            None => file.dual_control_roles,
+        let mut role_extensions = default_role_extensions();
+        for (name, list) in src.get(&ROLE_EXTENSIONS)?.unwrap_or_default() {
+            let role = parse_role(ROLE_EXTENSIONS.spec.key, &name)?;
+            role_extensions.insert(role, list);
+        }
+        let nonce_capacity = src.value(&NONCE_CAPACITY)?;
+        if nonce_capacity == 0 {
+            return Err(invalid(NONCE_CAPACITY.spec.key, "must be at least 1"));
+        }
+        let dual_control_roles = src
+            .value(&DUAL_CONTROL_ROLES)?
+            .iter()
+            .map(|r| parse_role(DUAL_CONTROL_ROLES.spec.key, r))
+            .collect::<Result<_, _>>()?;
+        let window = src.value(&DUAL_CONTROL_WINDOW_SECONDS)?;
+        if !(10..=7 * 24 * 3600).contains(&window) {
+            return Err(invalid(
+                DUAL_CONTROL_WINDOW_SECONDS.spec.key,
+                "must be between 10 and 604800",
+            ));
+        }
+        let quote_policies = match src.get(&QUOTE_POLICY_FILE)? {
+            Some(path) => QuotePolicies::from_file(&path)
+                .map_err(|message| invalid_owned(QUOTE_POLICY_FILE.spec.key, message))?,
+            None => QuotePolicies::builtin(),
         };
-        if let Some(roles) = roles {
-            s.dual_control_roles = roles
-                .iter()
-                .map(|r| parse_role("dual_control_roles", r))
-                .collect::<Result<_, _>>()?;
-        }
-        if let Some(secs) = env_parse::<u64>(env, "ITL_DUAL_CONTROL_WINDOW_SECONDS")?
-            .or(file.dual_control_window_seconds)
-        {
-            if !(10..=7 * 24 * 3600).contains(&secs) {
-                return Err(invalid(
-                    "dual_control_window_seconds",
-                    "must be between 10 and 604800",
-                ));
-            }
-            s.dual_control_window = Duration::from_secs(secs);
-        }
-        if let Some(path) = env
-            .var("ITL_QUOTE_POLICY_FILE")
-            .map(PathBuf::from)
-            .or(file.quote_policy_file)
-        {
-            s.quote_policies = QuotePolicies::from_file(&path)
-                .map_err(|message| invalid_owned("quote_policy_file", message))?;
-        }
-        Ok(s)
+        Ok(Self {
+            public_url,
+            image_factory_url,
+            image_factory_timeout: Duration::from_secs(timeout),
+            talos_version,
+            role_extensions,
+            register_auto_approve: src.value(&REGISTER_AUTO_APPROVE)?,
+            require_nonce: src.value(&REQUIRE_NONCE)?,
+            require_quote: src.value(&REQUIRE_QUOTE)?,
+            nonce_capacity,
+            dual_control_roles,
+            dual_control_window: Duration::from_secs(window),
+            quote_policies,
+        })
     }
 
     /// `{public_url}/api/v1/config/{token}`.

@@ -1,14 +1,13 @@
 //! Server configuration: command-line flags over `ITL_*` environment
 //! variables over an optional TOML file over built-in defaults.
 //!
-//! Secrets (`ITL_ADMIN_TOKEN`, `ITL_CA_KEY_PASSPHRASE`) are accepted only from
-//! the environment or the file, never as flags (flags show up in `ps`), and
-//! are held as [`SecretString`] so they never print. Unknown keys in the file
-//! are an error; unknown `ITL_*` variables are reported as warnings so a typo
-//! does not silently fall back to a default.
-//!
-//! Every setting is documented in `docs/configuration.md`; a test checks that
-//! the document and [`SETTINGS`] agree.
+//! Each setting is declared once, in the module of its group ([`general`],
+//! [`machines`], [`delivery`], [`extensions`]), with `attest_settings`: its
+//! key, variable, flag, default, secrecy and documentation line. The flags of
+//! `attestation serve`, the accepted file keys, the unknown-variable
+//! warnings and the table in `docs/configuration.md` (pinned by a test) all
+//! derive from those declarations. Secrets are accepted only from the
+//! environment or the file and are held as [`SecretString`].
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -17,205 +16,54 @@ use std::time::Duration;
 
 pub mod delivery;
 pub mod extensions;
+pub mod general;
 pub mod machines;
 pub mod quote_policy;
 
-use clap::Args;
+use attest_settings::cli::Flags;
+pub use attest_settings::{ConfigError, Env, ProcessEnv};
+use attest_settings::{Sources, Spec};
 use secrecy::SecretString;
 use serde::Deserialize;
 
-/// Defaults, in one place.
-pub mod defaults {
-    /// Where the server listens when nothing says otherwise.
-    pub const LISTEN: &str = "127.0.0.1:9000";
-    /// The embedded database lives under the data directory.
-    pub const DATA_DIR: &str = "./data";
-    /// Largest request body accepted (1 MiB).
-    pub const MAX_BODY_BYTES: usize = 1024 * 1024;
-    /// Default operator role looked for in OIDC tokens.
-    pub const OIDC_OPERATOR_ROLE: &str = "attestation-operator";
-    /// Minimum seconds between two JWKS refreshes caused by unknown `kid`s.
-    pub const OIDC_JWKS_REFRESH_SECONDS: u64 = 30;
-    /// Seconds in-flight requests get to finish after SIGTERM / Ctrl-C.
-    pub const SHUTDOWN_TIMEOUT_SECONDS: u64 = 30;
-}
-
-/// One documented setting: its TOML key, environment variable and whether it
-/// is a secret (environment or file only).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SettingSpec {
-    /// Key in the TOML file.
-    pub key: &'static str,
-    /// Environment variable.
-    pub env: &'static str,
-    /// Command-line flag, if the setting has one.
-    pub flag: Option<&'static str>,
-    /// Secrets are never flags and never printed.
-    pub secret: bool,
-}
-
-const fn s(key: &'static str, env: &'static str, flag: Option<&'static str>) -> SettingSpec {
-    SettingSpec {
-        key,
-        env,
-        flag,
-        secret: false,
-    }
-}
-
-const fn secret(key: &'static str, env: &'static str) -> SettingSpec {
-    SettingSpec {
-        key,
-        env,
-        flag: None,
-        secret: true,
-    }
-}
-
-/// Every setting the server reads.
-pub const SETTINGS: &[SettingSpec] = &[
-    s("listen", "ITL_LISTEN", Some("--listen")),
-    s("database_url", "DATABASE_URL", Some("--database-url")),
-    s("data_dir", "ITL_DATA_DIR", Some("--data-dir")),
-    s(
-        "db_max_connections",
-        "ITL_DB_MAX_CONNECTIONS",
-        Some("--db-max-connections"),
-    ),
-    s(
-        "max_body_bytes",
-        "ITL_MAX_BODY_BYTES",
-        Some("--max-body-bytes"),
-    ),
-    s(
-        "shutdown_timeout_seconds",
-        "ITL_SHUTDOWN_TIMEOUT_SECONDS",
-        Some("--shutdown-timeout-seconds"),
-    ),
-    s("log_format", "ITL_LOG_FORMAT", Some("--log-format")),
-    secret("admin_token", "ITL_ADMIN_TOKEN"),
-    s("oidc_issuer", "ITL_OIDC_ISSUER", Some("--oidc-issuer")),
-    s(
-        "oidc_audience",
-        "ITL_OIDC_AUDIENCE",
-        Some("--oidc-audience"),
-    ),
-    s(
-        "oidc_operator_role",
-        "ITL_OIDC_OPERATOR_ROLE",
-        Some("--oidc-operator-role"),
-    ),
-    s(
-        "oidc_client_id",
-        "ITL_OIDC_CLIENT_ID",
-        Some("--oidc-client-id"),
-    ),
-    s(
-        "oidc_jwks_refresh_seconds",
-        "ITL_OIDC_JWKS_REFRESH_SECONDS",
-        Some("--oidc-jwks-refresh-seconds"),
-    ),
-    s(
-        "client_cert_header",
-        "ITL_CLIENT_CERT_HEADER",
-        Some("--client-cert-header"),
-    ),
-    s("ca_dir", "ITL_CA_DIR", Some("--ca-dir")),
-    s("ca_algorithm", "ITL_CA_ALGORITHM", Some("--ca-algorithm")),
-    secret("ca_key_passphrase", "ITL_CA_KEY_PASSPHRASE"),
-    s("public_url", "ITL_PUBLIC_URL", None),
-    s("image_factory_url", "ITL_IMAGE_FACTORY_URL", None),
-    s(
-        "image_factory_timeout_seconds",
-        "ITL_IMAGE_FACTORY_TIMEOUT_SECONDS",
-        None,
-    ),
-    s("talos_version", "ITL_TALOS_VERSION", None),
-    s("role_extensions", "ITL_ROLE_EXTENSIONS", None),
-    s("register_auto_approve", "ITL_REGISTER_AUTO_APPROVE", None),
-    s("require_nonce", "ITL_REQUIRE_NONCE", None),
-    s("require_quote", "ITL_REQUIRE_QUOTE", None),
-    s("nonce_capacity", "ITL_NONCE_CAPACITY", None),
-    s("dual_control_roles", "ITL_DUAL_CONTROL_ROLES", None),
-    s(
-        "dual_control_window_seconds",
-        "ITL_DUAL_CONTROL_WINDOW_SECONDS",
-        None,
-    ),
-    s("quote_policy_file", "ITL_QUOTE_POLICY_FILE", None),
-    s("config_cache_dir", "ITL_CONFIG_CACHE_DIR", None),
-    s(
-        "require_encrypted_delivery",
-        "ITL_REQUIRE_ENCRYPTED_DELIVERY",
-        None,
-    ),
-    s("enrollment_cert_days", "ITL_ENROLLMENT_CERT_DAYS", None),
-    s("require_ak_credential", "ITL_REQUIRE_AK_CREDENTIAL", None),
-    s("crl_validity_hours", "ITL_CRL_VALIDITY_HOURS", None),
-    s("extensions_disabled", "ITL_EXTENSIONS_DISABLED", None),
-    s("machine_auth", "ITL_MACHINE_AUTH", None),
-];
+/// The variable naming the TOML file (or `--config`).
+pub const CONFIG_FILE_ENV: &str = "ITL_CONFIG_FILE";
 
 /// Environment variables that are read elsewhere (not by [`Settings`]) and
 /// must not be reported as unknown.
-const OTHER_KNOWN_ENV: &[&str] = &["ITL_CONFIG_FILE", "ITL_LOG"];
+const OTHER_KNOWN_ENV: &[&str] = &[CONFIG_FILE_ENV, "ITL_LOG"];
 
-/// Flags of `attestation serve`. Each flag overrides its environment
-/// variable, which overrides the file.
-#[derive(Debug, Clone, Default, Args)]
-pub struct ServeArgs {
-    /// TOML configuration file [env: ITL_CONFIG_FILE]
-    #[arg(long, value_name = "FILE")]
-    pub config: Option<PathBuf>,
-    /// Address to listen on [env: ITL_LISTEN] [default: 127.0.0.1:9000]
-    #[arg(long, value_name = "ADDR")]
-    pub listen: Option<SocketAddr>,
-    /// sqlite://… or postgres://… [env: DATABASE_URL] [default: SQLite under the data dir]
-    #[arg(long, value_name = "URL")]
-    pub database_url: Option<String>,
-    /// Directory for the embedded database and the CA [env: ITL_DATA_DIR] [default: ./data]
-    #[arg(long, value_name = "DIR")]
-    pub data_dir: Option<PathBuf>,
-    /// Database pool size [env: ITL_DB_MAX_CONNECTIONS] [default: 16, SQLite 8]
-    #[arg(long, value_name = "N")]
-    pub db_max_connections: Option<u32>,
-    /// Largest accepted request body [env: ITL_MAX_BODY_BYTES] [default: 1048576]
-    #[arg(long, value_name = "BYTES")]
-    pub max_body_bytes: Option<usize>,
-    /// Grace period for in-flight requests at shutdown [env: ITL_SHUTDOWN_TIMEOUT_SECONDS] [default: 30]
-    #[arg(long, value_name = "SECONDS")]
-    pub shutdown_timeout_seconds: Option<u64>,
-    /// Log format: text or json [env: ITL_LOG_FORMAT] [default: text]
-    #[arg(long, value_name = "FORMAT")]
-    pub log_format: Option<LogFormat>,
-    /// OIDC issuer URL; enables bearer JWT authentication [env: ITL_OIDC_ISSUER]
-    #[arg(long, value_name = "URL")]
-    pub oidc_issuer: Option<String>,
-    /// Required `aud` of operator tokens [env: ITL_OIDC_AUDIENCE]
-    #[arg(long, value_name = "AUD")]
-    pub oidc_audience: Option<String>,
-    /// Role operators must hold [env: ITL_OIDC_OPERATOR_ROLE] [default: attestation-operator]
-    #[arg(long, value_name = "ROLE")]
-    pub oidc_operator_role: Option<String>,
-    /// Client whose resource_access roles count; all clients when unset [env: ITL_OIDC_CLIENT_ID]
-    #[arg(long, value_name = "ID")]
-    pub oidc_client_id: Option<String>,
-    /// Minimum seconds between JWKS refreshes [env: ITL_OIDC_JWKS_REFRESH_SECONDS] [default: 30]
-    #[arg(long, value_name = "SECONDS")]
-    pub oidc_jwks_refresh_seconds: Option<u64>,
-    /// Trust the X-Client-Cert header set by a TLS proxy [env: ITL_CLIENT_CERT_HEADER] [default: false]
-    #[arg(long, value_name = "BOOL")]
-    pub client_cert_header: Option<bool>,
-    /// Directory of the enrollment CA [env: ITL_CA_DIR] [default: <data dir>/enrollment-ca]
-    #[arg(long, value_name = "DIR")]
-    pub ca_dir: Option<PathBuf>,
-    /// Key algorithm of a newly created CA: ec-p384 or rsa-4096 [env: ITL_CA_ALGORITHM] [default: ec-p384]
-    #[arg(long, value_name = "ALG")]
-    pub ca_algorithm: Option<CaAlgorithm>,
+/// Every setting the server reads, group by group.
+pub fn specs() -> Vec<Spec> {
+    [general::ALL, machines::ALL, delivery::ALL, extensions::ALL].concat()
+}
+
+/// Flags of `attestation serve`, derived from [`specs`]. Each flag
+/// overrides its environment variable, which overrides the file.
+#[derive(Debug, Clone, Default)]
+pub struct ServeArgs(pub Flags);
+
+impl clap::FromArgMatches for ServeArgs {
+    fn from_arg_matches(matches: &clap::ArgMatches) -> Result<Self, clap::Error> {
+        Ok(Self(attest_settings::cli::flags_from(&specs(), matches)))
+    }
+    fn update_from_arg_matches(&mut self, matches: &clap::ArgMatches) -> Result<(), clap::Error> {
+        *self = Self::from_arg_matches(matches)?;
+        Ok(())
+    }
+}
+
+impl clap::Args for ServeArgs {
+    fn augment_args(cmd: clap::Command) -> clap::Command {
+        cmd.args(attest_settings::cli::args(&specs(), CONFIG_FILE_ENV))
+    }
+    fn augment_args_for_update(cmd: clap::Command) -> clap::Command {
+        Self::augment_args(cmd)
+    }
 }
 
 /// How log lines are written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum LogFormat {
     /// Human-readable lines.
@@ -237,8 +85,7 @@ impl FromStr for LogFormat {
 }
 
 /// Key algorithm for a newly created enrollment CA.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "kebab-case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum CaAlgorithm {
     /// ECDSA on P-384 with SHA-384.
     #[default]
@@ -258,84 +105,7 @@ impl FromStr for CaAlgorithm {
     }
 }
 
-/// The TOML file. Every field is optional; unknown keys are rejected.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct FileConfig {
-    listen: Option<SocketAddr>,
-    database_url: Option<String>,
-    data_dir: Option<PathBuf>,
-    db_max_connections: Option<u32>,
-    max_body_bytes: Option<usize>,
-    shutdown_timeout_seconds: Option<u64>,
-    log_format: Option<LogFormat>,
-    admin_token: Option<String>,
-    oidc_issuer: Option<String>,
-    oidc_audience: Option<String>,
-    oidc_operator_role: Option<String>,
-    oidc_client_id: Option<String>,
-    oidc_jwks_refresh_seconds: Option<u64>,
-    client_cert_header: Option<bool>,
-    ca_dir: Option<PathBuf>,
-    ca_algorithm: Option<CaAlgorithm>,
-    ca_key_passphrase: Option<String>,
-    public_url: Option<String>,
-    image_factory_url: Option<String>,
-    image_factory_timeout_seconds: Option<u64>,
-    talos_version: Option<String>,
-    role_extensions: Option<std::collections::BTreeMap<String, Vec<String>>>,
-    register_auto_approve: Option<bool>,
-    require_nonce: Option<bool>,
-    require_quote: Option<bool>,
-    nonce_capacity: Option<u32>,
-    dual_control_roles: Option<Vec<String>>,
-    dual_control_window_seconds: Option<u64>,
-    quote_policy_file: Option<PathBuf>,
-    config_cache_dir: Option<PathBuf>,
-    require_encrypted_delivery: Option<bool>,
-    enrollment_cert_days: Option<u32>,
-    require_ak_credential: Option<bool>,
-    crl_validity_hours: Option<u32>,
-    extensions_disabled: Option<Vec<String>>,
-    machine_auth: Option<String>,
-}
-
-/// Why the configuration could not be assembled.
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    /// The file named by `--config` could not be read.
-    #[error("cannot read configuration file {path}: {source}")]
-    ReadFile {
-        /// The file.
-        path: PathBuf,
-        /// The I/O error.
-        source: std::io::Error,
-    },
-    /// The file is not valid TOML or has unknown keys.
-    #[error("invalid configuration file {path}: {message}")]
-    ParseFile {
-        /// The file.
-        path: PathBuf,
-        /// What the TOML parser said.
-        message: String,
-    },
-    /// An environment variable holds a value of the wrong form.
-    #[error("invalid value for {name}: {message}")]
-    Env {
-        /// The variable.
-        name: &'static str,
-        /// What is wrong.
-        message: String,
-    },
-    /// A value is syntactically fine but not usable.
-    #[error("invalid setting {key}: {message}")]
-    Invalid {
-        /// The setting's TOML key.
-        key: &'static str,
-        /// What is wrong.
-        message: String,
-    },
-}
+attest_settings::text_value!(LogFormat, CaAlgorithm);
 
 /// OIDC settings, present when an issuer is configured.
 #[derive(Debug, Clone)]
@@ -389,258 +159,81 @@ pub struct Settings {
     pub extensions: extensions::ExtensionSettings,
 }
 
-/// Reads environment variables; injected so tests need not touch the
-/// process environment.
-pub trait Env {
-    /// The value of `name`, if set.
-    fn var(&self, name: &str) -> Option<String>;
-    /// All variable names (for unknown-variable warnings).
-    fn names(&self) -> Vec<String>;
-}
-
-/// The process environment.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct ProcessEnv;
-
-impl Env for ProcessEnv {
-    fn var(&self, name: &str) -> Option<String> {
-        std::env::var(name).ok().filter(|v| !v.is_empty())
-    }
-    fn names(&self) -> Vec<String> {
-        std::env::vars_os()
-            .filter_map(|(k, _)| k.into_string().ok())
-            .collect()
-    }
-}
-
-impl<const N: usize> Env for [(&str, &str); N] {
-    fn var(&self, name: &str) -> Option<String> {
-        self.iter()
-            .find(|(k, _)| *k == name)
-            .map(|(_, v)| (*v).to_string())
-    }
-    fn names(&self) -> Vec<String> {
-        self.iter().map(|(k, _)| (*k).to_string()).collect()
-    }
-}
-
-pub(crate) fn env_parse<T: FromStr>(
-    env: &dyn Env,
-    name: &'static str,
-) -> Result<Option<T>, ConfigError>
-where
-    T::Err: std::fmt::Display,
-{
-    match env.var(name) {
-        None => Ok(None),
-        Some(raw) => raw
-            .trim()
-            .parse::<T>()
-            .map(Some)
-            .map_err(|e| ConfigError::Env {
-                name,
-                message: e.to_string(),
-            }),
-    }
-}
-
-pub(crate) fn env_bool(env: &dyn Env, name: &'static str) -> Result<Option<bool>, ConfigError> {
-    match env.var(name) {
-        None => Ok(None),
-        Some(raw) => match raw.trim().to_ascii_lowercase().as_str() {
-            "1" | "true" | "yes" | "on" => Ok(Some(true)),
-            "0" | "false" | "no" | "off" => Ok(Some(false)),
-            other => Err(ConfigError::Env {
-                name,
-                message: format!("expected true or false, got `{other}`"),
-            }),
-        },
-    }
-}
-
 impl Settings {
     /// Resolves flags, environment and file into settings.
     pub fn resolve(args: &ServeArgs, env: &dyn Env) -> Result<Self, ConfigError> {
-        let file_path = args
-            .config
-            .clone()
-            .or_else(|| env.var("ITL_CONFIG_FILE").map(PathBuf::from));
-        let file = match &file_path {
-            Some(path) => load_file(path)?,
-            None => FileConfig::default(),
-        };
-        Self::merge(args, env, file)
+        let sources = Sources::load(&args.0, env, CONFIG_FILE_ENV, &specs())?;
+        Self::from_sources(&sources)
     }
 
-    fn merge(args: &ServeArgs, env: &dyn Env, file: FileConfig) -> Result<Self, ConfigError> {
-        let default_listen: SocketAddr =
-            defaults::LISTEN.parse().map_err(|_| ConfigError::Invalid {
-                key: "listen",
-                message: "built-in default does not parse".into(),
-            })?;
-        let listen = args
-            .listen
-            .or(env_parse(env, "ITL_LISTEN")?)
-            .or(file.listen)
-            .unwrap_or(default_listen);
-        let data_dir = args
-            .data_dir
-            .clone()
-            .or(env.var("ITL_DATA_DIR").map(PathBuf::from))
-            .or(file.data_dir)
-            .unwrap_or_else(|| PathBuf::from(defaults::DATA_DIR));
-        let database_url = args
-            .database_url
-            .clone()
-            .or(env.var("DATABASE_URL"))
-            .or(file.database_url)
+    fn from_sources(src: &Sources<'_>) -> Result<Self, ConfigError> {
+        use general as g;
+        let listen = src.value(&g::LISTEN)?;
+        let data_dir = src.value(&g::DATA_DIR)?;
+        let database_url = src
+            .get(&g::DATABASE_URL)?
             .unwrap_or_else(|| default_sqlite_url(&data_dir));
         let is_sqlite = database_url.starts_with("sqlite:");
         if !is_sqlite && !database_url.starts_with("postgres") {
-            return Err(ConfigError::Invalid {
-                key: "database_url",
-                message: "must start with sqlite:// or postgres://".into(),
-            });
+            return Err(ConfigError::invalid(
+                g::DATABASE_URL.spec.key,
+                "must start with sqlite:// or postgres://",
+            ));
         }
-        let db_max_connections = args
-            .db_max_connections
-            .or(env_parse(env, "ITL_DB_MAX_CONNECTIONS")?)
-            .or(file.db_max_connections)
-            .unwrap_or(if is_sqlite { 8 } else { 16 });
+        let db_max_connections =
+            src.get(&g::DB_MAX_CONNECTIONS)?
+                .unwrap_or(if is_sqlite { 8 } else { 16 });
         if db_max_connections == 0 {
-            return Err(ConfigError::Invalid {
-                key: "db_max_connections",
-                message: "must be at least 1".into(),
-            });
+            return Err(ConfigError::invalid(
+                g::DB_MAX_CONNECTIONS.spec.key,
+                "must be at least 1",
+            ));
         }
-        let max_body_bytes = args
-            .max_body_bytes
-            .or(env_parse(env, "ITL_MAX_BODY_BYTES")?)
-            .or(file.max_body_bytes)
-            .unwrap_or(defaults::MAX_BODY_BYTES);
+        let max_body_bytes = src.value(&g::MAX_BODY_BYTES)?;
         if max_body_bytes < 1024 {
-            return Err(ConfigError::Invalid {
-                key: "max_body_bytes",
-                message: "must be at least 1024".into(),
-            });
+            return Err(ConfigError::invalid(
+                g::MAX_BODY_BYTES.spec.key,
+                "must be at least 1024",
+            ));
         }
-        let shutdown_timeout = Duration::from_secs(
-            args.shutdown_timeout_seconds
-                .or(env_parse(env, "ITL_SHUTDOWN_TIMEOUT_SECONDS")?)
-                .or(file.shutdown_timeout_seconds)
-                .unwrap_or(defaults::SHUTDOWN_TIMEOUT_SECONDS),
-        );
-        let log_format = args
-            .log_format
-            .or(env_parse(env, "ITL_LOG_FORMAT")?)
-            .or(file.log_format)
-            .unwrap_or_default();
-        let admin_token = env
-            .var("ITL_ADMIN_TOKEN")
-            .or(file.admin_token)
-            .map(SecretString::from);
+        let shutdown_timeout = Duration::from_secs(src.value(&g::SHUTDOWN_TIMEOUT_SECONDS)?);
+        let admin_token = src.get(&g::ADMIN_TOKEN)?;
         if let Some(token) = &admin_token {
             use secrecy::ExposeSecret;
             if token.expose_secret().len() < 16 {
-                return Err(ConfigError::Invalid {
-                    key: "admin_token",
-                    message: "the break-glass token must be at least 16 characters".into(),
-                });
+                return Err(ConfigError::invalid(
+                    g::ADMIN_TOKEN.spec.key,
+                    "the break-glass token must be at least 16 characters",
+                ));
             }
         }
-        let oidc_issuer = args
-            .oidc_issuer
-            .clone()
-            .or(env.var("ITL_OIDC_ISSUER"))
-            .or(file.oidc_issuer);
-        let oidc = match oidc_issuer {
+        let oidc = match src.get(&g::OIDC_ISSUER)? {
             None => None,
             Some(issuer) => Some(OidcSettings {
                 issuer: issuer.trim_end_matches('/').to_string(),
-                audience: args
-                    .oidc_audience
-                    .clone()
-                    .or(env.var("ITL_OIDC_AUDIENCE"))
-                    .or(file.oidc_audience),
-                operator_role: args
-                    .oidc_operator_role
-                    .clone()
-                    .or(env.var("ITL_OIDC_OPERATOR_ROLE"))
-                    .or(file.oidc_operator_role)
-                    .unwrap_or_else(|| defaults::OIDC_OPERATOR_ROLE.to_string()),
-                client_id: args
-                    .oidc_client_id
-                    .clone()
-                    .or(env.var("ITL_OIDC_CLIENT_ID"))
-                    .or(file.oidc_client_id),
+                audience: src.get(&g::OIDC_AUDIENCE)?,
+                operator_role: src.value(&g::OIDC_OPERATOR_ROLE)?,
+                client_id: src.get(&g::OIDC_CLIENT_ID)?,
                 jwks_refresh_min_interval: Duration::from_secs(
-                    args.oidc_jwks_refresh_seconds
-                        .or(env_parse(env, "ITL_OIDC_JWKS_REFRESH_SECONDS")?)
-                        .or(file.oidc_jwks_refresh_seconds)
-                        .unwrap_or(defaults::OIDC_JWKS_REFRESH_SECONDS),
+                    src.value(&g::OIDC_JWKS_REFRESH_SECONDS)?,
                 ),
             }),
         };
-        let client_cert_header = args
-            .client_cert_header
-            .or(env_bool(env, "ITL_CLIENT_CERT_HEADER")?)
-            .or(file.client_cert_header)
-            .unwrap_or(false);
-        let ca_dir = args
-            .ca_dir
-            .clone()
-            .or(env.var("ITL_CA_DIR").map(PathBuf::from))
-            .or(file.ca_dir)
+        let client_cert_header = src.value(&g::CLIENT_CERT_HEADER)?;
+        let ca_dir = src
+            .get(&g::CA_DIR)?
             .unwrap_or_else(|| data_dir.join("enrollment-ca"));
-        let ca_algorithm = args
-            .ca_algorithm
-            .or(env_parse(env, "ITL_CA_ALGORITHM")?)
-            .or(file.ca_algorithm)
-            .unwrap_or_default();
-        let ca_key_passphrase = env
-            .var("ITL_CA_KEY_PASSPHRASE")
-            .or(file.ca_key_passphrase)
-            .map(SecretString::from);
-        let machine_file = machines::MachineFile {
-            public_url: file.public_url,
-            image_factory_url: file.image_factory_url,
-            image_factory_timeout_seconds: file.image_factory_timeout_seconds,
-            talos_version: file.talos_version,
-            role_extensions: file.role_extensions,
-            register_auto_approve: file.register_auto_approve,
-            require_nonce: file.require_nonce,
-            require_quote: file.require_quote,
-            nonce_capacity: file.nonce_capacity,
-            dual_control_roles: file.dual_control_roles,
-            dual_control_window_seconds: file.dual_control_window_seconds,
-            quote_policy_file: file.quote_policy_file,
-        };
-        let machines =
-            machines::MachineSettings::resolve(env, machine_file, format!("http://{listen}"))?;
-        let delivery_file = delivery::DeliveryFile {
-            config_cache_dir: file.config_cache_dir,
-            require_encrypted_delivery: file.require_encrypted_delivery,
-            enrollment_cert_days: file.enrollment_cert_days,
-            require_ak_credential: file.require_ak_credential,
-            crl_validity_hours: file.crl_validity_hours,
-        };
-        let delivery = delivery::DeliverySettings::resolve(env, delivery_file, &data_dir)?;
-        let extensions = extensions::ExtensionSettings::resolve(
-            env,
-            extensions::ExtensionFile {
-                extensions_disabled: file.extensions_disabled,
-                machine_auth: file.machine_auth,
-            },
-        )?;
+        let machines = machines::MachineSettings::resolve(src, format!("http://{listen}"))?;
+        let delivery = delivery::DeliverySettings::resolve(src, &data_dir)?;
+        let extensions = extensions::ExtensionSettings::resolve(src)?;
         if extensions.machine_auth == extensions::MachineAuthMode::EnrollmentCert
             && !client_cert_header
         {
-            return Err(ConfigError::Invalid {
-                key: "machine_auth",
-                message: "enrollment-cert needs client_cert_header = true: the TLS proxy \
-                          forwards the machine's certificate in X-Client-Cert"
-                    .into(),
-            });
+            return Err(ConfigError::invalid(
+                extensions::MACHINE_AUTH.spec.key,
+                "enrollment-cert needs client_cert_header = true: the TLS proxy \
+                 forwards the machine's certificate in X-Client-Cert",
+            ));
         }
         Ok(Self {
             listen,
@@ -649,13 +242,13 @@ impl Settings {
             db_max_connections,
             max_body_bytes,
             shutdown_timeout,
-            log_format,
+            log_format: src.value(&g::LOG_FORMAT)?,
             admin_token,
             oidc,
             client_cert_header,
             ca_dir,
-            ca_algorithm,
-            ca_key_passphrase,
+            ca_algorithm: src.value(&g::CA_ALGORITHM)?,
+            ca_key_passphrase: src.get(&g::CA_KEY_PASSPHRASE)?,
             machines,
             delivery,
             extensions,
@@ -664,18 +257,12 @@ impl Settings {
 
     /// `ITL_*` variables that no setting reads: likely typos.
     pub fn unknown_env_vars(env: &dyn Env, extension_vars: &[&str]) -> Vec<String> {
-        let mut unknown: Vec<String> = env
-            .names()
-            .into_iter()
-            .filter(|name| name.starts_with("ITL_"))
-            .filter(|name| {
-                !SETTINGS.iter().any(|s| s.env == name)
-                    && !OTHER_KNOWN_ENV.contains(&name.as_str())
-                    && !extension_vars.contains(&name.as_str())
-            })
+        let also: Vec<&str> = OTHER_KNOWN_ENV
+            .iter()
+            .chain(extension_vars)
+            .copied()
             .collect();
-        unknown.sort();
-        unknown
+        attest_settings::unknown_env(env, "ITL_", &specs(), &also)
     }
 
     /// The database URL with any password redacted, for logs.
@@ -683,27 +270,20 @@ impl Settings {
         attest_store::redacted_url(&self.database_url)
     }
 
-    /// Settings for tests: an in-tempdir SQLite database, everything else
-    /// default.
-    pub fn for_tests(data_dir: &Path, database_url: String) -> Self {
-        Self {
-            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-            database_url,
-            data_dir: data_dir.to_path_buf(),
-            db_max_connections: 8,
-            max_body_bytes: defaults::MAX_BODY_BYTES,
-            shutdown_timeout: Duration::from_secs(5),
-            log_format: LogFormat::Text,
-            admin_token: None,
-            oidc: None,
-            client_cert_header: false,
-            ca_dir: data_dir.join("enrollment-ca"),
-            ca_algorithm: CaAlgorithm::EcP384,
-            ca_key_passphrase: None,
-            machines: machines::MachineSettings::defaults("http://127.0.0.1:9".into()),
-            delivery: delivery::DeliverySettings::defaults(data_dir),
-            extensions: extensions::ExtensionSettings::default(),
-        }
+    /// Settings for tests: the declared defaults, listening on port 0, with
+    /// the data directory and database given, and a 5 s shutdown.
+    pub fn for_tests(data_dir: &Path, database_url: String) -> Result<Self, ConfigError> {
+        let mut flags = Flags::default();
+        flags
+            .set(general::LISTEN.spec.key, "127.0.0.1:0")
+            .set(general::DATA_DIR.spec.key, data_dir.display().to_string())
+            .set(general::DATABASE_URL.spec.key, database_url.clone())
+            .set(general::SHUTDOWN_TIMEOUT_SECONDS.spec.key, "5");
+        let none: [(&str, &str); 0] = [];
+        let sources = Sources::load(&flags, &none, CONFIG_FILE_ENV, &specs())?;
+        let mut settings = Self::from_sources(&sources)?;
+        settings.machines.public_url = "http://127.0.0.1:9".into();
+        Ok(settings)
     }
 }
 
@@ -712,17 +292,6 @@ fn default_sqlite_url(data_dir: &Path) -> String {
         "sqlite://{}?mode=rwc",
         data_dir.join("attestation.db").display()
     )
-}
-
-fn load_file(path: &Path) -> Result<FileConfig, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::ReadFile {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    toml::from_str(&text).map_err(|e| ConfigError::ParseFile {
-        path: path.to_path_buf(),
-        message: e.message().to_string(),
-    })
 }
 
 #[cfg(test)]
@@ -760,7 +329,7 @@ mod tests {
         assert_eq!(s.listen.port(), 2222, "env beats file");
         assert_eq!(s.max_body_bytes, 8192);
         assert_eq!(s.oidc.unwrap().issuer, "https://file", "file beats default");
-        args.listen = Some("127.0.0.1:3333".parse().unwrap());
+        args.0.set("listen", "127.0.0.1:3333");
         let s = Settings::resolve(&args, &env).unwrap();
         assert_eq!(s.listen.port(), 3333, "flag beats env");
     }
@@ -770,10 +339,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("c.toml");
         std::fs::write(&file, "lisen = \"127.0.0.1:1\"\n").unwrap();
-        let args = ServeArgs {
-            config: Some(file),
-            ..ServeArgs::default()
-        };
+        let mut args = ServeArgs::default();
+        args.0.config = Some(file);
         let err = Settings::resolve(&args, &[("X", "y")]).unwrap_err();
         assert!(err.to_string().contains("lisen"), "{err}");
     }
@@ -864,18 +431,57 @@ mod tests {
     }
 
     #[test]
-    fn every_setting_is_documented() {
-        let doc = include_str!("../../../../docs/configuration.md");
-        for spec in SETTINGS {
-            assert!(doc.contains(spec.env), "{} missing from docs", spec.env);
-            assert!(
-                doc.contains(&format!("`{}`", spec.key)),
-                "{} missing from docs",
-                spec.key
-            );
-            if let Some(flag) = spec.flag {
-                assert!(doc.contains(flag), "{flag} missing from docs");
-            }
+    fn every_default_parses() {
+        for check in [
+            general::check_defaults,
+            machines::check_defaults,
+            delivery::check_defaults,
+            extensions::check_defaults,
+        ] {
+            check().unwrap();
         }
+        assert!(Settings::for_tests(Path::new("/tmp/x"), "sqlite::memory:".into()).is_ok());
+    }
+
+    #[test]
+    fn secrets_have_no_flags_and_names_are_unique() {
+        let all = specs();
+        for spec in &all {
+            assert!(!(spec.secret && spec.flag.is_some()), "{}", spec.key);
+            assert_eq!(all.iter().filter(|s| s.key == spec.key).count(), 1);
+            assert_eq!(all.iter().filter(|s| s.env == spec.env).count(), 1);
+        }
+    }
+
+    #[test]
+    fn the_documented_table_is_generated_from_the_declarations() {
+        let doc = include_str!("../../../../docs/configuration.md");
+        let table = attest_settings::doc::table(&specs());
+        if let Err(e) = attest_settings::doc::check_embedded(doc, &table) {
+            panic!("docs/configuration.md: {e}");
+        }
+    }
+
+    #[test]
+    fn the_help_shows_what_the_parser_accepts() {
+        // `--ca-algorithm rsa-4096`, the spelling `--help` shows, is accepted.
+        let mut args = ServeArgs::default();
+        args.0.set("ca_algorithm", "rsa-4096");
+        let s = Settings::resolve(&args, &[("X", "y")]).unwrap();
+        assert_eq!(s.ca_algorithm, CaAlgorithm::Rsa4096);
+        let cmd = <ServeArgs as clap::Args>::augment_args(clap::Command::new("serve"));
+        let m = cmd
+            .try_get_matches_from([
+                "serve",
+                "--ca-algorithm",
+                "rsa-4096",
+                "--listen",
+                "127.0.0.1:5",
+            ])
+            .unwrap();
+        let args = <ServeArgs as clap::FromArgMatches>::from_arg_matches(&m).unwrap();
+        let s = Settings::resolve(&args, &[("X", "y")]).unwrap();
+        assert_eq!(s.ca_algorithm, CaAlgorithm::Rsa4096);
+        assert_eq!(s.listen.port(), 5);
     }
 }

@@ -103,7 +103,7 @@ impl TestApp {
     /// A server on `db` (which the server migrates itself).
     pub async fn spawn_on(db: TestDb, tweak: &dyn Fn(&mut Settings)) -> TestApp {
         let dir = tempfile::tempdir().unwrap();
-        let mut settings = Settings::for_tests(dir.path(), db.url().to_string());
+        let mut settings = Settings::for_tests(dir.path(), db.url().to_string()).unwrap();
         settings.admin_token = Some(SecretString::from(ADMIN_TOKEN));
         settings.ca_key_passphrase = Some(SecretString::from("test-ca-passphrase"));
         let factory = FakeFactory::start().await;
