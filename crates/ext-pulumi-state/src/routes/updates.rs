@@ -128,7 +128,6 @@ pub async fn start(
             }
             // Its CLI stopped renewing: the lease lapsed, the stack is free.
             other.status = "failed".into();
-            other.token_hash = None;
             other.end_time = Some(state.now_secs());
             repo::update_save(&mut *tx, &other).await?;
             tracing::warn!(update = %other.update_id, stack = %r.qualified(),
@@ -372,7 +371,6 @@ pub async fn complete(
     let mut tx = state.ctx.store.begin_write().await?;
     let (row, mut update) = leased(&state, &mut tx, &r, &update_id, &token).await?;
     update.status = body.status;
-    update.token_hash = None;
     update.lease_expires_ms = None;
     update.end_time = Some(state.now_secs());
     if update.kind != "preview" {
@@ -403,7 +401,6 @@ pub async fn cancel(
         )));
     }
     update.status = "cancelled".into();
-    update.token_hash = None;
     update.lease_expires_ms = None;
     update.end_time = Some(state.now_secs());
     if update.kind != "preview" {
