@@ -137,8 +137,9 @@ impl FromRequestParts<Arc<PulumiState>> for AccessToken {
     }
 }
 
-/// Extractor: the request carries an update (lease) token, to be checked
-/// against the update in the path.
+/// Extractor: the request carries the lease token of the update in its
+/// path (`…/{org}/{project}/{stack}/{kind}/{update_id}/…`), checked before
+/// the body is read. Handlers check it again inside their transaction.
 #[derive(Debug, Clone)]
 pub struct UpdateToken(pub String);
 
@@ -147,8 +148,24 @@ impl FromRequestParts<Arc<PulumiState>> for UpdateToken {
 
     async fn from_request_parts(
         parts: &mut Parts,
-        _state: &Arc<PulumiState>,
+        state: &Arc<PulumiState>,
     ) -> Result<Self, PulumiError> {
-        update_token(&parts.headers).map(UpdateToken)
+        use attest_ext::axum::extract::Path;
+        let token = update_token(&parts.headers)?;
+        let Path((org, project, stack, update_id)) =
+            Path::<(String, String, String, String)>::from_request_parts(parts, state)
+                .await
+                .map_err(|_| PulumiError::NotFound("Not Found".into()))?;
+        let pool = state.ctx.store.pool();
+        let row = crate::repo::stack_get(pool, &org, &project, &stack)
+            .await?
+            .ok_or_else(|| PulumiError::no_stack(&org, &project, &stack))?;
+        let update = crate::repo::update_get(pool, &row.stack_id, &update_id)
+            .await?
+            .ok_or_else(|| {
+                PulumiError::Unauthorized("Unauthorized: invalid update token".into())
+            })?;
+        crate::lease::check(&update, &token, state.now_ms())?;
+        Ok(UpdateToken(token))
     }
 }

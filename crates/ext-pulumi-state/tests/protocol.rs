@@ -143,7 +143,7 @@ async fn the_cli_request_sequence_on_every_backend() {
     note_backends(&dbs);
     for db in dbs {
         let backend = db.backend();
-        let h = Harness::start(db, &[]).await;
+        let h = Harness::start(&db, &[]).await;
         let cli = h.cli();
 
         // ---- pulumi login <url> ----
@@ -347,5 +347,6 @@ async fn the_cli_request_sequence_on_every_backend() {
 
         eprintln!("---- transcript on {backend} ----\n{}", cli.transcript());
         h.stop().await;
+        db.close().await;
     }
 }

@@ -32,12 +32,11 @@ pub const USER_AGENT: &str = "pulumi-cli/1 (3.150.0; linux)";
 pub struct Harness {
     pub server: RunningServer,
     pub clock: ManualClock,
-    pub db: TestDb,
     _dir: tempfile::TempDir,
 }
 
 impl Harness {
-    pub async fn start(db: TestDb, env: &[(&str, &str)]) -> Harness {
+    pub async fn start(db: &TestDb, env: &[(&str, &str)]) -> Harness {
         let dir = tempfile::tempdir().unwrap();
         let clock = ManualClock::new(chrono::Utc::now());
         let mut settings = Settings::for_tests(dir.path(), db.url().to_string());
@@ -62,7 +61,6 @@ impl Harness {
         Harness {
             server,
             clock,
-            db,
             _dir: dir,
         }
     }
@@ -73,7 +71,6 @@ impl Harness {
 
     pub async fn stop(self) {
         self.server.shutdown().await.unwrap();
-        self.db.close().await;
     }
 }
 
