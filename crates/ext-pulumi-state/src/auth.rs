@@ -63,7 +63,9 @@ fn credential(headers: &HeaderMap) -> Result<(String, &str), PulumiError> {
         .ok_or_else(|| PulumiError::Unauthorized("Unauthorized: malformed Authorization".into()))?;
     let rest = rest.trim();
     if rest.is_empty() {
-        return Err(PulumiError::Unauthorized("Unauthorized: empty token".into()));
+        return Err(PulumiError::Unauthorized(
+            "Unauthorized: empty token".into(),
+        ));
     }
     Ok((scheme.to_ascii_lowercase(), rest))
 }

@@ -108,8 +108,7 @@ mod tests {
 
     fn master(hex: &str) -> MasterKey {
         MasterKey::resolve(
-            &attest_ext::ExtensionEnv::default()
-                .with(attest_ext_secret_vault::ENV_MASTER_KEY, hex),
+            &attest_ext::ExtensionEnv::default().with(attest_ext_secret_vault::ENV_MASTER_KEY, hex),
         )
         .unwrap()
     }

@@ -67,7 +67,9 @@ impl PulumiError {
 
     /// The stack in the path does not exist.
     pub fn no_stack(org: &str, project: &str, stack: &str) -> Self {
-        Self::NotFound(format!("Not Found: stack '{org}/{project}/{stack}' not found"))
+        Self::NotFound(format!(
+            "Not Found: stack '{org}/{project}/{stack}' not found"
+        ))
     }
 }
 

@@ -119,7 +119,10 @@ mod tests {
             Err(PulumiError::Unauthorized(_))
         ));
         let done = update("succeeded", Some(hash), Some(1_000));
-        assert!(matches!(check(&done, &token, 0), Err(PulumiError::Conflict(_))));
+        assert!(matches!(
+            check(&done, &token, 0),
+            Err(PulumiError::Conflict(_))
+        ));
         let none = update(RUNNING, None, Some(1_000));
         assert!(matches!(
             check(&none, &token, 0),

@@ -91,13 +91,12 @@ pub async fn stack_lock<'c, E: Executor<'c, Database = Any>>(
     stack_id: &str,
     now: &str,
 ) -> Result<bool> {
-    let done = sqlx::query(
-        "UPDATE extension_pulumi_state_stacks SET updated_at = $1 WHERE stack_id = $2",
-    )
-    .bind(now)
-    .bind(stack_id)
-    .execute(db)
-    .await?;
+    let done =
+        sqlx::query("UPDATE extension_pulumi_state_stacks SET updated_at = $1 WHERE stack_id = $2")
+            .bind(now)
+            .bind(stack_id)
+            .execute(db)
+            .await?;
     Ok(done.rows_affected() == 1)
 }
 
@@ -124,7 +123,10 @@ pub async fn stack_insert<'c, E: Executor<'c, Database = Any>>(db: E, s: &StackR
 }
 
 /// Deletes a stack with its updates, events and deployments.
-pub async fn stack_delete<'c, E: Executor<'c, Database = Any>>(db: E, stack_id: &str) -> Result<()> {
+pub async fn stack_delete<'c, E: Executor<'c, Database = Any>>(
+    db: E,
+    stack_id: &str,
+) -> Result<()> {
     sqlx::query("DELETE FROM extension_pulumi_state_stacks WHERE stack_id = $1")
         .bind(stack_id)
         .execute(db)
@@ -322,7 +324,10 @@ fn update_from(row: &AnyRow) -> Result<UpdateRow> {
 }
 
 /// Inserts an update.
-pub async fn update_insert<'c, E: Executor<'c, Database = Any>>(db: E, u: &UpdateRow) -> Result<()> {
+pub async fn update_insert<'c, E: Executor<'c, Database = Any>>(
+    db: E,
+    u: &UpdateRow,
+) -> Result<()> {
     sqlx::query(
         "INSERT INTO extension_pulumi_state_updates (update_id, stack_id, kind, status, version, \
          program, token_hash, lease_expires_ms, sequence, checkpoint, resource_changes, created_by, \

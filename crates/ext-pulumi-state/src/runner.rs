@@ -224,8 +224,14 @@ async fn run(
     };
     let (line_tx, mut line_rx) = tokio::sync::mpsc::unbounded_channel::<String>();
     for pipe in [
-        child.stdout.take().map(|p| Box::new(p) as Box<dyn tokio::io::AsyncRead + Unpin + Send>),
-        child.stderr.take().map(|p| Box::new(p) as Box<dyn tokio::io::AsyncRead + Unpin + Send>),
+        child
+            .stdout
+            .take()
+            .map(|p| Box::new(p) as Box<dyn tokio::io::AsyncRead + Unpin + Send>),
+        child
+            .stderr
+            .take()
+            .map(|p| Box::new(p) as Box<dyn tokio::io::AsyncRead + Unpin + Send>),
     ]
     .into_iter()
     .flatten()
@@ -294,7 +300,9 @@ mod tests {
         );
         assert_eq!(clip("é".repeat(5000)).len(), MAX_LINE_BYTES);
         assert!(Runner::new("/nonexistent/pulumi").resolve().is_none());
-        assert!(Runner::new("definitely-not-a-command-xyz").resolve().is_none());
+        assert!(Runner::new("definitely-not-a-command-xyz")
+            .resolve()
+            .is_none());
         assert!(Runner::new("sh").resolve().is_some());
     }
 }

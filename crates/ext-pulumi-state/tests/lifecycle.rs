@@ -16,8 +16,15 @@ use serde_json::{json, Value};
 const STACK: &str = "/api/stacks/acme/web/dev";
 
 async fn init(cli: &Cli) {
-    cli.ok(200, "POST", "/api/stacks/acme/web", Some(&json!({"stackName": "dev"})), false, &Auth::Access)
-        .await;
+    cli.ok(
+        200,
+        "POST",
+        "/api/stacks/acme/web",
+        Some(&json!({"stackName": "dev"})),
+        false,
+        &Auth::Access,
+    )
+    .await;
 }
 
 /// Creates and starts an update of `kind`: (id, status, body).
@@ -25,13 +32,26 @@ async fn start(cli: &Cli, kind: &str) -> (String, u16, Value) {
     let program = json!({"name": "web", "runtime": "go", "main": "", "description": "",
                          "options": {}, "config": {}, "metadata": {"message": "", "environment": {}}});
     let id = cli
-        .ok(200, "POST", &format!("{STACK}/{kind}"), Some(&program), false, &Auth::Access)
+        .ok(
+            200,
+            "POST",
+            &format!("{STACK}/{kind}"),
+            Some(&program),
+            false,
+            &Auth::Access,
+        )
         .await["updateID"]
         .as_str()
         .unwrap()
         .to_owned();
     let (status, body) = cli
-        .call("POST", &format!("{STACK}/update/{id}"), Some(&json!({"tags": {}})), false, &Auth::Access)
+        .call(
+            "POST",
+            &format!("{STACK}/update/{id}"),
+            Some(&json!({"tags": {}})),
+            false,
+            &Auth::Access,
+        )
         .await;
     (id, status, body)
 }
@@ -54,8 +74,15 @@ async fn concurrent_updates_are_refused_until_the_lease_lapses() {
         // progress".
         for kind in ["update", "refresh", "destroy"] {
             let (_, status, err) = start(&cli, kind).await;
-            assert_eq!((status, err["code"].as_i64()), (409, Some(409)), "{kind}: {err}");
-            assert_eq!(err["message"], "Conflict: Another update is currently in progress.");
+            assert_eq!(
+                (status, err["code"].as_i64()),
+                (409, Some(409)),
+                "{kind}: {err}"
+            );
+            assert_eq!(
+                err["message"],
+                "Conflict: Another update is currently in progress."
+            );
         }
         let (status, _) = cli
             .call("POST", &format!("{STACK}/import"),
@@ -74,12 +101,25 @@ async fn concurrent_updates_are_refused_until_the_lease_lapses() {
         let mut ids = Vec::new();
         for _ in 0..2 {
             ids.push(
-                cli.ok(200, "POST", &format!("{STACK}/update"), Some(&program), false, &Auth::Access)
-                    .await["updateID"].as_str().unwrap().to_owned(),
+                cli.ok(
+                    200,
+                    "POST",
+                    &format!("{STACK}/update"),
+                    Some(&program),
+                    false,
+                    &Auth::Access,
+                )
+                .await["updateID"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned(),
             );
         }
         let empty = json!({});
-        let (p0, p1) = (format!("{STACK}/update/{}", ids[0]), format!("{STACK}/update/{}", ids[1]));
+        let (p0, p1) = (
+            format!("{STACK}/update/{}", ids[0]),
+            format!("{STACK}/update/{}", ids[1]),
+        );
         let (a, b) = tokio::join!(
             cli.call("POST", &p0, Some(&empty), false, &Auth::Access),
             cli.call("POST", &p1, Some(&empty), false, &Auth::Access),
@@ -92,11 +132,24 @@ async fn concurrent_updates_are_refused_until_the_lease_lapses() {
         // the winner took over, the first update is failed and its token
         // refused.
         let (status, err) = cli
-            .call("POST", &format!("{STACK}/update/{first}/renew_lease"), Some(&json!({"duration": 60})), false, &lease)
+            .call(
+                "POST",
+                &format!("{STACK}/update/{first}/renew_lease"),
+                Some(&json!({"duration": 60})),
+                false,
+                &lease,
+            )
             .await;
         assert_eq!(status, 409, "{err}");
         let poll = cli
-            .ok(200, "GET", &format!("{STACK}/update/{first}"), None, false, &Auth::Access)
+            .ok(
+                200,
+                "GET",
+                &format!("{STACK}/update/{first}"),
+                None,
+                false,
+                &Auth::Access,
+            )
             .await;
         assert_eq!(poll["status"], "failed");
 
@@ -106,8 +159,15 @@ async fn concurrent_updates_are_refused_until_the_lease_lapses() {
         let wid = if a.0 == 200 { &ids[0] } else { &ids[1] };
         for _ in 0..3 {
             h.clock.advance(chrono::Duration::seconds(200));
-            cli.ok(200, "POST", &format!("{STACK}/update/{wid}/renew_lease"), Some(&json!({"duration": 300})), false, &wlease)
-                .await;
+            cli.ok(
+                200,
+                "POST",
+                &format!("{STACK}/update/{wid}/renew_lease"),
+                Some(&json!({"duration": 300})),
+                false,
+                &wlease,
+            )
+            .await;
         }
         let (_, status, _) = start(&cli, "update").await;
         assert_eq!(status, 409, "a renewed lease still holds the stack");
@@ -202,16 +262,50 @@ async fn state_files_round_trip_and_bad_input_is_4xx() {
 
         // pulumi stack import --file state.json (gzip), then export.
         let file = state_file();
-        let (status, imported) = cli.send("POST", &format!("{STACK}/import"), Some(&file), true, &Auth::Access).await;
+        let (status, imported) = cli
+            .send(
+                "POST",
+                &format!("{STACK}/import"),
+                Some(&file),
+                true,
+                &Auth::Access,
+            )
+            .await;
         assert_eq!(status, 200, "{imported}");
-        let update_id = serde_json::from_str::<Value>(&imported).unwrap()["updateId"].as_str().unwrap().to_owned();
-        let poll = cli.ok(200, "GET", &format!("{STACK}/update/{update_id}"), None, false, &Auth::Access).await;
+        let update_id = serde_json::from_str::<Value>(&imported).unwrap()["updateId"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let poll = cli
+            .ok(
+                200,
+                "GET",
+                &format!("{STACK}/update/{update_id}"),
+                None,
+                false,
+                &Auth::Access,
+            )
+            .await;
         assert_eq!(poll["status"], "succeeded");
         assert!(poll.get("continuationToken").is_none());
-        let (_, exported) = cli.send("GET", &format!("{STACK}/export"), None, false, &Auth::Access).await;
-        let (a, b): (Value, Value) = (serde_json::from_str(&file).unwrap(), serde_json::from_str(&exported).unwrap());
+        let (_, exported) = cli
+            .send(
+                "GET",
+                &format!("{STACK}/export"),
+                None,
+                false,
+                &Auth::Access,
+            )
+            .await;
+        let (a, b): (Value, Value) = (
+            serde_json::from_str(&file).unwrap(),
+            serde_json::from_str(&exported).unwrap(),
+        );
         assert_eq!(a, b, "the state round-trips field for field");
-        assert!(exported.contains("\n        \"resources\": ["), "and keeps its formatting");
+        assert!(
+            exported.contains("\n        \"resources\": ["),
+            "and keeps its formatting"
+        );
         // Deleting without --force is refused: the stack has resources.
         let (status, _) = cli.call("DELETE", STACK, None, false, &Auth::Access).await;
         assert_eq!(status, 400);
@@ -223,30 +317,104 @@ async fn state_files_round_trip_and_bad_input_is_4xx() {
             json!({"version": 3}),
             json!({"version": 3, "deployment": "x"}),
         ] {
-            let (status, err) = cli.call("POST", &format!("{STACK}/import"), Some(&bad), false, &Auth::Access).await;
-            assert_eq!((status, err["code"].as_i64()), (400, Some(400)), "{bad}: {err}");
+            let (status, err) = cli
+                .call(
+                    "POST",
+                    &format!("{STACK}/import"),
+                    Some(&bad),
+                    false,
+                    &Auth::Access,
+                )
+                .await;
+            assert_eq!(
+                (status, err["code"].as_i64()),
+                (400, Some(400)),
+                "{bad}: {err}"
+            );
         }
         // Malformed bodies, gzip that is not, unknown stacks, bad names.
-        let (status, err) = cli.send("POST", &format!("{STACK}/encrypt"), Some("{not json"), false, &Auth::Access).await;
+        let (status, err) = cli
+            .send(
+                "POST",
+                &format!("{STACK}/encrypt"),
+                Some("{not json"),
+                false,
+                &Auth::Access,
+            )
+            .await;
         assert_eq!(status, 400, "{err}");
-        let (status, _) = cli.send("POST", &format!("{STACK}/import"), Some("plain"), false, &Auth::Raw(format!("token {}", common::PULUMI_TOKEN))).await;
+        let (status, _) = cli
+            .send(
+                "POST",
+                &format!("{STACK}/import"),
+                Some("plain"),
+                false,
+                &Auth::Raw(format!("token {}", common::PULUMI_TOKEN)),
+            )
+            .await;
         assert_eq!(status, 400);
-        let mut req = cli.http.post(format!("{}{STACK}/import", cli.base))
+        let mut req = cli
+            .http
+            .post(format!("{}{STACK}/import", cli.base))
             .header("Authorization", format!("token {}", common::PULUMI_TOKEN))
             .header("Content-Encoding", "gzip")
             .body("definitely not gzip");
         req = req.header("Content-Type", "application/json");
         assert_eq!(req.send().await.unwrap().status(), 400);
-        let (status, _) = cli.call("GET", "/api/stacks/acme/web/nope", None, false, &Auth::Access).await;
+        let (status, _) = cli
+            .call(
+                "GET",
+                "/api/stacks/acme/web/nope",
+                None,
+                false,
+                &Auth::Access,
+            )
+            .await;
         assert_eq!(status, 404);
-        let (status, err) = cli.call("GET", "/api/stacks/acme/web/bad%20name", None, false, &Auth::Access).await;
+        let (status, err) = cli
+            .call(
+                "GET",
+                "/api/stacks/acme/web/bad%20name",
+                None,
+                false,
+                &Auth::Access,
+            )
+            .await;
         assert_eq!((status, err["code"].as_i64()), (400, Some(400)));
-        let (status, err) = cli.call("GET", "/api/stacks/acme/web/dev/no-such-thing", None, false, &Auth::Access).await;
-        assert_eq!((status, err["code"].as_i64()), (404, Some(404)), "Pulumi-shaped 404 for unknown paths");
+        let (status, err) = cli
+            .call(
+                "GET",
+                "/api/stacks/acme/web/dev/no-such-thing",
+                None,
+                false,
+                &Auth::Access,
+            )
+            .await;
+        assert_eq!(
+            (status, err["code"].as_i64()),
+            (404, Some(404)),
+            "Pulumi-shaped 404 for unknown paths"
+        );
         // Ciphertexts from elsewhere and garbage.
-        cli.ok(200, "POST", &format!("{STACK}/encrypt"), Some(&json!({"plaintext": "YQ=="})), false, &Auth::Access).await;
+        cli.ok(
+            200,
+            "POST",
+            &format!("{STACK}/encrypt"),
+            Some(&json!({"plaintext": "YQ=="})),
+            false,
+            &Auth::Access,
+        )
+        .await;
         for ct in ["djI6eA==", "djE6eA==", "!!!"] {
-            let (status, _) = cli.call("POST", &format!("{STACK}/decrypt"), Some(&json!({"ciphertext": ct})), false, &Auth::Access).await;
+            let (status, _) = cli
+                .call(
+                    "POST",
+                    &format!("{STACK}/decrypt"),
+                    Some(&json!({"ciphertext": ct})),
+                    false,
+                    &Auth::Access,
+                )
+                .await;
             assert_eq!(status, 400, "{ct}");
         }
         // A delta with a wrong hash or before any verbatim save.
@@ -254,18 +422,60 @@ async fn state_files_round_trip_and_bad_input_is_4xx() {
         let lease = Auth::Update(started["token"].as_str().unwrap().to_owned());
         let delta = json!({"version": 3, "checkpointHash": "00", "sequenceNumber": 1,
                            "deploymentDelta": [{"Span": {"start": {"offset": 0}, "end": {"offset": 0}}, "NewText": ""}]});
-        let (status, _) = cli.call("PATCH", &format!("{STACK}/update/{id}/checkpointdelta"), Some(&delta), true, &lease).await;
+        let (status, _) = cli
+            .call(
+                "PATCH",
+                &format!("{STACK}/update/{id}/checkpointdelta"),
+                Some(&delta),
+                true,
+                &lease,
+            )
+            .await;
         assert_eq!(status, 409, "nothing saved to patch yet");
-        let verbatim = format!("{{\"version\":3,\"untypedDeployment\":{},\"sequenceNumber\":1}}", state_file());
-        let (status, _) = cli.send("PATCH", &format!("{STACK}/update/{id}/checkpointverbatim"), Some(&verbatim), true, &lease).await;
+        let verbatim = format!(
+            "{{\"version\":3,\"untypedDeployment\":{},\"sequenceNumber\":1}}",
+            state_file()
+        );
+        let (status, _) = cli
+            .send(
+                "PATCH",
+                &format!("{STACK}/update/{id}/checkpointverbatim"),
+                Some(&verbatim),
+                true,
+                &lease,
+            )
+            .await;
         assert_eq!(status, 200);
         let mut wrong = delta.clone();
         wrong["sequenceNumber"] = json!(2);
-        let (status, err) = cli.call("PATCH", &format!("{STACK}/update/{id}/checkpointdelta"), Some(&wrong), true, &lease).await;
+        let (status, err) = cli
+            .call(
+                "PATCH",
+                &format!("{STACK}/update/{id}/checkpointdelta"),
+                Some(&wrong),
+                true,
+                &lease,
+            )
+            .await;
         assert_eq!(status, 400, "{err}");
-        assert!(err["message"].as_str().unwrap().contains("checkpointHash"), "{err}");
-        let (_, exported) = cli.send("GET", &format!("{STACK}/export"), None, false, &Auth::Access).await;
-        assert_eq!(exported, state_file(), "a refused delta leaves the checkpoint untouched");
+        assert!(
+            err["message"].as_str().unwrap().contains("checkpointHash"),
+            "{err}"
+        );
+        let (_, exported) = cli
+            .send(
+                "GET",
+                &format!("{STACK}/export"),
+                None,
+                false,
+                &Auth::Access,
+            )
+            .await;
+        assert_eq!(
+            exported,
+            state_file(),
+            "a refused delta leaves the checkpoint untouched"
+        );
         h.stop().await;
         db.close().await;
     }
@@ -340,19 +550,36 @@ async fn every_route_refuses_missing_and_wrong_credentials() {
         }
     }
     for (method, path) in &update_routes {
-        for auth in wrong.iter().chain([Auth::Access, Auth::Update("0".repeat(64))].iter()) {
+        for auth in wrong
+            .iter()
+            .chain([Auth::Access, Auth::Update("0".repeat(64))].iter())
+        {
             let (status, body) = cli.call(method, path, Some(&json!({})), false, auth).await;
             assert_eq!(status, 401, "{method} {path} with {auth:?}: {body}");
         }
         // The right lease token gets past authentication (the empty body
         // is then refused as input, not as credentials).
-        let (status, _) = cli.call(method, path, Some(&json!({})), false, &Auth::Update(token.clone())).await;
+        let (status, _) = cli
+            .call(
+                method,
+                path,
+                Some(&json!({})),
+                false,
+                &Auth::Update(token.clone()),
+            )
+            .await;
         assert_ne!(status, 401, "{method} {path}");
     }
     // A lease token of one update does not open another's.
     let (other, _, _) = start(&cli, "preview").await;
     let (status, _) = cli
-        .call("POST", &format!("{STACK}/update/{other}/renew_lease"), Some(&json!({"duration": 60})), false, &Auth::Update(token.clone()))
+        .call(
+            "POST",
+            &format!("{STACK}/update/{other}/renew_lease"),
+            Some(&json!({"duration": 60})),
+            false,
+            &Auth::Update(token.clone()),
+        )
         .await;
     assert_eq!(status, 401);
     h.stop().await;
@@ -374,7 +601,16 @@ fn stand_in(dir: &std::path::Path, name: &str, code: Option<i32>) -> String {
 
 async fn wait_status(cli: &Cli, id: &str, want: &str) -> Value {
     for _ in 0..400 {
-        let d = cli.ok(200, "GET", &format!("{STACK}/deployments/{id}"), None, false, &Auth::Access).await;
+        let d = cli
+            .ok(
+                200,
+                "GET",
+                &format!("{STACK}/deployments/{id}"),
+                None,
+                false,
+                &Auth::Access,
+            )
+            .await;
         if d["status"] == want {
             return d;
         }
@@ -397,23 +633,68 @@ async fn server_side_deployments_run_the_configured_command() {
         let cli = h.cli();
         init(&cli).await;
         let req = json!({"operation": "update", "source": {"repoURL": "https://git.example/infra", "branch": "main", "repoDir": "envs/dev"}});
-        let (status, err) = cli.call("POST", &format!("{STACK}/deployments"), Some(&req), false, &Auth::Access).await;
+        let (status, err) = cli
+            .call(
+                "POST",
+                &format!("{STACK}/deployments"),
+                Some(&req),
+                false,
+                &Auth::Access,
+            )
+            .await;
         assert_eq!(status, 503, "{err}");
-        assert!(err["message"].as_str().unwrap().contains("/nonexistent/pulumi"), "{err}");
-        let list = cli.ok(200, "GET", &format!("{STACK}/deployments"), None, false, &Auth::Access).await;
+        assert!(
+            err["message"]
+                .as_str()
+                .unwrap()
+                .contains("/nonexistent/pulumi"),
+            "{err}"
+        );
+        let list = cli
+            .ok(
+                200,
+                "GET",
+                &format!("{STACK}/deployments"),
+                None,
+                false,
+                &Auth::Access,
+            )
+            .await;
         assert_eq!(list, json!([]));
         h.stop().await;
 
         for (command, want, code) in [(&ok, "succeeded", Some(0)), (&fail, "failed", Some(3))] {
             let h = Harness::start(&db, &[("ITL_PULUMI_DEPLOY_COMMAND", command)]).await;
             let cli = h.cli();
-            let _ = cli.call("POST", "/api/stacks/acme/web", Some(&json!({"stackName": "dev"})), false, &Auth::Access).await;
-            let created = cli.ok(202, "POST", &format!("{STACK}/deployments"), Some(&req), false, &Auth::Access).await;
+            let _ = cli
+                .call(
+                    "POST",
+                    "/api/stacks/acme/web",
+                    Some(&json!({"stackName": "dev"})),
+                    false,
+                    &Auth::Access,
+                )
+                .await;
+            let created = cli
+                .ok(
+                    202,
+                    "POST",
+                    &format!("{STACK}/deployments"),
+                    Some(&req),
+                    false,
+                    &Auth::Access,
+                )
+                .await;
             assert_eq!(created["status"], "queued");
             let id = created["id"].as_str().unwrap().to_owned();
             let done = wait_status(&cli, &id, want).await;
             assert_eq!(done["exitCode"].as_i64(), code);
-            let steps: Vec<&str> = done["transitions"].as_array().unwrap().iter().map(|t| t["status"].as_str().unwrap()).collect();
+            let steps: Vec<&str> = done["transitions"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|t| t["status"].as_str().unwrap())
+                .collect();
             assert_eq!(steps, ["queued", "running", want]);
             assert_eq!(done["source"]["repoURL"], "https://git.example/infra");
             assert!(done["logs"].is_array());
@@ -422,20 +703,70 @@ async fn server_side_deployments_run_the_configured_command() {
 
         let h = Harness::start(&db, &[("ITL_PULUMI_DEPLOY_COMMAND", &hang)]).await;
         let cli = h.cli();
-        let created = cli.ok(202, "POST", &format!("{STACK}/deployments"), Some(&json!({"operation": "destroy"})), false, &Auth::Access).await;
+        let created = cli
+            .ok(
+                202,
+                "POST",
+                &format!("{STACK}/deployments"),
+                Some(&json!({"operation": "destroy"})),
+                false,
+                &Auth::Access,
+            )
+            .await;
         let id = created["id"].as_str().unwrap().to_owned();
         wait_status(&cli, &id, "running").await;
-        let (status, _) = cli.call("POST", &format!("{STACK}/deployments"), Some(&req), false, &Auth::Access).await;
+        let (status, _) = cli
+            .call(
+                "POST",
+                &format!("{STACK}/deployments"),
+                Some(&req),
+                false,
+                &Auth::Access,
+            )
+            .await;
         assert_eq!(status, 409, "one deployment per stack at a time");
-        cli.ok(200, "DELETE", &format!("{STACK}/deployments/{id}/cancel"), None, false, &Auth::Access).await;
+        cli.ok(
+            200,
+            "DELETE",
+            &format!("{STACK}/deployments/{id}/cancel"),
+            None,
+            false,
+            &Auth::Access,
+        )
+        .await;
         let done = wait_status(&cli, &id, "cancelled").await;
         assert_eq!(done["transitions"].as_array().unwrap().len(), 3);
-        let (status, _) = cli.call("DELETE", &format!("{STACK}/deployments/{id}/cancel"), None, false, &Auth::Access).await;
+        let (status, _) = cli
+            .call(
+                "DELETE",
+                &format!("{STACK}/deployments/{id}/cancel"),
+                None,
+                false,
+                &Auth::Access,
+            )
+            .await;
         assert_eq!(status, 409);
-        let list = cli.ok(200, "GET", &format!("{STACK}/deployments"), None, false, &Auth::Access).await;
+        let list = cli
+            .ok(
+                200,
+                "GET",
+                &format!("{STACK}/deployments"),
+                None,
+                false,
+                &Auth::Access,
+            )
+            .await;
         assert_eq!(list.as_array().unwrap().len(), 3);
         assert_eq!(list[0]["version"], 3, "newest first");
-        let (status, _) = cli.call("POST", &format!("{STACK}/deployments"), Some(&json!({"operation": "rm -rf"})), false, &Auth::Access).await;
+        let (status, _) = cli
+            .call(
+                "POST",
+                &format!("{STACK}/deployments"),
+                Some(&json!({"operation": "rm -rf"})),
+                false,
+                &Auth::Access,
+            )
+            .await;
         assert_eq!(status, 400);
         h.stop().await;
         db.close().await;

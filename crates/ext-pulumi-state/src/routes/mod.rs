@@ -23,11 +23,11 @@ use attest_ext::Mount;
 
 use crate::auth::AccessToken;
 use crate::body::{PulumiJson, MAX_BODY_BYTES};
-use crate::wire::UpdateProgramRequest;
 use crate::error::{PulumiError, Result};
 use crate::names::StackRef;
 use crate::repo::{self, StackRow};
 use crate::state::PulumiState;
+use crate::wire::UpdateProgramRequest;
 
 type St = Arc<PulumiState>;
 
@@ -67,7 +67,10 @@ pub fn mounts(state: St) -> Vec<Mount> {
         .route(&format!("{s}/rename"), post(stacks::rename))
         .route(&format!("{s}/tags"), patch(stacks::set_tags))
         .route(&format!("{s}/export"), get(stacks::export))
-        .route(&format!("{s}/export/{{version}}"), get(stacks::export_version))
+        .route(
+            &format!("{s}/export/{{version}}"),
+            get(stacks::export_version),
+        )
         .route(&format!("{s}/import"), post(stacks::import))
         .route(&format!("{s}/updates"), get(updates::history))
         .route(&format!("{s}/updates/latest"), get(updates::latest))
@@ -104,7 +107,10 @@ pub fn mounts(state: St) -> Vec<Mount> {
                 &format!("{u}/checkpointverbatim"),
                 patch(updates::checkpoint_verbatim),
             )
-            .route(&format!("{u}/checkpointdelta"), patch(updates::checkpoint_delta))
+            .route(
+                &format!("{u}/checkpointdelta"),
+                patch(updates::checkpoint_delta),
+            )
             .route(&format!("{u}/events/batch"), post(updates::events_batch))
             .route(&format!("{u}/renew_lease"), post(updates::renew_lease))
             .route(&format!("{u}/complete"), post(updates::complete))

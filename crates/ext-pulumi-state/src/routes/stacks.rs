@@ -46,7 +46,8 @@ fn check_tags(tags: &BTreeMap<String, String>) -> Result<()> {
     for (k, v) in tags {
         let name_ok = !k.is_empty()
             && k.len() <= MAX_TAG_NAME
-            && k.bytes().all(|b| b.is_ascii_alphanumeric() || b"_.:-".contains(&b));
+            && k.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"_.:-".contains(&b));
         if !name_ok || v.len() > MAX_TAG_VALUE || v.chars().any(char::is_control) {
             return Err(PulumiError::BadRequest(format!(
                 "invalid tag '{}': names are 1 to {MAX_TAG_NAME} of [A-Za-z0-9_.:-], values at \
@@ -79,9 +80,7 @@ pub fn untyped_checkpoint(
     let mut out = format!("{{\"version\":{version}");
     if let Some(f) = features.filter(|f| !f.is_empty()) {
         out.push_str(",\"features\":");
-        out.push_str(
-            &serde_json::to_string(f).map_err(|e| PulumiError::Internal(e.to_string()))?,
-        );
+        out.push_str(&serde_json::to_string(f).map_err(|e| PulumiError::Internal(e.to_string()))?);
     }
     out.push_str(",\"deployment\":");
     out.push_str(deployment);
@@ -236,7 +235,11 @@ pub async fn delete(
             "Conflict: Another update is currently in progress.".into(),
         ));
     }
-    let resources = row.checkpoint.as_deref().and_then(resource_count).unwrap_or(0);
+    let resources = row
+        .checkpoint
+        .as_deref()
+        .and_then(resource_count)
+        .unwrap_or(0);
     if resources > 0 && !force {
         return Err(PulumiError::BadRequest(
             "Bad Request: Stack still contains resources.".into(),
@@ -248,7 +251,10 @@ pub async fn delete(
         &mut tx,
         caller.identity(),
         "pulumi.stack.delete",
-        format!("stack {} resources={resources} force={force}", r.qualified()),
+        format!(
+            "stack {} resources={resources} force={force}",
+            r.qualified()
+        ),
     )
     .await?;
     tx.commit().await?;
@@ -294,7 +300,14 @@ pub async fn rename(
             target.qualified()
         )));
     }
-    repo::stack_rename(&mut *tx, &row.stack_id, &target.project, &target.stack, &now).await?;
+    repo::stack_rename(
+        &mut *tx,
+        &row.stack_id,
+        &target.project,
+        &target.stack,
+        &now,
+    )
+    .await?;
     audit(
         &state,
         &mut tx,
@@ -432,7 +445,10 @@ mod tests {
     #[test]
     fn untyped_checkpoints_keep_the_deployment_text() {
         let text = r#"{"version":3,"deployment":{"b":1,  "a":2}}"#;
-        assert_eq!(check_untyped(text).unwrap(), r#"{"version":3,"deployment":{"b":1,  "a":2}}"#);
+        assert_eq!(
+            check_untyped(text).unwrap(),
+            r#"{"version":3,"deployment":{"b":1,  "a":2}}"#
+        );
         let with = r#"{"version":4,"features":["refreshBeforeUpdate"],"deployment":{}}"#;
         assert_eq!(check_untyped(with).unwrap(), with);
         for bad in [
@@ -452,8 +468,11 @@ mod tests {
 
     #[test]
     fn tags() {
-        let ok: BTreeMap<String, String> =
-            [("pulumi:project".into(), "p".into()), ("vcs:owner".into(), "me".into())].into();
+        let ok: BTreeMap<String, String> = [
+            ("pulumi:project".into(), "p".into()),
+            ("vcs:owner".into(), "me".into()),
+        ]
+        .into();
         assert!(check_tags(&ok).is_ok());
         let bad: BTreeMap<String, String> = [("a b".into(), "x".into())].into();
         assert!(check_tags(&bad).is_err());

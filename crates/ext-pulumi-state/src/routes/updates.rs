@@ -135,8 +135,7 @@ pub async fn start(
         }
     }
     if let Some(tags) = request.tags.as_ref() {
-        let text =
-            serde_json::to_string(tags).map_err(|e| PulumiError::Internal(e.to_string()))?;
+        let text = serde_json::to_string(tags).map_err(|e| PulumiError::Internal(e.to_string()))?;
         repo::stack_set_tags(&mut *tx, &row.stack_id, &text).await?;
     }
     let (token, hash) = lease::new_token();
@@ -286,7 +285,14 @@ pub async fn checkpoint_delta(
     let text = delta::apply(base, body.deployment_delta.get(), &body.checkpoint_hash)
         .map_err(|e| PulumiError::BadRequest(format!("Bad Request: {e}")))?;
     super::stacks::check_untyped(&text)?;
-    save_checkpoint(&mut tx, &row, &mut update, &text, Some(body.sequence_number)).await?;
+    save_checkpoint(
+        &mut tx,
+        &row,
+        &mut update,
+        &text,
+        Some(body.sequence_number),
+    )
+    .await?;
     tx.commit().await?;
     Ok(StatusCode::OK)
 }
@@ -315,8 +321,14 @@ pub async fn events_batch(
     let mut tx = state.ctx.store.begin_write().await?;
     let (_row, mut update) = leased(&state, &mut tx, &r, &update_id, &token).await?;
     for (head, text) in &parsed {
-        repo::event_insert(&mut *tx, &update.update_id, head.sequence, head.timestamp, text)
-            .await?;
+        repo::event_insert(
+            &mut *tx,
+            &update.update_id,
+            head.sequence,
+            head.timestamp,
+            text,
+        )
+        .await?;
         if let Some(changes) = summary_changes(text) {
             update.resource_changes = Some(changes);
             repo::update_save(&mut *tx, &update).await?;
@@ -412,7 +424,11 @@ pub async fn cancel(
         &mut tx,
         caller.identity(),
         "pulumi.update.cancel",
-        format!("stack {} update {update_id} ({})", r.qualified(), update.kind),
+        format!(
+            "stack {} update {update_id} ({})",
+            r.qualified(),
+            update.kind
+        ),
     )
     .await?;
     tx.commit().await?;
@@ -440,16 +456,15 @@ pub async fn status(
 }
 
 fn info(update: &UpdateRow) -> UpdateInfo {
-    let program: UpdateProgramRequest = serde_json::from_str(&update.program).unwrap_or(
-        UpdateProgramRequest {
+    let program: UpdateProgramRequest =
+        serde_json::from_str(&update.program).unwrap_or(UpdateProgramRequest {
             name: String::new(),
             runtime: String::new(),
             main: String::new(),
             description: String::new(),
             config: None,
             metadata: Default::default(),
-        },
-    );
+        });
     let result = match update.status.as_str() {
         "succeeded" => "succeeded",
         "failed" | "cancelled" => "failed",

@@ -154,10 +154,7 @@ pub async fn list_stacks(
                 _ => {}
             }
         }
-        let resource_count = row
-            .checkpoint
-            .as_deref()
-            .and_then(resource_count);
+        let resource_count = row.checkpoint.as_deref().and_then(resource_count);
         let last_update = if row.version > 0 {
             repo::update_by_version(state.ctx.store.pool(), &row.stack_id, row.version)
                 .await?
