@@ -84,8 +84,12 @@ async fn builtins_are_listed_and_can_be_disabled() {
         .iter()
         .map(|e| e["name"].as_str().unwrap())
         .collect();
-    assert!(names.contains(&"metrics"), "{body}");
-    assert_eq!(body["total"], names.len());
+    assert_eq!(
+        names,
+        ["secret_vault", "webhooks", "metrics", "pulumi_state"],
+        "the seed's four built-ins: {body}"
+    );
+    assert_eq!(body["total"], 4);
     for e in body["extensions"].as_array().unwrap() {
         assert!(e["version"].as_str().unwrap().split('.').count() == 3);
         assert!(!e["description"].as_str().unwrap().is_empty());

@@ -25,6 +25,7 @@ pub fn builtin() -> Vec<Arc<dyn Extension>> {
         Arc::new(attest_ext_secret_vault::SecretVault::new()),
         Arc::new(attest_ext_webhooks::Webhooks::default()),
         Arc::new(attest_ext_metrics::Metrics),
+        Arc::new(attest_ext_pulumi_state::PulumiStateBackend::default()),
     ]
 }
 
