@@ -17,7 +17,7 @@ T=bench-token-$(openssl rand -hex 16)
 rm -rf "$work/data"
 python3 scripts/bench/webhook-receiver.py 9300 >/dev/null 2>&1 &
 receiver=$!
-export ITL_DATA_DIR=$work/data ITL_ADMIN_TOKEN=$T ITL_CLIENT_CERT_HEADER=true \
+export ITL_DATA_DIR=$work/data ITL_ADMIN_TOKEN=$T \
   ITL_CONFIG_CACHE_DIR=examples/role-configs ITL_REQUIRE_NONCE=true ITL_REQUIRE_QUOTE=true \
   ITL_REQUIRE_AK_CREDENTIAL=true ITL_REQUIRE_ENCRYPTED_DELIVERY=true \
   ITL_WEBHOOK_ALLOW_PRIVATE_TARGETS=true ITL_SHARED_SECRET_MASTER_KEY=$(openssl rand -hex 32) \

@@ -5,6 +5,13 @@
 start_server() {
   local log=$1
   shift
+  # One simulator drives the whole fleet from one address, and scale mode
+  # queues its machines for approval by the thousand: no per-source limits
+  # or pending cap in benchmarks. Its operators log in through the
+  # simulator's own OIDC provider (fleet-sim --idp-listen).
+  export ITL_RATE_LIMIT_ATTEST_PER_MINUTE=0 ITL_RATE_LIMIT_REGISTER_PER_MINUTE=0 \
+    ITL_MAX_PENDING_MACHINES=10000000 \
+    ITL_OIDC_ISSUER=http://127.0.0.1:9901/realms/fleet-sim ITL_OIDC_AUDIENCE=attestation-fleet-sim
   pkill -f "target/release/attestation serve" || true
   ${SERVER_CPUS:+taskset -c "$SERVER_CPUS"} target/release/attestation serve >"$log" 2>&1 &
   server=$!

@@ -7,9 +7,10 @@
 //! why it is off unless configured.
 
 use attest_pki::{EnrollmentCa, PkiError};
+use futures::future::BoxFuture;
 use http::HeaderMap;
 
-use crate::AuthError;
+use crate::{AuthError, AuthMethod, Operator};
 
 /// Header carrying the URL-encoded client certificate PEM.
 pub const CLIENT_CERT_HEADER: &str = "x-client-cert";
@@ -28,6 +29,30 @@ pub struct ClientCertIdentity {
     pub cn: String,
     /// Subject OU, if any.
     pub ou: Option<String>,
+    /// Serial number, lowercase hex: the key of its issuance record.
+    pub serial_hex: String,
+}
+
+/// What the server recorded when it issued an operator certificate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OperatorCertRecord {
+    /// Revoked certificates authenticate no one.
+    pub revoked: bool,
+    /// The principal of the login that obtained it; `None` for certificates
+    /// issued before principals were recorded (they never vote).
+    pub principal: Option<String>,
+}
+
+/// The issuance records of operator certificates: a signature by the CA is
+/// not enough, the certificate must be on record and not revoked.
+pub trait OperatorCertRegistry: Send + Sync {
+    /// The record of the operator certificate `serial_hex`, `None` if this
+    /// server never issued one with that serial; `Err` with a log-safe
+    /// reason when the records cannot be read.
+    fn lookup<'a>(
+        &'a self,
+        serial_hex: &'a str,
+    ) -> BoxFuture<'a, Result<Option<OperatorCertRecord>, String>>;
 }
 
 /// Verifies a client certificate PEM. Implemented for [`EnrollmentCa`];
@@ -41,7 +66,11 @@ pub trait ClientCertVerifier: Send + Sync {
 impl ClientCertVerifier for EnrollmentCa {
     fn verify(&self, cert_pem: &str) -> Result<ClientCertIdentity, String> {
         self.verify_client_cert(cert_pem)
-            .map(|v| ClientCertIdentity { cn: v.cn, ou: v.ou })
+            .map(|v| ClientCertIdentity {
+                cn: v.cn,
+                ou: v.ou,
+                serial_hex: v.serial_hex,
+            })
             .map_err(|e| safe_reason(&e))
     }
 }
@@ -84,13 +113,15 @@ pub fn forwarded_cert_pem(headers: &HeaderMap) -> Result<Option<String>, AuthErr
     Ok(Some(pem.into_owned()))
 }
 
-/// `Ok(None)` if the header is absent; `Ok(Some(cn))` for a valid operator
-/// certificate; `Err(Forbidden)` for a valid certificate whose OU is not
-/// `operator`; `Err(Unauthenticated)` for anything else.
-pub(crate) fn authenticate(
+/// `Ok(None)` if the header is absent; `Ok(Some(operator))` for a valid,
+/// recorded, unrevoked operator certificate; `Err(Forbidden)` for a valid
+/// certificate whose OU is not `operator`; `Err(Unauthenticated)` for
+/// anything else.
+pub(crate) async fn authenticate(
     headers: &HeaderMap,
     verifier: &dyn ClientCertVerifier,
-) -> Result<Option<String>, AuthError> {
+    registry: &dyn OperatorCertRegistry,
+) -> Result<Option<Operator>, AuthError> {
     let Some(pem) = forwarded_cert_pem(headers)? else {
         return Ok(None);
     };
@@ -101,9 +132,22 @@ pub(crate) fn authenticate(
             "client certificate is not an operator certificate (OU must be 'operator')".into(),
         ));
     }
-    if identity.cn.trim().is_empty() {
-        return Err(unauth("client certificate has an empty CN"));
+    // The name first: a certificate naming SYSTEM is refused as such.
+    let cn = crate::normalize_identity(&identity.cn)?;
+    let record = registry
+        .lookup(&identity.serial_hex)
+        .await
+        .map_err(|reason| {
+            tracing::warn!(%reason, "cannot read operator certificate records");
+            unauth("operator certificate status unavailable")
+        })?
+        .ok_or_else(|| unauth("operator certificate is not on record"))?;
+    if record.revoked {
+        return Err(unauth("operator certificate revoked"));
     }
-    crate::check_identity(&identity.cn)?;
-    Ok(Some(identity.cn))
+    Ok(Some(Operator {
+        identity: cn,
+        method: AuthMethod::ClientCert,
+        principal: record.principal,
+    }))
 }

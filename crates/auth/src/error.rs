@@ -48,6 +48,13 @@ pub enum AuthSetupError {
     /// The OIDC operator role is empty.
     #[error("the OIDC operator role must not be empty")]
     EmptyOperatorRole,
+    /// OIDC is enabled without naming who the tokens must be for.
+    #[error(
+        "OIDC is enabled but neither ITL_OIDC_AUDIENCE nor ITL_OIDC_CLIENT_ID is set: tokens \
+         must name this service in `aud` (set ITL_OIDC_AUDIENCE, or ITL_OIDC_CLIENT_ID to use \
+         the client id as the audience)"
+    )]
+    OidcAudienceMissing,
     /// The HTTP client for discovery/JWKS could not be built.
     #[error("cannot build the OIDC HTTP client: {0}")]
     HttpClient(String),

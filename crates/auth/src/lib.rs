@@ -17,6 +17,7 @@
 pub mod break_glass;
 pub mod client_cert;
 mod error;
+pub mod identity;
 pub mod oidc;
 
 use std::fmt;
@@ -29,35 +30,14 @@ use secrecy::SecretString;
 
 pub use break_glass::BreakGlassToken;
 pub use client_cert::{
-    forwarded_cert_pem, ClientCertIdentity, ClientCertVerifier, CLIENT_CERT_HEADER, OPERATOR_OU,
+    forwarded_cert_pem, ClientCertIdentity, ClientCertVerifier, OperatorCertRecord,
+    OperatorCertRegistry, CLIENT_CERT_HEADER, OPERATOR_OU,
 };
 pub use error::{AuthError, AuthSetupError};
+pub use identity::{
+    is_reserved, machine_actor, normalize_identity, oidc_principal, BREAK_GLASS_IDENTITY,
+};
 pub use oidc::{OidcConfig, OidcValidator};
-
-/// Identity recorded for break-glass logins (the seed's `operator_cn = SYSTEM`).
-pub const BREAK_GLASS_IDENTITY: &str = "SYSTEM";
-
-/// Longest operator identity accepted for the audit log.
-const MAX_IDENTITY_CHARS: usize = 256;
-
-/// Identities are written to the audit log verbatim. Refuse control
-/// characters (log-line injection), absurd lengths, and the break-glass
-/// identity `SYSTEM`, which only the break-glass path may record (otherwise
-/// a user or certificate named `SYSTEM` would be indistinguishable from it
-/// in the audit log).
-pub(crate) fn check_identity(identity: &str) -> Result<(), AuthError> {
-    if identity.chars().count() > MAX_IDENTITY_CHARS || identity.chars().any(char::is_control) {
-        return Err(AuthError::Unauthenticated(
-            "operator identity is too long or contains control characters".into(),
-        ));
-    }
-    if identity.trim() == BREAK_GLASS_IDENTITY {
-        return Err(AuthError::Forbidden(format!(
-            "the operator identity '{BREAK_GLASS_IDENTITY}' is reserved for the break-glass token"
-        )));
-    }
-    Ok(())
-}
 
 /// Which method authenticated the operator.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -94,6 +74,22 @@ pub struct Operator {
     pub identity: String,
     /// How they authenticated.
     pub method: AuthMethod,
+    /// Who they are as proven by the original authentication source
+    /// (`oidc:<sub>`); what dual control counts. `None` for the break-glass
+    /// token and for certificates minted before principals were recorded:
+    /// such operators act but never vote.
+    pub principal: Option<String>,
+}
+
+impl Operator {
+    /// The break-glass operator.
+    pub fn break_glass() -> Self {
+        Self {
+            identity: BREAK_GLASS_IDENTITY.to_owned(),
+            method: AuthMethod::BreakGlass,
+            principal: None,
+        }
+    }
 }
 
 /// Authentication settings (the server maps `ITL_*` variables onto this).
@@ -127,8 +123,15 @@ impl fmt::Debug for AuthConfig {
 /// Authenticates operators from request headers.
 pub struct OperatorAuthenticator {
     oidc: Option<OidcValidator>,
-    client_cert: Option<Arc<dyn ClientCertVerifier>>,
+    client_cert: Option<ClientCertAuth>,
     break_glass: Option<BreakGlassToken>,
+}
+
+/// What checks a forwarded operator certificate: the CA's signature and
+/// validity, then the issuance record (revocation, principal).
+struct ClientCertAuth {
+    verifier: Arc<dyn ClientCertVerifier>,
+    registry: Arc<dyn OperatorCertRegistry>,
 }
 
 impl fmt::Debug for OperatorAuthenticator {
@@ -144,12 +147,14 @@ impl fmt::Debug for OperatorAuthenticator {
 impl OperatorAuthenticator {
     /// Builds the authenticator.
     ///
-    /// Fails if the client-cert header is enabled without a verifier, if the
-    /// admin token is empty, or if the OIDC HTTP client cannot be built.
-    /// No network I/O happens here: discovery runs on first use.
+    /// Fails if the client-cert header is enabled without a verifier and a
+    /// registry of issued operator certificates, if the admin token is
+    /// empty, if OIDC names no audience or client, or if the OIDC HTTP
+    /// client cannot be built. No network I/O happens here: discovery runs
+    /// on first use.
     pub fn new(
         config: AuthConfig,
-        client_cert_verifier: Option<Arc<dyn ClientCertVerifier>>,
+        client_cert: Option<(Arc<dyn ClientCertVerifier>, Arc<dyn OperatorCertRegistry>)>,
         clock: SharedClock,
     ) -> Result<Self, AuthSetupError> {
         let oidc = config
@@ -157,7 +162,9 @@ impl OperatorAuthenticator {
             .map(|c| OidcValidator::new(c, clock.clone()))
             .transpose()?;
         let client_cert = if config.client_cert_header_enabled {
-            Some(client_cert_verifier.ok_or(AuthSetupError::MissingClientCertVerifier)?)
+            let (verifier, registry) =
+                client_cert.ok_or(AuthSetupError::MissingClientCertVerifier)?;
+            Some(ClientCertAuth { verifier, registry })
         } else {
             None
         };
@@ -191,12 +198,7 @@ impl OperatorAuthenticator {
         if let (Some(oidc), Some(token)) = (&self.oidc, bearer) {
             if oidc::looks_like_jwt(token) {
                 match oidc.authenticate(token).await {
-                    Ok(identity) => {
-                        return Ok(Operator {
-                            identity,
-                            method: AuthMethod::Oidc,
-                        })
-                    }
+                    Ok(operator) => return Ok(operator),
                     Err(e) => {
                         tracing::debug!(reason = %e, "OIDC authentication failed");
                         failure.get_or_insert(e);
@@ -205,14 +207,11 @@ impl OperatorAuthenticator {
             }
         }
 
-        if let Some(verifier) = &self.client_cert {
-            match client_cert::authenticate(headers, verifier.as_ref()) {
-                Ok(Some(identity)) => {
-                    return Ok(Operator {
-                        identity,
-                        method: AuthMethod::ClientCert,
-                    })
-                }
+        if let Some(cert) = &self.client_cert {
+            match client_cert::authenticate(headers, cert.verifier.as_ref(), cert.registry.as_ref())
+                .await
+            {
+                Ok(Some(operator)) => return Ok(operator),
                 Ok(None) => {}
                 Err(e) => {
                     tracing::debug!(reason = %e, "client certificate authentication failed");
@@ -224,10 +223,7 @@ impl OperatorAuthenticator {
         if let (Some(break_glass), Some(token)) = (&self.break_glass, bearer) {
             if break_glass.matches(token) {
                 tracing::warn!("operator authenticated with the break-glass token");
-                return Ok(Operator {
-                    identity: BREAK_GLASS_IDENTITY.to_owned(),
-                    method: AuthMethod::BreakGlass,
-                });
+                return Ok(Operator::break_glass());
             }
         }
 

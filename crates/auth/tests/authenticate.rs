@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use attest_auth::{
     AuthConfig, AuthError, AuthMethod, ClientCertVerifier, OidcConfig, OperatorAuthenticator,
 };
+use attest_auth::{OperatorCertRecord, OperatorCertRegistry};
 use attest_domain::clock::{Clock, ManualClock, SharedClock};
 use attest_pki::{CaOptions, EnrollmentCa, KeyAlgorithm};
 use axum::extract::State;
@@ -178,6 +179,32 @@ struct Options {
     client_id: Option<String>,
     admin_token: Option<String>,
     cert_verifier: Option<Arc<dyn ClientCertVerifier>>,
+    registry: Arc<Records>,
+}
+
+/// Issuance records as the server keeps them: every serial is on record
+/// with principal `oidc:<serial>` unless listed as revoked or unknown.
+#[derive(Default)]
+struct Records {
+    revoked: Mutex<Vec<String>>,
+    unknown: Mutex<Vec<String>>,
+}
+
+impl OperatorCertRegistry for Records {
+    fn lookup<'a>(
+        &'a self,
+        serial_hex: &'a str,
+    ) -> futures::future::BoxFuture<'a, Result<Option<OperatorCertRecord>, String>> {
+        Box::pin(async move {
+            if self.unknown.lock().unwrap().iter().any(|s| s == serial_hex) {
+                return Ok(None);
+            }
+            Ok(Some(OperatorCertRecord {
+                revoked: self.revoked.lock().unwrap().iter().any(|s| s == serial_hex),
+                principal: Some(format!("oidc:{serial_hex}")),
+            }))
+        })
+    }
 }
 
 impl Default for Options {
@@ -187,6 +214,7 @@ impl Default for Options {
             client_id: None,
             admin_token: Some(ADMIN_TOKEN.into()),
             cert_verifier: None,
+            registry: Arc::new(Records::default()),
         }
     }
 }
@@ -206,7 +234,9 @@ async fn fixture(opts: Options) -> Fixture {
         admin_token: opts.admin_token.map(SecretString::from),
         client_cert_header_enabled: opts.cert_verifier.is_some(),
     };
-    let auth = OperatorAuthenticator::new(config, opts.cert_verifier, shared).unwrap();
+    let registry = opts.registry.clone() as Arc<dyn OperatorCertRegistry>;
+    let cert = opts.cert_verifier.map(|v| (v, registry));
+    let auth = OperatorAuthenticator::new(config, cert, shared).unwrap();
     Fixture {
         idp,
         issuer,
@@ -311,6 +341,10 @@ async fn valid_es256_token_with_resource_access_role_and_sub_fallback() {
     let op = f.auth_bearer(&f.es256(&claims)).await.unwrap();
     assert_eq!(op.identity, "7f3c1a52-0000-4000-8000-000000000001");
     assert_eq!(op.method, AuthMethod::Oidc);
+    assert_eq!(
+        op.principal.as_deref(),
+        Some("oidc:7f3c1a52-0000-4000-8000-000000000001")
+    );
 
     // The role under some other client does not count when a client is configured.
     claims["resource_access"] = json!({ "other-client": { "roles": [ROLE] } });
@@ -318,13 +352,67 @@ async fn valid_es256_token_with_resource_access_role_and_sub_fallback() {
 }
 
 #[tokio::test]
-async fn resource_role_under_any_client_when_no_client_configured() {
+async fn resource_roles_count_only_under_the_configured_client() {
+    // Regression (security review 5): the operator role under any client's
+    // resource_access was accepted when no client id was configured.
     let f = fixture(Options::default()).await;
     let mut claims = f.claims();
     claims["realm_access"] = json!({ "roles": [] });
     claims["resource_access"] = json!({ "other-client": { "roles": [ROLE] } });
-    let op = f.auth_bearer(&f.rs256(&claims)).await.unwrap();
-    assert_eq!(op.identity, "alice");
+    expect_403(f.auth_bearer(&f.rs256(&claims)).await);
+    // Under the configured client it counts.
+    let f = fixture(Options {
+        client_id: Some(CLIENT.into()),
+        ..Options::default()
+    })
+    .await;
+    let mut claims = f.claims();
+    claims["realm_access"] = json!({ "roles": [] });
+    claims["resource_access"] = json!({ CLIENT: { "roles": [ROLE] } });
+    assert_eq!(
+        f.auth_bearer(&f.rs256(&claims)).await.unwrap().identity,
+        "alice"
+    );
+}
+
+#[tokio::test]
+async fn the_audience_is_always_checked() {
+    // Regression (security review 5): without ITL_OIDC_AUDIENCE the `aud`
+    // claim was not checked at all; now the client id stands in for it.
+    let f = fixture(Options {
+        audience: None,
+        client_id: Some(CLIENT.into()),
+        ..Options::default()
+    })
+    .await;
+    let mut claims = f.claims();
+    claims["resource_access"] = json!({ CLIENT: { "roles": [ROLE] } });
+    assert!(f.auth_bearer(&f.rs256(&claims)).await.is_ok());
+    claims.as_object_mut().unwrap().remove("aud");
+    expect_401(
+        f.auth_bearer(&f.rs256(&claims)).await,
+        "missing required claim",
+    );
+    claims["aud"] = json!("some-other-service");
+    expect_401(f.auth_bearer(&f.rs256(&claims)).await, "wrong audience");
+}
+
+#[tokio::test]
+async fn oidc_without_audience_or_client_is_a_setup_error() {
+    let clock: SharedClock = Arc::new(ManualClock::new(Utc::now()));
+    let r = OperatorAuthenticator::new(
+        AuthConfig {
+            oidc: Some(OidcConfig::new("https://sts.example.com/realms/itl")),
+            ..AuthConfig::default()
+        },
+        None,
+        clock,
+    );
+    let err = r.err().unwrap().to_string();
+    assert!(
+        err.contains("ITL_OIDC_AUDIENCE") && err.contains("ITL_OIDC_CLIENT_ID"),
+        "{err}"
+    );
 }
 
 #[tokio::test]
@@ -542,7 +630,11 @@ async fn unreachable_idp_is_401() {
     drop(listener);
     let auth = OperatorAuthenticator::new(
         AuthConfig {
-            oidc: Some(OidcConfig::new(issuer)),
+            oidc: Some({
+                let mut c = OidcConfig::new(issuer);
+                c.audience = Some(CLIENT.into());
+                c
+            }),
             ..AuthConfig::default()
         },
         None,
@@ -666,6 +758,7 @@ async fn client_certificates() {
         .unwrap();
     assert_eq!(op.identity, "bob");
     assert_eq!(op.method, AuthMethod::ClientCert);
+    assert!(op.principal.is_some_and(|p| p.starts_with("oidc:")));
 
     expect_403(
         f.auth
@@ -688,6 +781,42 @@ async fn client_certificates() {
         f.auth.authenticate(&garbage).await,
         "malformed client certificate",
     );
+}
+
+#[tokio::test]
+async fn revoked_and_unrecorded_operator_certificates_are_refused() {
+    // Regression (security review 2): no revocation check ran on the
+    // operator path.
+    let ours = pki("ITL Attestation Enrollment CA");
+    let records = Arc::new(Records::default());
+    let f = fixture(Options {
+        cert_verifier: Some(ours.ca.clone()),
+        registry: records.clone(),
+        ..Options::default()
+    })
+    .await;
+    let (issued, _) = ours
+        .ca
+        .issue_with_new_key("bob", "operator", Duration::days(1), KeyAlgorithm::EcP256)
+        .unwrap();
+    let mut h = HeaderMap::new();
+    h.insert(
+        "x-client-cert",
+        HeaderValue::from_str(&urlencoding::encode(&issued.cert_pem)).unwrap(),
+    );
+    assert!(f.auth.authenticate(&h).await.is_ok());
+    records
+        .revoked
+        .lock()
+        .unwrap()
+        .push(issued.serial_hex.clone());
+    expect_401(f.auth.authenticate(&h).await, "revoked");
+    records
+        .unknown
+        .lock()
+        .unwrap()
+        .push(issued.serial_hex.clone());
+    expect_401(f.auth.authenticate(&h).await, "not on record");
 }
 
 #[tokio::test]
@@ -736,7 +865,10 @@ async fn oidc_wins_over_client_cert_and_break_glass() {
                 admin_token: Some(SecretString::from(jwt.clone())),
                 client_cert_header_enabled: true,
             },
-            Some(ours.ca.clone()),
+            Some((
+                ours.ca.clone() as Arc<dyn ClientCertVerifier>,
+                Arc::new(Records::default()) as Arc<dyn OperatorCertRegistry>,
+            )),
             Arc::new(f0.clock.clone()),
         )
         .unwrap(),
@@ -818,7 +950,9 @@ async fn plain_http_issuer_must_be_loopback() {
         "http://127.0.0.1:8080/realms/itl",
         "http://localhost:8080/realms/itl",
     ] {
-        attest_auth::OidcValidator::new(OidcConfig::new(good), clock.clone()).unwrap();
+        let mut config = OidcConfig::new(good);
+        config.audience = Some(CLIENT.into());
+        attest_auth::OidcValidator::new(config, clock.clone()).unwrap();
     }
 }
 
@@ -856,7 +990,14 @@ async fn identities_are_safe_for_the_audit_log() {
     // Regression: control characters went into the audit log verbatim.
     let mut claims = f.claims();
     claims["preferred_username"] = json!("alice\nINFO approved by bob");
-    expect_401(f.auth_bearer(&f.rs256(&claims)).await, "control characters");
+    expect_401(f.auth_bearer(&f.rs256(&claims)).await, "control");
+    // Regression (security review 10): look-alikes of SYSTEM.
+    for name in ["SYSTEM\u{200b}", "system", "Ｓｙｓｔｅｍ", "SYSTEM "] {
+        claims["preferred_username"] = json!(name);
+        assert!(f.auth_bearer(&f.rs256(&claims)).await.is_err(), "{name:?}");
+    }
+    claims["preferred_username"] = json!("system");
+    expect_403(f.auth_bearer(&f.rs256(&claims)).await);
     // Regression: an OIDC user or certificate named SYSTEM was recorded
     // exactly like the break-glass token.
     claims["preferred_username"] = json!("SYSTEM");

@@ -62,7 +62,8 @@ async fn start_idp() -> String {
             let mut header = Header::new(Algorithm::ES256);
             header.kid = Some("k1".into());
             let claims = json!({
-                "iss": iss, "sub": "alice-uuid", "preferred_username": "alice",
+                "iss": iss, "aud": "attestation-cli", "sub": "alice-uuid",
+                "preferred_username": "alice",
                 "iat": now, "exp": now + 300,
                 "realm_access": {"roles": ["attestation-operator"]},
             });
@@ -139,7 +140,7 @@ fn an_operator_logs_in_approves_and_verifies_the_audit_log_from_the_cli() {
             std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/role-configs");
         settings.oidc = Some(OidcSettings {
             issuer: issuer.clone(),
-            audience: None,
+            audience: Some("attestation-cli".into()),
             operator_role: "attestation-operator".into(),
             client_id: None,
             jwks_refresh_min_interval: Duration::from_secs(30),

@@ -156,9 +156,12 @@ fn two_servers_on_one_postgres_keep_one_audit_chain() {
                 tasks.push(tokio::spawn(async move {
                     for i in 0..PER_TASK {
                         let res = client
-                            .post(format!("{url}/api/v1/operator-certs"))
+                            .post(format!("{url}/api/v1/machines/import"))
                             .bearer_auth(TOKEN)
-                            .json(&json!({"cn": format!("op-{s}-{t}-{i}")}))
+                            .json(&json!({
+                                "ek_fingerprint": format!("{:064x}", s * 10_000 + t * 100 + i),
+                                "role": "worker-app",
+                            }))
                             .send()
                             .await
                             .unwrap();

@@ -1,11 +1,11 @@
 //! The server as the simulator sees it: timed JSON calls, as a machine
 //! (no credentials), as the break-glass operator, or as a named operator
-//! with an enrollment-CA client certificate (`X-Client-Cert`).
+//! with an OIDC access token from the simulator's own provider.
 
 use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use crate::SimError;
 
@@ -26,7 +26,7 @@ pub enum As<'a> {
     Machine,
     /// The break-glass token.
     Admin,
-    /// An operator by client certificate, by name.
+    /// An operator by OIDC token, by name.
     Operator(&'a str),
 }
 
@@ -36,7 +36,7 @@ pub struct Api {
     http: reqwest::Client,
     base: String,
     admin_token: String,
-    /// (name, URL-encoded certificate PEM) of the operators.
+    /// (name, OIDC access token) of the operators.
     operators: Vec<(String, String)>,
 }
 
@@ -57,28 +57,15 @@ impl Api {
         })
     }
 
-    /// Issues client certificates for `names` through
-    /// `POST /api/v1/operator-certs` (the server must trust `X-Client-Cert`).
-    pub async fn enroll_operators(&mut self, names: &[&str]) -> Result<(), SimError> {
+    /// Acts as the operators `names` with tokens from `idp` (the server
+    /// must trust its issuer).
+    pub fn use_operators(
+        &mut self,
+        idp: &crate::idp::SimIdp,
+        names: &[&str],
+    ) -> Result<(), SimError> {
         for name in names {
-            let a = self
-                .send(
-                    As::Admin,
-                    reqwest::Method::POST,
-                    "/api/v1/operator-certs",
-                    Some(&json!({ "cn": name })),
-                    None,
-                )
-                .await?;
-            if a.status != StatusCode::OK {
-                return Err(SimError::Setup(format!(
-                    "operator certificate for {name}: {} {}",
-                    a.status, a.text
-                )));
-            }
-            let pem = a.body["cert_pem"].as_str().unwrap_or_default();
-            self.operators
-                .push(((*name).to_owned(), urlencoding::encode(pem).into_owned()));
+            self.operators.push(((*name).to_owned(), idp.token(name)?));
         }
         Ok(())
     }
@@ -102,15 +89,13 @@ impl Api {
             As::Machine => {}
             As::Admin => req = req.bearer_auth(&self.admin_token),
             As::Operator(name) => {
-                let cert = self
+                let token = self
                     .operators
                     .iter()
                     .find(|(n, _)| n == name)
-                    .map(|(_, c)| c.as_str())
-                    .ok_or_else(|| {
-                        SimError::Setup(format!("no certificate for operator {name}"))
-                    })?;
-                req = req.header("x-client-cert", cert);
+                    .map(|(_, t)| t.as_str())
+                    .ok_or_else(|| SimError::Setup(format!("no token for operator {name}")))?;
+                req = req.bearer_auth(token);
             }
         }
         if let Some(b) = body {

@@ -9,6 +9,7 @@
 pub mod client;
 mod floor;
 pub mod identity;
+pub mod idp;
 pub mod machine;
 pub mod report;
 pub mod scale;
@@ -20,6 +21,7 @@ use futures::stream::{self, StreamExt};
 
 pub use client::Api;
 pub use floor::measure as crypto_floor;
+pub use idp::SimIdp;
 pub use report::{AttestPhase, Latency, Report, Step};
 pub use scale::{run_scale, ScaleOptions, ScaleReport};
 
@@ -72,18 +74,19 @@ pub struct Options {
 }
 
 /// Runs the fleet; `progress` is called after each machine finishes.
-/// The server must run with `ITL_CLIENT_CERT_HEADER=true` (two simulated
-/// operators approve dual-controlled machines) and a base config for the
+/// The server must trust `idp` as its OIDC issuer (two simulated operators
+/// approve dual-controlled machines) and have a base config for the
 /// controlplane and worker-app roles.
 pub async fn run(
     api: &mut Api,
+    idp: &SimIdp,
     opts: &Options,
     progress: impl Fn(bool) + Sync,
 ) -> Result<Report, SimError> {
     let suffix = rand::random::<u32>();
     let alice = format!("sim-alice-{suffix:08x}");
     let bob = format!("sim-bob-{suffix:08x}");
-    api.enroll_operators(&[&alice, &bob]).await?;
+    api.use_operators(idp, &[&alice, &bob])?;
     let api: &Api = api;
     let every = opts.dual_control_every.max(1);
 

@@ -318,16 +318,36 @@ impl SimMachine {
         Ok(a.elapsed)
     }
 
+    /// Challenge, then request-cert with the AK's signature over the nonce:
+    /// the proof of TPM possession a strict server requires.
     async fn request_cert(&self, api: &Api) -> Result<std::time::Duration, SimError> {
-        let path = format!("/api/v1/machines/{}/request-cert", self.machine_id);
-        let a = api
+        let c = api
             .send(
                 As::Machine,
-                Method::POST,
-                &path,
-                Some(&self.id.ek_body()),
+                Method::GET,
+                "/api/v1/attest/challenge",
+                None,
                 None,
             )
+            .await?;
+        expect(&c, StatusCode::OK)?;
+        let nonce = STANDARD
+            .decode(field(&c, "nonce")?)
+            .map_err(|_| wrong(&c, "nonce is not base64"))?;
+        let signature = self
+            .ak
+            .sign(&nonce)
+            .and_then(|s| {
+                s.encode()
+                    .map_err(|e| attest_tpm::soft::SoftError::Sign(e.to_string()))
+            })
+            .map_err(|e| SimError::Setup(format!("sign the nonce: {e}")))?;
+        let mut body = self.id.ek_body();
+        body["nonce_id"] = json!(field(&c, "nonce_id")?);
+        body["nonce_signature"] = json!(STANDARD.encode(signature));
+        let path = format!("/api/v1/machines/{}/request-cert", self.machine_id);
+        let a = api
+            .send(As::Machine, Method::POST, &path, Some(&body), None)
             .await?;
         expect(&a, StatusCode::OK)?;
         let pem = field(&a, "enrollment_cert_pem")?;
@@ -337,7 +357,7 @@ impl SimMachine {
             "enrollment_cert_pem",
         )?;
         check(a.body["role"] == self.id.role(), &a, "role")?;
-        Ok(a.elapsed)
+        Ok(c.elapsed + a.elapsed)
     }
 }
 

@@ -5,13 +5,16 @@
 //! ITL_ADMIN_TOKEN=… attestation-fleet-sim --url http://127.0.0.1:9000 \
 //!     --machines 1000 --concurrency 64 --json report.json
 //! ```
+//! The server must trust the simulator's OIDC provider for its operators:
+//! `ITL_OIDC_ISSUER=http://127.0.0.1:9901/realms/fleet-sim`,
+//! `ITL_OIDC_AUDIENCE=attestation-fleet-sim` (see `--idp-listen`).
 //! Exit codes: 0 every flow completed, 1 some flow failed or an answer was
 //! wrong, 2 usage or set-up error.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use attest_fleet_sim::{run, run_scale, Api, Options, ScaleOptions, SimError};
+use attest_fleet_sim::{run, run_scale, Api, Options, ScaleOptions, SimError, SimIdp};
 use clap::Parser;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
@@ -29,8 +32,13 @@ struct Args {
     )]
     url: String,
     /// Break-glass token of the server (approvals, operator certificates).
-    #[arg(long, env = "ITL_ADMIN_TOKEN", hide_env_values = true)]
-    admin_token: String,
+    #[arg(
+        long,
+        env = "ITL_ADMIN_TOKEN",
+        hide_env_values = true,
+        required_unless_present = "idp_only"
+    )]
+    admin_token: Option<String>,
     /// Number of machines.
     #[arg(long, short = 'n', default_value_t = 200)]
     machines: usize,
@@ -62,12 +70,25 @@ struct Args {
     /// The server's process id (same host), for its peak RSS in scale mode.
     #[arg(long)]
     server_pid: Option<u32>,
+    /// Where the simulated operators' OIDC provider listens; the server's
+    /// ITL_OIDC_ISSUER is `http://<this>/realms/fleet-sim`.
+    #[arg(long, default_value = "127.0.0.1:9901")]
+    idp_listen: std::net::SocketAddr,
+    /// Only run the OIDC provider: print `NAME TOKEN` for each operator
+    /// named (comma-separated), then serve until stopped. For demos and
+    /// scripts that need operator logins (scripts/demo-machine-flow.sh).
+    #[arg(long, value_name = "NAMES", value_delimiter = ',')]
+    idp_only: Vec<String>,
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
     let args = Args::parse();
-    let mut api = match Api::new(&args.url, &args.admin_token, args.concurrency) {
+    if !args.idp_only.is_empty() {
+        return idp_only(&args).await;
+    }
+    let token = args.admin_token.as_deref().unwrap_or_default();
+    let mut api = match Api::new(&args.url, token, args.concurrency) {
         Ok(api) => api,
         Err(e) => {
             eprintln!("attestation-fleet-sim: {e}");
@@ -93,8 +114,15 @@ async fn main() -> ExitCode {
         floor_rounds: args.floor_rounds,
         attest_rounds: args.attest_rounds,
     };
+    let idp = match SimIdp::start(args.idp_listen).await {
+        Ok(idp) => idp,
+        Err(e) => {
+            eprintln!("attestation-fleet-sim: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let failures = std::sync::atomic::AtomicU64::new(0);
-    let report = run(&mut api, &opts, |ok| {
+    let report = run(&mut api, &idp, &opts, |ok| {
         if !ok {
             let n = failures.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
             bar.set_message(format!("{n} failed"));
@@ -104,6 +132,36 @@ async fn main() -> ExitCode {
     .await;
     bar.finish_and_clear();
     conclude(report, args.json.as_deref(), |r| (r.table(), r.failures()))
+}
+
+/// `--idp-only`: tokens for the named operators, then the provider until
+/// the process is stopped.
+async fn idp_only(args: &Args) -> ExitCode {
+    let idp = match SimIdp::start(args.idp_listen).await {
+        Ok(idp) => idp,
+        Err(e) => {
+            eprintln!("attestation-fleet-sim: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    eprintln!(
+        "issuer {} (audience {})",
+        idp.issuer(),
+        attest_fleet_sim::idp::AUDIENCE
+    );
+    for name in &args.idp_only {
+        match idp.token(name) {
+            Ok(token) => println!("{name} {token}"),
+            Err(e) => {
+                eprintln!("attestation-fleet-sim: {e}");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    if tokio::signal::ctrl_c().await.is_err() {
+        std::future::pending::<()>().await;
+    }
+    ExitCode::SUCCESS
 }
 
 /// `--scale`: the short path for every machine, then the reads that grow

@@ -22,7 +22,8 @@ pub enum Step {
     Attest,
     /// `GET /config/{token}` as a credential envelope, opened and checked.
     Config,
-    /// `POST /machines/{id}/request-cert`.
+    /// Challenge + `POST /machines/{id}/request-cert` with the AK's
+    /// signature over the nonce.
     RequestCert,
 }
 
@@ -41,7 +42,7 @@ impl Step {
     /// HTTP requests the step sends.
     pub const fn requests(self, dual_control: bool) -> u64 {
         match self {
-            Step::AkActivate | Step::Attest => 2,
+            Step::AkActivate | Step::Attest | Step::RequestCert => 2,
             Step::Approve if dual_control => 2,
             _ => 1,
         }

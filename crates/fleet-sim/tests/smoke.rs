@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use attest_domain::clock::SystemClock;
-use attest_fleet_sim::{run, Api, Options, Step};
+use attest_fleet_sim::{run, Api, Options, SimIdp, Step};
 use attest_server::config::Settings;
 use attest_store::testing::TestDb;
 use secrecy::SecretString;
@@ -24,6 +24,10 @@ fn settings(db: &TestDb, dir: &std::path::Path) -> Settings {
     settings.ca_key_passphrase = Some(SecretString::from("smoke"));
     settings.delivery.config_cache_dir =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/role-configs");
+    // One simulator drives the whole fleet from one address.
+    settings.limits.attest_per_minute = 0;
+    settings.limits.register_per_minute = 0;
+    settings.machines.max_pending_machines = 1_000_000;
     settings
 }
 
@@ -32,8 +36,15 @@ async fn two_hundred_machines_complete_every_step() {
     for db in TestDb::all().await {
         let backend = db.backend().to_string();
         let dir = tempfile::tempdir().unwrap();
+        let idp = SimIdp::start("127.0.0.1:0".parse().unwrap()).await.unwrap();
         let mut settings = settings(&db, dir.path());
-        settings.client_cert_header = true;
+        settings.oidc = Some(attest_server::config::OidcSettings {
+            issuer: idp.issuer().to_owned(),
+            audience: Some(attest_fleet_sim::idp::AUDIENCE.into()),
+            operator_role: "attestation-operator".into(),
+            client_id: None,
+            jwks_refresh_min_interval: Duration::from_secs(30),
+        });
         settings.machines.require_nonce = true;
         settings.machines.require_quote = true;
         settings.delivery.require_ak_credential = true;
@@ -49,10 +60,11 @@ async fn two_hundred_machines_complete_every_step() {
             floor_rounds: 2,
             attest_rounds: 2,
         };
-        let report = tokio::time::timeout(Duration::from_secs(600), run(&mut api, &opts, |_| {}))
-            .await
-            .unwrap()
-            .unwrap();
+        let report =
+            tokio::time::timeout(Duration::from_secs(600), run(&mut api, &idp, &opts, |_| {}))
+                .await
+                .unwrap()
+                .unwrap();
         println!("{backend}:\n{}", report.table());
         assert_eq!(report.failed_flows, 0, "{backend}: {:?}", report.errors);
         assert_eq!(report.completed_flows, 200, "{backend}");
@@ -60,7 +72,7 @@ async fn two_hundred_machines_complete_every_step() {
             assert_eq!(report.steps[&step].count, 200, "{backend}: {step:?}");
         }
         // 20 controlplanes need two approval requests each.
-        assert_eq!(report.requests, 200 * 9 + 20, "{backend}");
+        assert_eq!(report.requests, 200 * 10 + 20, "{backend}");
         assert!(report.flow.p50_ms <= report.flow.p99_ms);
         assert!(report.crypto_floor.as_ref().unwrap().total_ms > 0.0);
         // Every machine attested twice more, each a fresh verified quote.

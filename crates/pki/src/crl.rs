@@ -124,6 +124,21 @@ pub struct RevokedEntry {
     pub reason: Option<CrlReason>,
 }
 
+/// The serial numbers (lowercase hex, as issued) a DER CRL lists. Does not
+/// check the signature: for inspecting a CRL this server published.
+pub fn crl_serials(der: &[u8]) -> Result<Vec<String>, PkiError> {
+    use der::Decode;
+    let crl =
+        CertificateList::from_der(der).map_err(|e| PkiError::Malformed(format!("CRL: {e}")))?;
+    Ok(crl
+        .tbs_cert_list
+        .revoked_certificates
+        .unwrap_or_default()
+        .iter()
+        .map(|r| hex::encode(r.serial_number.as_bytes()))
+        .collect())
+}
+
 impl EnrollmentCa {
     /// A v2 CRL in DER listing `revoked`, signed with the CA key.
     ///

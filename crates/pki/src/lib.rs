@@ -20,7 +20,7 @@ pub use ca::{
     CaAlgorithm, CaOptions, EnrollmentCa, PassphraseSource, CA_CERT_FILE, CA_KEY_FILE,
     CA_PASSPHRASE_FILE,
 };
-pub use crl::{CrlReason, RevokedEntry};
+pub use crl::{crl_serials, CrlReason, RevokedEntry};
 pub use error::PkiError;
 pub use issue::{IssuedCert, KeyAlgorithm};
 pub use keysig::verify_with_spki;

@@ -7,14 +7,47 @@ use utoipa::ToSchema;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OperatorCertRequest {
-    /// The operator's name; becomes the certificate CN and the audit
-    /// identity. Letters, digits and `._@-`, starting with a letter or digit.
+    /// The certificate CN: the caller's own identity, which is also the
+    /// default. Any other name is refused (403).
     #[schema(example = "alice", pattern = "^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")]
-    pub cn: String,
-    /// Lifetime in days (1-397, default 30).
+    #[serde(default)]
+    pub cn: Option<String>,
+    /// Lifetime in hours (default `ITL_OPERATOR_CERT_HOURS`, at most
+    /// `ITL_OPERATOR_CERT_MAX_HOURS`).
     #[serde(default, deserialize_with = "crate::lenient::option_u32")]
-    #[schema(minimum = 1, maximum = 397)]
+    #[schema(minimum = 1)]
+    pub valid_hours: Option<u32>,
+    /// Lifetime in days, instead of `valid_hours`; the same ceiling applies.
+    #[serde(default, deserialize_with = "crate::lenient::option_u32")]
+    #[schema(minimum = 1)]
     pub valid_days: Option<u32>,
+}
+
+/// Body of `POST /api/v1/operator-certs/{serial}/revoke`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RevokeOperatorCertRequest {
+    /// RFC 5280 CRLReason name (default `cessationOfOperation`).
+    #[schema(example = "keyCompromise")]
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+/// An issued operator certificate as `GET /api/v1/operator-certs` lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct OperatorCertInfo {
+    /// Serial number, lowercase hex.
+    pub serial: String,
+    /// Certificate CN.
+    pub cn: String,
+    /// Principal of the login that obtained it (`oidc:<sub>`); `null` for
+    /// certificates issued before principals were recorded (they cannot
+    /// vote under dual control).
+    pub principal: Option<String>,
+    pub issued_at: String,
+    pub not_after: String,
+    pub revoked_at: Option<String>,
+    pub revocation_reason: Option<String>,
 }
 
 /// A freshly issued operator certificate and its private key.

@@ -46,12 +46,37 @@ impl From<crate::machines::MachineError> for ApiError {
             M::NonceExpired => Self::Gone(err.to_string()),
             M::Gone(m) => Self::Gone(m),
             M::NonceCapacity => Self::TooManyRequests(err.to_string()),
+            M::TooMany {
+                message,
+                retry_after_secs,
+            } => Self::RateLimited {
+                message,
+                retry_after_secs,
+            },
             M::FactoryUnavailable(m) => Self::Unavailable(m),
             M::Store(attest_store::StoreError::Conflict(cause)) => {
                 tracing::debug!(%cause, "write lost a race");
                 Self::Conflict("a concurrent request changed this machine first; retry".into())
             }
             M::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<crate::operators::OperatorError> for ApiError {
+    fn from(err: crate::operators::OperatorError) -> Self {
+        use crate::operators::OperatorError as O;
+        match err {
+            O::NotPermitted(m) => Self::Forbidden(m),
+            O::InvalidField { field, message } => ApiError::invalid(
+                "value_error",
+                vec![LocItem::from("body"), LocItem::from(field)],
+                message,
+            ),
+            O::UnknownCertificate(_) => Self::NotFound(err.to_string()),
+            O::AlreadyRevoked(_) => Self::Conflict(err.to_string()),
+            O::Pki(e) => pki_error(e),
+            O::Store(e) => e.into(),
         }
     }
 }

@@ -21,6 +21,14 @@ impl AuthenticatedOperator {
     pub fn identity(&self) -> &str {
         &self.0.identity
     }
+
+    /// Who votes under dual control: the identity and its principal.
+    pub fn voter(&self) -> attest_domain::machine::Voter {
+        attest_domain::machine::Voter {
+            identity: self.0.identity.clone(),
+            principal: self.0.principal.clone(),
+        }
+    }
 }
 
 impl FromRequestParts<AppState> for AuthenticatedOperator {
@@ -31,6 +39,7 @@ impl FromRequestParts<AppState> for AuthenticatedOperator {
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
         let operator = state.auth.authenticate(&parts.headers).await?;
+        attest_ext::http::refuse_forgeable(parts)?;
         tracing::debug!(identity = %operator.identity, method = %operator.method, "operator authenticated");
         Ok(Self(operator))
     }

@@ -66,6 +66,7 @@ pub struct RunningServer {
     loaded: crate::extensions::Loaded,
     shutdown: Option<oneshot::Sender<()>>,
     task: JoinHandle<Result<(), std::io::Error>>,
+    limits_sync: JoinHandle<()>,
 }
 
 impl RunningServer {
@@ -80,6 +81,7 @@ impl RunningServer {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
+        self.limits_sync.abort();
         let served = match self.task.await {
             Ok(result) => result.map_err(StartupError::Serve),
             Err(join) => Err(StartupError::Serve(std::io::Error::other(join.to_string()))),
@@ -153,7 +155,11 @@ pub async fn prepare(settings: Settings, clock: SharedClock) -> Result<AppState,
             admin_token: settings.admin_token.clone(),
             client_cert_header_enabled: settings.client_cert_header,
         },
-        Some(ca.clone() as Arc<dyn attest_auth::ClientCertVerifier>),
+        Some((
+            ca.clone() as Arc<dyn attest_auth::ClientCertVerifier>,
+            Arc::new(crate::operators::certs::StoredOperatorCerts(store.clone()))
+                as Arc<dyn attest_auth::OperatorCertRegistry>,
+        )),
         clock.clone(),
     )?;
     if settings.admin_token.is_some() {
@@ -183,7 +189,13 @@ pub async fn prepare(settings: Settings, clock: SharedClock) -> Result<AppState,
         );
     }
 
+    let limits = Arc::new(crate::limits::Limits::new(
+        settings.limits.register_per_minute,
+        settings.limits.attest_per_minute,
+        settings.limits.sources.clone(),
+    ));
     Ok(AppState {
+        limits,
         store,
         auth: Arc::new(auth),
         ca,
@@ -275,6 +287,7 @@ pub async fn start_with(
         grace,
     ));
     tracing::info!("listening on http://{addr}");
+    let limits_sync = tokio::spawn(sync_limits(state.clone()));
     Ok(RunningServer {
         addr,
         state,
@@ -282,7 +295,26 @@ pub async fn start_with(
         loaded,
         shutdown: Some(tx),
         task,
+        limits_sync,
     })
+}
+
+/// How often a replica publishes its rate-limit counts and reads the
+/// others'.
+const LIMITS_SYNC_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Publishes rate-limit counts every [`LIMITS_SYNC_INTERVAL`] until the
+/// server stops. A failure only delays agreement between replicas.
+async fn sync_limits(state: AppState) {
+    let mut tick = tokio::time::interval(LIMITS_SYNC_INTERVAL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let now_ms = state.clock.now().timestamp_millis();
+        if let Err(e) = state.limits.sync(&state.store, now_ms).await {
+            tracing::warn!(error = %e, "could not share rate-limit counts with other replicas");
+        }
+    }
 }
 
 async fn serve_until(

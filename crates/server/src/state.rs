@@ -36,6 +36,8 @@ pub struct AppState {
     pub activity: Activity,
     /// Counters the metrics extension exports.
     pub telemetry: Telemetry,
+    /// Per-source rate limits of the unauthenticated endpoints.
+    pub limits: Arc<crate::limits::Limits>,
     /// The extensions that loaded, for `GET /api/v1/extensions`.
     pub extensions: Arc<Vec<ExtensionInfo>>,
 }

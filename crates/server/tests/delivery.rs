@@ -184,14 +184,6 @@ async fn exec(app: &TestApp, sql: &str, id: &str) {
         .unwrap();
 }
 
-async fn offline_ca_probe(app: &TestApp) -> (StatusCode, Value) {
-    send(
-        app.admin_post("/api/v1/operator-certs")
-            .json(&json!({"cn": "probe"})),
-    )
-    .await
-}
-
 /// Signs `msg` with a SEC1 P-384 key PEM, DER signature (as openssl does).
 fn sign_p384(key_pem: &str, msg: &[u8]) -> Vec<u8> {
     use p384::ecdsa::signature::Signer;
@@ -487,6 +479,36 @@ async fn approval_needs_a_usable_role_config() {
     }
 }
 
+#[tokio::test]
+async fn approval_into_roles_outside_a_talos_cluster_needs_no_config_on_a_fresh_install() {
+    // Regression (security review 14): a fresh install (no role configs)
+    // answered 422 to approving into generic, windows or linux.
+    for app in TestApp::spawn_all_operators(|_| {}).await {
+        let ctx = app.backend();
+        std::fs::remove_dir_all(app.dir.path().join("configs")).unwrap();
+        for role in ["generic", "windows", "linux"] {
+            let id = pending(&app, &Ek::new()).await;
+            let body = expect(
+                approve(&app, "alice", &id, &json!({"role": role})).await,
+                StatusCode::OK,
+                &format!("{ctx} {role}"),
+            );
+            assert_eq!(body["role"], role);
+        }
+        // A generic config the operator did provide is still checked.
+        let dir = app.dir.path().join("configs");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("generic.yaml"), "not: [a machine config").unwrap();
+        let id = pending(&app, &Ek::new()).await;
+        expect_field_error(
+            approve(&app, "alice", &id, &json!({"role": "generic"})).await,
+            "role",
+            &ctx,
+        );
+        app.stop().await;
+    }
+}
+
 // ===========================================================================
 // request-cert
 // ===========================================================================
@@ -651,7 +673,11 @@ async fn request_cert_wraps_the_key_to_an_rsa_key_or_names_the_limit() {
             &ctx,
         );
         // Refused requests left no certificate behind: two issued, both wrapped.
-        let certs = count(&app, "SELECT COUNT(*) FROM enrollment_certs").await;
+        let certs = count(
+            &app,
+            "SELECT COUNT(*) FROM enrollment_certs WHERE purpose <> 'operator'",
+        )
+        .await;
         assert_eq!(certs, 2, "{ctx}");
         app.stop().await;
     }
@@ -823,16 +849,12 @@ async fn enroll_needs_our_certificate_and_a_fresh_server_nonce() {
             &ctx,
         );
         // An operator certificate of our CA: 403.
-        let op = expect(
-            offline_ca_probe(&app).await,
-            StatusCode::OK,
-            "operator cert",
-        );
+        let (op_cert, op_key) = app.operator_identity("alice");
         let res = enroll(
             &app,
-            op["cert_pem"].as_str().unwrap(),
+            &op_cert,
             &nonce,
-            &sign_p384(op["key_pem"].as_str().unwrap(), nonce.as_bytes()),
+            &sign_p384(&op_key, nonce.as_bytes()),
         )
         .await;
         expect(res, StatusCode::FORBIDDEN, "operator cert");
@@ -1347,19 +1369,58 @@ async fn ak_credential_refuses_bad_eks_and_aks() {
     }
 }
 
+/// `nonce_id` + `nonce_signature` by the machine's AK over a fresh
+/// challenge: the proof that the requester holds the TPM.
+async fn tpm_proof(app: &TestApp, ak: &attest_tpm::soft::SoftAk) -> Value {
+    let (nonce_id, nonce_bytes) = nonce(app).await;
+    let sig = ak.sign(&nonce_bytes).unwrap().encode().unwrap();
+    json!({"nonce_id": nonce_id, "nonce_signature": STANDARD.encode(sig)})
+}
+
 #[tokio::test]
-async fn strict_attestation_accepts_only_offline_bundle_certificates_for_enroll() {
+async fn strict_request_cert_needs_proof_of_tpm_possession() {
+    // Regression (security review 3): with quotes or AK credentials
+    // required, the public EK certificate alone still bought a machine
+    // certificate that opened the secret vault.
     for app in TestApp::spawn_all_operators(|s| s.machines.require_quote = true).await {
         let ctx = app.backend();
         let ek = Ek::new();
-        let id = registered(&app, &ek).await;
-        // request-cert proves only the (public) EK certificate: with quotes
-        // required it must not attest the machine through enroll.
-        let rc = expect(
-            request_cert(&app, &id, &rc_body(&ek)).await,
+        let id = pending(&app, &ek).await;
+        let ak = activate_ak(&app, &id, &ek, 5).await;
+        expect(
+            approve(&app, "alice", &id, &json!({"role": "worker-app"})).await,
             StatusCode::OK,
-            "request-cert",
+            "approve",
         );
+        expect_field_error(
+            request_cert(&app, &id, &rc_body(&ek)).await,
+            "nonce_id",
+            &ctx,
+        );
+        // A signature by another key: 403, and the nonce is spent.
+        let proof = tpm_proof(&app, &strong_ak()).await;
+        let res = request_cert(&app, &id, &merge(rc_body(&ek), proof.clone())).await;
+        expect_detail(res, StatusCode::FORBIDDEN, "does not verify", &ctx);
+        let res = request_cert(&app, &id, &merge(rc_body(&ek), proof)).await;
+        assert_eq!(res.0, StatusCode::CONFLICT, "{ctx}: {}", res.1);
+        // The AK's signature over a fresh nonce: issued, once.
+        let proof = tpm_proof(&app, &ak).await;
+        let rc = expect(
+            request_cert(&app, &id, &merge(rc_body(&ek), proof.clone())).await,
+            StatusCode::OK,
+            "request-cert with proof",
+        );
+        let res = request_cert(&app, &id, &merge(rc_body(&ek), proof)).await;
+        assert_eq!(res.0, StatusCode::CONFLICT, "{ctx}: replayed proof");
+        let entry = audit_of(&app, &id).await.pop().unwrap();
+        assert_eq!(entry["action"], "request_cert", "{ctx}");
+        assert!(entry["detail"]
+            .as_str()
+            .unwrap()
+            .contains("holder_proof=tpm"));
+
+        // enroll still wants an operator's offline bundle when quotes are
+        // required: attest with a quote instead.
         let nonce = nonce_string(&app).await;
         let res = enroll(
             &app,
@@ -1374,8 +1435,6 @@ async fn strict_attestation_accepts_only_offline_bundle_certificates_for_enroll(
             "offline-bundle certificates only",
             &ctx,
         );
-        assert_eq!(machine(&app, &id).await["status"], "registered", "{ctx}");
-        // An operator's offline bundle still enrolls.
         let b = expect(offline_bundle(&app, &id).await, StatusCode::OK, "bundle");
         let nonce = nonce_string(&app).await;
         let res = enroll(
@@ -1386,6 +1445,83 @@ async fn strict_attestation_accepts_only_offline_bundle_certificates_for_enroll(
         )
         .await;
         expect(res, StatusCode::OK, "enroll with the bundle");
+        app.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn request_cert_issuance_is_capped_per_machine() {
+    for app in TestApp::spawn_all_operators(|s| s.delivery.machine_certs_per_day = 2).await {
+        let ctx = app.backend();
+        let ek = Ek::new();
+        let id = registered(&app, &ek).await;
+        for _ in 0..2 {
+            expect(
+                request_cert(&app, &id, &rc_body(&ek)).await,
+                StatusCode::OK,
+                &ctx,
+            );
+        }
+        let res = app
+            .post(&format!("/api/v1/machines/{id}/request-cert"))
+            .json(&rc_body(&ek))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS, "{ctx}");
+        assert!(res.headers().contains_key("retry-after"));
+        // A day later the machine may ask again.
+        app.clock.advance(Duration::hours(25));
+        expect(
+            request_cert(&app, &id, &rc_body(&ek)).await,
+            StatusCode::OK,
+            &ctx,
+        );
+        app.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn the_vault_accepts_only_certificates_with_proof_of_tpm_possession() {
+    let tweak = |s: &mut attest_server::config::Settings| {
+        s.extensions.machine_auth =
+            attest_server::config::extensions::MachineAuthMode::EnrollmentCert;
+    };
+    for app in TestApp::spawn_all_operators(tweak).await {
+        let ctx = app.backend();
+        let ek = Ek::new();
+        let id = pending(&app, &ek).await;
+        let ak = activate_ak(&app, &id, &ek, 5).await;
+        expect(
+            approve(&app, "alice", &id, &json!({"role": "worker-app"})).await,
+            StatusCode::OK,
+            "approve",
+        );
+        expect(attest(&app, &ek.body()).await, StatusCode::OK, "attest");
+        let secret = format!("/api/v1/secrets/machines/{id}/secrets/disk");
+        let as_machine = |cert: &Value| {
+            let pem = cert["enrollment_cert_pem"].as_str().unwrap();
+            app.get(&secret)
+                .header("x-client-cert", urlencoding::encode(pem).into_owned())
+        };
+        // EK material alone (allowed, as attestation is not strict here)...
+        let ek_only = expect(
+            request_cert(&app, &id, &rc_body(&ek)).await,
+            StatusCode::OK,
+            &ctx,
+        );
+        let (status, body) = send(as_machine(&ek_only)).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{ctx}: {body}");
+        assert!(body["detail"].as_str().unwrap().contains("TPM possession"));
+        // ...but the AK-signed request opens the vault (no such secret: 404).
+        let proof = tpm_proof(&app, &ak).await;
+        let proven = expect(
+            request_cert(&app, &id, &merge(rc_body(&ek), proof)).await,
+            StatusCode::OK,
+            &ctx,
+        );
+        let (status, body) = send(as_machine(&proven)).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{ctx}: {body}");
         app.stop().await;
     }
 }

@@ -111,7 +111,10 @@ async fn register_uses_the_extensions_of_the_desired_role() {
 }
 
 #[tokio::test]
-async fn register_again_keeps_machine_and_iso_and_rotates_the_token() {
+async fn register_again_keeps_machine_iso_and_token() {
+    // Regression (security review 4): re-registering with the (public) EK
+    // rotated the machine's config token, cutting off the real machine and
+    // handing a registered machine's config to whoever asked.
     for app in TestApp::spawn_all_operators(|_| {}).await {
         let ctx = app.backend();
         let ek = Ek::new();
@@ -120,11 +123,57 @@ async fn register_again_keeps_machine_and_iso_and_rotates_the_token() {
         let second = expect(register(&app, &ek.body()).await, StatusCode::OK, &ctx);
         assert_eq!(first["machine_id"], second["machine_id"], "{ctx}");
         assert_eq!(first["iso_url"], second["iso_url"], "{ctx}");
-        assert_ne!(first["config_token"], second["config_token"], "{ctx}");
-        assert_ne!(first["config_url"], second["config_url"], "{ctx}");
+        assert_eq!(second["config_token"], "", "{ctx}: {second}");
+        assert_eq!(second["config_url"], "", "{ctx}");
         assert_eq!(second["status"], "pending_approval");
+        // The first token still works.
+        let token = first["config_token"].as_str().unwrap();
+        let res = app
+            .get(&format!("/api/v1/config/{token}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::OK, "{ctx}");
+        // Approved, re-registration hands out nothing either.
+        expect(
+            approve(
+                &app,
+                "alice",
+                second["machine_id"].as_str().unwrap(),
+                &json!({"role": "worker-app"}),
+            )
+            .await,
+            StatusCode::OK,
+            &ctx,
+        );
+        let third = expect(register(&app, &ek.body()).await, StatusCode::OK, &ctx);
+        assert_eq!(third["status"], "registered");
+        assert_eq!(third["config_token"], "", "{ctx}: {third}");
         let (machines, total) = all_machines(&app).await;
         assert_eq!(total, 1, "{ctx}: {machines:?}");
+        app.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn register_never_hands_out_a_config_attest_would_refuse() {
+    // Regression (security review 4): with quotes required, an
+    // auto-approved /register answered a token for the full config.
+    let apps = TestApp::spawn_all_operators(|s| {
+        s.machines.register_auto_approve = true;
+        s.machines.require_quote = true;
+    })
+    .await;
+    for app in apps {
+        let ctx = app.backend();
+        let body = expect(
+            register(&app, &Ek::new().with(json!({"desired_role": "worker-app"}))).await,
+            StatusCode::OK,
+            &ctx,
+        );
+        assert_eq!(body["status"], "registered", "{ctx}: {body}");
+        assert_eq!(body["config_token"], "", "{ctx}: {body}");
+        assert_eq!(body["config_url"], "", "{ctx}: {body}");
         app.stop().await;
     }
 }
@@ -2057,6 +2106,43 @@ async fn ak_activate_refuses_unknown_machines_foreign_eks_and_weak_keys() {
 // ===========================================================================
 
 #[tokio::test]
+async fn list_without_paging_returns_every_machine() {
+    // Regression (security review 15): a seed client listing machines got
+    // the first 50 only.
+    for app in TestApp::spawn_all_operators(|_| {}).await {
+        let ctx = app.backend();
+        for i in 0..60u32 {
+            let fp = format!("{:064x}", u64::from(i) + 1);
+            expect(
+                import(
+                    &app,
+                    "alice",
+                    &json!({"ek_fingerprint": fp, "role": "worker-app"}),
+                )
+                .await,
+                StatusCode::OK,
+                &ctx,
+            );
+        }
+        let res = app.admin_get("/api/v1/machines").send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::OK, "{ctx}");
+        assert_eq!(res.headers()["x-total-count"], "60");
+        assert_eq!(res.headers()["content-type"], "application/json");
+        let all: Vec<Value> = res.json().await.unwrap();
+        assert_eq!(all.len(), 60, "{ctx}");
+        let (_, page, _) = list(&app, "per_page=50").await;
+        assert_eq!(
+            page.as_array().unwrap().len(),
+            50,
+            "{ctx}: paging as before"
+        );
+        let (_, filtered, _) = list(&app, "status=pending_approval").await;
+        assert_eq!(filtered.as_array().unwrap().len(), 0, "{ctx}");
+        app.stop().await;
+    }
+}
+
+#[tokio::test]
 async fn list_filters_by_status_and_role_and_pages() {
     for app in TestApp::spawn_all_operators(|_| {}).await {
         let ctx = app.backend();
@@ -2661,11 +2747,27 @@ async fn break_glass_identity_cannot_vote_on_a_dual_controlled_role() {
         assert_eq!(machine(&app, &id).await["status"], "pending_approval");
         assert_eq!(approvals(&app, &id).await.len(), 1);
         // A certificate named SYSTEM is refused as well (reserved identity).
-        expect(
-            approve(&app, "SYSTEM", &id, &cp()).await,
-            StatusCode::FORBIDDEN,
-            &ctx,
-        );
+        let (system, _) = app
+            .server
+            .state
+            .ca
+            .issue_with_new_key(
+                "SYSTEM",
+                attest_auth::OPERATOR_OU,
+                chrono::Duration::days(1),
+                attest_pki::KeyAlgorithm::EcP384,
+            )
+            .unwrap();
+        let (status, _) = send(
+            app.post(&format!("/api/v1/machines/{id}/approve"))
+                .header(
+                    "x-client-cert",
+                    urlencoding::encode(&system.cert_pem).into_owned(),
+                )
+                .json(&cp()),
+        )
+        .await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{ctx}");
         assert_eq!(machine(&app, &id).await["status"], "pending_approval");
         app.stop().await;
     }
@@ -3504,6 +3606,64 @@ async fn public_machine_routes_need_no_credentials() {
         )
         .await;
         expect(res, StatusCode::OK, &ctx);
+        app.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn repeated_refused_attestations_lock_the_machine() {
+    // Seed behaviour (security review 13): `machine.locked` when a machine
+    // exceeds the failed-attestation threshold; nothing locked before.
+    for app in TestApp::spawn_all_operators(|s| {
+        require_quote(s);
+        s.machines.max_failed_attestations = 3;
+    })
+    .await
+    {
+        let ctx = app.backend();
+        let mut activity = app.server.state.activity.subscribe();
+        let (ek, ak, id) = quote_ready(&app).await;
+        let forged = strong_ak();
+        async fn attempt_with(app: &TestApp, ek: &Ek, ak: &SoftAk) -> (StatusCode, Value) {
+            let (nonce_id, nonce_bytes) = nonce(app).await;
+            let fields = quote_fields(ak, &pcrs(), &nonce_bytes, clock_info(5, 1));
+            attest(app, &merge(ek.with(json!({"nonce_id": nonce_id})), fields)).await
+        }
+        let attempt = |ak| attempt_with(&app, &ek, ak);
+        // Two refusals, then an accepted quote: the count starts over.
+        for _ in 0..2 {
+            expect_unprocessable(attempt(&forged).await, "quote rejected", &ctx);
+        }
+        expect(attempt(&ak).await, StatusCode::OK, &ctx);
+        for _ in 0..2 {
+            expect_unprocessable(attempt(&forged).await, "quote rejected", &ctx);
+        }
+        assert_eq!(machine(&app, &id).await["status"], "attested", "{ctx}");
+        // The third in a row locks it.
+        expect_unprocessable(attempt(&forged).await, "quote rejected", &ctx);
+        assert_eq!(machine(&app, &id).await["status"], "locked", "{ctx}");
+        let entry = audit_of(&app, &id).await.pop().unwrap();
+        assert_eq!(entry["action"], "lock", "{ctx}");
+        assert_eq!(entry["operator_cn"], "SYSTEM");
+        assert!(
+            entry["detail"]
+                .as_str()
+                .unwrap()
+                .contains("3 consecutive refused attestations"),
+            "{entry}"
+        );
+        let mut locked = None;
+        while let Ok(event) = activity.try_recv() {
+            if event.event_type == "machine.locked" {
+                locked = Some(event);
+            }
+        }
+        let locked = locked.expect("machine.locked delivered");
+        assert_eq!(locked.machine_id.as_deref(), Some(id.as_str()));
+        assert_eq!(locked.data["locked_by"], "SYSTEM");
+        // Locked machines hear `lock`, even with a good quote.
+        let body = expect(attempt(&ak).await, StatusCode::OK, &ctx);
+        assert_eq!(body["action"], "lock", "{ctx}");
         app.stop().await;
     }
 }

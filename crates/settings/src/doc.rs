@@ -30,18 +30,42 @@ pub fn table(specs: &[Spec]) -> String {
     out
 }
 
+/// [`check_embedded`] on the file at `path`; with `BLESS=1` in the
+/// environment a stale table is replaced in the file instead (the way to
+/// regenerate the documentation after changing a declaration).
+pub fn check_file(path: &std::path::Path, table: &str) -> Result<(), String> {
+    let document = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    match check_embedded(&document, table) {
+        Ok(()) => Ok(()),
+        Err(_) if std::env::var("BLESS").is_ok_and(|v| v == "1") => {
+            let (before, rest) = document
+                .split_once(BEGIN)
+                .ok_or("the document has no <!-- settings:begin --> marker")?;
+            let (_, after) = rest
+                .split_once(END)
+                .ok_or("the document has no <!-- settings:end --> marker")?;
+            std::fs::write(path, format!("{before}{BEGIN}{table}{END}{after}"))
+                .map_err(|e| format!("{}: {e}", path.display()))
+        }
+        Err(e) => Err(format!(
+            "{e}\n(or run the test with BLESS=1 to rewrite the file)"
+        )),
+    }
+}
+
+const BEGIN: &str = "<!-- settings:begin -->\n";
+const END: &str = "<!-- settings:end -->";
+
 /// Checks that `document` holds `table` between the markers
 /// `<!-- settings:begin -->` and `<!-- settings:end -->`; on a mismatch the
 /// error carries the table to paste.
 pub fn check_embedded(document: &str, table: &str) -> Result<(), String> {
-    let begin = "<!-- settings:begin -->\n";
-    let end = "<!-- settings:end -->";
     let start = document
-        .find(begin)
+        .find(BEGIN)
         .ok_or("the document has no <!-- settings:begin --> marker")?
-        + begin.len();
+        + BEGIN.len();
     let stop = document[start..]
-        .find(end)
+        .find(END)
         .ok_or("the document has no <!-- settings:end --> marker")?
         + start;
     if &document[start..stop] == table {

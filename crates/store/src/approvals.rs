@@ -14,6 +14,9 @@ pub struct VoteRecord {
     pub id: i64,
     pub machine_id: String,
     pub operator_cn: String,
+    /// The voter's principal (what dual control counts); `None` on votes
+    /// cast before principals were recorded, which never count.
+    pub operator_principal: Option<String>,
     pub role: String,
     pub hostname: Option<String>,
     pub assigned_ip: Option<String>,
@@ -35,8 +38,8 @@ impl Store {
     }
 }
 
-const COLUMNS: &str =
-    "id, machine_id, operator_cn, role, hostname, assigned_ip, created_at, expires_at, consumed";
+const COLUMNS: &str = "id, machine_id, operator_cn, operator_principal, role, hostname, \
+     assigned_ip, created_at, expires_at, consumed";
 
 impl ApprovalRepo<'_> {
     /// Every vote for `machine_id`, oldest first.
@@ -59,12 +62,13 @@ impl ApprovalRepo<'_> {
     /// Stores a vote; returns it with its id.
     pub async fn insert(tx: &mut WriteTx, vote: &VoteRecord) -> Result<VoteRecord> {
         let row = sqlx::query(
-            "INSERT INTO approval_votes (machine_id, operator_cn, role, hostname, assigned_ip, \
-             created_at, expires_at, consumed) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
-             RETURNING id",
+            "INSERT INTO approval_votes (machine_id, operator_cn, operator_principal, role, \
+             hostname, assigned_ip, created_at, expires_at, consumed) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
         )
         .bind(&vote.machine_id)
         .bind(&vote.operator_cn)
+        .bind(vote.operator_principal.as_deref())
         .bind(&vote.role)
         .bind(vote.hostname.as_deref())
         .bind(vote.assigned_ip.as_deref())
@@ -106,6 +110,7 @@ fn vote_from_row(row: &AnyRow) -> Result<VoteRecord> {
         id: row.try_get("id")?,
         machine_id: row.try_get("machine_id")?,
         operator_cn: row.try_get("operator_cn")?,
+        operator_principal: row.try_get("operator_principal")?,
         role: row.try_get("role")?,
         hostname: row.try_get("hostname")?,
         assigned_ip: row.try_get("assigned_ip")?,

@@ -9,7 +9,7 @@ use crate::tx::WriteTx;
 use crate::Store;
 
 /// One issued certificate; timestamps in the wire format.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct IssuedCertRecord {
     /// Serial, lowercase hex.
     pub serial_hex: String,
@@ -24,6 +24,56 @@ pub struct IssuedCertRecord {
     pub revoked_at: Option<String>,
     /// RFC 5280 CRLReason name.
     pub revocation_reason: Option<String>,
+    /// Operator certificates: the principal of the login that obtained it.
+    pub principal: Option<String>,
+    /// Machine certificates: what the holder proved at issuance
+    /// ([`HolderProof`] spelling).
+    pub holder_proof: Option<String>,
+}
+
+impl IssuedCertRecord {
+    /// A record for `subject_cn` and `purpose`; the issuer fills in serial
+    /// and times ([`Default`] for the rest).
+    pub fn new(subject_cn: &str, purpose: &str) -> Self {
+        Self {
+            subject_cn: subject_cn.to_owned(),
+            purpose: purpose.to_owned(),
+            ..Self::default()
+        }
+    }
+}
+
+/// What the holder of a machine certificate proved when it was issued.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HolderProof {
+    /// A fresh server nonce signed by the machine's activated AK: the
+    /// requester holds the TPM.
+    Tpm,
+    /// Only the EK material, which is public.
+    Ek,
+    /// An operator issued it (offline bundle).
+    Operator,
+}
+
+impl HolderProof {
+    /// Stored spelling.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Tpm => "tpm",
+            Self::Ek => "ek",
+            Self::Operator => "operator",
+        }
+    }
+
+    /// Parses the stored spelling; rows from before the column existed
+    /// (`None`) proved only the EK.
+    pub fn parse(stored: Option<&str>) -> Self {
+        match stored {
+            Some("tpm") => Self::Tpm,
+            Some("operator") => Self::Operator,
+            _ => Self::Ek,
+        }
+    }
 }
 
 /// A revoked certificate as the CRL needs it.
@@ -48,13 +98,14 @@ impl Store {
 }
 
 const COLUMNS: &str = "serial_hex, subject_cn, purpose, machine_id, issued_at, not_after, \
-     revoked_at, revocation_reason";
+     revoked_at, revocation_reason, principal, holder_proof";
 
 impl EnrollmentCertRepo<'_> {
     /// Records a certificate in the transaction that hands it out.
     pub async fn insert(tx: &mut WriteTx, c: &IssuedCertRecord) -> Result<()> {
         let sql = format!(
-            "INSERT INTO enrollment_certs ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+            "INSERT INTO enrollment_certs ({COLUMNS}) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
         );
         sqlx::query(&sql)
             .bind(&c.serial_hex)
@@ -65,6 +116,8 @@ impl EnrollmentCertRepo<'_> {
             .bind(&c.not_after)
             .bind(c.revoked_at.as_deref())
             .bind(c.revocation_reason.as_deref())
+            .bind(c.principal.as_deref())
+            .bind(c.holder_proof.as_deref())
             .execute(&mut **tx)
             .await
             .map_err(crate::machines::unique_to_conflict)?;
@@ -88,6 +141,75 @@ impl EnrollmentCertRepo<'_> {
         .execute(&mut **tx)
         .await?
         .rows_affected())
+    }
+
+    /// Revokes one certificate of `purpose` by serial; `false` when there is
+    /// no such certificate or it was already revoked (the caller tells
+    /// which with [`Self::get_in`]).
+    pub async fn revoke_serial(
+        tx: &mut WriteTx,
+        serial_hex: &str,
+        purpose: &str,
+        at: &str,
+        reason: &str,
+    ) -> Result<bool> {
+        Ok(sqlx::query(
+            "UPDATE enrollment_certs SET revoked_at = $1, revocation_reason = $2 \
+             WHERE serial_hex = $3 AND purpose = $4 AND revoked_at IS NULL",
+        )
+        .bind(at)
+        .bind(reason)
+        .bind(serial_hex)
+        .bind(purpose)
+        .execute(&mut **tx)
+        .await?
+        .rows_affected()
+            == 1)
+    }
+
+    /// One certificate by serial, read inside a write transaction.
+    pub async fn get_in(tx: &mut WriteTx, serial_hex: &str) -> Result<Option<IssuedCertRecord>> {
+        let sql = format!("SELECT {COLUMNS} FROM enrollment_certs WHERE serial_hex = $1");
+        let row = sqlx::query(&sql)
+            .bind(serial_hex)
+            .fetch_optional(&mut **tx)
+            .await?;
+        row.as_ref().map(record_from_row).transpose()
+    }
+
+    /// Certificates of `purpose` issued to `machine_id` at or after
+    /// `since` (wire timestamps compare as text), for issuance caps.
+    pub async fn count_issued_since(
+        tx: &mut WriteTx,
+        machine_id: &str,
+        purpose: &str,
+        since: &str,
+    ) -> Result<i64> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) FROM enrollment_certs \
+             WHERE machine_id = $1 AND purpose = $2 AND issued_at >= $3",
+        )
+        .bind(machine_id)
+        .bind(purpose)
+        .bind(since)
+        .fetch_one(&mut **tx)
+        .await?;
+        Ok(row.try_get(0)?)
+    }
+
+    /// Every certificate of `purpose`, newest first (operator certificates
+    /// are few: one per operator login that asked).
+    pub async fn list_purpose(&self, purpose: &str, limit: i64) -> Result<Vec<IssuedCertRecord>> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM enrollment_certs WHERE purpose = $1 \
+             ORDER BY issued_at DESC, serial_hex LIMIT $2"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(purpose)
+            .bind(limit)
+            .fetch_all(self.store.pool())
+            .await?;
+        rows.iter().map(record_from_row).collect()
     }
 
     /// Certificates issued to `machine_id`, oldest first.
@@ -145,5 +267,7 @@ fn record_from_row(row: &AnyRow) -> Result<IssuedCertRecord> {
         not_after: row.try_get("not_after")?,
         revoked_at: row.try_get("revoked_at")?,
         revocation_reason: row.try_get("revocation_reason")?,
+        principal: row.try_get("principal")?,
+        holder_proof: row.try_get("holder_proof")?,
     })
 }

@@ -20,6 +20,7 @@ mod error;
 mod machines;
 mod migrate;
 mod nonces;
+mod rate_limits;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod tx;
@@ -39,11 +40,12 @@ pub use attest_domain::audit::{AuditEntry, VerifyReport};
 pub use audit::pg_copy::{CopyError, CopyRows};
 pub use audit::{AuditRepo, NewAuditEntry};
 pub use backend::{redacted_url, Backend};
-pub use enrollment_certs::{EnrollmentCertRepo, IssuedCertRecord, RevokedCert};
+pub use enrollment_certs::{EnrollmentCertRepo, HolderProof, IssuedCertRecord, RevokedCert};
 pub use error::{Result, StoreError};
 pub use machines::{MachineFilter, MachineRecord, MachineRepo};
 pub use migrate::{AppliedMigration, Migration, MigrationReport, MigrationSet, CORE_MIGRATIONS};
 pub use nonces::{NewNonce, NonceRepo, Redeemed, NONCE_RETENTION_MS};
+pub use rate_limits::{RateLimitRepo, SourceCount};
 pub use tx::WriteTx;
 
 /// Re-exported so callers can name row and connection types without their

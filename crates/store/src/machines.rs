@@ -18,7 +18,7 @@ const COLUMNS: &str = "machine_id, ek_fingerprint, ek_sha256, ek_sha384, ek_mate
      config_token_hash, config_token_issued_at, config_token_consumed_at, schematic_id, iso_url, \
      ak_public_pem, ak_activated_at, quote_reset_count, quote_restart_count, last_quote, \
      last_quote_signature, last_attest_at, registered_at, attested_at, locked_at, revoked_at, \
-     updated_at, version, ak_name";
+     updated_at, version, ak_name, failed_attestations";
 
 /// One machine as stored. Timestamps are already formatted for the wire
 /// (`attest_domain::audit::format_timestamp`).
@@ -66,6 +66,8 @@ pub struct MachineRecord {
     pub updated_at: String,
     /// Change counter (bumped by [`MachineRepo::lock`]).
     pub version: i64,
+    /// Consecutive refused attestations (reset by an accepted one).
+    pub failed_attestations: i64,
 }
 
 impl MachineRecord {
@@ -222,6 +224,55 @@ impl MachineRepo<'_> {
         rows.iter().map(record_from_row).collect()
     }
 
+    /// Up to `limit` machines matching `filter` after `after` (the
+    /// `(registered_at, machine_id)` of the last one already read) in list
+    /// order: keyset paging, so reading a whole large fleet batch by batch
+    /// costs the same per batch at its end as at its start.
+    pub async fn list_after(
+        &self,
+        filter: MachineFilter,
+        after: Option<(&str, &str)>,
+        limit: i64,
+    ) -> Result<Vec<MachineRecord>> {
+        let (clause, values) = filter_clause(filter);
+        let n = values.len();
+        let mut next = n + 1;
+        let mut conditions = clause;
+        if after.is_some() {
+            let keyset = format!(
+                "(registered_at > ${a} OR (registered_at = ${a} AND machine_id > ${b}))",
+                a = n + 1,
+                b = n + 2
+            );
+            conditions = if conditions.is_empty() {
+                format!(" WHERE {keyset}")
+            } else {
+                format!("{conditions} AND {keyset}")
+            };
+            next = n + 3;
+        }
+        let sql = format!(
+            "SELECT {COLUMNS} FROM machines{conditions} \
+             ORDER BY registered_at, machine_id LIMIT ${next}"
+        );
+        let mut query = bound(&sql, values);
+        if let Some((registered_at, machine_id)) = after {
+            query = query.bind(registered_at).bind(machine_id);
+        }
+        let rows = query.bind(limit).fetch_all(self.store.pool()).await?;
+        rows.iter().map(record_from_row).collect()
+    }
+
+    /// How many machines have `status`, inside a write transaction (for
+    /// caps checked before an insert).
+    pub async fn count_status_in(tx: &mut WriteTx, status: MachineStatus) -> Result<i64> {
+        let row = sqlx::query("SELECT COUNT(*) FROM machines WHERE status = $1")
+            .bind(status.as_str())
+            .fetch_one(&mut **tx)
+            .await?;
+        Ok(row.try_get(0)?)
+    }
+
     /// How many machines match `filter`.
     pub async fn count(&self, filter: MachineFilter) -> Result<i64> {
         let (clause, values) = filter_clause(filter);
@@ -253,7 +304,7 @@ impl MachineRepo<'_> {
         let sql = format!(
             "INSERT INTO machines ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, \
              $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, \
-             $27, $28, $29, $30, $31, $32, $33, $34)"
+             $27, $28, $29, $30, $31, $32, $33, $34, $35)"
         );
         let q = sqlx::query(&sql)
             .bind(&m.machine_id)
@@ -263,6 +314,7 @@ impl MachineRepo<'_> {
         bind_mutable(q, m)
             .bind(m.version)
             .bind(m.ak_name.as_deref())
+            .bind(m.failed_attestations)
             .execute(&mut **tx)
             .await
             .map_err(unique_to_conflict)?;
@@ -283,13 +335,15 @@ impl MachineRepo<'_> {
              quote_restart_count = $20, last_quote = $21, last_quote_signature = $22, \
              last_attest_at = $23, registered_at = $24, attested_at = $25, locked_at = $26, \
              revoked_at = $27, updated_at = $28, ek_sha256 = COALESCE(ek_sha256, $30), \
-             ek_sha384 = COALESCE(ek_sha384, $31), ak_name = $32 WHERE machine_id = $29",
+             ek_sha384 = COALESCE(ek_sha384, $31), ak_name = $32, failed_attestations = $33 \
+             WHERE machine_id = $29",
         );
         let updated = bind_mutable(q, m)
             .bind(&m.machine_id)
             .bind(m.ek_sha256.as_deref())
             .bind(m.ek_sha384.as_deref())
             .bind(m.ak_name.as_deref())
+            .bind(m.failed_attestations)
             .execute(&mut **tx)
             .await
             .map_err(unique_to_conflict)?
@@ -390,5 +444,6 @@ fn record_from_row(row: &AnyRow) -> Result<MachineRecord> {
         revoked_at: row.try_get("revoked_at")?,
         updated_at: row.try_get("updated_at")?,
         version: row.try_get("version")?,
+        failed_attestations: row.try_get("failed_attestations")?,
     })
 }

@@ -81,6 +81,12 @@ pub const CORE_MIGRATIONS: MigrationSet = MigrationSet {
             sqlite: include_str!("../migrations/sqlite/0005_outstanding_nonces.sql"),
             postgres: include_str!("../migrations/postgres/0005_outstanding_nonces.sql"),
         },
+        Migration {
+            version: 6,
+            name: "security_review",
+            sqlite: include_str!("../migrations/sqlite/0006_security_review.sql"),
+            postgres: include_str!("../migrations/postgres/0006_security_review.sql"),
+        },
     ],
 };
 

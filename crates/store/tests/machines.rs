@@ -76,6 +76,7 @@ fn machine(id: &str, registered_secs: i64) -> MachineRecord {
         revoked_at: None,
         updated_at: ts(registered_secs),
         version: 0,
+        failed_attestations: 0,
     }
 }
 
@@ -118,6 +119,7 @@ fn full_machine() -> MachineRecord {
         revoked_at: Some(ts(16)),
         updated_at: ts(17),
         version: 7,
+        failed_attestations: 3,
     }
 }
 
@@ -416,6 +418,26 @@ async fn list_filters_orders_pages_and_counts() {
         assert!(repo.list(all, 3, 8).await.unwrap().is_empty());
         assert!(repo.list(all, 0, 0).await.unwrap().is_empty());
         assert_eq!(ids(&repo.list(by_role, 1, 1).await.unwrap()), vec!["m-b3"]);
+
+        // Keyset batches (the unpaged list streams them) tile every filter,
+        // across the tie at one registration time.
+        for (filter, expected) in &cases {
+            for size in [1, 2, 3, 100] {
+                let mut read: Vec<MachineRecord> = Vec::new();
+                loop {
+                    let after = read
+                        .last()
+                        .map(|m| (m.registered_at.as_str(), m.machine_id.as_str()));
+                    let batch = repo.list_after(*filter, after, size).await.unwrap();
+                    let short = (batch.len() as i64) < size;
+                    read.extend(batch);
+                    if short {
+                        break;
+                    }
+                }
+                assert_eq!(ids(&read), *expected, "{filter:?} in batches of {size}");
+            }
+        }
         assert_eq!(
             ids(&repo.list(by_status, 10, 2).await.unwrap()),
             vec!["m-e"]
@@ -970,6 +992,7 @@ fn vote(machine_id: &str, operator: &str, secs: i64) -> VoteRecord {
         id: 0,
         machine_id: machine_id.to_owned(),
         operator_cn: operator.to_owned(),
+        operator_principal: Some(format!("oidc:{operator}")),
         role: Role::Controlplane.as_str().to_owned(),
         hostname: Some(format!("host-{operator}")),
         assigned_ip: Some(format!("10.0.0.{secs}")),
@@ -1227,6 +1250,8 @@ fn cert(serial: &str, machine_id: Option<&str>, not_after_secs: i64) -> IssuedCe
         not_after: ts(not_after_secs),
         revoked_at: None,
         revocation_reason: None,
+        principal: machine_id.is_none().then(|| "oidc:alice".to_owned()),
+        holder_proof: machine_id.map(|_| "tpm".to_owned()),
     }
 }
 

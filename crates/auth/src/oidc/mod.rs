@@ -27,12 +27,13 @@ pub struct OidcConfig {
     /// Issuer URL (`ITL_OIDC_ISSUER`), e.g.
     /// `https://sts.itlusions.com/realms/itl`. Must equal the tokens' `iss`.
     pub issuer: String,
-    /// Required audience (`ITL_OIDC_AUDIENCE`); `None` skips the `aud` check.
+    /// Audience `aud` must contain (`ITL_OIDC_AUDIENCE`); when `None`, the
+    /// client id. One of the two is required.
     pub audience: Option<String>,
     /// Role that makes a token holder an operator (`ITL_OIDC_OPERATOR_ROLE`).
     pub operator_role: String,
     /// Client whose `resource_access.<client>.roles` count
-    /// (`ITL_OIDC_CLIENT_ID`); `None` accepts the role under any client.
+    /// (`ITL_OIDC_CLIENT_ID`); with `None` only realm roles count.
     pub client_id: Option<String>,
     /// Minimum time between two JWKS fetches, so tokens with random `kid`s
     /// cannot make us hammer the identity provider.
@@ -47,8 +48,8 @@ pub struct OidcConfig {
 
 impl OidcConfig {
     /// Settings for `issuer` with the defaults: role `attestation-operator`,
-    /// no audience or client restriction, JWKS refresh at most every 30 s
-    /// and at least every 15 minutes, 10 s HTTP timeout.
+    /// JWKS refresh at most every 30 s and at least every 15 minutes, 10 s
+    /// HTTP timeout. An audience or client id must still be set.
     pub fn new(issuer: impl Into<String>) -> Self {
         Self {
             issuer: issuer.into(),
@@ -106,6 +107,12 @@ impl OidcValidator {
         if config.operator_role.trim().is_empty() {
             return Err(AuthSetupError::EmptyOperatorRole);
         }
+        // Without an audience any token the issuer minted for any client
+        // would do, and the role could come from any client's roles.
+        let named = |v: &Option<String>| v.as_deref().is_some_and(|s| !s.trim().is_empty());
+        if !named(&config.audience) && !named(&config.client_id) {
+            return Err(AuthSetupError::OidcAudienceMissing);
+        }
         let http = reqwest::Client::builder()
             .timeout(config.http_timeout)
             .redirect(discovery::redirect_policy())
@@ -125,11 +132,12 @@ impl OidcValidator {
         })
     }
 
-    /// Validates `token` and returns the operator identity.
+    /// Validates `token` and returns the operator: identity
+    /// (`preferred_username`, else `sub`) and principal (`oidc:<sub>`).
     ///
     /// `Unauthenticated` if the token is not valid for this issuer;
     /// `Forbidden` if it is valid but lacks the operator role.
-    pub async fn authenticate(&self, token: &str) -> Result<String, AuthError> {
+    pub async fn authenticate(&self, token: &str) -> Result<crate::Operator, AuthError> {
         if token.len() > MAX_TOKEN_BYTES {
             return Err(AuthError::Unauthenticated(
                 "invalid bearer token: token too large".into(),
@@ -154,8 +162,18 @@ impl OidcValidator {
                 "invalid bearer token: neither preferred_username nor sub".into(),
             )
         })?;
-        crate::check_identity(&identity)?;
-        Ok(identity)
+        let identity = crate::normalize_identity(&identity)?;
+        let principal = claims
+            .sub
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(crate::oidc_principal);
+        Ok(crate::Operator {
+            identity,
+            method: crate::AuthMethod::Oidc,
+            principal,
+        })
     }
 }
 

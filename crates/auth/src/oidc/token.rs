@@ -88,18 +88,17 @@ pub struct Claims {
 
 impl Claims {
     /// True if `role` is in `realm_access.roles`, or in
-    /// `resource_access.<client>.roles` (any client if `client_id` is `None`).
+    /// `resource_access.<client_id>.roles`. Roles of other clients never
+    /// count: any client of the realm could otherwise grant the operator
+    /// role to its own users.
     pub fn has_role(&self, role: &str, client_id: Option<&str>) -> bool {
         let in_list = |l: &RoleList| l.roles.iter().any(|r| r == role);
         if self.realm_access.as_ref().is_some_and(in_list) {
             return true;
         }
-        let Some(resources) = &self.resource_access else {
-            return false;
-        };
-        match client_id {
-            Some(client) => resources.get(client).is_some_and(in_list),
-            None => resources.values().any(in_list),
+        match (client_id, &self.resource_access) {
+            (Some(client), Some(resources)) => resources.get(client).is_some_and(in_list),
+            _ => false,
         }
     }
 
@@ -147,16 +146,21 @@ pub(crate) fn validate(
     validation.validate_nbf = false;
     validation.leeway = 0;
     validation.set_issuer(&[config.issuer.as_str()]);
-    match &config.audience {
-        Some(aud) => {
-            validation.set_audience(&[aud.as_str()]);
-            validation.set_required_spec_claims(&["exp", "iss", "aud"]);
-        }
-        None => {
-            validation.validate_aud = false;
-            validation.set_required_spec_claims(&["exp", "iss"]);
-        }
+    // `aud` must name this service: the configured audience, or else the
+    // client id (the validator refuses a configuration with neither).
+    let audiences: Vec<&str> = config
+        .audience
+        .iter()
+        .chain(config.client_id.iter())
+        .map(String::as_str)
+        .filter(|a| !a.trim().is_empty())
+        .take(1)
+        .collect();
+    if audiences.is_empty() {
+        return Err(TokenError::WrongAudience);
     }
+    validation.set_audience(&audiences);
+    validation.set_required_spec_claims(&["exp", "iss", "aud"]);
 
     let data = jsonwebtoken::decode::<Claims>(token, &key.key, &validation).map_err(map_error)?;
     let claims = data.claims;

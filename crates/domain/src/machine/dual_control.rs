@@ -25,12 +25,26 @@ pub struct ApprovalRequest {
     pub assigned_ip: Option<String>,
 }
 
+/// Who is approving: the display identity the audit log records, and the
+/// principal (the identity as proven by its original authentication
+/// source) that dual control counts. Display names can be chosen (a
+/// certificate CN, a renamed account); principals cannot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Voter {
+    pub identity: String,
+    /// `None` for the break-glass token and for credentials issued before
+    /// principals were recorded: such operators never vote.
+    pub principal: Option<String>,
+}
+
 /// One stored vote (a row of `GET /machines/{id}/approvals`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Vote {
     pub id: i64,
-    /// Operator identity as normalised by auth; compared exactly.
+    /// Operator identity as shown in the audit log.
     pub operator: String,
+    /// The voter's principal; votes without one never count.
+    pub principal: Option<String>,
     pub request: ApprovalRequest,
     pub created_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
@@ -76,15 +90,17 @@ pub enum Decision {
     IneligibleVoter,
 }
 
-/// Decides an approve call by `operator` asking for `request`.
+/// Decides an approve call by `voter` asking for `request`.
 ///
 /// `votes` are the machine's stored votes (any state; expired and consumed
 /// ones are ignored, which is how "the first vote is discarded and a new
 /// window starts"). `dual_controlled`: `request.role` is in
 /// `ITL_DUAL_CONTROL_ROLES`. `window`: `ITL_DUAL_CONTROL_WINDOW_SECONDS`.
+/// Two votes are by the same operator when their principals are equal,
+/// whatever names they show.
 pub fn decide_approval(
     votes: &[Vote],
-    operator: &str,
+    voter: &Voter,
     request: &ApprovalRequest,
     dual_controlled: bool,
     now: DateTime<Utc>,
@@ -93,18 +109,23 @@ pub fn decide_approval(
     if !dual_controlled {
         return Decision::Approve;
     }
-    if operator.is_empty() || operator == BREAK_GLASS_OPERATOR {
+    let Some(principal) = principal_of(voter.principal.as_deref()) else {
+        return Decision::IneligibleVoter;
+    };
+    if voter.identity.is_empty() || voter.identity == BREAK_GLASS_OPERATOR {
         return Decision::IneligibleVoter;
     }
-    // Only open votes for exactly this request count; a vote for another
-    // role/hostname/IP is a different approval.
-    let matching: Vec<&Vote> = votes
+    // Only open votes for exactly this request, by someone who can vote,
+    // count; a vote for another role/hostname/IP is a different approval.
+    let matching: Vec<(&Vote, &str)> = votes
         .iter()
         .filter(|v| v.is_open(now) && v.request == *request)
+        .filter(|v| v.operator != BREAK_GLASS_OPERATOR)
+        .filter_map(|v| principal_of(v.principal.as_deref()).map(|p| (v, p)))
         .collect();
 
     // Checked before quorum: a repeat never counts, whoever else voted.
-    if let Some(own) = matching.iter().find(|v| v.operator == operator) {
+    if let Some((own, _)) = matching.iter().find(|(_, p)| *p == principal) {
         return Decision::DuplicateVote {
             approvals_received: 1,
             approvals_required: QUORUM,
@@ -112,21 +133,18 @@ pub fn decide_approval(
         };
     }
 
-    // Earliest open matching vote by someone else: its window is the one the
-    // caller joins.
-    let first = matching
-        .iter()
-        .filter(|v| v.operator != BREAK_GLASS_OPERATOR && !v.operator.is_empty())
-        .min_by_key(|v| (v.created_at, v.id));
+    // Earliest open matching vote by another principal: its window is the
+    // one the caller joins.
+    let first = matching.iter().min_by_key(|(v, _)| (v.created_at, v.id));
     match first {
-        Some(first) => {
+        Some((first, first_principal)) => {
             let consume = matching
                 .iter()
-                .filter(|v| v.operator == first.operator)
-                .map(|v| v.id)
+                .filter(|(_, p)| p == first_principal)
+                .map(|(v, _)| v.id)
                 .collect();
             Decision::QuorumReached {
-                voters: vec![first.operator.clone(), operator.to_owned()],
+                voters: vec![first.operator.clone(), voter.identity.clone()],
                 consume,
             }
         }
@@ -136,6 +154,11 @@ pub fn decide_approval(
             expires_at: now + window,
         },
     }
+}
+
+/// A principal that can vote: present and not blank.
+fn principal_of(principal: Option<&str>) -> Option<&str> {
+    principal.map(str::trim).filter(|p| !p.is_empty())
 }
 
 #[cfg(test)]
@@ -152,6 +175,14 @@ mod tests {
         Duration::seconds(600)
     }
 
+    /// An operator whose principal is their name under OIDC.
+    fn who(name: &str) -> Voter {
+        Voter {
+            identity: name.into(),
+            principal: Some(format!("oidc:{name}")),
+        }
+    }
+
     fn cp() -> ApprovalRequest {
         ApprovalRequest {
             role: Role::Controlplane,
@@ -164,6 +195,7 @@ mod tests {
         Vote {
             id,
             operator: operator.into(),
+            principal: Some(format!("oidc:{operator}")),
             request,
             created_at: at,
             expires_at: at + window(),
@@ -175,12 +207,12 @@ mod tests {
     fn role_not_dual_controlled_approves_immediately() {
         let votes = [vote(1, "alice", cp(), t0())];
         assert_eq!(
-            decide_approval(&votes, "bob", &cp(), false, t0(), window()),
+            decide_approval(&votes, &who("bob"), &cp(), false, t0(), window()),
             Decision::Approve
         );
         // Even the break-glass identity: dual control is not asked for.
         assert_eq!(
-            decide_approval(&[], "SYSTEM", &cp(), false, t0(), window()),
+            decide_approval(&[], &who("SYSTEM"), &cp(), false, t0(), window()),
             Decision::Approve
         );
     }
@@ -188,7 +220,7 @@ mod tests {
     #[test]
     fn first_vote_is_recorded_with_window() {
         assert_eq!(
-            decide_approval(&[], "alice", &cp(), true, t0(), window()),
+            decide_approval(&[], &who("alice"), &cp(), true, t0(), window()),
             Decision::VoteRecorded {
                 approvals_received: 1,
                 approvals_required: 2,
@@ -202,7 +234,7 @@ mod tests {
         let votes = [vote(1, "alice", cp(), t0())];
         let later = t0() + Duration::seconds(300);
         assert_eq!(
-            decide_approval(&votes, "alice", &cp(), true, later, window()),
+            decide_approval(&votes, &who("alice"), &cp(), true, later, window()),
             Decision::DuplicateVote {
                 approvals_received: 1,
                 approvals_required: 2,
@@ -216,7 +248,7 @@ mod tests {
         let votes = [vote(7, "alice", cp(), t0())];
         let later = t0() + window() - Duration::seconds(1);
         assert_eq!(
-            decide_approval(&votes, "bob", &cp(), true, later, window()),
+            decide_approval(&votes, &who("bob"), &cp(), true, later, window()),
             Decision::QuorumReached {
                 voters: vec!["alice".into(), "bob".into()],
                 consume: vec![7],
@@ -230,7 +262,7 @@ mod tests {
         // Exactly at expires_at the vote is no longer open.
         let at_expiry = t0() + window();
         assert_eq!(
-            decide_approval(&votes, "bob", &cp(), true, at_expiry, window()),
+            decide_approval(&votes, &who("bob"), &cp(), true, at_expiry, window()),
             Decision::VoteRecorded {
                 approvals_received: 1,
                 approvals_required: 2,
@@ -239,7 +271,7 @@ mod tests {
         );
         // The same operator after expiry gets a fresh vote, not a duplicate.
         assert!(matches!(
-            decide_approval(&votes, "alice", &cp(), true, at_expiry, window()),
+            decide_approval(&votes, &who("alice"), &cp(), true, at_expiry, window()),
             Decision::VoteRecorded { .. }
         ));
     }
@@ -249,7 +281,7 @@ mod tests {
         let mut v = vote(1, "alice", cp(), t0());
         v.consumed = true;
         assert!(matches!(
-            decide_approval(&[v], "bob", &cp(), true, t0(), window()),
+            decide_approval(&[v], &who("bob"), &cp(), true, t0(), window()),
             Decision::VoteRecorded { .. }
         ));
     }
@@ -278,7 +310,7 @@ mod tests {
         for req in variants {
             assert!(
                 matches!(
-                    decide_approval(&votes, "bob", &req, true, t0(), window()),
+                    decide_approval(&votes, &who("bob"), &req, true, t0(), window()),
                     Decision::VoteRecorded {
                         approvals_received: 1,
                         ..
@@ -293,7 +325,50 @@ mod tests {
             ..cp()
         };
         assert!(matches!(
-            decide_approval(&votes, "alice", &other, true, t0(), window()),
+            decide_approval(&votes, &who("alice"), &other, true, t0(), window()),
+            Decision::VoteRecorded { .. }
+        ));
+    }
+
+    #[test]
+    fn principals_not_names_are_counted() {
+        let votes = [vote(1, "alice", cp(), t0())];
+        // The same principal under another display name is the same voter.
+        let renamed = Voter {
+            identity: "alice-admin".into(),
+            principal: Some("oidc:alice".into()),
+        };
+        assert!(matches!(
+            decide_approval(&votes, &renamed, &cp(), true, t0(), window()),
+            Decision::DuplicateVote { .. }
+        ));
+        // A different principal showing the same name is a different voter.
+        let namesake = Voter {
+            identity: "alice".into(),
+            principal: Some("oidc:someone-else".into()),
+        };
+        assert!(matches!(
+            decide_approval(&votes, &namesake, &cp(), true, t0(), window()),
+            Decision::QuorumReached { .. }
+        ));
+    }
+
+    #[test]
+    fn voters_without_a_principal_never_count() {
+        let anonymous = Voter {
+            identity: "bob".into(),
+            principal: None,
+        };
+        assert_eq!(
+            decide_approval(&[], &anonymous, &cp(), true, t0(), window()),
+            Decision::IneligibleVoter
+        );
+        // A stored vote without a principal (cast before principals were
+        // recorded) never completes a quorum.
+        let mut old = vote(1, "alice", cp(), t0());
+        old.principal = None;
+        assert!(matches!(
+            decide_approval(&[old], &who("bob"), &cp(), true, t0(), window()),
             Decision::VoteRecorded { .. }
         ));
     }
@@ -304,11 +379,11 @@ mod tests {
         // Auth normalises identities; a different spelling is a different
         // identity here (and would be a bug in auth, not a bypass here).
         assert!(matches!(
-            decide_approval(&votes, "Alice", &cp(), true, t0(), window()),
+            decide_approval(&votes, &who("Alice"), &cp(), true, t0(), window()),
             Decision::QuorumReached { .. }
         ));
         assert!(matches!(
-            decide_approval(&votes, "alice", &cp(), true, t0(), window()),
+            decide_approval(&votes, &who("alice"), &cp(), true, t0(), window()),
             Decision::DuplicateVote { .. }
         ));
     }
@@ -316,17 +391,17 @@ mod tests {
     #[test]
     fn break_glass_and_empty_identity_cannot_vote() {
         assert_eq!(
-            decide_approval(&[], BREAK_GLASS_OPERATOR, &cp(), true, t0(), window()),
+            decide_approval(&[], &who(BREAK_GLASS_OPERATOR), &cp(), true, t0(), window()),
             Decision::IneligibleVoter
         );
         assert_eq!(
-            decide_approval(&[], "", &cp(), true, t0(), window()),
+            decide_approval(&[], &who(""), &cp(), true, t0(), window()),
             Decision::IneligibleVoter
         );
         // A stored SYSTEM vote (e.g. from before this rule) never completes quorum.
         let votes = [vote(1, BREAK_GLASS_OPERATOR, cp(), t0())];
         assert!(matches!(
-            decide_approval(&votes, "bob", &cp(), true, t0(), window()),
+            decide_approval(&votes, &who("bob"), &cp(), true, t0(), window()),
             Decision::VoteRecorded { .. }
         ));
     }
@@ -341,7 +416,7 @@ mod tests {
         assert_eq!(
             decide_approval(
                 &votes,
-                "bob",
+                &who("bob"),
                 &cp(),
                 true,
                 t0() + Duration::seconds(30),

@@ -16,7 +16,12 @@ pub enum Event {
     /// `auto_approve`: `ITL_REGISTER_AUTO_APPROVE` is on and the requested
     /// role is not dual-controlled (the seed's behaviour); otherwise a new
     /// machine waits for an operator like a self-registered one.
-    Register { auto_approve: bool },
+    /// `evidence_required`: `/attest` demands a nonce or a quote, so an
+    /// approved machine's config may not be handed out for the EK alone.
+    Register {
+        auto_approve: bool,
+        evidence_required: bool,
+    },
     /// `POST /self-register` from the Talos extension.
     SelfRegister,
     /// `POST /machines/import` (operator). `dual_controlled_role`: the
@@ -204,12 +209,20 @@ pub fn transition(
 
     let Some(cur) = current else {
         return match event {
-            Event::Register { auto_approve: true } => {
-                Ok(Outcome::to(None, Registered).with_token())
-            }
+            // An approved machine's token fetches its full config: only when
+            // /attest would not demand more than the EK either.
+            Event::Register {
+                auto_approve: true,
+                evidence_required: false,
+            } => Ok(Outcome::to(None, Registered).with_token()),
+            Event::Register {
+                auto_approve: true,
+                evidence_required: true,
+            } => Ok(Outcome::to(None, Registered)),
             // The token lets the booted ISO fetch the safe pending config.
             Event::Register {
                 auto_approve: false,
+                ..
             } => Ok(Outcome::to(None, PendingApproval).with_token()),
             Event::SelfRegister => Ok(Outcome::to(None, PendingApproval)),
             Event::Import {
@@ -232,11 +245,12 @@ pub fn transition(
     };
 
     match event {
-        // Re-registration refreshes the token but never changes the status:
-        // an unauthenticated endpoint must neither skip the approval queue
-        // nor bring back a locked, revoked or rejected machine.
+        // Re-registration changes neither the status nor the token: an
+        // unauthenticated endpoint given a public EK must not skip the
+        // approval queue, bring back a locked, revoked or rejected machine,
+        // hand out an approved machine's config, or cut off its token.
         Event::Register { .. } => match cur {
-            PendingApproval | Registered | Attested => Ok(Outcome::stay(cur).with_token()),
+            PendingApproval | Registered | Attested => Ok(Outcome::stay(cur)),
             Locked | Revoked | Rejected => conflict(cur),
         },
         // Seed: "the existing record is returned". Read-only, so nothing is
@@ -320,16 +334,27 @@ pub fn transition(
 }
 
 /// The documented columns: each event with representative flags.
-pub const TABLE_COLUMNS: [(&str, Event); 16] = [
+pub const TABLE_COLUMNS: [(&str, Event); 17] = [
     (
         "register",
         Event::Register {
             auto_approve: false,
+            evidence_required: false,
         },
     ),
     (
         "register (auto-approve)",
-        Event::Register { auto_approve: true },
+        Event::Register {
+            auto_approve: true,
+            evidence_required: false,
+        },
+    ),
+    (
+        "register (auto-approve, evidence required)",
+        Event::Register {
+            auto_approve: true,
+            evidence_required: true,
+        },
     ),
     ("self-register", Event::SelfRegister),
     (

@@ -15,6 +15,6 @@ pub use attest_proto::machine::{
     MachineStatus, ReportedStatus, Role, UnknownRole, UnknownStatus, PENDING_SECOND_APPROVAL,
 };
 pub use dual_control::{
-    decide_approval, ApprovalRequest, Decision, Vote, BREAK_GLASS_OPERATOR, QUORUM,
+    decide_approval, ApprovalRequest, Decision, Vote, Voter, BREAK_GLASS_OPERATOR, QUORUM,
 };
 pub use lifecycle::{transition, AttestAction, Event, EventKind, Outcome, TransitionError};

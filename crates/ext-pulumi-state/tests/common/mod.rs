@@ -39,7 +39,7 @@ impl Harness {
     pub async fn start(db: &TestDb, env: &[(&str, &str)]) -> Harness {
         let dir = tempfile::tempdir().unwrap();
         let clock = ManualClock::new(chrono::Utc::now());
-        let mut settings = Settings::for_tests(dir.path(), db.url().to_string());
+        let mut settings = Settings::for_tests(dir.path(), db.url().to_string()).unwrap();
         settings.admin_token = Some(secrecy::SecretString::from(ADMIN_TOKEN));
         let mut ext_env = settings
             .extensions

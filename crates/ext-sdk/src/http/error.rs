@@ -32,6 +32,9 @@ pub enum ApiError {
     /// 406: the requested representation is not allowed.
     #[error("{0}")]
     NotAcceptable(String),
+    /// 415: the body's media type is not accepted.
+    #[error("{0}")]
+    UnsupportedMediaType(String),
     /// 409: the request conflicts with the current state.
     #[error("{0}")]
     Conflict(String),
@@ -50,6 +53,14 @@ pub enum ApiError {
     /// 429.
     #[error("{0}")]
     TooManyRequests(String),
+    /// 429 with `Retry-After`: a rate limit that lifts at a known time.
+    #[error("{message}")]
+    RateLimited {
+        /// What was limited, for the client.
+        message: String,
+        /// Seconds until a retry may succeed (at least 1).
+        retry_after_secs: u64,
+    },
     /// 503: a dependency (database, image factory) is unavailable.
     #[error("{0}")]
     Unavailable(String),
@@ -69,10 +80,11 @@ impl ApiError {
             Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Self::NotAcceptable(_) => StatusCode::NOT_ACCEPTABLE,
             Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Gone(_) => StatusCode::GONE,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Unprocessable(_) | Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            Self::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
+            Self::TooManyRequests(_) | Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -91,6 +103,12 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
+        let retry_after = match &self {
+            Self::RateLimited {
+                retry_after_secs, ..
+            } => Some((*retry_after_secs).max(1)),
+            _ => None,
+        };
         let detail = match self {
             Self::Validation(issues) => ErrorDetail::Validation(issues),
             Self::Internal(cause) => {
@@ -108,6 +126,11 @@ impl IntoResponse for ApiError {
             response
                 .headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        if let Some(secs) = retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         response
     }

@@ -41,9 +41,10 @@ where
     }
 }
 
-/// Like [`ApiJson`], but an empty body (with any or no content type) is
-/// `T::default()`: for bodies whose every field is optional, such as
-/// lock's `{"reason": …}`.
+/// Like [`ApiJson`], but an empty body without a content type (or with a
+/// JSON one) is `T::default()`: for bodies whose every field is optional,
+/// such as lock's `{"reason": …}`. An empty body labelled as a form or text
+/// is refused like a non-empty one: that is what a cross-site form sends.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct OptionalJson<T>(pub T);
 
@@ -56,9 +57,17 @@ where
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         let json = is_json_content_type(req.headers().get(CONTENT_TYPE));
+        let has_content_type = req.headers().contains_key(CONTENT_TYPE);
         let bytes = Bytes::from_request(req, state)
             .await
             .map_err(body_rejection)?;
+        if !json && has_content_type {
+            return Err(ApiError::invalid(
+                "content_type",
+                vec![LocItem::from("body")],
+                "Content-Type must be application/json",
+            ));
+        }
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(Self(T::default()));
         }
@@ -73,7 +82,7 @@ where
     }
 }
 
-fn is_json_content_type(value: Option<&axum::http::HeaderValue>) -> bool {
+pub(crate) fn is_json_content_type(value: Option<&axum::http::HeaderValue>) -> bool {
     let Some(value) = value.and_then(|v| v.to_str().ok()) else {
         return false;
     };
@@ -151,7 +160,11 @@ fn json_issue(err: serde_path_to_error::Error<serde_json::Error>) -> ApiError {
                 loc.push(LocItem::from(field));
                 ("missing", "Field required".to_string())
             } else if let Some(field) = unknown_field(&message) {
-                loc.push(LocItem::from(field));
+                // serde_path_to_error already ends the path with the
+                // unknown key when it read it as a map key.
+                if loc.last() != Some(&LocItem::from(field)) {
+                    loc.push(LocItem::from(field));
+                }
                 (
                     "extra_forbidden",
                     "Extra inputs are not permitted".to_string(),

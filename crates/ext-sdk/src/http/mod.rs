@@ -6,6 +6,6 @@ pub mod auth;
 pub mod error;
 pub mod extract;
 
-pub use auth::{AuthenticatedMachine, Operator};
+pub use auth::{refuse_forgeable, AuthenticatedMachine, Operator};
 pub use error::ApiError;
 pub use extract::{ApiJson, ApiQuery};

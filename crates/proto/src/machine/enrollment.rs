@@ -74,6 +74,19 @@ pub struct RequestCertRequest {
     #[schema(max_length = 16384)]
     #[serde(default)]
     pub wrapping_key_pem: Option<String>,
+    /// From `GET /api/v1/attest/challenge`: with `nonce_signature`, proves
+    /// the requester holds the machine's TPM. Required when
+    /// `ITL_REQUIRE_QUOTE` or `ITL_REQUIRE_AK_CREDENTIAL` is on. Not in the
+    /// seed.
+    #[schema(max_length = 128)]
+    #[serde(default)]
+    pub nonce_id: Option<String>,
+    /// Base64 signature over the nonce bytes by the machine's activated AK
+    /// (TPMT_SIGNATURE, raw RSA PKCS#1 v1.5 SHA-256, or DER ECDSA), as in
+    /// `POST /api/v1/attest`. Not in the seed.
+    #[schema(max_length = 8192)]
+    #[serde(default)]
+    pub nonce_signature: Option<String>,
 }
 
 /// Answer of request-cert.

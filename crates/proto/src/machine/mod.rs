@@ -261,7 +261,8 @@ pub struct MachineListQuery {
     pub status: Option<MachineStatus>,
     /// Only machines with this role.
     pub role: Option<Role>,
-    /// Page number (1-based, default 1).
+    /// Page number (1-based, default 1). Without `page` and `per_page`
+    /// every machine is listed.
     #[param(minimum = 1)]
     pub page: Option<i64>,
     /// Machines per page (default 50, max 200).

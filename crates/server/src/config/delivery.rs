@@ -20,6 +20,9 @@ attest_settings::declare! {
     pub REQUIRE_AK_CREDENTIAL: bool = Setting::new("require_ak_credential", "ITL_REQUIRE_AK_CREDENTIAL",
         "When true, ak-activate needs a completed credential activation (`activation_id` + `activation_secret`), proving the AK lives in the EK's TPM. Turn on once every machine's agent supports it; see `docs/attestation.md`.")
         .default("false");
+    pub MACHINE_CERTS_PER_DAY: u32 = Setting::new("machine_certs_per_day", "ITL_MACHINE_CERTS_PER_DAY",
+        "Most enrollment certificates `request-cert` issues to one machine in any 24 hours; more answer `429` with `Retry-After`. Every issuance is audited (`request_cert`).")
+        .default("10");
     pub CRL_VALIDITY_HOURS: u32 = Setting::new("crl_validity_hours", "ITL_CRL_VALIDITY_HOURS",
         "nextUpdate of the enrollment CA's CRL (`/.well-known/pki/crl/enrollment`), 1-744 hours.")
         .default("24");
@@ -42,6 +45,8 @@ pub struct DeliverySettings {
     pub require_ak_credential: bool,
     /// nextUpdate - thisUpdate of the enrollment CA's CRL.
     pub crl_validity: Duration,
+    /// request-cert issuances per machine per 24 hours.
+    pub machine_certs_per_day: u32,
 }
 
 impl DeliverySettings {
@@ -61,7 +66,15 @@ impl DeliverySettings {
                 "must be between 1 and 744",
             ));
         }
+        let machine_certs_per_day = src.value(&MACHINE_CERTS_PER_DAY)?;
+        if machine_certs_per_day == 0 {
+            return Err(ConfigError::invalid(
+                MACHINE_CERTS_PER_DAY.spec.key,
+                "must be at least 1",
+            ));
+        }
         Ok(Self {
+            machine_certs_per_day,
             config_cache_dir: src
                 .get(&CONFIG_CACHE_DIR)?
                 .unwrap_or_else(|| data_dir.join("configs")),

@@ -45,14 +45,14 @@ attest_settings::declare! {
         "OIDC issuer URL (e.g. `https://sts.example.com/realms/itl`). Enables bearer-JWT operator authentication; keys come from the issuer's discovery document and JWKS.")
         .flag("--oidc-issuer").value_name("URL");
     pub OIDC_AUDIENCE: String = Setting::new("oidc_audience", "ITL_OIDC_AUDIENCE",
-        "When set, tokens must list it in `aud`. Recommended.")
+        "The audience operator tokens must list in `aud`. With OIDC on, this or `oidc_client_id` is required (the server refuses to start otherwise); without it the client id is the audience.")
         .flag("--oidc-audience").value_name("AUD");
     pub OIDC_OPERATOR_ROLE: String = Setting::new("oidc_operator_role", "ITL_OIDC_OPERATOR_ROLE",
         "Role required in `realm_access.roles` or `resource_access.<client>.roles`.")
         .flag("--oidc-operator-role").value_name("ROLE")
         .default("attestation-operator");
     pub OIDC_CLIENT_ID: String = Setting::new("oidc_client_id", "ITL_OIDC_CLIENT_ID",
-        "When set, only `resource_access.<this client>.roles` counts (besides realm roles); otherwise any client's roles count.")
+        "The client whose `resource_access.<client>.roles` may grant the operator role (realm roles always count; other clients' roles never do). Also the required audience when `oidc_audience` is unset.")
         .flag("--oidc-client-id").value_name("ID");
     pub OIDC_JWKS_REFRESH_SECONDS: u64 = Setting::new("oidc_jwks_refresh_seconds", "ITL_OIDC_JWKS_REFRESH_SECONDS",
         "Minimum interval between JWKS refreshes triggered by an unknown `kid`, so forged tokens cannot make the server hammer the identity provider.")

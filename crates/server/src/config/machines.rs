@@ -40,6 +40,12 @@ attest_settings::declare! {
     pub NONCE_CAPACITY: u32 = Setting::new("nonce_capacity", "ITL_NONCE_CAPACITY",
         "Outstanding (unredeemed, unexpired) challenges across all replicas before `GET /attest/challenge` answers `429`.")
         .default("10000");
+    pub MAX_PENDING_MACHINES: u32 = Setting::new("max_pending_machines", "ITL_MAX_PENDING_MACHINES",
+        "Machines that may wait in `pending_approval` at once. Beyond it, requests that would create another (`/self-register`, `/register`, `/attest` of an unknown EK) answer `429` with `Retry-After` and a message naming this setting, until operators approve or reject some. Known machines are unaffected.")
+        .default("1000");
+    pub MAX_FAILED_ATTESTATIONS: u32 = Setting::new("max_failed_attestations", "ITL_MAX_FAILED_ATTESTATIONS",
+        "Consecutive refused attestations (quote, PCR or AK signature that does not verify) after which a registered or attested machine is locked automatically: audited as `lock` by `SYSTEM` with the reason, `machine.locked` delivered. An accepted attestation resets the count; `0` turns automatic locking off.")
+        .default("5");
     pub DUAL_CONTROL_ROLES: Vec<String> = Setting::new("dual_control_roles", "ITL_DUAL_CONTROL_ROLES",
         "Roles whose approval needs two different operators (comma-separated in the environment, a list in the file; empty = none).")
         .default("controlplane");
@@ -75,6 +81,10 @@ pub struct MachineSettings {
     pub require_quote: bool,
     /// Outstanding challenge limit.
     pub nonce_capacity: u32,
+    /// Machines waiting for approval before new ones are refused.
+    pub max_pending_machines: u32,
+    /// Refused attestations in a row before an automatic lock (0: never).
+    pub max_failed_attestations: u32,
     /// Roles under dual control.
     pub dual_control_roles: HashSet<Role>,
     /// Vote window.
@@ -147,6 +157,8 @@ impl MachineSettings {
             require_nonce: src.value(&REQUIRE_NONCE)?,
             require_quote: src.value(&REQUIRE_QUOTE)?,
             nonce_capacity,
+            max_failed_attestations: src.value(&MAX_FAILED_ATTESTATIONS)?,
+            max_pending_machines: src.value(&MAX_PENDING_MACHINES)?,
             dual_control_roles,
             dual_control_window: Duration::from_secs(window),
             quote_policies,

@@ -17,7 +17,9 @@ use std::time::Duration;
 pub mod delivery;
 pub mod extensions;
 pub mod general;
+pub mod limits;
 pub mod machines;
+pub mod operators;
 pub mod quote_policy;
 
 use attest_settings::cli::Flags;
@@ -35,7 +37,15 @@ const OTHER_KNOWN_ENV: &[&str] = &[CONFIG_FILE_ENV, "ITL_LOG"];
 
 /// Every setting the server reads, group by group.
 pub fn specs() -> Vec<Spec> {
-    [general::ALL, machines::ALL, delivery::ALL, extensions::ALL].concat()
+    [
+        general::ALL,
+        operators::ALL,
+        limits::ALL,
+        machines::ALL,
+        delivery::ALL,
+        extensions::ALL,
+    ]
+    .concat()
 }
 
 /// Flags of `attestation serve`, derived from [`specs`]. Each flag
@@ -153,6 +163,10 @@ pub struct Settings {
     pub ca_key_passphrase: Option<SecretString>,
     /// Registration, attestation and approval.
     pub machines: machines::MachineSettings,
+    /// Operator client certificates.
+    pub operators: operators::OperatorSettings,
+    /// Rate limits of the unauthenticated endpoints.
+    pub limits: limits::LimitSettings,
     /// Config delivery, machine certificates, AK binding.
     pub delivery: delivery::DeliverySettings,
     /// The extension registry and machine authentication.
@@ -209,20 +223,38 @@ impl Settings {
         }
         let oidc = match src.get(&g::OIDC_ISSUER)? {
             None => None,
-            Some(issuer) => Some(OidcSettings {
-                issuer: issuer.trim_end_matches('/').to_string(),
-                audience: src.get(&g::OIDC_AUDIENCE)?,
-                operator_role: src.value(&g::OIDC_OPERATOR_ROLE)?,
-                client_id: src.get(&g::OIDC_CLIENT_ID)?,
-                jwks_refresh_min_interval: Duration::from_secs(
-                    src.value(&g::OIDC_JWKS_REFRESH_SECONDS)?,
-                ),
-            }),
+            Some(issuer) => {
+                let audience = src.get(&g::OIDC_AUDIENCE)?.filter(|a| !a.trim().is_empty());
+                let client_id = src
+                    .get(&g::OIDC_CLIENT_ID)?
+                    .filter(|c| !c.trim().is_empty());
+                // Tokens must name this service; without an audience any
+                // token of the realm would do.
+                if audience.is_none() && client_id.is_none() {
+                    return Err(ConfigError::invalid(
+                        g::OIDC_AUDIENCE.spec.key,
+                        "OIDC is enabled (ITL_OIDC_ISSUER) but neither ITL_OIDC_AUDIENCE nor \
+                         ITL_OIDC_CLIENT_ID is set: set the audience operator tokens carry in \
+                         `aud` (or the client id, used as the audience)",
+                    ));
+                }
+                Some(OidcSettings {
+                    issuer: issuer.trim_end_matches('/').to_string(),
+                    audience,
+                    operator_role: src.value(&g::OIDC_OPERATOR_ROLE)?,
+                    client_id,
+                    jwks_refresh_min_interval: Duration::from_secs(
+                        src.value(&g::OIDC_JWKS_REFRESH_SECONDS)?,
+                    ),
+                })
+            }
         };
         let client_cert_header = src.value(&g::CLIENT_CERT_HEADER)?;
         let ca_dir = src
             .get(&g::CA_DIR)?
             .unwrap_or_else(|| data_dir.join("enrollment-ca"));
+        let operators = operators::OperatorSettings::resolve(src)?;
+        let limits = limits::LimitSettings::resolve(src)?;
         let machines = machines::MachineSettings::resolve(src, format!("http://{listen}"))?;
         let delivery = delivery::DeliverySettings::resolve(src, &data_dir)?;
         let extensions = extensions::ExtensionSettings::resolve(src)?;
@@ -249,6 +281,8 @@ impl Settings {
             ca_dir,
             ca_algorithm: src.value(&g::CA_ALGORITHM)?,
             ca_key_passphrase: src.get(&g::CA_KEY_PASSPHRASE)?,
+            operators,
+            limits,
             machines,
             delivery,
             extensions,
@@ -316,7 +350,7 @@ mod tests {
         let file = dir.path().join("c.toml");
         std::fs::write(
             &file,
-            "listen = \"127.0.0.1:1111\"\nmax_body_bytes = 4096\noidc_issuer = \"https://file\"\n",
+            "listen = \"127.0.0.1:1111\"\nmax_body_bytes = 4096\noidc_issuer = \"https://file\"\noidc_audience = \"attest\"\n",
         )
         .unwrap();
         let env = [
@@ -434,6 +468,8 @@ mod tests {
     fn every_default_parses() {
         for check in [
             general::check_defaults,
+            operators::check_defaults,
+            limits::check_defaults,
             machines::check_defaults,
             delivery::check_defaults,
             extensions::check_defaults,
@@ -455,9 +491,9 @@ mod tests {
 
     #[test]
     fn the_documented_table_is_generated_from_the_declarations() {
-        let doc = include_str!("../../../../docs/configuration.md");
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/configuration.md");
         let table = attest_settings::doc::table(&specs());
-        if let Err(e) = attest_settings::doc::check_embedded(doc, &table) {
+        if let Err(e) = attest_settings::doc::check_file(&path, &table) {
             panic!("docs/configuration.md: {e}");
         }
     }

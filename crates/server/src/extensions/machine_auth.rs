@@ -9,7 +9,7 @@ use attest_domain::machine::MachineStatus;
 use attest_ext::http::ApiError;
 use attest_ext::{MachineAuthenticator, MachineCredential, MachineIdentity};
 use attest_pki::EnrollmentCa;
-use attest_store::{MachineRecord, MachineRepo, Store};
+use attest_store::{HolderProof, MachineRecord, MachineRepo, Store};
 use axum::http::HeaderMap;
 use futures::future::BoxFuture;
 
@@ -103,6 +103,17 @@ impl HostMachineAuth {
             .ok_or_else(|| ApiError::Unauthorized("machine certificate unknown".into()))?;
         if issued.revoked_at.is_some() {
             return Err(ApiError::Unauthorized("machine certificate revoked".into()));
+        }
+        // A certificate issued on the (public) EK material alone proves
+        // nothing about who holds it; only one whose requester signed a
+        // server nonce with the machine's AK, or one an operator issued
+        // into an offline bundle, authenticates a machine here.
+        if HolderProof::parse(issued.holder_proof.as_deref()) == HolderProof::Ek {
+            return Err(ApiError::Forbidden(
+                "machine certificate was issued without proof of TPM possession; request a new \
+                 one with nonce_id and nonce_signature (the activated AK signing a challenge)"
+                    .into(),
+            ));
         }
         let machine_id = issued.machine_id.ok_or_else(|| {
             ApiError::Forbidden("certificate is not a machine certificate".into())

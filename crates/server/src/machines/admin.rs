@@ -6,7 +6,7 @@ use attest_domain::audit::format_timestamp;
 use attest_domain::machine::validate::{normalize_assigned_ip, normalize_hostname};
 use attest_domain::machine::{
     decide_approval, transition, ApprovalRequest, Decision, Event, MachineStatus, Outcome, Vote,
-    PENDING_SECOND_APPROVAL,
+    Voter, PENDING_SECOND_APPROVAL,
 };
 use attest_proto::events::NodeEvent;
 use attest_proto::machine::{
@@ -36,6 +36,65 @@ pub async fn list(
     let machines = repo.list(filter, limit, offset).await?;
     let total = repo.count(filter).await?;
     Ok((machines.iter().map(machine_detail).collect(), total))
+}
+
+/// Machines read per query while streaming the whole list.
+const STREAM_BATCH: i64 = 500;
+
+/// Every machine matching `filter`, in list order, as the chunks of one
+/// JSON array: read in keyset batches and written as they come, so a fleet
+/// of any size is listed without holding it in memory (the seed's
+/// `GET /api/v1/machines` without paging lists them all). A database error
+/// mid-way ends the stream with an error, which aborts the response.
+pub fn stream_all(
+    state: &AppState,
+    filter: MachineFilter,
+) -> impl futures::Stream<Item = Result<axum::body::Bytes, MachineError>> + Send + 'static {
+    struct Cursor {
+        store: attest_store::Store,
+        filter: MachineFilter,
+        after: Option<(String, String)>,
+        first: bool,
+        done: bool,
+    }
+    let cursor = Cursor {
+        store: state.store.clone(),
+        filter,
+        after: None,
+        first: true,
+        done: false,
+    };
+    futures::stream::try_unfold(cursor, |mut c| async move {
+        if c.done {
+            return Ok(None);
+        }
+        let after = c.after.as_ref().map(|(t, id)| (t.as_str(), id.as_str()));
+        let batch = c
+            .store
+            .machines()
+            .list_after(c.filter, after, STREAM_BATCH)
+            .await?;
+        let mut chunk = Vec::with_capacity(batch.len() * 512 + 2);
+        if c.first {
+            chunk.push(b'[');
+        }
+        for (i, m) in batch.iter().enumerate() {
+            if !(c.first && i == 0) {
+                chunk.push(b',');
+            }
+            serde_json::to_writer(&mut chunk, &machine_detail(m))
+                .map_err(|e| MachineError::Internal(format!("encode machine: {e}")))?;
+        }
+        c.done = (batch.len() as i64) < STREAM_BATCH;
+        if c.done {
+            chunk.push(b']');
+        }
+        c.first = c.first && batch.is_empty();
+        c.after = batch
+            .last()
+            .map(|m| (m.registered_at.clone(), m.machine_id.clone()));
+        Ok(Some((axum::body::Bytes::from(chunk), c)))
+    })
 }
 
 /// One machine.
@@ -79,6 +138,7 @@ fn vote_from_record(v: &VoteRecord) -> Option<Vote> {
     Some(Vote {
         id: v.id,
         operator: v.operator_cn.clone(),
+        principal: v.operator_principal.clone(),
         request: ApprovalRequest {
             role: v.role.parse().ok()?,
             hostname: v.hostname.clone(),
@@ -104,10 +164,11 @@ fn approve_detail(req: &ApprovalRequest) -> String {
 /// `POST /machines/{id}/approve`.
 pub async fn approve(
     state: &AppState,
-    operator: &str,
+    voter: &Voter,
     machine_id: &str,
     req: ApproveRequest,
 ) -> Result<ApproveOutcome, MachineError> {
+    let operator = voter.identity.as_str();
     // Present but empty is an error, not "absent": the operator typed
     // something, and approving with a different value than asked is worse.
     let request = ApprovalRequest {
@@ -141,11 +202,12 @@ pub async fn approve(
         .iter()
         .filter_map(vote_from_record)
         .collect();
-    let decision = decide_approval(&votes, operator, &request, dual, now, window);
+    let decision = decide_approval(&votes, voter, &request, dual, now, window);
     match decision.clone() {
         Decision::IneligibleVoter => Err(MachineError::Forbidden(format!(
-            "role {} is under dual control; the break-glass identity cannot vote — approve \
-             with a personal operator identity",
+            "role {} is under dual control; only a personal identity proven by its login \
+             (OIDC, or an operator certificate obtained through OIDC) can vote — the \
+             break-glass token and older certificates cannot",
             request.role
         ))),
         Decision::Approve => {
@@ -159,7 +221,7 @@ pub async fn approve(
         Decision::QuorumReached { voters, consume } => {
             let outcome = transition(Some(m.status), Event::Approve)?;
             ApprovalRepo::consume(&mut tx, machine_id, &consume).await?;
-            let own = new_vote(machine_id, operator, &request, now, now, true);
+            let own = new_vote(machine_id, voter, &request, now, now, true);
             ApprovalRepo::insert(&mut tx, &own).await?;
             let detail = format!(
                 "{} — dual control: approved by {}",
@@ -184,7 +246,7 @@ pub async fn approve(
             transition(Some(m.status), Event::ApproveVote)?;
             let first = matches!(decision, Decision::VoteRecorded { .. });
             let (action, detail) = if first {
-                let vote = new_vote(machine_id, operator, &request, now, expires_at, false);
+                let vote = new_vote(machine_id, voter, &request, now, expires_at, false);
                 ApprovalRepo::insert(&mut tx, &vote).await?;
                 (
                     "approve_vote",
@@ -226,7 +288,7 @@ pub async fn approve(
 
 fn new_vote(
     machine_id: &str,
-    operator: &str,
+    voter: &Voter,
     request: &ApprovalRequest,
     now: DateTime<Utc>,
     expires_at: DateTime<Utc>,
@@ -235,7 +297,8 @@ fn new_vote(
     VoteRecord {
         id: 0,
         machine_id: machine_id.to_owned(),
-        operator_cn: operator.to_owned(),
+        operator_cn: voter.identity.clone(),
+        operator_principal: voter.principal.clone(),
         role: request.role.as_str().to_owned(),
         hostname: request.hostname.clone(),
         assigned_ip: request.assigned_ip.clone(),

@@ -66,7 +66,7 @@ async fn redeem(state: &AppState, nonce_id: &str) -> Result<Vec<u8>, MachineErro
 /// Checks `nonce_id` without spending it: `POST /attest` spends it in the
 /// transaction that records the attestation (one write transaction fewer
 /// per attest), or on its own when the evidence is refused.
-async fn peek(
+pub(super) async fn peek(
     state: &AppState,
     conn: &mut AnyConnection,
     nonce_id: &str,
@@ -86,7 +86,7 @@ fn issuable(nonce_id: &str) -> Result<(), MachineError> {
 
 /// Spends the nonce of refused evidence. The refusal is the answer, so a
 /// database failure here is only logged.
-async fn burn(state: &AppState, nonce_id: &str) {
+pub(super) async fn burn(state: &AppState, nonce_id: &str) {
     if let Err(MachineError::Store(e)) = redeem(state, nonce_id).await {
         tracing::warn!(error = %e, "could not spend the nonce of a refused attest");
     }
@@ -94,7 +94,7 @@ async fn burn(state: &AppState, nonce_id: &str) {
 
 /// The nonce bytes of a fresh redemption, or the answer for a spent,
 /// expired or unknown nonce.
-fn nonce_bytes(redeemed: Redeemed) -> Result<Vec<u8>, MachineError> {
+pub(super) fn nonce_bytes(redeemed: Redeemed) -> Result<Vec<u8>, MachineError> {
     match redeemed {
         Redeemed::Fresh(b64) => STANDARD
             .decode(b64)
@@ -105,7 +105,10 @@ fn nonce_bytes(redeemed: Redeemed) -> Result<Vec<u8>, MachineError> {
     }
 }
 
-fn decode_b64(field: &'static str, value: Option<&str>) -> Result<Option<Vec<u8>>, MachineError> {
+pub(super) fn decode_b64(
+    field: &'static str,
+    value: Option<&str>,
+) -> Result<Option<Vec<u8>>, MachineError> {
     match value.map(str::trim).filter(|v| !v.is_empty()) {
         None => Ok(None),
         Some(v) if v.len() > MAX_EVIDENCE_B64 => Err(MachineError::field(
@@ -120,7 +123,7 @@ fn decode_b64(field: &'static str, value: Option<&str>) -> Result<Option<Vec<u8>
 }
 
 /// The activated AK of `m`, if any.
-fn stored_ak(m: &MachineRecord) -> Result<Option<AkPublicKey>, MachineError> {
+pub(super) fn stored_ak(m: &MachineRecord) -> Result<Option<AkPublicKey>, MachineError> {
     match &m.ak_public_pem {
         None => Ok(None),
         Some(pem) => AkPublicKey::from_spki_pem(pem)
@@ -331,6 +334,9 @@ pub async fn attest(state: &AppState, req: AttestRequest) -> Result<AttestRespon
             if let Some(id) = nonce_id {
                 burn(state, id).await;
             }
+            if let Some(m) = &existing {
+                super::failures::record_refusal(state, &m.machine_id, &e).await;
+            }
             return Err(e);
         }
     };
@@ -394,6 +400,9 @@ async fn attest_write(
     };
     let outcome = transition(locked.as_ref().map(|m| m.status), event)?;
     let created = locked.is_none();
+    if created {
+        super::check_pending_cap(state, &mut tx).await?;
+    }
     let mut m = locked.unwrap_or_else(|| new_record(ek, role, outcome.status, now));
     let ts = format_timestamp(now);
     let became_attested = outcome.previous != Some(MachineStatus::Attested)
@@ -413,6 +422,8 @@ async fn attest_write(
         m.quote_reset_count = Some(i64::from(c.reset_count));
         m.quote_restart_count = Some(i64::from(c.restart_count));
     }
+    // Accepted evidence ends a run of refusals.
+    m.failed_attestations = 0;
     // Only hashes are stored, so returning a config means issuing a fresh
     // token (the previous one stops working).
     let token = outcome.return_config.then(|| rotate_token(&mut m, now));

@@ -10,6 +10,7 @@ use super::certs::{issue_for_machine, PURPOSE_OFFLINE_BUNDLE};
 use super::delivery::render_full;
 use super::{rotate_token, MachineError};
 use crate::state::AppState;
+use attest_store::HolderProof;
 
 /// Builds the bundle: a fresh config token (the previous one stops
 /// working), the rendered MachineConfig, and a freshly issued enrollment
@@ -39,8 +40,15 @@ pub async fn offline_bundle(
     let token = rotate_token(&mut m, now);
     m.updated_at = ts.clone();
     MachineRepo::save(&mut tx, &m).await?;
-    let (issued, key_pem) =
-        issue_for_machine(state, &mut tx, &m, PURPOSE_OFFLINE_BUNDLE, now).await?;
+    let (issued, key_pem) = issue_for_machine(
+        state,
+        &mut tx,
+        &m,
+        PURPOSE_OFFLINE_BUNDLE,
+        HolderProof::Operator,
+        now,
+    )
+    .await?;
     let entry = NewAuditEntry {
         operator_cn: operator.to_owned(),
         action: "offline_bundle".into(),

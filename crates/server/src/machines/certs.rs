@@ -13,14 +13,15 @@ use attest_proto::machine::{
     EnrollRequest, EnrollResponse, RequestCertRequest, RequestCertResponse,
 };
 use attest_store::{
-    EnrollmentCertRepo, IssuedCertRecord, MachineRecord, MachineRepo, NonceRepo, Redeemed, WriteTx,
+    AuditRepo, EnrollmentCertRepo, HolderProof, IssuedCertRecord, MachineRecord, MachineRepo,
+    NewAuditEntry, NonceRepo, Redeemed, StoreError, WriteTx,
 };
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use chrono::{DateTime, Utc};
 use zeroize::Zeroizing;
 
-use super::{ek, MachineError};
+use super::{attest, ek, MachineError};
 use crate::state::AppState;
 
 /// `purpose` of certificates issued by request-cert.
@@ -39,12 +40,14 @@ pub const REASON_ROLE_CHANGED: &str = "affiliationChanged";
 const MACHINE_KEY: KeyAlgorithm = KeyAlgorithm::EcP384;
 
 /// Issues a certificate `CN=<machine_id>, OU=<role>` with a fresh key and
-/// records it, inside `tx` (whose machine row the caller has locked).
+/// records it with what its holder proved, inside `tx` (whose machine row
+/// the caller has locked).
 pub(crate) async fn issue_for_machine(
     state: &AppState,
     tx: &mut WriteTx,
     m: &MachineRecord,
     purpose: &str,
+    proof: HolderProof,
     now: DateTime<Utc>,
 ) -> Result<(IssuedCert, Zeroizing<String>), MachineError> {
     let (issued, key_pem) = state.ca.issue_with_new_key(
@@ -53,42 +56,33 @@ pub(crate) async fn issue_for_machine(
         state.settings.delivery.enrollment_cert_validity(),
         MACHINE_KEY,
     )?;
-    record(
-        tx,
-        &issued,
-        &m.machine_id,
-        Some(&m.machine_id),
-        purpose,
-        now,
-    )
-    .await?;
+    let template = IssuedCertRecord {
+        machine_id: Some(m.machine_id.clone()),
+        holder_proof: Some(proof.as_str().to_owned()),
+        ..IssuedCertRecord::new(&m.machine_id, purpose)
+    };
+    record(tx, &issued, template, now).await?;
     Ok((issued, key_pem))
 }
 
-/// Records an issued certificate.
+/// Records an issued certificate: `template` with the serial and times of
+/// `issued` filled in.
 pub(crate) async fn record(
     tx: &mut WriteTx,
     issued: &IssuedCert,
-    subject_cn: &str,
-    machine_id: Option<&str>,
-    purpose: &str,
+    template: IssuedCertRecord,
     now: DateTime<Utc>,
-) -> Result<(), MachineError> {
+) -> Result<(), StoreError> {
     EnrollmentCertRepo::insert(
         tx,
         &IssuedCertRecord {
             serial_hex: issued.serial_hex.clone(),
-            subject_cn: subject_cn.to_owned(),
-            purpose: purpose.to_owned(),
-            machine_id: machine_id.map(str::to_owned),
             issued_at: format_timestamp(now),
             not_after: format_timestamp(issued.not_after),
-            revoked_at: None,
-            revocation_reason: None,
+            ..template
         },
     )
-    .await?;
-    Ok(())
+    .await
 }
 
 /// Machines that may hold a certificate: approved and not locked.
@@ -102,6 +96,14 @@ fn check_certifiable(m: &MachineRecord) -> Result<(), MachineError> {
 }
 
 /// `POST /api/v1/machines/{machine_id}/request-cert`.
+///
+/// The EK material is public, so on its own it proves nothing about who
+/// asks. With `nonce_id` + `nonce_signature` the machine's activated AK
+/// signs a fresh server nonce, which proves the requester holds the TPM;
+/// that proof is required when `ITL_REQUIRE_QUOTE` or
+/// `ITL_REQUIRE_AK_CREDENTIAL` is on, and recorded with the certificate
+/// (the secret vault accepts only certificates with such a proof).
+/// Issuance is capped per machine per day and audited.
 pub async fn request_cert(
     state: &AppState,
     machine_id: &str,
@@ -120,15 +122,27 @@ pub async fn request_cert(
         .as_deref()
         .map(str::trim)
         .filter(|k| !k.is_empty());
+    let nonce_id = possession_proof(state, &m, &req).await?;
+    let proof = if nonce_id.is_some() {
+        HolderProof::Tpm
+    } else {
+        HolderProof::Ek
+    };
 
     let now = state.clock.now();
     let mut tx = state.store.begin_write().await?;
+    if let Some(id) = nonce_id {
+        // Spent with the issuance: a concurrent request with the same
+        // nonce gets 409 and no certificate.
+        attest::nonce_bytes(NonceRepo::redeem(&mut tx, id, now.timestamp_millis()).await?)?;
+    }
     let m = MachineRepo::lock(&mut tx, machine_id)
         .await?
         .ok_or(MachineError::NotFound)?;
     check_certifiable(&m)?;
+    check_issuance_cap(state, &mut tx, &m, now).await?;
     let (issued, key_pem) =
-        issue_for_machine(state, &mut tx, &m, PURPOSE_REQUEST_CERT, now).await?;
+        issue_for_machine(state, &mut tx, &m, PURPOSE_REQUEST_CERT, proof, now).await?;
     // Wrap before committing: a key that cannot be delivered must not leave
     // an issued certificate behind.
     let (key_clear, key_encrypted, encoding) = match wrapping_key {
@@ -143,6 +157,24 @@ pub async fn request_cert(
             )
         }
     };
+    let entry = NewAuditEntry {
+        operator_cn: attest_auth::machine_actor(&m.machine_id),
+        action: "request_cert".into(),
+        machine_id: Some(m.machine_id.clone()),
+        prev_state: Some(m.status.as_str().to_owned()),
+        new_state: Some(m.status.as_str().to_owned()),
+        detail: Some(format!(
+            "requested by the machine: serial={} holder_proof={} key={}",
+            issued.serial_hex,
+            proof.as_str(),
+            if wrapping_key.is_some() {
+                "wrapped"
+            } else {
+                "clear"
+            }
+        )),
+    };
+    AuditRepo::append(&mut tx, &entry, now).await?;
     tx.commit().await?;
     Ok(RequestCertResponse {
         machine_id: m.machine_id.clone(),
@@ -156,6 +188,99 @@ pub async fn request_cert(
         valid_days: i64::from(state.settings.delivery.enrollment_cert_days),
         message: "Enrollment cert issued".into(),
     })
+}
+
+/// Checks the TPM possession proof of a request-cert, if any, and returns
+/// the nonce to spend with the issuance. Refused evidence spends the nonce.
+async fn possession_proof<'r>(
+    state: &AppState,
+    m: &MachineRecord,
+    req: &'r RequestCertRequest,
+) -> Result<Option<&'r str>, MachineError> {
+    let strict =
+        state.settings.machines.require_quote || state.settings.delivery.require_ak_credential;
+    let nonce_id = req
+        .nonce_id
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty());
+    let signature = attest::decode_b64("nonce_signature", req.nonce_signature.as_deref())?;
+    let (id, signature) = match (nonce_id, signature) {
+        (Some(id), Some(sig)) => (id, sig),
+        (None, None) if strict => {
+            return Err(MachineError::missing(
+                "nonce_id",
+                "with ITL_REQUIRE_QUOTE or ITL_REQUIRE_AK_CREDENTIAL on, request-cert needs \
+                 nonce_id and nonce_signature: the machine's activated AK signs the nonce of \
+                 GET /api/v1/attest/challenge",
+            ))
+        }
+        (None, None) => return Ok(None),
+        (Some(_), None) => {
+            return Err(MachineError::missing(
+                "nonce_signature",
+                "nonce_signature is required with nonce_id",
+            ))
+        }
+        (None, Some(_)) => {
+            return Err(MachineError::field(
+                "nonce_signature",
+                "nonce_signature needs the nonce_id of the nonce it signs",
+            ))
+        }
+    };
+    let nonce = {
+        let mut conn = state.store.acquire().await?;
+        attest::peek(state, &mut conn, id).await?
+    };
+    let checked = match attest::stored_ak(m)? {
+        None => Err(MachineError::Forbidden(
+            "certificate refused: no attestation key is activated for this machine".into(),
+        )),
+        Some(_) if state.settings.delivery.require_ak_credential && m.ak_name.is_none() => {
+            Err(MachineError::Forbidden(
+                "certificate refused: the machine's AK was not proven by credential activation \
+                 (ITL_REQUIRE_AK_CREDENTIAL)"
+                    .into(),
+            ))
+        }
+        Some(ak) => ak.verify_nonce_signature(&nonce, &signature).map_err(|e| {
+            MachineError::Forbidden(format!(
+                "certificate refused: nonce_signature does not verify: {e}"
+            ))
+        }),
+    };
+    if let Err(e) = checked {
+        attest::burn(state, id).await;
+        return Err(e);
+    }
+    Ok(Some(id))
+}
+
+/// At most `ITL_MACHINE_CERTS_PER_DAY` request-cert certificates per
+/// machine in any 24 hours: a leaked EK (or a looping agent) cannot mint
+/// an unbounded number of valid certificates.
+async fn check_issuance_cap(
+    state: &AppState,
+    tx: &mut WriteTx,
+    m: &MachineRecord,
+    now: DateTime<Utc>,
+) -> Result<(), MachineError> {
+    let cap = state.settings.delivery.machine_certs_per_day;
+    let since = format_timestamp(now - chrono::Duration::hours(24));
+    let issued =
+        EnrollmentCertRepo::count_issued_since(tx, &m.machine_id, PURPOSE_REQUEST_CERT, &since)
+            .await?;
+    if issued >= i64::from(cap) {
+        return Err(MachineError::TooMany {
+            message: format!(
+                "certificate refused: {issued} certificates were issued to this machine in the \
+                 last 24 hours (ITL_MACHINE_CERTS_PER_DAY={cap})"
+            ),
+            retry_after_secs: 3600,
+        });
+    }
+    Ok(())
 }
 
 fn enroll_forbidden(what: impl std::fmt::Display) -> MachineError {

@@ -125,12 +125,21 @@ pub(crate) async fn render_full(
 
 /// Approval-time check: a Talos role needs a usable base config, so a
 /// broken file is an operator error now rather than a machine stuck at boot.
+///
+/// Only the Talos cluster roles (controlplane, worker-infra, worker-app)
+/// need a base config to approve into. `generic` is a plain Talos machine
+/// outside any cluster: its config is checked if the operator provides one,
+/// and `windows` and `linux` machines get no Talos config at all.
 pub(crate) async fn check_role_config(state: &AppState, role: Role) -> Result<(), MachineError> {
     if !is_talos_role(role) {
         return Ok(());
     }
     let configs = role_configs(state);
     blocking(move || {
+        let optional = role == Role::Generic;
+        if optional && configs.load(role).is_ok_and(|base| base.is_none()) {
+            return Ok(());
+        }
         configs
             .validate(role)
             .map(drop)

@@ -58,6 +58,12 @@ pub enum MachineError {
     /// 410 with a reason.
     #[error("{0}")]
     Gone(String),
+    /// 429 with `Retry-After`: a per-machine or per-source limit.
+    #[error("{message}")]
+    TooMany {
+        message: String,
+        retry_after_secs: u64,
+    },
     /// 429: too many outstanding challenges.
     #[error("Nonce store capacity exceeded (too many outstanding challenges)")]
     NonceCapacity,
@@ -85,6 +91,20 @@ impl MachineError {
             field,
             kind: "missing",
             message: message.into(),
+        }
+    }
+
+    /// True when the machine's evidence itself was refused (a quote, PCR
+    /// value or AK signature that does not verify): what counts towards
+    /// the automatic lock, unlike malformed requests or spent nonces.
+    pub(crate) fn is_evidence_refusal(&self) -> bool {
+        match self {
+            Self::Unprocessable(_) => true,
+            Self::Field { field, .. } => matches!(
+                *field,
+                "nonce_signature" | "pcr_quote" | "pcr_signature" | "pcr_values"
+            ),
+            _ => false,
         }
     }
 

@@ -16,12 +16,16 @@ pub mod delivery;
 pub mod detail;
 pub mod ek;
 mod error;
+mod failures;
 pub mod register;
 pub mod token;
 
 use attest_domain::audit::format_timestamp;
 use attest_domain::machine::validate::normalize_mac;
+use attest_domain::machine::MachineStatus;
 use chrono::{DateTime, Utc};
+
+use crate::state::AppState;
 
 pub use error::MachineError;
 
@@ -117,6 +121,29 @@ pub fn text(field: &'static str, v: Option<&str>) -> Result<Option<String>, Mach
     }
 }
 
+/// Refuses to create another `pending_approval` machine when
+/// `ITL_MAX_PENDING_MACHINES` already wait: unauthenticated clients with
+/// throwaway EKs must not grow the approval queue without bound. Checked
+/// inside the creating transaction.
+pub(crate) async fn check_pending_cap(
+    state: &AppState,
+    tx: &mut attest_store::WriteTx,
+) -> Result<(), MachineError> {
+    let cap = state.settings.machines.max_pending_machines;
+    let waiting =
+        attest_store::MachineRepo::count_status_in(tx, MachineStatus::PendingApproval).await?;
+    if waiting >= i64::from(cap) {
+        return Err(MachineError::TooMany {
+            message: format!(
+                "{waiting} machines are awaiting approval (ITL_MAX_PENDING_MACHINES={cap}): \
+                 no new machine is accepted until operators approve or reject some"
+            ),
+            retry_after_secs: 60,
+        });
+    }
+    Ok(())
+}
+
 /// A new record for a machine first seen now.
 pub(crate) fn new_record(
     ek: &ek::VerifiedEk,
@@ -160,6 +187,7 @@ pub(crate) fn new_record(
         revoked_at: None,
         updated_at: ts,
         version: 0,
+        failed_attestations: 0,
     }
 }
 

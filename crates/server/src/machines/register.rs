@@ -113,21 +113,34 @@ pub async fn register(
             &[("via", Some("register"))],
         );
     }
-    let token = done.token.unwrap_or_default();
-    let message = match m.status {
-        MachineStatus::PendingApproval => {
+    let message = match (m.status, &done.token, done.created) {
+        (MachineStatus::PendingApproval, _, true) => {
             "Machine registered — awaiting operator approval; download the ISO and boot, the \
              machine receives its configuration once approved"
         }
-        _ => "Machine registered — download ISO and boot to continue",
+        (_, Some(_), _) => "Machine registered — download ISO and boot to continue",
+        (_, None, true) => {
+            "Machine registered — download ISO and boot; the machine receives its \
+             configuration by attesting (POST /api/v1/attest) with the evidence this server \
+             requires"
+        }
+        (_, None, false) => {
+            "Machine already registered — the same ISO is returned and its configuration \
+             token is unchanged; the machine receives its configuration by attesting"
+        }
+    };
+    // No token, no URL: an empty token is not a config address.
+    let (config_token, config_url) = match done.token {
+        Some(token) => (token.clone(), settings.config_url(&token)),
+        None => (String::new(), String::new()),
     };
     Ok(RegisterResponse {
         machine_id: m.machine_id.clone(),
         role: m.role,
         status: m.status,
         iso_url,
-        config_url: settings.config_url(&token),
-        config_token: token,
+        config_url,
+        config_token,
         message: message.to_owned(),
     })
 }
@@ -136,6 +149,9 @@ fn register_event(state: &AppState, role: Role) -> Event {
     let s = &state.settings.machines;
     Event::Register {
         auto_approve: s.register_auto_approve && !s.dual_control_roles.contains(&role),
+        // What /attest would demand beyond the EK before handing out a
+        // config: then /register (EK only) may not hand one out either.
+        evidence_required: s.require_nonce || s.require_quote,
     }
 }
 
@@ -159,6 +175,9 @@ async fn register_write(
         register_event(state, role),
     )?;
     let created = locked.is_none();
+    if created && outcome.status == MachineStatus::PendingApproval {
+        super::check_pending_cap(state, &mut tx).await?;
+    }
     let mut m = locked.unwrap_or_else(|| new_record(ek, role, outcome.status, now));
     if m.status == MachineStatus::PendingApproval {
         m.role = role;
@@ -264,6 +283,7 @@ async fn self_register_write(
         return Ok((m, false));
     }
     let outcome = transition(None, Event::SelfRegister)?;
+    super::check_pending_cap(state, &mut tx).await?;
     let mut m = new_record(ek, role, outcome.status, now);
     hw.apply(&mut m);
     MachineRepo::insert(&mut tx, &m).await?;

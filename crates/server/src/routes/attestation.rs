@@ -15,6 +15,7 @@ use utoipa_axum::routes;
 
 use crate::error::ApiError;
 use crate::extract::ApiJson;
+use crate::limits::{AttestClass, Throttled};
 use crate::machines::{ak_credential, attest};
 use crate::state::AppState;
 use attest_ext::telemetry::families;
@@ -33,7 +34,10 @@ pub fn router() -> OpenApiRouter<AppState> {
     responses(
         (status = 200, description = "A fresh nonce", body = ChallengeResponse),
         (status = 429, description = "Nonce store capacity exceeded (too many outstanding challenges)", body = ErrorBody)))]
-pub async fn challenge(State(state): State<AppState>) -> Result<Json<ChallengeResponse>, ApiError> {
+pub async fn challenge(
+    _limit: Throttled<AttestClass>,
+    State(state): State<AppState>,
+) -> Result<Json<ChallengeResponse>, ApiError> {
     Ok(Json(attest::challenge(&state).await?))
 }
 
@@ -49,6 +53,7 @@ pub async fn challenge(State(state): State<AppState>) -> Result<Json<ChallengeRe
         (status = 410, description = "Nonce has expired — request a new challenge", body = ErrorBody),
         (status = 422, description = "EK fingerprint mismatch, unknown nonce_id, a field required by ITL_REQUIRE_NONCE/ITL_REQUIRE_QUOTE missing, or evidence that does not verify", body = ErrorBody)))]
 pub async fn attest_machine(
+    _limit: Throttled<AttestClass>,
     State(state): State<AppState>,
     ApiJson(req): ApiJson<AttestRequest>,
 ) -> Result<Json<AttestResponse>, ApiError> {
@@ -77,6 +82,7 @@ pub async fn attest_machine(
         (status = 409, description = "An AK proven by credential activation is already bound", body = ErrorBody),
         (status = 422, description = "AK is not a restricted, fixedTPM signing key of an accepted type", body = ErrorBody)))]
 pub async fn ak_credential_challenge(
+    _limit: Throttled<AttestClass>,
     State(state): State<AppState>,
     Path(machine_id): Path<String>,
     ApiJson(req): ApiJson<AkCredentialRequest>,
@@ -100,6 +106,7 @@ pub async fn ak_credential_challenge(
         (status = 410, description = "Nonce or credential activation has expired", body = ErrorBody),
         (status = 422, description = "AK key type/size not accepted, quote signature invalid, PCR digest mismatch, or credential activation failed", body = ErrorBody)))]
 pub async fn ak_activate(
+    _limit: Throttled<AttestClass>,
     State(state): State<AppState>,
     Path(machine_id): Path<String>,
     ApiJson(req): ApiJson<AkActivateRequest>,

@@ -12,6 +12,7 @@ use utoipa_axum::routes;
 
 use crate::error::ApiError;
 use crate::extract::ApiQuery;
+use crate::limits::{AttestClass, Throttled};
 use crate::machines::delivery::{self, ConfigFormat, Delivered};
 use crate::state::AppState;
 
@@ -61,6 +62,7 @@ fn respond(d: Delivered) -> Response {
         (status = 406, description = "ITL_REQUIRE_ENCRYPTED_DELIVERY=true and no envelope was asked for, or the envelope asked for cannot be made for this machine", body = ErrorBody),
         (status = 503, description = "The role's base config is missing or invalid", body = ErrorBody)))]
 pub async fn config_by_token(
+    _limit: Throttled<AttestClass>,
     State(state): State<AppState>,
     Path(token): Path<String>,
     headers: HeaderMap,
@@ -85,6 +87,7 @@ pub async fn config_by_token(
         (status = 422, description = "Missing or malformed mac", body = ErrorBody),
         (status = 503, description = "The role's base config is missing or invalid", body = ErrorBody)))]
 pub async fn config_by_mac(
+    _limit: Throttled<AttestClass>,
     State(state): State<AppState>,
     ApiQuery(query): ApiQuery<ConfigQuery>,
     headers: HeaderMap,

@@ -16,6 +16,7 @@ use utoipa_axum::routes;
 
 use crate::error::ApiError;
 use crate::extract::ApiJson;
+use crate::limits::{AttestClass, Throttled};
 use crate::machines::certs::{self, ENROLLMENT_ISSUER_ID};
 use crate::state::AppState;
 
@@ -42,6 +43,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         (status = 404, description = "Machine not found", body = ErrorBody),
         (status = 422, description = "Invalid body, or a wrapping key that is not RSA >= 2048 or too small to carry the key", body = ErrorBody)))]
 pub async fn request_cert(
+    _limit: Throttled<AttestClass>,
     State(state): State<AppState>,
     Path(machine_id): Path<String>,
     ApiJson(req): ApiJson<RequestCertRequest>,
@@ -62,6 +64,7 @@ pub async fn request_cert(
         (status = 410, description = "Nonce has expired", body = ErrorBody),
         (status = 422, description = "Invalid body, or a nonce this server did not issue", body = ErrorBody)))]
 pub async fn enroll(
+    _limit: Throttled<AttestClass>,
     State(state): State<AppState>,
     ApiJson(req): ApiJson<EnrollRequest>,
 ) -> Result<Json<EnrollResponse>, ApiError> {

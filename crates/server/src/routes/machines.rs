@@ -8,10 +8,12 @@ use attest_proto::machine::{
     MachineListQuery, OfflineBundle, PendingApprovalResponse, RevokeRequest,
 };
 use attest_store::MachineFilter;
+use axum::body::Body;
 use axum::extract::{Path, State};
-use axum::http::{HeaderName, HeaderValue, StatusCode};
+use axum::http::{header, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use futures::TryStreamExt;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -41,7 +43,9 @@ pub fn router() -> OpenApiRouter<AppState> {
 }
 
 /// Machines, oldest registration first, optionally filtered by status and
-/// role. The total is in the `X-Total-Count` header.
+/// role. Without `page` and `per_page` every machine is listed (as the seed
+/// does), streamed as it is read; with either, one page. The total is in
+/// the `X-Total-Count` header.
 #[utoipa::path(get, path = "/api/v1/machines", tag = "machines",
     params(MachineListQuery),
     security(("bearer" = []), ("client_cert" = [])),
@@ -56,20 +60,43 @@ pub async fn list_machines(
     State(state): State<AppState>,
     ApiQuery(query): ApiQuery<MachineListQuery>,
 ) -> Result<Response, ApiError> {
-    let (per_page, offset) =
-        page_window(query.page, query.per_page, DEFAULT_PER_PAGE, MAX_PER_PAGE)?;
     let filter = MachineFilter {
         status: query.status,
         role: query.role,
     };
-    let (machines, total) = admin::list(&state, filter, per_page, offset).await?;
-    let mut response = Json(machines).into_response();
+    let response = if query.page.is_none() && query.per_page.is_none() {
+        let total = state.store.machines().count(filter).await?;
+        let stream = admin::stream_all(&state, filter).map_err(|e| {
+            tracing::error!(error = %e, "machine list stream failed");
+            std::io::Error::other(e.to_string())
+        });
+        let mut response = (
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            )],
+            Body::from_stream(stream),
+        )
+            .into_response();
+        insert_total(&mut response, total);
+        response
+    } else {
+        let (per_page, offset) =
+            page_window(query.page, query.per_page, DEFAULT_PER_PAGE, MAX_PER_PAGE)?;
+        let (machines, total) = admin::list(&state, filter, per_page, offset).await?;
+        let mut response = Json(machines).into_response();
+        insert_total(&mut response, total);
+        response
+    };
+    Ok(response)
+}
+
+fn insert_total(response: &mut Response, total: i64) {
     if let Ok(v) = HeaderValue::from_str(&total.to_string()) {
         response
             .headers_mut()
             .insert(HeaderName::from_static(TOTAL_COUNT), v);
     }
-    Ok(response)
 }
 
 /// One machine, with every stored detail.
@@ -113,7 +140,7 @@ pub async fn approve_machine(
     ApiJson(req): ApiJson<ApproveRequest>,
 ) -> Result<Response, ApiError> {
     Ok(
-        match admin::approve(&state, operator.identity(), &machine_id, req).await? {
+        match admin::approve(&state, &operator.voter(), &machine_id, req).await? {
             ApproveOutcome::Approved(detail) => Json(*detail).into_response(),
             ApproveOutcome::Pending(pending) => {
                 (StatusCode::ACCEPTED, Json(pending)).into_response()

@@ -10,6 +10,7 @@ use utoipa_axum::routes;
 
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ClientIp};
+use crate::limits::{RegisterClass, Throttled};
 use crate::machines::register;
 use crate::state::AppState;
 use attest_ext::telemetry::families;
@@ -30,10 +31,12 @@ pub fn router() -> OpenApiRouter<AppState> {
     request_body = RegisterRequest,
     responses(
         (status = 200, description = "Registered", body = RegisterResponse),
+        (status = 429, description = "Too many requests from this source, or too many machines awaiting approval", body = ErrorBody),
         (status = 409, description = "Machine is locked, revoked or rejected", body = ErrorBody),
         (status = 422, description = "EK fingerprint format invalid, or it does not match ek_cert_pem", body = ErrorBody),
         (status = 503, description = "Talos Image Factory unreachable", body = ErrorBody)))]
 pub async fn register_machine(
+    _limit: Throttled<RegisterClass>,
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
     ApiJson(req): ApiJson<RegisterRequest>,
@@ -49,8 +52,10 @@ pub async fn register_machine(
     request_body = RegisterRequest,
     responses(
         (status = 200, description = "Registered (or already known)", body = SelfRegisterResponse),
+        (status = 429, description = "Too many requests from this source, or too many machines awaiting approval", body = ErrorBody),
         (status = 422, description = "Missing EK material or fingerprint mismatch", body = ErrorBody)))]
 pub async fn self_register(
+    _limit: Throttled<RegisterClass>,
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
     ApiJson(req): ApiJson<RegisterRequest>,

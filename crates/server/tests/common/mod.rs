@@ -3,6 +3,7 @@
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod idp;
 pub mod machine_api;
 
 use std::sync::Arc;
@@ -41,7 +42,13 @@ pub struct TestApp {
     pub dir: TempDir,
     /// The loopback Talos Image Factory this server talks to.
     pub factory: FakeFactory,
+    /// Certificate and key PEMs of the operator roster, by name.
+    pub operator_certs: std::collections::HashMap<String, (String, String)>,
 }
+
+/// Operators with a recorded client certificate in every test server
+/// (principal `oidc:sub-<name>`, as if each had obtained it through OIDC).
+pub const OPERATOR_ROSTER: [&str; 4] = ["alice", "bob", "carol", "dave"];
 
 /// Base MachineConfig of worker roles in tests (cluster secrets included).
 pub const WORKER_CONFIG: &str = include_str!("../../../../examples/role-configs/worker-app.yaml");
@@ -114,7 +121,9 @@ impl TestApp {
         tweak(&mut settings);
         let clock = ManualClock::new(epoch());
         let server = start(settings, Arc::new(clock.clone())).await.unwrap();
+        let operator_certs = record_roster(&server).await;
         TestApp {
+            operator_certs,
             server,
             http: reqwest::Client::new(),
             clock,
@@ -152,21 +161,19 @@ impl TestApp {
         self.post(path).bearer_auth(ADMIN_TOKEN)
     }
 
-    /// An `X-Client-Cert` header value for operator `cn` (needs
-    /// `client_cert_header = true`, see [`TestApp::spawn_all_operators`]).
+    /// The `X-Client-Cert` header value of operator `cn` of the roster
+    /// (needs `client_cert_header = true`, see
+    /// [`TestApp::spawn_all_operators`]).
     pub fn operator_cert(&self, cn: &str) -> String {
-        let (issued, _key) = self
-            .server
-            .state
-            .ca
-            .issue_with_new_key(
-                cn,
-                attest_auth::OPERATOR_OU,
-                chrono::Duration::days(30),
-                attest_pki::KeyAlgorithm::EcP256,
-            )
-            .unwrap();
-        urlencoding::encode(&issued.cert_pem).into_owned()
+        urlencoding::encode(&self.operator_identity(cn).0).into_owned()
+    }
+
+    /// Certificate and private key PEM of operator `cn` of the roster.
+    pub fn operator_identity(&self, cn: &str) -> (String, String) {
+        match self.operator_certs.get(cn) {
+            Some(identity) => identity.clone(),
+            None => panic!("{cn} is not in OPERATOR_ROSTER"),
+        }
     }
 
     /// `POST path` as operator `cn` (client certificate).
@@ -193,4 +200,40 @@ impl TestApp {
         self.server.shutdown().await.unwrap();
         self.db.close().await;
     }
+}
+
+/// Issues and records a 30-day certificate for each operator of the
+/// roster, as `POST /api/v1/operator-certs` would after an OIDC login.
+async fn record_roster(
+    server: &RunningServer,
+) -> std::collections::HashMap<String, (String, String)> {
+    let state = &server.state;
+    let mut certs = std::collections::HashMap::new();
+    for cn in OPERATOR_ROSTER {
+        let (issued, key) = state
+            .ca
+            .issue_with_new_key(
+                cn,
+                attest_auth::OPERATOR_OU,
+                chrono::Duration::days(30),
+                attest_pki::KeyAlgorithm::EcP384,
+            )
+            .unwrap();
+        let mut tx = state.store.begin_write().await.unwrap();
+        attest_store::EnrollmentCertRepo::insert(
+            &mut tx,
+            &attest_store::IssuedCertRecord {
+                serial_hex: issued.serial_hex.clone(),
+                issued_at: attest_domain::audit::format_timestamp(issued.not_before),
+                not_after: attest_domain::audit::format_timestamp(issued.not_after),
+                principal: Some(format!("oidc:sub-{cn}")),
+                ..attest_store::IssuedCertRecord::new(cn, "operator")
+            },
+        )
+        .await
+        .unwrap();
+        tx.commit().await.unwrap();
+        certs.insert(cn.to_owned(), (issued.cert_pem, key.to_string()));
+    }
+    certs
 }

@@ -1,0 +1,188 @@
+//! Per-source rate limits on the unauthenticated endpoints, agreed across
+//! replicas without a database write per request.
+//!
+//! Two classes: `register` (endpoints that create machine records) and
+//! `attest` (challenge, attest, AK activation, config fetch, certificate
+//! requests). A handler names [`Throttled`] in its arguments to be limited.
+//! The source is the peer address (an IPv6 client counts per /64), or the
+//! client a trusted proxy names in `X-Forwarded-For`. Counts live in
+//! memory ([`attest_domain::rate_limit`]) and are published to the database
+//! by [`Limits::sync`] once a second, when it also reads what the other
+//! replicas counted.
+
+mod source;
+
+use std::marker::PhantomData;
+use std::net::SocketAddr;
+use std::sync::Mutex;
+
+use attest_domain::rate_limit::{Admission, RateWindow};
+use attest_store::{SourceCount, Store, StoreError};
+use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::http::request::Parts;
+
+use crate::error::ApiError;
+use crate::state::AppState;
+pub use source::{Cidr, Sources};
+
+/// A kind of request with its own limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Class {
+    /// Requests that may create machine records.
+    Register,
+    /// Attestation, activation, config fetch and certificate requests.
+    Attest,
+}
+
+impl Class {
+    /// Stored spelling.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Register => "register",
+            Self::Attest => "attest",
+        }
+    }
+}
+
+/// This replica's counters.
+pub struct Limits {
+    replica: String,
+    sources: Sources,
+    register: Mutex<RateWindow>,
+    attest: Mutex<RateWindow>,
+}
+
+impl std::fmt::Debug for Limits {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Limits")
+            .field("replica", &self.replica)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Limits {
+    /// Limits per source and minute (`0`: unlimited).
+    pub fn new(register_per_minute: u32, attest_per_minute: u32, sources: Sources) -> Self {
+        Self {
+            replica: uuid::Uuid::new_v4().to_string(),
+            sources,
+            register: Mutex::new(RateWindow::new(register_per_minute)),
+            attest: Mutex::new(RateWindow::new(attest_per_minute)),
+        }
+    }
+
+    fn window(&self, class: Class) -> &Mutex<RateWindow> {
+        match class {
+            Class::Register => &self.register,
+            Class::Attest => &self.attest,
+        }
+    }
+
+    /// Counts a request of `class` from `source` at `now_ms`, or refuses it.
+    pub fn check(&self, class: Class, source: &str, now_ms: i64) -> Result<(), ApiError> {
+        let admission = match self.window(class).lock() {
+            Ok(mut window) => window.check(source, now_ms),
+            // A poisoned counter must not take the endpoint down.
+            Err(_) => Admission::Admit,
+        };
+        match admission {
+            Admission::Admit => Ok(()),
+            Admission::Refuse { retry_after_secs } => {
+                tracing::info!(class = class.as_str(), %source, "rate limit reached");
+                Err(ApiError::RateLimited {
+                    message: format!(
+                        "Too many {} requests from this address; retry in {retry_after_secs} s",
+                        class.as_str()
+                    ),
+                    retry_after_secs,
+                })
+            }
+        }
+    }
+
+    /// Publishes this replica's new counts and reads the others' totals.
+    pub async fn sync(&self, store: &Store, now_ms: i64) -> Result<(), StoreError> {
+        for class in [Class::Register, Class::Attest] {
+            let (window_start, changes, threshold) = match self.window(class).lock() {
+                Ok(mut w) => {
+                    if w.limit() == 0 {
+                        continue;
+                    }
+                    let (start, changes) = w.take_changes(now_ms);
+                    (start, changes, w.remote_threshold())
+                }
+                Err(_) => continue,
+            };
+            let counts: Vec<SourceCount> = changes
+                .into_iter()
+                .map(|(source, count)| SourceCount {
+                    class: class.as_str().to_owned(),
+                    source,
+                    count: i64::from(count),
+                })
+                .collect();
+            let repo = store.rate_limits();
+            if !counts.is_empty() {
+                repo.publish(window_start, &self.replica, &counts).await?;
+            }
+            let others = repo
+                .others(window_start, &self.replica, i64::from(threshold))
+                .await?;
+            let totals: Vec<(String, u32)> = others
+                .into_iter()
+                .filter(|c| c.class == class.as_str())
+                .map(|c| (c.source, u32::try_from(c.count).unwrap_or(u32::MAX)))
+                .collect();
+            if let Ok(mut w) = self.window(class).lock() {
+                w.set_remote(window_start, &totals);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Which [`Class`] a [`Throttled`] extractor counts.
+pub trait LimitClass {
+    /// The class.
+    const CLASS: Class;
+}
+
+/// Marker: the `register` class.
+#[derive(Debug)]
+pub struct RegisterClass;
+impl LimitClass for RegisterClass {
+    const CLASS: Class = Class::Register;
+}
+
+/// Marker: the `attest` class.
+#[derive(Debug)]
+pub struct AttestClass;
+impl LimitClass for AttestClass {
+    const CLASS: Class = Class::Attest;
+}
+
+/// Naming it in a handler's arguments rate-limits the route: the request
+/// is counted for its source, or refused with `429` and `Retry-After`
+/// before anything else is read.
+#[derive(Debug)]
+pub struct Throttled<C>(PhantomData<C>);
+
+impl<C: LimitClass + Send + Sync> FromRequestParts<AppState> for Throttled<C> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip());
+        if let Some(source) = peer.and_then(|ip| state.limits.sources.key(ip, &parts.headers)) {
+            state
+                .limits
+                .check(C::CLASS, &source, state.clock.now().timestamp_millis())?;
+        }
+        Ok(Self(PhantomData))
+    }
+}
