@@ -81,6 +81,13 @@ pub const CORE_MIGRATIONS: MigrationSet = MigrationSet {
             sqlite: include_str!("../migrations/sqlite/0005_outstanding_nonces.sql"),
             postgres: include_str!("../migrations/postgres/0005_outstanding_nonces.sql"),
         },
+        // Version 6 is reserved for another change.
+        Migration {
+            version: 7,
+            name: "audit_checkpoints",
+            sqlite: include_str!("../migrations/sqlite/0007_audit_checkpoints.sql"),
+            postgres: include_str!("../migrations/postgres/0007_audit_checkpoints.sql"),
+        },
     ],
 };
 
