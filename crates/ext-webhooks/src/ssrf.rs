@@ -188,11 +188,11 @@ mod tests {
     fn classifies_transition_addresses_by_their_ipv4() {
         for bad in [
             // 6to4 2002:AABB:CCDD::/48: bits 16..48.
-            "2002:7f00:1::",           // 127.0.0.1
-            "2002:a00:1::1",           // 10.0.0.1
-            "2002:a9fe:a9fe:1::abcd",  // 169.254.169.254
-            "2002:c0a8:101::",         // 192.168.1.1
-            "2002:6440:1::",           // 100.64.0.1 (CGNAT)
+            "2002:7f00:1::",          // 127.0.0.1
+            "2002:a00:1::1",          // 10.0.0.1
+            "2002:a9fe:a9fe:1::abcd", // 169.254.169.254
+            "2002:c0a8:101::",        // 192.168.1.1
+            "2002:6440:1::",          // 100.64.0.1 (CGNAT)
             // Teredo 2001:0:SSSS:SSSS:flags:port:CCCC:CCCC, client inverted.
             "2001:0:4136:e378:8000:63bf:80ff:fffe", // client 127.0.0.1
             "2001:0:4136:e378::f5ff:fffe",          // client 10.0.0.1
@@ -212,7 +212,7 @@ mod tests {
             assert!(is_forbidden(bad.parse().unwrap()), "{bad}");
         }
         for ok in [
-            "2002:808:808::1",                     // 6to4 of 8.8.8.8
+            "2002:808:808::1",                      // 6to4 of 8.8.8.8
             "2001:0:4136:e378:8000:63bf:f7f7:f7f7", // Teredo: server 65.54.227.120, client 8.8.8.8
             // The client bits are inverted: raw 7f00:0001 is client
             // 128.255.255.254, a public address, not loopback.
