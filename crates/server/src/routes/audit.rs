@@ -113,7 +113,7 @@ pub async fn create_checkpoint(
     State(state): State<AppState>,
 ) -> Result<(StatusCode, Json<AuditCheckpoint>), ApiError> {
     let mut entry = NewAuditEntry::new(operator.identity(), "audit.checkpoint");
-    entry.detail = Some("checkpoint requested; it covers this entry".into());
+    entry.detail = Some("checkpoint requested".into());
     let mut tx = state.store.begin_write().await?;
     AuditRepo::append(&mut tx, &entry, state.clock.now()).await?;
     tx.commit().await?;
