@@ -307,14 +307,19 @@ impl Worker {
             }
         };
         if let Some(StoredSecret::Plaintext(plaintext)) = &webhook.secret {
-            // Written in plaintext by an older replica after start-up.
-            repo::seal_plaintext_secret(
+            // Written in plaintext by an older replica after start-up. A
+            // failure here must not keep the attempt from being recorded;
+            // the next delivery tries again.
+            if let Err(err) = repo::seal_plaintext_secret(
                 &self.ctx.store,
                 &webhook.webhook_id,
                 plaintext,
                 &self.ctx.master_key,
             )
-            .await?;
+            .await
+            {
+                tracing::warn!(webhook_id = %webhook.webhook_id, error = %err, "could not seal a plaintext signing secret");
+            }
         }
         let duration_ms = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
         let now = self.ctx.clock.now();

@@ -63,8 +63,8 @@ impl OpenMode {
 
 /// Prepares the database file at `path`: its directory owner-only, the
 /// file itself created 0600 when the URL creates it and it is missing, and
-/// an existing file and its companions narrowed to 0600. A read-only URL
-/// changes nothing.
+/// an existing file and its companions narrowed to 0600 (a warning if that
+/// is not allowed). A read-only URL changes nothing.
 pub(crate) fn prepare_sqlite_file(path: &Path, mode: OpenMode) -> Result<()> {
     if mode == OpenMode::ReadOnly {
         return Ok(());
@@ -93,7 +93,15 @@ pub(crate) fn prepare_sqlite_file(path: &Path, mode: OpenMode) -> Result<()> {
         }
     }
     for file in companions(path) {
-        narrow(&file).map_err(|e| file_error(&file, e))?;
+        // Not fatal: a file this user may use but not chmod (another
+        // owner's) still works; the warning says what to fix.
+        if let Err(e) = narrow(&file) {
+            tracing::warn!(
+                file = %file.display(),
+                error = %e,
+                "cannot make the database file owner-only; other local users may read it"
+            );
+        }
     }
     Ok(())
 }
