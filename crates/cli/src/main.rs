@@ -111,7 +111,7 @@ enum Command {
     /// List, approve, revoke, lock and unlock machines.
     #[command(subcommand, after_help = "Example:\n  attestation machine list")]
     Machine(MachineCmd),
-    /// Read and verify the hash-chained audit log.
+    /// Read and verify the hash-chained audit log and its signed checkpoints.
     #[command(subcommand, after_help = "Example:\n  attestation audit verify")]
     Audit(AuditCmd),
     /// Machine secrets (secret_vault extension): create, list, get, delete.

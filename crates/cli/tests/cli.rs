@@ -209,6 +209,95 @@ fn audit_verify_exits_non_zero_on_a_broken_chain() {
     assert_eq!(done.json()["valid"], json!(false));
 }
 
+/// Security review (issue 15, item 11): checkpoints kept outside the
+/// database (`audit checkpoints -o json` to WORM storage) let `audit verify
+/// --checkpoint FILE` catch a cut-off tail that the database alone no
+/// longer shows; a forged checkpoint file is refused.
+#[test]
+fn audit_verify_checks_checkpoints_kept_outside() {
+    let s = TestServer::start();
+    s.import("worker-app");
+    s.import("worker-app");
+    let taken = s.cli(&["audit", "checkpoint", "-o", "json"]).ok().json();
+    assert_eq!(taken["entries"], json!(3), "{taken}");
+    assert_eq!(taken["algorithm"], json!("ecdsa-p384-sha384"));
+    let table = s.cli(&["audit", "checkpoints"]).ok().stdout();
+    assert!(
+        table.starts_with("ID") && table.contains("signed with ecdsa-p384-sha384 key"),
+        "{table}"
+    );
+    assert!(table.contains("-----BEGIN PUBLIC KEY-----"), "{table}");
+
+    // Kept outside: the JSON list, as `-o json` prints it.
+    let worm = tempfile::tempdir().unwrap();
+    let kept = worm.path().join("checkpoints.json");
+    let listed = s.cli(&["audit", "checkpoints", "-o", "json"]).ok().stdout();
+    std::fs::write(&kept, &listed).unwrap();
+    let kept = kept.to_str().unwrap();
+    let report = s
+        .cli(&["audit", "verify", "--checkpoint", kept, "-o", "json"])
+        .ok()
+        .json();
+    assert_eq!(report["valid"], json!(true), "{report}");
+
+    // The attacker cuts the newest entry off, moves the tip back and
+    // removes the stored checkpoints.
+    let pool = s.db.as_ref().unwrap().store().pool().clone();
+    s.rt.block_on(async {
+        for sql in [
+            "DROP TRIGGER audit_log_no_delete",
+            "DROP TRIGGER audit_checkpoints_no_delete",
+            "DELETE FROM audit_checkpoints",
+            "DELETE FROM audit_log WHERE id = 3",
+            "UPDATE audit_chain_tip SET last_id = 2, \
+             last_hash = (SELECT entry_hash FROM audit_log WHERE id = 2)",
+        ] {
+            attest_store::sqlx::query(sql).execute(&pool).await.unwrap();
+        }
+    });
+    let inside = s.cli(&["audit", "verify", "-o", "json"]).ok().json();
+    assert_eq!(
+        inside["valid"],
+        json!(true),
+        "undetectable inside: {inside}"
+    );
+    let done = s.cli(&["audit", "verify", "--checkpoint", kept]).fails(1);
+    assert!(done.stderr().contains("INVALID"), "{done:?}");
+    assert!(
+        done.stdout().contains("entries missing after id=2"),
+        "{done:?}"
+    );
+    let done = s
+        .cli(&["audit", "verify", "--checkpoint", kept, "-o", "json"])
+        .fails(1);
+    assert_eq!(done.json()["first_invalid_id"], json!(3));
+
+    // A forged checkpoint (more entries than were signed) is refused.
+    let mut forged = taken.clone();
+    forged["entries"] = json!(2);
+    let forged_file = worm.path().join("forged.json");
+    std::fs::write(&forged_file, forged.to_string()).unwrap();
+    let done = s
+        .cli(&[
+            "audit",
+            "verify",
+            "--checkpoint",
+            forged_file.to_str().unwrap(),
+        ])
+        .fails(4);
+    assert!(
+        done.stderr().contains("signature does not verify"),
+        "{done:?}"
+    );
+    // Files that hold no checkpoint are usage errors.
+    let empty = worm.path().join("empty.json");
+    std::fs::write(&empty, "{}").unwrap();
+    s.cli(&["audit", "verify", "--checkpoint", empty.to_str().unwrap()])
+        .fails(2);
+    s.cli(&["audit", "verify", "--checkpoint", "/nonexistent/cp.json"])
+        .fails(2);
+}
+
 #[test]
 fn import_and_extensions() {
     let s = TestServer::start();
@@ -318,6 +407,8 @@ fn every_command_has_help_with_an_example_and_completions_work() {
         &["machine", "import"],
         &["audit", "list"],
         &["audit", "verify"],
+        &["audit", "checkpoints"],
+        &["audit", "checkpoint"],
         &["extensions", "list"],
         &["auth", "login"],
         &["auth", "logout"],

@@ -10,6 +10,10 @@ use std::fmt;
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 
+pub mod checkpoint;
+
+use checkpoint::{CheckpointRef, ExpectedCheckpoint};
+
 /// `prev_hash` of the first entry: 64 ASCII zeros.
 pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
@@ -52,22 +56,14 @@ impl HashedFields<'_> {
     fn encode(&self, sink: &mut impl FnMut(&[u8])) {
         sink(ENCODING_TAG);
         sink(&self.id.to_be_bytes());
-        let text = |sink: &mut dyn FnMut(&[u8]), value: Option<&str>| match value {
-            None => sink(&[MARK_NULL]),
-            Some(s) => {
-                sink(&[MARK_PRESENT]);
-                sink(&(s.len() as u64).to_be_bytes());
-                sink(s.as_bytes());
-            }
-        };
-        text(sink, Some(self.timestamp));
-        text(sink, Some(self.operator_cn));
-        text(sink, Some(self.action));
-        text(sink, self.machine_id);
-        text(sink, self.prev_state);
-        text(sink, self.new_state);
-        text(sink, self.detail);
-        text(sink, Some(self.prev_hash));
+        encode_text(sink, Some(self.timestamp));
+        encode_text(sink, Some(self.operator_cn));
+        encode_text(sink, Some(self.action));
+        encode_text(sink, self.machine_id);
+        encode_text(sink, self.prev_state);
+        encode_text(sink, self.new_state);
+        encode_text(sink, self.detail);
+        encode_text(sink, Some(self.prev_hash));
     }
 
     /// The canonical byte encoding (see `docs/audit.md`).
@@ -89,6 +85,19 @@ impl HashedFields<'_> {
         let hex = hex_lower(&self.digest());
         // hex_lower only emits ASCII.
         String::from_utf8_lossy(&hex).into_owned()
+    }
+}
+
+/// A text field of the canonical encoding: `0x00` for NULL, else `0x01`,
+/// the UTF-8 length as a u64 big-endian integer, and the bytes.
+fn encode_text(sink: &mut impl FnMut(&[u8]), value: Option<&str>) {
+    match value {
+        None => sink(&[MARK_NULL]),
+        Some(s) => {
+            sink(&[MARK_PRESENT]);
+            sink(&(s.len() as u64).to_be_bytes());
+            sink(s.as_bytes());
+        }
     }
 }
 
@@ -139,25 +148,64 @@ impl Hashed for AuditEntry {
 /// Why the chain is broken; its `Display` is the report's `error` string.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Failure {
-    EntryHash { id: i64 },
-    PrevHash { id: i64 },
-    IdGap { id: i64, expected: i64 },
-    IdOrder { id: i64, previous: i64 },
-    TipMissingEntries { tip_id: i64, last_id: Option<i64> },
-    EntryBeyondTip { id: i64, tip_id: i64 },
-    TipHash { id: i64 },
+    EntryHash {
+        id: i64,
+    },
+    PrevHash {
+        id: i64,
+    },
+    IdGap {
+        id: i64,
+        expected: i64,
+    },
+    IdOrder {
+        id: i64,
+        previous: i64,
+    },
+    TipMissingEntries {
+        tip_id: i64,
+        last_id: Option<i64>,
+    },
+    EntryBeyondTip {
+        id: i64,
+        tip_id: i64,
+    },
+    TipHash {
+        id: i64,
+    },
+    /// The chain is shorter than a checkpoint says it was.
+    CheckpointBeyondChain {
+        checkpoint: CheckpointRef,
+        entries: i64,
+        last_id: Option<i64>,
+    },
+    /// Entry number `entries` of a checkpoint hashes differently now.
+    CheckpointDiverges {
+        id: i64,
+        checkpoint: CheckpointRef,
+    },
+    /// A checkpoint's signature was refused by the caller.
+    CheckpointRejected {
+        checkpoint: CheckpointRef,
+        reason: String,
+    },
 }
 
 impl Failure {
-    fn id(&self) -> i64 {
-        match *self {
+    /// The report's `first_invalid_id`; `None` when no entry is at fault
+    /// (a refused checkpoint).
+    fn id(&self) -> Option<i64> {
+        match self {
             Failure::EntryHash { id }
             | Failure::PrevHash { id }
             | Failure::IdGap { id, .. }
             | Failure::IdOrder { id, .. }
             | Failure::EntryBeyondTip { id, .. }
-            | Failure::TipHash { id } => id,
-            Failure::TipMissingEntries { last_id, .. } => last_id.map_or(1, |l| l + 1),
+            | Failure::TipHash { id }
+            | Failure::CheckpointDiverges { id, .. } => Some(*id),
+            Failure::TipMissingEntries { last_id, .. }
+            | Failure::CheckpointBeyondChain { last_id, .. } => Some(last_id.map_or(1, |l| l + 1)),
+            Failure::CheckpointRejected { .. } => None,
         }
     }
 }
@@ -184,6 +232,28 @@ impl fmt::Display for Failure {
                 write!(f, "entry id={id} lies beyond the chain tip (id={tip_id})")
             }
             Failure::TipHash { id } => write!(f, "chain tip hash mismatch at entry id={id}"),
+            Failure::CheckpointBeyondChain {
+                checkpoint,
+                entries,
+                last_id,
+            } => {
+                match last_id {
+                    Some(last) => write!(f, "entries missing after id={last}: "),
+                    None => write!(f, "no entries: "),
+                }?;
+                write!(
+                    f,
+                    "{checkpoint} covers {entries} entries (the newest entries were removed)"
+                )
+            }
+            Failure::CheckpointDiverges { id, checkpoint } => write!(
+                f,
+                "chain diverges from {checkpoint} at entry id={id} \
+                 (entries up to id={id} were altered)"
+            ),
+            Failure::CheckpointRejected { checkpoint, reason } => {
+                write!(f, "{checkpoint} refused: {reason}")
+            }
         }
     }
 }
@@ -195,12 +265,19 @@ impl fmt::Display for Failure {
 /// stored `prev_hash` equals the previous stored `entry_hash` (or
 /// [`GENESIS_HASH`] for the first). The first failure is kept; later entries
 /// are only counted. Holds no per-entry allocation.
+///
+/// With [`with_checkpoints`](Self::with_checkpoints) it also checks that
+/// entry number `entries` of each checkpoint hashes to its `root_hash`, and
+/// that the chain is at least as long as every checkpoint.
 #[derive(Debug, Clone)]
 pub struct ChainVerifier {
     entries: i64,
     last_id: Option<i64>,
     last_hash: [u8; 64],
     failure: Option<Failure>,
+    /// Ascending by `entries`; those before `next_checkpoint` are checked.
+    checkpoints: Vec<ExpectedCheckpoint>,
+    next_checkpoint: usize,
 }
 
 impl Default for ChainVerifier {
@@ -219,6 +296,32 @@ impl ChainVerifier {
             last_id: None,
             last_hash,
             failure: None,
+            checkpoints: Vec::new(),
+            next_checkpoint: 0,
+        }
+    }
+
+    /// Also checks the chain against `checkpoints`, whose signatures the
+    /// caller has verified. A checkpoint below one entry vouches for
+    /// nothing and is ignored.
+    pub fn with_checkpoints(
+        mut self,
+        checkpoints: impl IntoIterator<Item = ExpectedCheckpoint>,
+    ) -> Self {
+        self.checkpoints
+            .extend(checkpoints.into_iter().filter(|c| c.entries >= 1));
+        self.checkpoints.sort_by_key(|c| c.entries);
+        self
+    }
+
+    /// Records that the caller refused `checkpoint` (its signature does not
+    /// verify): the report is invalid, whatever the chain looks like.
+    pub fn reject_checkpoint(&mut self, checkpoint: CheckpointRef, reason: impl Into<String>) {
+        if self.failure.is_none() {
+            self.failure = Some(Failure::CheckpointRejected {
+                checkpoint,
+                reason: reason.into(),
+            });
         }
     }
 
@@ -253,6 +356,19 @@ impl ChainVerifier {
         }
         self.last_id = Some(id);
         self.last_hash = computed;
+        while let Some(checkpoint) = self.checkpoints.get(self.next_checkpoint) {
+            if checkpoint.entries > self.entries {
+                break;
+            }
+            self.next_checkpoint += 1;
+            if checkpoint.root_hash.as_bytes() != computed.as_slice() {
+                self.failure = Some(Failure::CheckpointDiverges {
+                    id,
+                    checkpoint: checkpoint.checkpoint.clone(),
+                });
+                return;
+            }
+        }
     }
 
     /// Entries pushed so far.
@@ -265,14 +381,24 @@ impl ChainVerifier {
         self.failure.is_none()
     }
 
-    /// The report for the entries pushed so far.
-    pub fn finish(self) -> VerifyReport {
+    /// The report for the entries pushed so far (a chain shorter than a
+    /// checkpoint is invalid).
+    pub fn finish(mut self) -> VerifyReport {
+        if self.failure.is_none() {
+            if let Some(longest) = self.checkpoints[self.next_checkpoint..].last() {
+                self.failure = Some(Failure::CheckpointBeyondChain {
+                    checkpoint: longest.checkpoint.clone(),
+                    entries: longest.entries,
+                    last_id: self.last_id,
+                });
+            }
+        }
         match self.failure {
             Some(failure) => VerifyReport {
                 valid: false,
                 entries: self.entries,
                 root_hash: None,
-                first_invalid_id: Some(failure.id()),
+                first_invalid_id: failure.id(),
                 error: Some(failure.to_string()),
             },
             None => VerifyReport {
@@ -558,6 +684,147 @@ mod tests {
         assert_eq!(r.root_hash.as_deref(), Some(c[3].entry_hash.as_str()));
         let r = ChainVerifier::new().finish_with_tip(2, &c[1].entry_hash);
         assert_eq!(r.first_invalid_id, Some(1));
+    }
+
+    fn expect(id: i64, entries: i64, root_hash: &str) -> ExpectedCheckpoint {
+        ExpectedCheckpoint {
+            checkpoint: CheckpointRef {
+                id: Some(id),
+                timestamp: "2026-05-14T18:00:00.000000+00:00".into(),
+            },
+            entries,
+            root_hash: root_hash.into(),
+        }
+    }
+
+    fn verify_with(entries: &[AuditEntry], checkpoints: Vec<ExpectedCheckpoint>) -> VerifyReport {
+        let mut v = ChainVerifier::new().with_checkpoints(checkpoints);
+        for e in entries {
+            v.push(&e.hashed(), &e.entry_hash);
+        }
+        let (tip_id, tip_hash) = entries.last().map_or((0, GENESIS_HASH.to_string()), |e| {
+            (e.id, e.entry_hash.clone())
+        });
+        v.finish_with_tip(tip_id, &tip_hash)
+    }
+
+    #[test]
+    fn chain_matching_its_checkpoints_is_valid() {
+        let c = chain(10);
+        let r = verify_with(
+            &c,
+            vec![
+                expect(2, 10, &c[9].entry_hash),
+                expect(1, 4, &c[3].entry_hash),
+                expect(3, 4, &c[3].entry_hash),
+            ],
+        );
+        assert!(r.valid, "{r:?}");
+        assert_eq!(r.root_hash.as_deref(), Some(c[9].entry_hash.as_str()));
+    }
+
+    /// The newest entries cut off and the tip moved back: a valid shorter
+    /// chain, caught only by a checkpoint taken before.
+    #[test]
+    fn chain_shorter_than_a_checkpoint_is_invalid() {
+        let c = chain(10);
+        let cut = &c[..7];
+        assert!(verify_with(cut, Vec::new()).valid, "undetectable without");
+        let r = verify_with(
+            cut,
+            vec![
+                expect(1, 5, &c[4].entry_hash),
+                expect(2, 10, &c[9].entry_hash),
+                expect(3, 9, &c[8].entry_hash),
+            ],
+        );
+        assert!(!r.valid);
+        assert_eq!(r.entries, 7);
+        assert_eq!(r.root_hash, None);
+        assert_eq!(r.first_invalid_id, Some(8));
+        assert_eq!(
+            r.error.as_deref(),
+            Some(
+                "entries missing after id=7: checkpoint id=2 (signed \
+                 2026-05-14T18:00:00.000000+00:00) covers 10 entries (the newest entries \
+                 were removed)"
+            )
+        );
+        let r = verify_with(&[], vec![expect(1, 1, &c[0].entry_hash)]);
+        assert_eq!(r.first_invalid_id, Some(1));
+        assert!(r.error.unwrap().starts_with("no entries: checkpoint id=1"));
+    }
+
+    /// The chain rewritten from entry 3 on, every hash recomputed: valid on
+    /// its own, diverging from a checkpoint at entry 6.
+    #[test]
+    fn chain_diverging_from_a_checkpoint_is_invalid() {
+        let c = chain(10);
+        let mut forged = c.clone();
+        forged[2].detail = Some("forged".into());
+        for i in 2..forged.len() {
+            if i > 2 {
+                forged[i].prev_hash = forged[i - 1].entry_hash.clone();
+            }
+            forged[i].entry_hash = forged[i].hashed().entry_hash();
+        }
+        assert!(
+            verify_with(&forged, Vec::new()).valid,
+            "undetectable without"
+        );
+        let r = verify_with(
+            &forged,
+            vec![
+                expect(1, 2, &c[1].entry_hash),
+                expect(4, 6, &c[5].entry_hash),
+            ],
+        );
+        assert!(!r.valid);
+        assert_eq!(r.first_invalid_id, Some(6));
+        assert_eq!(
+            r.error.as_deref(),
+            Some(
+                "chain diverges from checkpoint id=4 (signed \
+                 2026-05-14T18:00:00.000000+00:00) at entry id=6 (entries up to id=6 were \
+                 altered)"
+            )
+        );
+        assert_eq!(r.entries, 10, "counting goes on");
+    }
+
+    #[test]
+    fn refused_checkpoint_makes_the_report_invalid() {
+        let c = chain(3);
+        let mut v = ChainVerifier::new();
+        v.reject_checkpoint(
+            CheckpointRef {
+                id: None,
+                timestamp: "t".into(),
+            },
+            "bad signature",
+        );
+        for e in &c {
+            v.push(&e.hashed(), &e.entry_hash);
+        }
+        let r = v.finish_with_tip(3, &c[2].entry_hash);
+        assert!(!r.valid);
+        assert_eq!(r.entries, 3);
+        assert_eq!(r.first_invalid_id, None);
+        assert_eq!(
+            r.error.as_deref(),
+            Some("checkpoint (signed t) refused: bad signature")
+        );
+    }
+
+    #[test]
+    fn chain_failures_come_before_checkpoint_failures() {
+        let mut c = chain(5);
+        c[1].detail = Some("edited".into());
+        let r = verify_with(&c[..3], vec![expect(1, 5, "x")]);
+        assert_eq!(
+            r.error.as_deref(),
+            Some("entry_hash mismatch at entry id=2")
+        );
     }
 
     #[test]

@@ -1,7 +1,6 @@
 //! Settings, read once at start-up from the extension's `ITL_*` environment.
 
 use attest_ext::{ExtensionEnv, ExtensionError};
-use attest_ext_secret_vault::{ENV_MASTER_KEY, ENV_PASSPHRASE};
 use secrecy_free::Token;
 
 /// Set `false` to disable the extension (the seed's switch).
@@ -13,16 +12,9 @@ pub const ORG: &str = "ITL_PULUMI_ORG";
 /// The program server-side deployments run (default `pulumi`).
 pub const DEPLOY_COMMAND: &str = "ITL_PULUMI_DEPLOY_COMMAND";
 
-/// Every variable the extension reads, the vault's master-key pair
-/// included (it seals the per-stack secrets keys).
-pub const ENV_VARS: &[&str] = &[
-    ENABLED,
-    TOKEN,
-    ORG,
-    DEPLOY_COMMAND,
-    ENV_MASTER_KEY,
-    ENV_PASSPHRASE,
-];
+/// Every variable the extension reads (the per-stack secrets keys are
+/// sealed with the server's master key, a host setting).
+pub const ENV_VARS: &[&str] = &[ENABLED, TOKEN, ORG, DEPLOY_COMMAND];
 
 /// Default of [`ORG`], as the seed.
 pub const DEFAULT_ORG: &str = "itlusions";

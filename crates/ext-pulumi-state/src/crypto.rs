@@ -7,7 +7,7 @@
 //! `v1:<base64(12-byte nonce ‖ ciphertext ‖ 16-byte tag)>`; the CLI treats
 //! it as opaque bytes (base64 again on the wire, as Go's `[]byte`).
 
-use attest_ext_secret_vault::{MasterKey, Sealed, SecretKey};
+use attest_ext::sealing::{MasterKey, Sealed, SecretKey};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use zeroize::Zeroizing;
@@ -107,10 +107,10 @@ mod tests {
     use super::*;
 
     fn master(hex: &str) -> MasterKey {
-        MasterKey::resolve(
-            &attest_ext::ExtensionEnv::default().with(attest_ext_secret_vault::ENV_MASTER_KEY, hex),
-        )
-        .unwrap()
+        MasterKey {
+            key: SecretKey::from_hex(hex).unwrap(),
+            key_id: "test",
+        }
     }
 
     #[test]

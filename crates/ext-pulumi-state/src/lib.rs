@@ -30,9 +30,9 @@ pub mod wire;
 
 use std::sync::{Arc, Mutex};
 
+use attest_ext::sealing::MasterKey;
 use attest_ext::store::Migration;
 use attest_ext::{Extension, ExtensionContext, ExtensionError, Mount};
-use attest_ext_secret_vault::MasterKey;
 use futures::future::BoxFuture;
 
 pub use config::PulumiSettings;
@@ -102,7 +102,7 @@ impl Extension for PulumiStateBackend {
                     config::TOKEN
                 );
             }
-            let master = MasterKey::resolve(&ctx.env)?;
+            let master: MasterKey = ctx.master_key.clone();
             let state = Arc::new(PulumiState {
                 ctx: ctx.clone(),
                 runner: runner::Runner::new(&settings.deploy_command),

@@ -1,7 +1,7 @@
 //! Router state shared by every handler.
 
+use attest_ext::sealing::MasterKey;
 use attest_ext::{ExtensionContext, HasContext};
-use attest_ext_secret_vault::MasterKey;
 
 use crate::config::PulumiSettings;
 use crate::runner::Runner;

@@ -1,6 +1,7 @@
 //! Operator-visible activity: the events webhooks deliver
 //! (`machine.registered`, `machine.approved`, `machine.revoked`,
-//! `machine.locked`, `secret.created`, `secret.accessed`, `webhook.test`).
+//! `machine.locked`, `secret.created`, `secret.accessed`, `webhook.test`,
+//! and `audit.checkpoint`).
 //!
 //! The core and extensions emit after their change has committed; each
 //! subscriber gets its own unbounded queue, so emitting never blocks a
@@ -28,6 +29,11 @@ pub mod kinds {
     pub const SECRET_ACCESSED: &str = "secret.accessed";
     /// An operator asked for a test delivery.
     pub const WEBHOOK_TEST: &str = "webhook.test";
+    /// The server signed an audit checkpoint; `data` is the checkpoint as
+    /// `GET /api/v1/audit/checkpoints` serves it, so a receiver can keep it
+    /// outside the database (and pass it to `attestation audit verify
+    /// --checkpoint`).
+    pub const AUDIT_CHECKPOINT: &str = "audit.checkpoint";
     /// Every type above, for validating event filters.
     pub const ALL: &[&str] = &[
         MACHINE_REGISTERED,
@@ -37,6 +43,7 @@ pub mod kinds {
         SECRET_CREATED,
         SECRET_ACCESSED,
         WEBHOOK_TEST,
+        AUDIT_CHECKPOINT,
     ];
 }
 

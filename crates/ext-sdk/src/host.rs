@@ -1,6 +1,6 @@
 //! What the server lends an extension: the database, the clock, the event
-//! channels, counters, its settings, and authentication of operators and
-//! machines. Cheap to clone; extensions keep it in their router state.
+//! channels, counters, its settings, the master key, and authentication of
+//! operators and machines. Cheap to clone; extensions keep it in their router state.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -17,6 +17,7 @@ use crate::activity::Activity;
 use crate::bus::EventBus;
 use crate::extension::ExtensionError;
 use crate::http::error::ApiError;
+use crate::sealing::MasterKey;
 use crate::telemetry::Telemetry;
 
 /// How a machine proved who it is.
@@ -149,6 +150,9 @@ pub struct ExtensionContext {
     pub telemetry: Telemetry,
     /// Settings from the environment.
     pub env: ExtensionEnv,
+    /// The server's master key: seal secrets kept in the database with it
+    /// ([`crate::sealing`]), never store them in plaintext.
+    pub master_key: MasterKey,
     operators: Arc<OperatorAuthenticator>,
     machines: Arc<dyn MachineAuthenticator>,
 }
@@ -161,6 +165,7 @@ pub struct HostParts {
     pub activity: Activity,
     pub telemetry: Telemetry,
     pub env: ExtensionEnv,
+    pub master_key: MasterKey,
     pub operators: Arc<OperatorAuthenticator>,
     pub machines: Arc<dyn MachineAuthenticator>,
 }
@@ -175,6 +180,7 @@ impl ExtensionContext {
             activity: parts.activity,
             telemetry: parts.telemetry,
             env: parts.env,
+            master_key: parts.master_key,
             operators: parts.operators,
             machines: parts.machines,
         }
@@ -208,6 +214,7 @@ impl fmt::Debug for ExtensionContext {
         f.debug_struct("ExtensionContext")
             .field("backend", &self.store.backend())
             .field("env", &self.env)
+            .field("master_key", &self.master_key.key_id)
             .finish_non_exhaustive()
     }
 }

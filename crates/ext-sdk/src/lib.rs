@@ -8,7 +8,8 @@
 //! event bus ([`EventBus`]: every handler runs with a 10 s timeout,
 //! concurrently with the others, isolated from errors, panics and
 //! timeouts; emitting never waits), operator-visible [`activity`], the
-//! [`telemetry`] counters, its settings, and operator and machine
+//! [`telemetry`] counters, its settings, the server's master key for
+//! sealing secrets at rest ([`sealing`]), and operator and machine
 //! authentication ([`http::Operator`], [`http::AuthenticatedMachine`]).
 //! Handlers answer with [`http::ApiError`], so error bodies match the core's.
 //!
@@ -22,6 +23,7 @@ pub mod context;
 pub mod extension;
 pub mod host;
 pub mod http;
+pub mod sealing;
 pub mod telemetry;
 
 pub use activity::{Activity, ActivityEvent};
@@ -36,6 +38,7 @@ pub use host::{
     ExtensionContext, ExtensionEnv, HasContext, HostParts, MachineAuthenticator, MachineCredential,
     MachineIdentity,
 };
+pub use sealing::{MasterKey, Sealed, SecretKey};
 pub use telemetry::Telemetry;
 
 pub use attest_domain::clock;

@@ -13,7 +13,7 @@ use attest_proto::error::LocItem;
 use serde::Deserialize;
 use zeroize::Zeroize;
 
-use crate::master_key::MasterKey;
+use attest_ext::MasterKey;
 
 /// Longest secret name, in characters (the seed's `VARCHAR(128)`).
 pub const MAX_NAME_CHARS: usize = 128;
@@ -23,7 +23,8 @@ pub const MAX_DESCRIPTION_CHARS: usize = 512;
 /// files. Counted in characters, as the OpenAPI `maxLength` counts.
 pub const MAX_VALUE_CHARS: usize = 64 * 1024;
 
-/// Router state: the host context and the resolved master key.
+/// Router state: the host context and the server's master key (a copy of
+/// `ctx.master_key`, named for the handlers).
 #[derive(Debug)]
 pub struct VaultState {
     pub ctx: ExtensionContext,

@@ -21,31 +21,28 @@
 //! attest_server::serve::run(settings, clock, extensions).await
 //! ```
 //!
-//! Settings: `ITL_SHARED_SECRET_MASTER_KEY` (64 hex digits) or
-//! `ITL_SHARED_SECRET_PASSPHRASE`; with neither, a random per-process key
-//! (development only). See `docs/secret-vault.md`.
+//! Shared secrets are sealed with the server's master key, which the host
+//! resolves (`ITL_SHARED_SECRET_MASTER_KEY`, `ITL_SHARED_SECRET_PASSPHRASE`,
+//! or a key generated into the data directory) and lends to every extension
+//! through [`ExtensionContext::master_key`]. See `docs/secret-vault.md`.
 
 pub mod common;
 pub mod crypto;
 pub mod machine_routes;
-pub mod master_key;
 pub mod repo;
 pub mod shared_routes;
 
-use std::future::Future;
-use std::pin::Pin;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use attest_ext::store::Migration;
 use attest_ext::utoipa_axum::router::OpenApiRouter;
 use attest_ext::utoipa_axum::routes;
 use attest_ext::{axum, utoipa};
-use attest_ext::{Extension, ExtensionContext, ExtensionError, Mount};
+use attest_ext::{Extension, ExtensionContext, Mount};
 
+pub use attest_ext::sealing::{CryptoError, MasterKey, Sealed, SecretKey};
 pub use common::{SecretValue, VaultState};
-pub use crypto::{CryptoError, Sealed, SecretKey};
 pub use machine_routes::{MachineSecretBlob, MachineSecretCreate, MachineSecretInfo};
-pub use master_key::{MasterKey, ENV_MASTER_KEY, ENV_PASSPHRASE};
 pub use shared_routes::{
     AccessInfo, AccessRequest, SharedSecretCreate, SharedSecretInfo, SharedSecretUpdate,
     SharedSecretValue,
@@ -63,22 +60,14 @@ const MIGRATIONS: &[Migration] = &[Migration {
     postgres: include_str!("../migrations/postgres.sql"),
 }];
 
-/// The extension. Holds the master key resolved by `on_startup`.
-#[derive(Default)]
-pub struct SecretVault {
-    master: Mutex<Option<MasterKey>>,
-}
+/// The extension.
+#[derive(Debug, Default)]
+pub struct SecretVault;
 
 impl SecretVault {
-    /// A vault whose master key is resolved at start-up.
+    /// The vault; it seals shared secrets with the host's master key.
     pub fn new() -> Self {
-        Self::default()
-    }
-}
-
-impl std::fmt::Debug for SecretVault {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SecretVault").finish_non_exhaustive()
+        Self
     }
 }
 
@@ -96,34 +85,14 @@ impl Extension for SecretVault {
         MIGRATIONS
     }
 
-    fn on_startup<'a>(
-        &'a self,
-        ctx: &'a ExtensionContext,
-    ) -> Pin<Box<dyn Future<Output = Result<(), ExtensionError>> + Send + 'a>> {
-        Box::pin(async move {
-            let master = MasterKey::resolve(&ctx.env)?;
-            tracing::info!(key_source = master.key_id, "secret_vault: master key ready");
-            let mut slot = self
-                .master
-                .lock()
-                .map_err(|_| ExtensionError::new("secret_vault: master key lock poisoned"))?;
-            *slot = Some(master);
-            Ok(())
-        })
-    }
-
     fn routes(&self, ctx: &ExtensionContext) -> Vec<Mount> {
-        let master = match self.master.lock() {
-            Ok(slot) => slot.clone(),
-            Err(_) => None,
-        };
-        let Some(master) = master else {
-            tracing::error!("secret_vault: routes requested before a master key was resolved");
-            return Vec::new();
-        };
+        tracing::info!(
+            key_source = ctx.master_key.key_id,
+            "secret_vault: sealing shared secrets with the server's master key"
+        );
         let state: common::State = Arc::new(VaultState {
             ctx: ctx.clone(),
-            master,
+            master: ctx.master_key.clone(),
         });
         use machine_routes as m;
         use shared_routes as s;
@@ -142,9 +111,5 @@ impl Extension for SecretVault {
             Mount::new(MACHINE_PREFIX, machine),
             Mount::new(SHARED_PREFIX, shared),
         ]
-    }
-
-    fn env_vars(&self) -> &'static [&'static str] {
-        &[ENV_MASTER_KEY, ENV_PASSPHRASE]
     }
 }

@@ -14,7 +14,7 @@ use base64::Engine;
 use serde::{Deserialize, Serialize};
 
 use crate::common::{self, counted, db, SecretValue, State};
-use crate::crypto::{self, SecretKey};
+use crate::crypto;
 use crate::repo::{self, MachineSecretRow};
 
 /// Body of `POST /machines/{machine_id}/secrets`.
@@ -126,7 +126,7 @@ async fn create_inner(
     common::validate_name(&body.name)?;
     common::validate_value(&body.value)?;
     let fingerprint = require_machine(state, machine_id).await?;
-    let key = SecretKey::for_machine(&fingerprint)
+    let key = crypto::machine_key(&fingerprint)
         .map_err(|e| ApiError::Internal(format!("machine key: {e}")))?;
     let sealed = key
         .encrypt_str(body.value.expose())

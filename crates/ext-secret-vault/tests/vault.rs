@@ -11,7 +11,6 @@ use std::sync::Arc;
 use aes_gcm::aead::{Aead, KeyInit};
 use aes_gcm::{Aes256Gcm, Nonce};
 use attest_domain::clock::SystemClock;
-use attest_ext::ExtensionEnv;
 use attest_ext_secret_vault::SecretVault;
 use attest_server::config::extensions::MachineAuthMode;
 use attest_server::config::Settings;
@@ -28,6 +27,22 @@ const DISK_KEY: &str = "disk-key-PLAINTEXT-4f1d9c";
 const JOIN_V1: &str = "K07::server:JOIN-V1-PLAINTEXT";
 const JOIN_V2: &str = "K07::server:JOIN-V2-PLAINTEXT";
 
+/// Name/value pairs as the server's environment.
+struct Pairs<'a>(&'a [(&'a str, &'a str)]);
+
+impl attest_server::config::Env for Pairs<'_> {
+    fn var(&self, name: &str) -> Option<String> {
+        self.0
+            .iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| (*v).to_owned())
+            .filter(|v| !v.is_empty())
+    }
+    fn names(&self) -> Vec<String> {
+        self.0.iter().map(|(k, _)| (*k).to_owned()).collect()
+    }
+}
+
 struct Harness {
     server: RunningServer,
     http: Client,
@@ -36,10 +51,19 @@ struct Harness {
 
 impl Harness {
     async fn start(db: &TestDb, env: &[(&str, &str)], cert_auth: bool) -> Harness {
-        let dir = tempfile::tempdir().unwrap();
-        let mut settings = Settings::for_tests(dir.path(), db.url().to_string()).unwrap();
+        Self::start_in(tempfile::tempdir().unwrap(), db, env, cert_auth).await
+    }
+
+    /// A server whose data directory is `dir`.
+    async fn start_in(
+        dir: tempfile::TempDir,
+        db: &TestDb,
+        env: &[(&str, &str)],
+        cert_auth: bool,
+    ) -> Harness {
+        let mut settings =
+            Settings::for_tests_with_env(dir.path(), db.url().to_string(), &Pairs(env)).unwrap();
         settings.admin_token = Some(secrecy::SecretString::from(TOKEN));
-        settings.extensions.env = env.iter().map(|(k, v)| (*k, *v)).collect::<ExtensionEnv>();
         if cert_auth {
             settings.extensions.machine_auth = MachineAuthMode::EnrollmentCert;
             settings.client_cert_header = true;
@@ -110,6 +134,12 @@ impl Harness {
 
     async fn stop(self) {
         self.server.shutdown().await.unwrap();
+    }
+
+    /// Stops this server and starts another on the same data directory.
+    async fn restart(self, db: &TestDb) -> Harness {
+        self.server.shutdown().await.unwrap();
+        Self::start_in(self._dir, db, &[], false).await
     }
 }
 
@@ -546,50 +576,71 @@ async fn machines_authenticate_by_enrollment_certificate() {
     }
 }
 
-/// A malformed master key keeps the vault out (the rest of the server
-/// runs); a passphrase or no setting at all loads it.
+/// The master key is the server's now: a malformed one stops start-up
+/// with an error naming the setting (never the value), with no fall-back
+/// to the passphrase; without any, the server generates one into its data
+/// directory (0600) and the vault seals with it, across restarts.
 #[tokio::test]
 async fn master_key_is_validated_at_startup() {
-    let db = TestDb::sqlite_with(&[]).await;
+    let dir = tempfile::tempdir().unwrap();
     for bad in ["not-hex-at-all", "abcd", &"ab".repeat(33)] {
-        let h = Harness::start(&db, &[("ITL_SHARED_SECRET_MASTER_KEY", bad)], false).await;
-        assert!(
-            !h.extension_names()
-                .await
-                .contains(&"secret_vault".to_owned()),
-            "{bad}"
-        );
-        let (s, _) = send(h.op(M::GET, "/api/v1/shared-secrets")).await;
-        assert_eq!(s, 404, "{bad}: routes not mounted");
-        h.stop().await;
+        for env in [
+            vec![("ITL_SHARED_SECRET_MASTER_KEY", bad)],
+            vec![
+                ("ITL_SHARED_SECRET_MASTER_KEY", bad),
+                ("ITL_SHARED_SECRET_PASSPHRASE", "p"),
+            ],
+        ] {
+            let err =
+                Settings::for_tests_with_env(dir.path(), "sqlite::memory:".into(), &Pairs(&env))
+                    .unwrap_err()
+                    .to_string();
+            assert!(err.contains("shared_secret_master_key"), "{err}");
+            assert!(!err.contains(bad), "the value is never echoed: {err}");
+        }
     }
-    // A passphrase alongside a bad key does not rescue it: no silent fallback.
-    let h = Harness::start(
-        &db,
-        &[
-            ("ITL_SHARED_SECRET_MASTER_KEY", "zz"),
-            ("ITL_SHARED_SECRET_PASSPHRASE", "p"),
-        ],
-        false,
-    )
-    .await;
-    assert!(!h
-        .extension_names()
-        .await
-        .contains(&"secret_vault".to_owned()));
-    h.stop().await;
 
+    let db = TestDb::sqlite_with(&[]).await;
     let h = Harness::start(&db, &[], false).await;
     assert!(h
         .extension_names()
         .await
         .contains(&"secret_vault".to_owned()));
+    let fa = fp('e');
+    let a = h.import(&fa).await;
     let (s, created) = send(
         h.op(M::POST, "/api/v1/shared-secrets")
-            .json(&json!({"name": "e", "value": "v"})),
+            .json(&json!({"name": "e", "value": JOIN_V1})),
     )
     .await;
     assert_eq!(s, 201);
-    assert_eq!(created["encryption_key_id"], "random-ephemeral");
+    assert_eq!(
+        created["encryption_key_id"],
+        "file:shared-secret-master.key"
+    );
+    let (s, _) = send(
+        h.op(M::POST, "/api/v1/shared-secrets/e/access")
+            .json(&json!({"machine_ids": [a]})),
+    )
+    .await;
+    assert_eq!(s, 200);
+    let key_file = h._dir.path().join("shared-secret-master.key");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&key_file).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    assert_eq!(std::fs::read_to_string(&key_file).unwrap().trim().len(), 64);
+
+    // The next start on the same data directory opens the secret again.
+    let h = h.restart(&db).await;
+    let (s, value) = send(
+        h.anon(M::GET, "/api/v1/shared-secrets/by-name/e/value")
+            .header("X-EK-Fingerprint", fa.as_str()),
+    )
+    .await;
+    assert_eq!(s, 200, "{value}");
+    assert_eq!(value["value"], JOIN_V1);
     h.stop().await;
 }

@@ -20,6 +20,7 @@ use tokio::sync::{mpsc, watch, Notify};
 
 use crate::config::WebhookSettings;
 use crate::repo::{self, DeliveryRow, NewQueued, Queued};
+use crate::secret::StoredSecret;
 use crate::{signature, ssrf};
 
 /// Longest stored response body, in bytes (the seed's 4 KB).
@@ -287,14 +288,39 @@ impl Worker {
             return Ok(());
         };
         let started = Instant::now();
-        let outcome = self
-            .send(
-                &webhook.url,
-                webhook.secret.as_deref(),
-                &item.queue_id,
-                &item.payload,
+        let outcome = match webhook
+            .secret
+            .as_ref()
+            .map(|s| s.open(&self.ctx.master_key))
+        {
+            // Never sent unsigned in place of signed: the attempt fails.
+            Some(Err(err)) => Outcome::error(err.to_string()),
+            secret => {
+                let secret = secret.and_then(Result::ok);
+                self.send(
+                    &webhook.url,
+                    secret.as_ref().map(|s| s.as_str()),
+                    &item.queue_id,
+                    &item.payload,
+                )
+                .await
+            }
+        };
+        if let Some(StoredSecret::Plaintext(plaintext)) = &webhook.secret {
+            // Written in plaintext by an older replica after start-up. A
+            // failure here must not keep the attempt from being recorded;
+            // the next delivery tries again.
+            if let Err(err) = repo::seal_plaintext_secret(
+                &self.ctx.store,
+                &webhook.webhook_id,
+                plaintext,
+                &self.ctx.master_key,
             )
-            .await;
+            .await
+            {
+                tracing::warn!(webhook_id = %webhook.webhook_id, error = %err, "could not seal a plaintext signing secret");
+            }
+        }
         let duration_ms = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
         let now = self.ctx.clock.now();
         let success = matches!(outcome.status, Some(s) if (200..300).contains(&s));

@@ -1,7 +1,8 @@
 //! `webhooks`: signed HTTP delivery of attestation events.
 //!
 //! Operators register receiver URLs under `/api/v1/webhooks` with an event
-//! filter and an optional HMAC secret. Every matching activity event
+//! filter and an optional HMAC secret, kept sealed with the server's master
+//! key ([`secret`]). Every matching activity event
 //! (`machine.approved`, `secret.created`, …) is queued in the database and
 //! POSTed by a background worker as
 //! `{"event_type","timestamp","machine_id","data"}`, signed with
@@ -22,6 +23,7 @@ pub mod config;
 pub mod delivery;
 pub mod repo;
 pub mod routes;
+pub mod secret;
 pub mod signature;
 pub mod ssrf;
 
@@ -39,12 +41,20 @@ pub use routes::{DeliveryRead, WebhookRead};
 /// URL prefix of the API.
 pub const PREFIX: &str = "/api/v1/webhooks";
 
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "webhooks",
-    sqlite: include_str!("../migrations/sqlite.sql"),
-    postgres: include_str!("../migrations/postgres.sql"),
-}];
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "webhooks",
+        sqlite: include_str!("../migrations/sqlite.sql"),
+        postgres: include_str!("../migrations/postgres.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "sealed_secrets",
+        sqlite: include_str!("../migrations/0002_sealed_secrets.sql"),
+        postgres: include_str!("../migrations/0002_sealed_secrets.sql"),
+    },
+];
 
 /// The extension. `Webhooks::default()` is all a server binary needs; its
 /// settings come from the environment at start-up.
@@ -95,6 +105,16 @@ impl Extension for Webhooks {
     ) -> BoxFuture<'a, Result<(), ExtensionError>> {
         Box::pin(async move {
             let settings = WebhookSettings::from_env(&ctx.env)?;
+            let sealed = repo::seal_plaintext_secrets(&ctx.store, &ctx.master_key)
+                .await
+                .map_err(|e| ExtensionError::new(format!("sealing stored secrets: {e}")))?;
+            if sealed > 0 {
+                tracing::info!(
+                    sealed,
+                    key = ctx.master_key.key_id,
+                    "webhooks: sealed signing secrets an earlier version stored in plaintext"
+                );
+            }
             let client = delivery::client(&settings)
                 .map_err(|e| ExtensionError::new(format!("HTTP client: {e}")))?;
             let mut running = self.lock();

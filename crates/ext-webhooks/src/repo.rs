@@ -5,15 +5,22 @@
 //! comparing them as strings orders them in time.
 
 use attest_domain::audit::format_timestamp;
+use attest_ext::sealing::{MasterKey, Sealed};
 use attest_ext::store::sqlx::any::AnyRow;
 use attest_ext::store::sqlx::{self, Any, Executor, Row};
-use attest_ext::store::{get_bool, StoreError};
+use attest_ext::store::{get_bool, Store, StoreError};
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
 use chrono::{DateTime, Utc};
+use zeroize::Zeroizing;
+
+use crate::secret::StoredSecret;
 
 type Result<T> = std::result::Result<T, StoreError>;
 
 const WEBHOOK_COLUMNS: &str = "webhook_id, url, events, secret, enabled, created_by, created_at, \
-                               last_triggered_at, trigger_count, failure_count";
+                               last_triggered_at, trigger_count, failure_count, \
+                               secret_ciphertext, secret_nonce, secret_tag, secret_key_id";
 
 /// One row of `extension_webhooks`.
 #[derive(Clone, PartialEq, Eq)]
@@ -21,8 +28,8 @@ pub struct WebhookRow {
     pub webhook_id: String,
     pub url: String,
     pub events: Vec<String>,
-    /// The HMAC key; never logged, never answered.
-    pub secret: Option<String>,
+    /// The HMAC key, sealed; never logged, never answered.
+    pub secret: Option<StoredSecret>,
     pub enabled: bool,
     pub created_by: String,
     pub created_at: String,
@@ -59,13 +66,71 @@ pub fn split_events(csv: &str) -> Vec<String> {
         .collect()
 }
 
+fn unb64(value: &str, column: &str) -> Result<Vec<u8>> {
+    STANDARD
+        .decode(value.as_bytes())
+        .map_err(|_| StoreError::Corrupt(format!("webhooks: {column} is not base64")))
+}
+
+/// The secret of a row: the sealed columns, else the seed's plaintext
+/// `secret` column (written by older versions), else none.
+fn secret_from(row: &AnyRow) -> Result<Option<StoredSecret>> {
+    let sealed: (
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+    ) = (
+        row.try_get(10)?,
+        row.try_get(11)?,
+        row.try_get(12)?,
+        row.try_get(13)?,
+    );
+    if let (Some(ct), Some(nonce), Some(tag), Some(key_id)) = sealed {
+        return Ok(Some(StoredSecret::Sealed {
+            sealed: Sealed {
+                ciphertext: unb64(&ct, "secret_ciphertext")?,
+                nonce: unb64(&nonce, "secret_nonce")?,
+                tag: unb64(&tag, "secret_tag")?,
+            },
+            key_id,
+        }));
+    }
+    let plaintext: Option<String> = row.try_get(3)?;
+    Ok(plaintext.map(|p| StoredSecret::Plaintext(Zeroizing::new(p))))
+}
+
+/// The values of `secret, secret_ciphertext, secret_nonce, secret_tag,
+/// secret_key_id` for `secret`.
+type SecretColumns = (
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+);
+
+fn secret_columns(secret: Option<&StoredSecret>) -> SecretColumns {
+    match secret {
+        None => (None, None, None, None, None),
+        Some(StoredSecret::Plaintext(p)) => (Some(p.to_string()), None, None, None, None),
+        Some(StoredSecret::Sealed { sealed, key_id }) => (
+            None,
+            Some(STANDARD.encode(&sealed.ciphertext)),
+            Some(STANDARD.encode(&sealed.nonce)),
+            Some(STANDARD.encode(&sealed.tag)),
+            Some(key_id.clone()),
+        ),
+    }
+}
+
 fn webhook_from(row: &AnyRow) -> Result<WebhookRow> {
     let events: String = row.try_get(2)?;
     Ok(WebhookRow {
         webhook_id: row.try_get(0)?,
         url: row.try_get(1)?,
         events: split_events(&events),
-        secret: row.try_get(3)?,
+        secret: secret_from(row)?,
         enabled: get_bool(row, 4)?,
         created_by: row.try_get(5)?,
         created_at: row.try_get(6)?,
@@ -77,17 +142,23 @@ fn webhook_from(row: &AnyRow) -> Result<WebhookRow> {
 
 /// Inserts a new webhook.
 pub async fn insert<'c, E: Executor<'c, Database = Any>>(db: E, w: &WebhookRow) -> Result<()> {
+    let (plain, ct, nonce, tag, key_id) = secret_columns(w.secret.as_ref());
     sqlx::query(
         "INSERT INTO extension_webhooks (webhook_id, url, events, secret, enabled, created_by, \
-         created_at, trigger_count, failure_count) VALUES ($1, $2, $3, $4, $5, $6, $7, 0, 0)",
+         created_at, trigger_count, failure_count, secret_ciphertext, secret_nonce, secret_tag, \
+         secret_key_id) VALUES ($1, $2, $3, $4, $5, $6, $7, 0, 0, $8, $9, $10, $11)",
     )
     .bind(&w.webhook_id)
     .bind(&w.url)
     .bind(w.events.join(","))
-    .bind(&w.secret)
+    .bind(plain)
     .bind(w.enabled)
     .bind(&w.created_by)
     .bind(&w.created_at)
+    .bind(ct)
+    .bind(nonce)
+    .bind(tag)
+    .bind(key_id)
     .execute(db)
     .await?;
     Ok(())
@@ -122,18 +193,87 @@ pub async fn list<'c, E: Executor<'c, Database = Any>>(db: E) -> Result<Vec<Webh
 
 /// Rewrites the operator-editable fields; false when the id is unknown.
 pub async fn update<'c, E: Executor<'c, Database = Any>>(db: E, w: &WebhookRow) -> Result<bool> {
+    let (plain, ct, nonce, tag, key_id) = secret_columns(w.secret.as_ref());
     let done = sqlx::query(
-        "UPDATE extension_webhooks SET url = $1, events = $2, secret = $3, enabled = $4 \
-         WHERE webhook_id = $5",
+        "UPDATE extension_webhooks SET url = $1, events = $2, secret = $3, enabled = $4, \
+         secret_ciphertext = $5, secret_nonce = $6, secret_tag = $7, secret_key_id = $8 \
+         WHERE webhook_id = $9",
     )
     .bind(&w.url)
     .bind(w.events.join(","))
-    .bind(&w.secret)
+    .bind(plain)
     .bind(w.enabled)
+    .bind(ct)
+    .bind(nonce)
+    .bind(tag)
+    .bind(key_id)
     .bind(&w.webhook_id)
     .execute(db)
     .await?;
     Ok(done.rows_affected() > 0)
+}
+
+/// Seals the plaintext secret of webhook `id` if it still holds
+/// `plaintext` (another replica may have sealed or changed it meanwhile);
+/// true when this call sealed it.
+async fn seal_one<'c, E: Executor<'c, Database = Any>>(
+    db: E,
+    id: &str,
+    plaintext: &str,
+    master: &MasterKey,
+) -> Result<bool> {
+    let sealed = StoredSecret::seal(master, plaintext)
+        .map_err(|e| StoreError::Corrupt(format!("webhook {id}: {e}")))?;
+    let (_, ct, nonce, tag, key_id) = secret_columns(Some(&sealed));
+    let done = sqlx::query(
+        "UPDATE extension_webhooks SET secret = NULL, secret_ciphertext = $1, secret_nonce = $2, \
+         secret_tag = $3, secret_key_id = $4 WHERE webhook_id = $5 AND secret = $6",
+    )
+    .bind(ct)
+    .bind(nonce)
+    .bind(tag)
+    .bind(key_id)
+    .bind(id)
+    .bind(plaintext)
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Seals every signing secret an older version stored in plaintext, in one
+/// write transaction; answers how many were sealed.
+pub async fn seal_plaintext_secrets(store: &Store, master: &MasterKey) -> Result<usize> {
+    let mut tx = store.begin_write().await?;
+    let rows = sqlx::query(
+        "SELECT webhook_id, secret FROM extension_webhooks WHERE secret IS NOT NULL \
+         ORDER BY webhook_id",
+    )
+    .fetch_all(&mut *tx)
+    .await?;
+    let mut sealed = 0;
+    for row in &rows {
+        let id: String = row.try_get(0)?;
+        let plaintext: Zeroizing<String> = Zeroizing::new(row.try_get(1)?);
+        if seal_one(&mut *tx, &id, &plaintext, master).await? {
+            sealed += 1;
+        }
+    }
+    tx.commit().await?;
+    Ok(sealed)
+}
+
+/// Seals one webhook's plaintext secret met after start-up (written by an
+/// older replica); true when this call sealed it.
+pub async fn seal_plaintext_secret(
+    store: &Store,
+    id: &str,
+    plaintext: &str,
+    master: &MasterKey,
+) -> Result<bool> {
+    let mut tx = store.begin_write().await?;
+    let done = seal_one(&mut *tx, id, plaintext, master).await?;
+    tx.commit().await?;
+    Ok(done)
 }
 
 /// Deletes a webhook (its deliveries and queue rows cascade).

@@ -2,7 +2,8 @@
 //!
 //! Every route requires operator credentials; every change is audited in
 //! the transaction that makes it. The signing secret is write-only: it is
-//! accepted on create and update and only ever answered as `has_secret`.
+//! accepted on create and update, stored sealed with the server's master
+//! key, and only ever answered as `has_secret`.
 
 use std::sync::Arc;
 
@@ -24,6 +25,7 @@ use tokio::sync::Notify;
 use crate::config::WebhookSettings;
 use crate::delivery;
 use crate::repo::{self, NewQueued, WebhookRow};
+use crate::secret::StoredSecret;
 use crate::ssrf;
 
 /// Longest accepted URL, as the `url VARCHAR(512)` column.
@@ -258,14 +260,24 @@ fn validate_events(events: &EventList) -> Result<Vec<String>, ApiError> {
     Ok(out)
 }
 
-fn validate_secret(secret: Option<String>) -> Result<Option<String>, ApiError> {
+/// Checks the length and seals the secret; `""` means no secret.
+fn validate_secret(
+    secret: Option<String>,
+    ctx: &ExtensionContext,
+) -> Result<Option<StoredSecret>, ApiError> {
     match secret {
         Some(s) if s.chars().count() > MAX_SECRET_CHARS => Err(invalid(
             "secret",
             format!("secret must be at most {MAX_SECRET_CHARS} characters"),
         )),
         Some(s) if s.is_empty() => Ok(None),
-        other => Ok(other),
+        Some(s) => {
+            let s = zeroize::Zeroizing::new(s);
+            StoredSecret::seal(&ctx.master_key, &s)
+                .map(Some)
+                .map_err(|e| ApiError::Internal(e.to_string()))
+        }
+        None => Ok(None),
     }
 }
 
@@ -298,7 +310,7 @@ async fn create_webhook(
         webhook_id: uuid::Uuid::new_v4().to_string(),
         url: validate_url(&body.url, state.settings.allow_private_targets)?,
         events: validate_events(&body.events)?,
-        secret: validate_secret(body.secret)?,
+        secret: validate_secret(body.secret, &state.ctx)?,
         enabled: body.enabled.unwrap_or(true),
         created_by: operator.identity().to_owned(),
         created_at: format_timestamp(state.ctx.clock.now()),
@@ -358,7 +370,10 @@ async fn update_webhook(
         .map(|u| validate_url(u, state.settings.allow_private_targets))
         .transpose()?;
     let events = body.events.as_ref().map(validate_events).transpose()?;
-    let secret = body.secret.map(|s| validate_secret(Some(s))).transpose()?;
+    let secret = body
+        .secret
+        .map(|s| validate_secret(Some(s), &state.ctx))
+        .transpose()?;
     let mut tx = state.ctx.store.begin_write().await?;
     let mut row = repo::get(&mut *tx, &webhook_id)
         .await?
@@ -372,6 +387,12 @@ async fn update_webhook(
     if let Some(secret) = secret {
         row.secret = secret;
     }
+    // A secret an older version left in plaintext is sealed on its way back.
+    row.secret = row
+        .secret
+        .map(|s| s.sealed(&state.ctx.master_key))
+        .transpose()
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
     if let Some(enabled) = body.enabled {
         row.enabled = enabled;
     }

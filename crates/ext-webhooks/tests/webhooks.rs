@@ -13,7 +13,7 @@ use attest_ext::telemetry::families::WEBHOOK_DELIVERIES;
 use attest_ext_webhooks::repo;
 use attest_store::testing::TestDb;
 use chrono::Utc;
-use common::{allow_private, start, Api, Receiver, TOKEN};
+use common::{allow_private, start, start_tweaked, Api, Receiver, TOKEN};
 use hmac::{Hmac, Mac};
 use reqwest::Method;
 use serde_json::{json, Value};
@@ -582,6 +582,192 @@ async fn ssrf_guard_refuses_private_targets() {
         );
         assert!(receiver.received().is_empty());
         assert_eq!(api.get(&w).await["failure_count"], 1);
+
+        server.shutdown().await.unwrap();
+        db.close().await;
+    }
+}
+
+/// Every column of webhook `id`'s row, as text (NULL as `None`).
+async fn row_text(store: &attest_store::Store, id: &str) -> Vec<(String, Option<String>)> {
+    use attest_store::sqlx::{Column, Row};
+    let row = attest_store::sqlx::query(
+        "SELECT webhook_id, url, events, secret, created_by, created_at, secret_ciphertext, \
+         secret_nonce, secret_tag, secret_key_id FROM extension_webhooks WHERE webhook_id = $1",
+    )
+    .bind(id)
+    .fetch_one(store.pool())
+    .await
+    .unwrap();
+    row.columns()
+        .iter()
+        .map(|c| (c.name().to_owned(), row.try_get(c.ordinal()).unwrap()))
+        .collect()
+}
+
+fn column<'a>(row: &'a [(String, Option<String>)], name: &str) -> Option<&'a str> {
+    row.iter()
+        .find(|(n, _)| n == name)
+        .and_then(|(_, v)| v.as_deref())
+}
+
+/// Security review (issue 15, item 9): signing secrets were stored in
+/// plaintext. Now they are sealed with the server's master key (here the
+/// one generated into the data directory), deliveries verify exactly as
+/// before, across a restart; a server with another master key refuses to
+/// sign rather than send unsigned.
+#[tokio::test]
+async fn signing_secrets_are_sealed_at_rest_and_still_verify() {
+    for db in TestDb::all_with(&[]).await {
+        eprintln!("-- running on {}", db.backend());
+        let dir = tempfile::tempdir().unwrap();
+        let clock = ManualClock::new(Utc::now());
+        let receiver = Receiver::start().await;
+        let secret = "sealed-signing-secret-6f1c";
+
+        let server = start(dir.path(), db.url(), &clock, &[allow_private()]).await;
+        let api = Api::new(&server);
+        let w = id_of(
+            &api.create(
+                json!({"url": receiver.url("/s"), "events": ["webhook.test"], "secret": secret}),
+            )
+            .await,
+        );
+        let row = row_text(db.store(), &w).await;
+        for (name, value) in &row {
+            assert!(
+                !value.as_deref().unwrap_or("").contains(secret),
+                "{name} holds the secret in plaintext"
+            );
+        }
+        assert_eq!(column(&row, "secret"), None);
+        assert_eq!(
+            column(&row, "secret_key_id"),
+            Some("file:shared-secret-master.key")
+        );
+        assert!(column(&row, "secret_ciphertext").is_some());
+        assert!(dir.path().join("shared-secret-master.key").exists());
+
+        api.test(&w).await;
+        let got = receiver.wait_for(1).await;
+        let sig = got[0].headers["x-webhook-signature"].to_str().unwrap();
+        assert!(verify_like_the_seed(&got[0].body, sig, secret));
+        server.shutdown().await.unwrap();
+
+        // The generated key is kept: the next start opens the secret.
+        let server = start(dir.path(), db.url(), &clock, &[allow_private()]).await;
+        let api = Api::new(&server);
+        api.test(&w).await;
+        let got = receiver.wait_for(2).await;
+        let sig = got[1].headers["x-webhook-signature"].to_str().unwrap();
+        assert!(verify_like_the_seed(&got[1].body, sig, secret));
+        server.shutdown().await.unwrap();
+
+        // Another master key cannot open it: the attempt fails, nothing is
+        // sent (in particular nothing unsigned).
+        let other = "ab".repeat(32);
+        let server = start_tweaked(dir.path(), db.url(), &clock, &[allow_private()], |s| {
+            s.master_key = attest_server::config::keys::MasterKeySource::Hex(other.into());
+        })
+        .await;
+        let api = Api::new(&server);
+        api.test(&w).await;
+        let rows = api.wait_deliveries(&w, 3).await;
+        let failed: Vec<&Value> = rows.iter().filter(|r| r["error"].is_string()).collect();
+        assert_eq!(failed.len(), 1, "{rows:?}");
+        assert_eq!(failed[0]["response_status"], Value::Null);
+        let error = failed[0]["error"].as_str().unwrap();
+        assert!(
+            error.contains("cannot be opened") && error.contains("file:shared-secret-master.key"),
+            "{error}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert_eq!(receiver.received().len(), 2);
+        server.shutdown().await.unwrap();
+        db.close().await;
+    }
+}
+
+/// Webhooks created by a version that stored secrets in plaintext: the
+/// first start of this version seals them (and a delivery seals one that
+/// an older replica writes later), and signatures verify as before.
+#[tokio::test]
+async fn plaintext_secrets_from_an_older_version_are_sealed() {
+    // The schema as the previous version left it: webhooks migration 1.
+    const V1: &[attest_store::Migration] = &[attest_store::Migration {
+        version: 1,
+        name: "webhooks",
+        sqlite: include_str!("../migrations/sqlite.sql"),
+        postgres: include_str!("../migrations/postgres.sql"),
+    }];
+    let old_version = attest_store::MigrationSet {
+        component: "extension_webhooks".into(),
+        migrations: V1,
+    };
+    for db in TestDb::all_with(&[attest_store::CORE_MIGRATIONS, old_version]).await {
+        eprintln!("-- running on {}", db.backend());
+        let dir = tempfile::tempdir().unwrap();
+        let clock = ManualClock::new(Utc::now());
+        let receiver = Receiver::start().await;
+        let insert_plain = |id: &'static str, path: &str, secret: &'static str| {
+            attest_store::sqlx::query(
+                "INSERT INTO extension_webhooks (webhook_id, url, events, secret, enabled, \
+                 created_by, created_at) VALUES ($1, $2, 'webhook.test', $3, $4, 'old', \
+                 '2026-01-01T00:00:00.000000+00:00')",
+            )
+            .bind(id)
+            .bind(receiver.url(path))
+            .bind(secret)
+            .bind(true)
+        };
+        insert_plain(
+            "11111111-1111-4111-8111-111111111111",
+            "/old",
+            "old-plaintext-secret",
+        )
+        .execute(db.store().pool())
+        .await
+        .unwrap();
+
+        let server = start(dir.path(), db.url(), &clock, &[allow_private()]).await;
+        let api = Api::new(&server);
+        let old = "11111111-1111-4111-8111-111111111111";
+        let row = row_text(db.store(), old).await;
+        assert_eq!(column(&row, "secret"), None, "sealed at start");
+        assert!(!format!("{row:?}").contains("old-plaintext-secret"));
+        assert_eq!(
+            column(&row, "secret_key_id"),
+            Some("file:shared-secret-master.key")
+        );
+        assert_eq!(api.get(old).await["has_secret"], true);
+        api.test(old).await;
+        let got = receiver.wait_for(1).await;
+        let sig = got[0].headers["x-webhook-signature"].to_str().unwrap();
+        assert!(verify_like_the_seed(
+            &got[0].body,
+            sig,
+            "old-plaintext-secret"
+        ));
+
+        // An older replica, still running, writes another plaintext secret:
+        // the first delivery signs with it and seals it.
+        let later = "22222222-2222-4222-8222-222222222222";
+        insert_plain(later, "/later", "later-plaintext-secret")
+            .execute(db.store().pool())
+            .await
+            .unwrap();
+        api.test(later).await;
+        let got = receiver.wait_for(2).await;
+        let sig = got[1].headers["x-webhook-signature"].to_str().unwrap();
+        assert!(verify_like_the_seed(
+            &got[1].body,
+            sig,
+            "later-plaintext-secret"
+        ));
+        api.wait_deliveries(later, 1).await;
+        let row = row_text(db.store(), later).await;
+        assert_eq!(column(&row, "secret"), None, "sealed on first use");
+        assert!(!format!("{row:?}").contains("later-plaintext-secret"));
 
         server.shutdown().await.unwrap();
         db.close().await;

@@ -1,6 +1,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 //! What request-cert, offline-bundle, enroll and the CRL endpoint cost in
-//! the enrollment CA, one core:
+//! the enrollment CA, and audit checkpoints in their signing key, one core:
 //! `taskset -c 1 cargo bench -p attest-pki --bench pki -- --warm-up-time 1 --measurement-time 4`.
 
 use std::sync::Arc;
@@ -56,6 +56,21 @@ fn bench(c: &mut Criterion) {
     c.bench_function("wrap_private_key RSA-2048", |b| {
         b.iter(|| wrap_private_key(&wrap, &key_pem).unwrap())
     });
+
+    let signer = attest_pki::CheckpointSigner::load_or_create(
+        &dir.path().join("checkpoint"),
+        Some("bench".to_string().into()),
+    )
+    .unwrap();
+    let statement = [7u8; 149];
+    c.bench_function("checkpoint_sign (audit checkpoint)", |b| {
+        b.iter(|| signer.sign(&statement).unwrap())
+    });
+    let signature = signer.sign(&statement).unwrap();
+    c.bench_function(
+        "checkpoint_verify (per stored checkpoint in audit verify)",
+        |b| b.iter(|| signer.verify(&statement, &signature).unwrap()),
+    );
 
     let now = Utc::now();
     for n in [0usize, 1_000, 10_000] {

@@ -1,8 +1,7 @@
 //! Creating, loading and holding the enrollment CA.
 
 use std::fmt;
-use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use attest_domain::clock::SharedClock;
@@ -19,7 +18,7 @@ use x509_cert::name::Name;
 use x509_cert::Certificate;
 
 use crate::issue::{random_serial, single_name, validity_from};
-use crate::keystore::{self, PUBLIC_MODE, SECRET_MODE};
+use crate::keystore::{self, PassphraseSource, PUBLIC_MODE, SECRET_MODE};
 use crate::signer::{CaKey, ExtraExtensions};
 use crate::verify::{NoRevocation, RevocationCheck};
 use crate::PkiError;
@@ -82,19 +81,6 @@ impl fmt::Debug for CaOptions {
     }
 }
 
-/// Where the CA key passphrase came from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PassphraseSource {
-    /// Supplied by configuration (or the caller of `from_files`).
-    Configured,
-    /// Read from (or generated into) a file next to the key. Anyone who can
-    /// read the CA directory can then use the key: the server should log a
-    /// loud warning asking for the passphrase to be moved into configuration.
-    File(PathBuf),
-    /// The operator-provided key file was not encrypted at all.
-    Unencrypted,
-}
-
 /// The enrollment CA: certificate, private key and the clock it checks time with.
 pub struct EnrollmentCa {
     pub(crate) cert: Certificate,
@@ -131,19 +117,13 @@ impl EnrollmentCa {
         opts: CaOptions,
         clock: SharedClock,
     ) -> Result<Self, PkiError> {
-        create_private_dir(dir)?;
+        keystore::create_private_dir(dir)?;
         let cert_path = dir.join(CA_CERT_FILE);
         let key_path = dir.join(CA_KEY_FILE);
         let pass_path = dir.join(CA_PASSPHRASE_FILE);
 
-        let (passphrase, source) = match opts.key_passphrase.clone() {
-            Some(p) => (Some(p), PassphraseSource::Configured),
-            None if pass_path.exists() => (
-                Some(keystore::read_passphrase(&pass_path)?),
-                PassphraseSource::File(pass_path.clone()),
-            ),
-            None => (None, PassphraseSource::File(pass_path.clone())),
-        };
+        let (passphrase, source) =
+            keystore::passphrase_for(opts.key_passphrase.clone(), &pass_path)?;
 
         match (cert_path.exists(), key_path.exists()) {
             (true, true) => {
@@ -165,15 +145,7 @@ impl EnrollmentCa {
             (false, false) => {
                 let passphrase = match passphrase {
                     Some(p) => p,
-                    None => {
-                        let p = keystore::generate_passphrase();
-                        keystore::write_atomic(
-                            &pass_path,
-                            secrecy::ExposeSecret::expose_secret(&p).as_bytes(),
-                            SECRET_MODE,
-                        )?;
-                        p
-                    }
+                    None => keystore::generate_passphrase_file(&pass_path)?,
                 };
                 let mut ca = Self::create(&opts, clock)?;
                 let pkcs8 = ca.key.to_pkcs8_der()?;
@@ -358,21 +330,6 @@ impl EnrollmentCa {
     pub(crate) fn subject_name(&self) -> &Name {
         &self.cert.tbs_certificate.subject
     }
-}
-
-/// Creates the CA directory with mode 0700 if it does not exist.
-fn create_private_dir(dir: &Path) -> Result<(), PkiError> {
-    if dir.is_dir() {
-        return Ok(());
-    }
-    let mut builder = fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::DirBuilderExt;
-        builder.mode(0o700);
-    }
-    builder.create(dir).map_err(|e| PkiError::io(dir, e))
 }
 
 /// Parses a single PEM certificate (shared with verification).

@@ -6,7 +6,7 @@
 
 use std::fs;
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use base64::Engine;
 use der::pem::LineEnding;
@@ -77,11 +77,64 @@ pub(crate) fn read_text(path: &Path) -> Result<Zeroizing<String>, PkiError> {
         .map_err(|e| PkiError::io(path, e))
 }
 
+/// Where the passphrase of a key file (the CA key, the audit checkpoint
+/// key) came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PassphraseSource {
+    /// Supplied by configuration (or the caller of `from_files`).
+    Configured,
+    /// Read from (or generated into) a file next to the key. Anyone who can
+    /// read the directory can then use the key: the server should log a
+    /// loud warning asking for the passphrase to be moved into configuration.
+    File(PathBuf),
+    /// The operator-provided key file was not encrypted at all.
+    Unencrypted,
+}
+
+/// Creates `dir` (and missing parents) with mode 0700 if it does not exist.
+pub(crate) fn create_private_dir(dir: &Path) -> Result<(), PkiError> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    let mut builder = fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder.create(dir).map_err(|e| PkiError::io(dir, e))
+}
+
+/// The passphrase of a key file whose generated passphrase would live at
+/// `pass_path`: the configured one, else the file's, else `None` (a new
+/// key generates one with [`generate_passphrase_file`]).
+pub(crate) fn passphrase_for(
+    configured: Option<SecretString>,
+    pass_path: &Path,
+) -> Result<(Option<SecretString>, PassphraseSource), PkiError> {
+    Ok(match configured {
+        Some(p) => (Some(p), PassphraseSource::Configured),
+        None if pass_path.exists() => (
+            Some(read_passphrase(pass_path)?),
+            PassphraseSource::File(pass_path.to_path_buf()),
+        ),
+        None => (None, PassphraseSource::File(pass_path.to_path_buf())),
+    })
+}
+
 /// A fresh random passphrase: 32 bytes from the OS, base64url.
 pub(crate) fn generate_passphrase() -> SecretString {
     let mut bytes = Zeroizing::new([0u8; 32]);
     OsRng.fill_bytes(bytes.as_mut());
     SecretString::from(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes.as_ref()))
+}
+
+/// Generates a passphrase into `pass_path` (mode 0600, never overwriting).
+pub(crate) fn generate_passphrase_file(pass_path: &Path) -> Result<SecretString, PkiError> {
+    let p = generate_passphrase();
+    write_atomic(pass_path, p.expose_secret().as_bytes(), SECRET_MODE)?;
+    Ok(p)
 }
 
 /// Reads a passphrase file, ignoring a trailing newline.
@@ -95,6 +148,32 @@ pub(crate) fn read_passphrase(path: &Path) -> Result<SecretString, PkiError> {
         )));
     }
     Ok(SecretString::from(trimmed.to_owned()))
+}
+
+/// The one-line secret in `path` (mode 0600), generated with `generate`
+/// when the file does not exist yet; `true` when this call created it. Of
+/// two processes creating it at once, one writes and both read that.
+///
+/// For secrets the server generates on first start when none is
+/// configured, e.g. the master key of `ITL_SHARED_SECRET_MASTER_KEY`.
+pub fn read_or_create_secret_file(
+    path: &Path,
+    generate: impl FnOnce() -> SecretString,
+) -> Result<(SecretString, bool), PkiError> {
+    if path.exists() {
+        return Ok((read_passphrase(path)?, false));
+    }
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        create_private_dir(dir)?;
+    }
+    let secret = generate();
+    match write_atomic(path, secret.expose_secret().as_bytes(), SECRET_MODE) {
+        Ok(()) => Ok((secret, true)),
+        Err(PkiError::Io { source, .. }) if source.kind() == std::io::ErrorKind::AlreadyExists => {
+            Ok((read_passphrase(path)?, false))
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// Encrypts a PKCS#8 `PrivateKeyInfo` (DER) into an `ENCRYPTED PRIVATE KEY` PEM.

@@ -7,6 +7,7 @@
 //! [`EnrollmentCa::issue`] and friends.
 
 mod ca;
+mod checkpoint;
 mod crl;
 mod error;
 mod issue;
@@ -16,14 +17,15 @@ mod signer;
 mod verify;
 mod wrap;
 
-pub use ca::{
-    CaAlgorithm, CaOptions, EnrollmentCa, PassphraseSource, CA_CERT_FILE, CA_KEY_FILE,
-    CA_PASSPHRASE_FILE,
+pub use ca::{CaAlgorithm, CaOptions, EnrollmentCa, CA_CERT_FILE, CA_KEY_FILE, CA_PASSPHRASE_FILE};
+pub use checkpoint::{
+    CheckpointSigner, CHECKPOINT_ALGORITHM, CHECKPOINT_KEY_FILE, CHECKPOINT_PASSPHRASE_FILE,
 };
 pub use crl::{crl_serials, CrlReason, RevokedEntry};
 pub use error::PkiError;
 pub use issue::{IssuedCert, KeyAlgorithm};
 pub use keysig::verify_with_spki;
+pub use keystore::{read_or_create_secret_file, PassphraseSource};
 pub use verify::{NoRevocation, RevocationCheck, RevokedSerials, VerifiedClientCert};
 pub use wrap::{wrap_private_key, KeyEncoding, WrappedKey};
 

@@ -196,7 +196,7 @@ pub(crate) struct P384Key {
 }
 
 impl P384Key {
-    fn new(key: p384::ecdsa::SigningKey) -> Result<Self, PkiError> {
+    pub(crate) fn new(key: p384::ecdsa::SigningKey) -> Result<Self, PkiError> {
         let der = key
             .to_pkcs8_der()
             .map_err(|e| PkiError::Crypto(format!("encode private key: {e}")))?;

@@ -55,3 +55,63 @@ pub struct AuditPageQuery {
     #[param(minimum = 1, maximum = 200, default = 50)]
     pub per_page: Option<i64>,
 }
+
+/// A signed statement that the audit chain had `entries` entries ending in
+/// `root_hash` at `timestamp`. Kept outside the database (webhook receiver,
+/// WORM storage), it lets `verify` notice newest entries cut off later.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct AuditCheckpoint {
+    /// Server-assigned number; absent in a checkpoint built by hand.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<i64>,
+    /// Entries the chain held: the checkpoint covers ids 1..=entries.
+    #[schema(minimum = 1, example = 1842)]
+    pub entries: i64,
+    /// `entry_hash` of entry number `entries` (the chain's `root_hash` then).
+    #[schema(example = "e7d4c9f1a0b3c5d7e9f1a3b5c7d9e1f3a5b7c9d1e3f5a7b9c1d3e5f7a9b1c3d5")]
+    pub root_hash: String,
+    /// When it was signed (RFC 3339, UTC, as the audit log writes times).
+    #[schema(example = "2026-05-14T18:00:00.000000+00:00")]
+    pub timestamp: String,
+    /// Lowercase hex SHA-256 of the signing key's SubjectPublicKeyInfo (DER).
+    pub key_id: String,
+    /// `ecdsa-p384-sha384`.
+    #[schema(example = "ecdsa-p384-sha384")]
+    pub algorithm: String,
+    /// Base64 of the DER ECDSA signature over the checkpoint's signed bytes
+    /// (see docs/audit.md).
+    pub signature: String,
+}
+
+/// The public key checkpoints are signed with.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct AuditCheckpointKey {
+    /// `ecdsa-p384-sha384`.
+    #[schema(example = "ecdsa-p384-sha384")]
+    pub algorithm: String,
+    /// Lowercase hex SHA-256 of the SubjectPublicKeyInfo DER.
+    pub key_id: String,
+    /// The SubjectPublicKeyInfo as a `PUBLIC KEY` PEM (for `openssl dgst -verify`).
+    pub public_key_pem: String,
+}
+
+/// Answer of `GET /api/v1/audit/checkpoints`: a page of checkpoints, newest
+/// first, with the key that signed them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct AuditCheckpointList {
+    /// The server's checkpoint signing key.
+    pub public_key: AuditCheckpointKey,
+    /// Checkpoints, newest first.
+    pub checkpoints: Vec<AuditCheckpoint>,
+}
+
+/// Body of `POST /api/v1/audit/checkpoints/verify`: checkpoints kept
+/// outside the database, checked against the live chain together with the
+/// stored ones.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AuditCheckpointVerifyRequest {
+    /// At least one signed checkpoint.
+    #[schema(min_items = 1)]
+    pub checkpoints: Vec<AuditCheckpoint>,
+}

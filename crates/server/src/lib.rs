@@ -6,11 +6,13 @@
 //! store), map the result. Errors become HTTP in exactly one place, [`error`].
 
 pub mod app;
+pub mod checkpoints;
 pub mod config;
 pub mod error;
 pub mod events;
 pub mod extensions;
 pub mod extract;
+pub mod keys;
 pub mod limits;
 pub mod machines;
 pub mod openapi;

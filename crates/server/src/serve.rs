@@ -1,8 +1,9 @@
 //! Start-up and shutdown.
 //!
 //! [`start`] does everything `attestation serve` does (connect, migrate, load
-//! or create the enrollment CA, build the authenticator, bind) and returns a
-//! handle; [`run`] waits for SIGTERM or Ctrl-C on top of it. Integration
+//! or create the enrollment CA and the audit checkpoint key, resolve the
+//! master key, build the authenticator, bind, start periodic audit
+//! checkpoints) and returns a handle; [`run`] waits for SIGTERM or Ctrl-C on top of it. Integration
 //! tests call [`start`] with port 0 and a fresh database.
 
 use std::future::{Future, IntoFuture};
@@ -11,7 +12,7 @@ use std::sync::Arc;
 
 use attest_auth::{AuthConfig, OidcConfig, OperatorAuthenticator};
 use attest_domain::clock::SharedClock;
-use attest_pki::{CaOptions, EnrollmentCa, PassphraseSource};
+use attest_pki::{CaOptions, CheckpointSigner, EnrollmentCa, PassphraseSource};
 use attest_store::{Store, StoreOptions, CORE_MIGRATIONS};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -33,6 +34,12 @@ pub enum StartupError {
     /// The enrollment CA could not be loaded or created.
     #[error("enrollment CA: {0}")]
     Pki(#[from] attest_pki::PkiError),
+    /// The audit checkpoint key could not be loaded or created.
+    #[error("audit checkpoint key: {0}")]
+    CheckpointKey(attest_pki::PkiError),
+    /// The master key is malformed or its file unusable.
+    #[error("master key: {0}")]
+    MasterKey(String),
     /// The authentication settings are inconsistent.
     #[error("authentication: {0}")]
     Auth(#[from] attest_auth::AuthSetupError),
@@ -66,7 +73,21 @@ pub struct RunningServer {
     loaded: crate::extensions::Loaded,
     shutdown: Option<oneshot::Sender<()>>,
     task: JoinHandle<Result<(), std::io::Error>>,
-    limits_sync: JoinHandle<()>,
+    /// Publishes rate-limit counts to the other replicas (held so that it
+    /// stops with the server).
+    _limits_sync: AbortOnDrop,
+    /// Periodic audit checkpoints, when enabled.
+    checkpoints: Option<AbortOnDrop>,
+}
+
+/// A background task that ends with its owner (also when a test drops
+/// the server without shutting it down).
+struct AbortOnDrop(JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 impl RunningServer {
@@ -81,7 +102,7 @@ impl RunningServer {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
-        self.limits_sync.abort();
+        drop(self.checkpoints.take());
         let served = match self.task.await {
             Ok(result) => result.map_err(StartupError::Serve),
             Err(join) => Err(StartupError::Serve(std::io::Error::other(join.to_string()))),
@@ -139,6 +160,28 @@ pub async fn prepare(settings: Settings, clock: SharedClock) -> Result<AppState,
         tracing::info!(subject = %ca.subject(), "created a new enrollment CA");
     }
     let ca = Arc::new(ca);
+
+    let checkpoint_signer = CheckpointSigner::load_or_create(
+        &settings.audit.checkpoint_key_dir,
+        settings.audit.checkpoint_key_passphrase.clone(),
+    )
+    .map_err(StartupError::CheckpointKey)?;
+    match checkpoint_signer.passphrase_source() {
+        PassphraseSource::Configured => {}
+        PassphraseSource::File(path) => tracing::warn!(
+            passphrase_file = %path.display(),
+            "the audit checkpoint key is encrypted with a passphrase stored next to it; \
+             set ITL_AUDIT_CHECKPOINT_KEY_PASSPHRASE (from a secret store) for real protection at rest"
+        ),
+        PassphraseSource::Unencrypted => tracing::warn!(
+            file = %checkpoint_signer.path().display(),
+            "the audit checkpoint key file is NOT encrypted at rest"
+        ),
+    }
+    if checkpoint_signer.created() {
+        tracing::info!(key_id = %checkpoint_signer.key_id(), "created the audit checkpoint key");
+    }
+    let master_key = crate::keys::master_key(&settings.master_key)?;
 
     let auth = OperatorAuthenticator::new(
         AuthConfig {
@@ -199,6 +242,8 @@ pub async fn prepare(settings: Settings, clock: SharedClock) -> Result<AppState,
         store,
         auth: Arc::new(auth),
         ca,
+        checkpoint_signer: Arc::new(checkpoint_signer),
+        master_key,
         clock,
         settings: Arc::new(settings),
         factory,
@@ -219,6 +264,7 @@ pub fn extension_context(state: &AppState) -> ExtensionContext {
         activity: state.activity.clone(),
         telemetry: state.telemetry.clone(),
         env: state.settings.extensions.env.clone(),
+        master_key: state.master_key.clone(),
         operators: state.auth.clone(),
         machines: Arc::new(HostMachineAuth {
             store: state.store.clone(),
@@ -287,7 +333,13 @@ pub async fn start_with(
         grace,
     ));
     tracing::info!("listening on http://{addr}");
-    let limits_sync = tokio::spawn(sync_limits(state.clone()));
+    let limits_sync = AbortOnDrop(tokio::spawn(sync_limits(state.clone())));
+    // After the extensions subscribed, so webhooks see the first checkpoint.
+    let checkpoints = state
+        .settings
+        .audit
+        .checkpoint_interval
+        .map(|every| AbortOnDrop(crate::checkpoints::spawn_periodic(state.clone(), every)));
     Ok(RunningServer {
         addr,
         state,
@@ -295,7 +347,8 @@ pub async fn start_with(
         loaded,
         shutdown: Some(tx),
         task,
-        limits_sync,
+        _limits_sync: limits_sync,
+        checkpoints,
     })
 }
 

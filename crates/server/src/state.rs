@@ -4,9 +4,9 @@ use std::sync::Arc;
 
 use attest_auth::OperatorAuthenticator;
 use attest_domain::clock::SharedClock;
-use attest_ext::{Activity, Telemetry};
+use attest_ext::{Activity, MasterKey, Telemetry};
 use attest_image_factory::FactoryClient;
-use attest_pki::EnrollmentCa;
+use attest_pki::{CheckpointSigner, EnrollmentCa};
 use attest_proto::extensions::ExtensionInfo;
 use attest_store::Store;
 
@@ -24,6 +24,10 @@ pub struct AppState {
     pub clock: SharedClock,
     /// The enrollment CA (issues operator and machine certificates).
     pub ca: Arc<EnrollmentCa>,
+    /// The key audit checkpoints are signed with.
+    pub checkpoint_signer: Arc<CheckpointSigner>,
+    /// The master key sealing secrets at rest (lent to extensions).
+    pub master_key: MasterKey,
     /// The resolved configuration.
     pub settings: Arc<Settings>,
     /// The Talos Image Factory (boot ISOs for `/register`).

@@ -64,6 +64,9 @@ async fn openapi_document_is_3_1_and_lists_every_route() {
         "/readyz",
         "/api/v1/audit",
         "/api/v1/audit/verify",
+        "/api/v1/audit/checkpoints",
+        "/api/v1/audit/checkpoints/public-key",
+        "/api/v1/audit/checkpoints/verify",
         "/api/v1/operator-certs",
         "/api/v1/register",
         "/api/v1/self-register",
@@ -116,6 +119,10 @@ async fn openapi_document_is_3_1_and_lists_every_route() {
         "OfflineBundle",
         "EncryptedConfigEnvelope",
         "CredentialConfigEnvelope",
+        "AuditCheckpoint",
+        "AuditCheckpointKey",
+        "AuditCheckpointList",
+        "AuditCheckpointVerifyRequest",
     ] {
         assert!(schemas.contains_key(name), "schema {name} missing");
     }

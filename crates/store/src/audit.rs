@@ -1,6 +1,8 @@
 //! The audit log table: append inside a caller's transaction, list, verify.
 
-use attest_domain::audit::{format_timestamp, AuditEntry, HashedFields, VerifyReport};
+use attest_domain::audit::{
+    format_timestamp, AuditEntry, ChainVerifier, HashedFields, VerifyReport,
+};
 use chrono::{DateTime, Utc};
 use sqlx::any::AnyRow;
 use sqlx::Row;
@@ -9,6 +11,7 @@ use crate::error::{Result, StoreError};
 use crate::tx::WriteTx;
 use crate::Store;
 
+pub(crate) mod checkpoints;
 pub(crate) mod pg_copy;
 mod verify;
 
@@ -163,8 +166,17 @@ impl AuditRepo<'_> {
 
     /// Walks the whole chain in id order inside one snapshot and checks
     /// it against the recorded tip (`verify.rs` says how it reads fast).
+    /// Checkpoints are not consulted: see [`verify_with`](Self::verify_with).
     pub async fn verify(&self) -> Result<VerifyReport> {
-        verify::verify(self.store).await
+        self.verify_with(ChainVerifier::new()).await
+    }
+
+    /// Like [`verify`](Self::verify), feeding the entries to `verifier`,
+    /// which may hold checkpoints the chain must match. Read checkpoints
+    /// before calling: the chain only grows, so a checkpoint stored in
+    /// between covers entries the walk will see.
+    pub async fn verify_with(&self, verifier: ChainVerifier) -> Result<VerifyReport> {
+        verify::verify(self.store, verifier).await
     }
 }
 

@@ -16,6 +16,14 @@ pub enum StoreError {
         source: std::io::Error,
     },
 
+    /// Could not create the SQLite file or narrow its permissions.
+    #[error("cannot prepare database file {path}: {source}")]
+    File {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+
     /// Could not connect (or configure a new connection).
     #[error("cannot connect to {url}: {source}")]
     Connect {

@@ -6,7 +6,8 @@
 //!
 //! Entry points: [`Store::connect`], [`Store::migrate`] with
 //! [`CORE_MIGRATIONS`] (plus each extension's set), [`Store::begin_write`]
-//! for transactions, [`Store::audit`] for the hash-chained audit log,
+//! for transactions, [`Store::audit`] for the hash-chained audit log and
+//! [`Store::audit_checkpoints`] for its signed checkpoints,
 //! [`Store::machines`], [`Store::approvals`] and [`Store::nonces`] for the
 //! machine lifecycle, [`Store::enrollment_certs`] and
 //! [`Store::ak_credentials`] for certificates and AK credential activation.
@@ -17,6 +18,7 @@ mod audit;
 mod backend;
 mod enrollment_certs;
 mod error;
+mod files;
 mod machines;
 mod migrate;
 mod nonces;
@@ -36,12 +38,15 @@ pub use ak_credentials::{
     AkCredentialRecord, AkCredentialRedeemed, AkCredentialRepo, NewAkCredential,
 };
 pub use approvals::{ApprovalRepo, VoteRecord};
+pub use attest_domain::audit::checkpoint::AuditCheckpoint;
 pub use attest_domain::audit::{AuditEntry, VerifyReport};
+pub use audit::checkpoints::CheckpointRepo;
 pub use audit::pg_copy::{CopyError, CopyRows};
 pub use audit::{AuditRepo, NewAuditEntry};
 pub use backend::{redacted_url, Backend};
 pub use enrollment_certs::{EnrollmentCertRepo, HolderProof, IssuedCertRecord, RevokedCert};
 pub use error::{Result, StoreError};
+pub use files::{DIR_MODE as SQLITE_DIR_MODE, FILE_MODE as SQLITE_FILE_MODE};
 pub use machines::{MachineFilter, MachineRecord, MachineRepo};
 pub use migrate::{AppliedMigration, Migration, MigrationReport, MigrationSet, CORE_MIGRATIONS};
 pub use nonces::{NewNonce, NonceRepo, Redeemed, NONCE_RETENTION_MS};
@@ -104,8 +109,10 @@ impl std::fmt::Debug for Store {
 impl Store {
     /// Connects with default [`StoreOptions`].
     ///
-    /// `sqlite://PATH?mode=rwc` creates the file and its parent directory;
-    /// `postgres://user:pass@host:port/db` needs an existing database.
+    /// `sqlite://PATH?mode=rwc` creates the file (0600) and its parent
+    /// directory (0700), and narrows an existing file to 0600 (see
+    /// `files.rs`); `postgres://user:pass@host:port/db` needs an existing
+    /// database.
     pub async fn connect(url: &str) -> Result<Self> {
         Self::connect_with(url, StoreOptions::default()).await
     }
@@ -135,14 +142,12 @@ impl Store {
                         .max_lifetime(None);
                 }
                 SqliteTarget::File(path) => {
-                    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                        tokio::fs::create_dir_all(dir).await.map_err(|source| {
-                            StoreError::CreateDir {
-                                path: dir.display().to_string(),
-                                source,
-                            }
-                        })?;
-                    }
+                    let mode = files::OpenMode::of_url(url);
+                    tokio::task::spawn_blocking(move || files::prepare_sqlite_file(&path, mode))
+                        .await
+                        .map_err(|e| {
+                            StoreError::Task(format!("preparing the database file: {e}"))
+                        })??;
                     // A read-only database keeps whatever journal mode it has.
                     if !url.contains("mode=ro") {
                         enable_wal(url, options.busy_timeout)

@@ -87,6 +87,12 @@ pub const CORE_MIGRATIONS: MigrationSet = MigrationSet {
             sqlite: include_str!("../migrations/sqlite/0006_security_review.sql"),
             postgres: include_str!("../migrations/postgres/0006_security_review.sql"),
         },
+        Migration {
+            version: 7,
+            name: "audit_checkpoints",
+            sqlite: include_str!("../migrations/sqlite/0007_audit_checkpoints.sql"),
+            postgres: include_str!("../migrations/postgres/0007_audit_checkpoints.sql"),
+        },
     ],
 };
 

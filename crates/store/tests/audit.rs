@@ -4,10 +4,11 @@
 
 use std::sync::Arc;
 
-use attest_domain::audit::{format_timestamp, Hashed, GENESIS_HASH};
+use attest_domain::audit::checkpoint::ExpectedCheckpoint;
+use attest_domain::audit::{format_timestamp, ChainVerifier, Hashed, GENESIS_HASH};
 use attest_store::sqlx::{self, Row};
 use attest_store::testing::{for_each_backend, TestDb};
-use attest_store::{AuditRepo, Backend, NewAuditEntry, Store};
+use attest_store::{AuditCheckpoint, AuditRepo, Backend, NewAuditEntry, Store};
 use chrono::{DateTime, Duration, Utc};
 
 fn t0() -> DateTime<Utc> {
@@ -301,6 +302,131 @@ async fn tampering_is_detected() {
         let r = store.audit().verify().await.unwrap();
         assert_eq!(r.first_invalid_id, Some(11), "{r:?}");
         assert_eq!(r.entries, 11);
+    })
+    .await;
+}
+
+/// The checkpoints of the store, as expectations for the verifier.
+async fn stored_expectations(store: &Store) -> Vec<ExpectedCheckpoint> {
+    store
+        .audit_checkpoints()
+        .all()
+        .await
+        .unwrap()
+        .iter()
+        .map(ExpectedCheckpoint::from)
+        .collect()
+}
+
+async fn checkpoint_now(store: &Store, timestamp: &str) -> AuditCheckpoint {
+    let report = store.audit().verify().await.unwrap();
+    assert!(report.valid, "{report:?}");
+    store
+        .audit_checkpoints()
+        .insert(&AuditCheckpoint {
+            id: None,
+            entries: report.entries,
+            root_hash: report.root_hash.unwrap(),
+            timestamp: timestamp.into(),
+            key_id: "k".into(),
+            algorithm: "test".into(),
+            signature: "not checked by the store".into(),
+        })
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn checkpoints_are_stored_listed_and_append_only() {
+    for_each_backend(|store| async move {
+        assert_eq!(store.audit_checkpoints().latest().await.unwrap(), None);
+        append_n(&store, 3).await;
+        let first = checkpoint_now(&store, "2026-05-14T18:00:00.000000+00:00").await;
+        append_n(&store, 2).await;
+        let second = checkpoint_now(&store, "2026-05-14T19:00:00.000000+00:00").await;
+        assert!(second.id > first.id);
+        assert_eq!((first.entries, second.entries), (3, 5));
+        let repo = store.audit_checkpoints();
+        assert_eq!(repo.count().await.unwrap(), 2);
+        assert_eq!(repo.latest().await.unwrap(), Some(second.clone()));
+        assert_eq!(
+            repo.all().await.unwrap(),
+            vec![first.clone(), second.clone()]
+        );
+        assert_eq!(repo.list_range(1, 1).await.unwrap(), vec![first.clone()]);
+        let r = store
+            .audit()
+            .verify_with(ChainVerifier::new().with_checkpoints(stored_expectations(&store).await))
+            .await
+            .unwrap();
+        assert!(r.valid, "{r:?}");
+        for sql in [
+            "UPDATE audit_checkpoints SET entries = 1",
+            "DELETE FROM audit_checkpoints",
+        ] {
+            let err = sqlx::query(sql).execute(store.pool()).await.unwrap_err();
+            assert!(err.to_string().contains("append-only"), "{sql}: {err}");
+        }
+    })
+    .await;
+}
+
+/// Security review (issue 15, item 11): an attacker with write access to
+/// the database drops the guards, deletes the newest entries and moves the
+/// tip back. The chain alone stays valid; a checkpoint taken before shows
+/// the cut.
+#[tokio::test]
+async fn a_cut_off_tail_is_caught_by_an_earlier_checkpoint() {
+    for_each_backend(|store| async move {
+        append_n(&store, 10).await;
+        let cp = checkpoint_now(&store, "2026-05-14T18:00:00.000000+00:00").await;
+        let keep = stored_expectations(&store).await;
+
+        drop_guards(&store).await;
+        exec(&store, "DELETE FROM audit_log WHERE id > 7").await;
+        let seventh: String = sqlx::query_scalar("SELECT entry_hash FROM audit_log WHERE id = 7")
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+        sqlx::query("UPDATE audit_chain_tip SET last_id = 7, last_hash = $1")
+            .bind(&seventh)
+            .execute(store.pool())
+            .await
+            .unwrap();
+
+        let plain = store.audit().verify().await.unwrap();
+        assert!(plain.valid, "the chain alone cannot tell: {plain:?}");
+        let r = store
+            .audit()
+            .verify_with(ChainVerifier::new().with_checkpoints(keep.clone()))
+            .await
+            .unwrap();
+        assert!(!r.valid);
+        assert_eq!(r.entries, 7);
+        assert_eq!(r.first_invalid_id, Some(8));
+        let error = r.error.unwrap();
+        assert!(
+            error.starts_with(&format!(
+                "entries missing after id=7: checkpoint id={} (signed 2026-05-14T18:00:00.000000+00:00) covers 10 entries",
+                cp.id.unwrap()
+            )),
+            "{error}"
+        );
+
+        // The attacker appends new entries to reach the old length: the
+        // content then diverges from the checkpoint at entry 10.
+        append_n(&store, 3).await;
+        let r = store
+            .audit()
+            .verify_with(ChainVerifier::new().with_checkpoints(keep))
+            .await
+            .unwrap();
+        assert!(!r.valid);
+        assert_eq!(r.first_invalid_id, Some(10));
+        assert!(
+            r.error.as_deref().unwrap().starts_with("chain diverges from checkpoint id="),
+            "{r:?}"
+        );
     })
     .await;
 }

@@ -34,6 +34,85 @@ async fn sqlite_connect_creates_directory_wal_and_foreign_keys() {
     assert_eq!(busy, 5000);
 }
 
+#[cfg(unix)]
+fn mode_of(path: &std::path::Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+/// Security review (issue 15, item 9): the database was created with the
+/// umask's 0644, readable by every local user. Now the directories the
+/// store creates are 0700 and the file and its `-wal` / `-shm` 0600.
+#[cfg(unix)]
+#[tokio::test]
+async fn sqlite_files_and_directories_are_owner_only() {
+    let dir = tempfile::tempdir().unwrap();
+    // Under a usual umask (022) a plain new file is world-readable: what
+    // SQLite gave the database before.
+    let probe = dir.path().join("probe");
+    std::fs::write(&probe, b"").unwrap();
+    eprintln!("-- umask leaves new files at {:o}", mode_of(&probe));
+
+    let path = dir.path().join("nested/deeper/attest.db");
+    let url = format!("sqlite://{}?mode=rwc", path.display());
+    let store = Store::connect(&url).await.unwrap();
+    store
+        .migrate(&[attest_store::CORE_MIGRATIONS])
+        .await
+        .unwrap();
+    store
+        .audit()
+        .append_one(
+            &attest_store::NewAuditEntry::new("alice", "approve"),
+            chrono::Utc::now(),
+        )
+        .await
+        .unwrap();
+    let wal = dir.path().join("nested/deeper/attest.db-wal");
+    let shm = dir.path().join("nested/deeper/attest.db-shm");
+    assert!(wal.exists() && shm.exists(), "WAL mode keeps both files");
+    for d in ["nested", "nested/deeper"] {
+        assert_eq!(mode_of(&dir.path().join(d)), 0o700, "{d}");
+    }
+    for f in [&path, &wal, &shm] {
+        assert_eq!(mode_of(f), 0o600, "{}", f.display());
+    }
+    store.close().await;
+
+    // A database an older version left world-readable is narrowed, with
+    // its companions, the next time the store opens it; an existing
+    // directory is left alone.
+    use std::os::unix::fs::PermissionsExt;
+    let open = std::fs::Permissions::from_mode(0o644);
+    for f in [&path, &wal, &shm] {
+        if f.exists() {
+            std::fs::set_permissions(f, open.clone()).unwrap();
+        }
+    }
+    std::fs::set_permissions(
+        dir.path().join("nested"),
+        std::fs::Permissions::from_mode(0o755),
+    )
+    .unwrap();
+    let store = Store::connect(&url).await.unwrap();
+    store.ping().await.unwrap();
+    for f in [&path, &wal, &shm] {
+        if f.exists() {
+            assert_eq!(mode_of(f), 0o600, "{}", f.display());
+        }
+    }
+    assert_eq!(mode_of(&dir.path().join("nested")), 0o755);
+    store.close().await;
+
+    // A read-only URL changes nothing.
+    std::fs::set_permissions(&path, open).unwrap();
+    let ro = format!("sqlite://{}?mode=ro", path.display());
+    let store = Store::connect(&ro).await.unwrap();
+    store.ping().await.unwrap();
+    assert_eq!(mode_of(&path), 0o644);
+    store.close().await;
+}
+
 #[tokio::test]
 async fn sqlite_memory_keeps_one_database() {
     let store = Store::connect("sqlite::memory:").await.unwrap();

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use attest_ext::axum::extract::{Path, State};
 use attest_ext::axum::Json;
-use attest_ext_secret_vault::SecretKey;
+use attest_ext::sealing::SecretKey;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 

@@ -150,7 +150,19 @@ pub async fn start(
     clock: &ManualClock,
     env: &[(&str, &str)],
 ) -> RunningServer {
+    start_tweaked(dir, db_url, clock, env, |_| {}).await
+}
+
+/// [`start`] with the settings adjusted by `tweak` first.
+pub async fn start_tweaked(
+    dir: &Path,
+    db_url: &str,
+    clock: &ManualClock,
+    env: &[(&str, &str)],
+    tweak: impl FnOnce(&mut Settings),
+) -> RunningServer {
     let mut settings = Settings::for_tests(dir, db_url.to_owned()).unwrap();
+    tweak(&mut settings);
     settings.admin_token = Some(secrecy::SecretString::from(TOKEN));
     settings.extensions.env = settings.extensions.env.with(config::POLL_INTERVAL_MS, "25");
     for (k, v) in env {

@@ -19,7 +19,7 @@ attest_settings::declare! {
         .flag("--database-url").value_name("URL")
         .derived("`sqlite://<data_dir>/attestation.db?mode=rwc`");
     pub DATA_DIR: PathBuf = Setting::new("data_dir", "ITL_DATA_DIR",
-        "Directory for the embedded database and the enrollment CA. Created if missing.")
+        "Directory for the embedded database (file 0600), the enrollment CA, the audit checkpoint key and a generated master key. Created owner-only (0700) if missing.")
         .flag("--data-dir").value_name("DIR")
         .default("./data");
     pub DB_MAX_CONNECTIONS: u32 = Setting::new("db_max_connections", "ITL_DB_MAX_CONNECTIONS",

@@ -2,7 +2,8 @@
 //! variables over an optional TOML file over built-in defaults.
 //!
 //! Each setting is declared once, in the module of its group ([`general`],
-//! [`machines`], [`delivery`], [`extensions`]), with `attest_settings`: its
+//! [`keys`], [`audit`], [`machines`], [`delivery`], [`extensions`]), with
+//! `attest_settings`: its
 //! key, variable, flag, default, secrecy and documentation line. The flags of
 //! `attestation serve`, the accepted file keys, the unknown-variable
 //! warnings and the table in `docs/configuration.md` (pinned by a test) all
@@ -14,9 +15,11 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
+pub mod audit;
 pub mod delivery;
 pub mod extensions;
 pub mod general;
+pub mod keys;
 pub mod limits;
 pub mod machines;
 pub mod operators;
@@ -41,6 +44,8 @@ pub fn specs() -> Vec<Spec> {
         general::ALL,
         operators::ALL,
         limits::ALL,
+        keys::ALL,
+        audit::ALL,
         machines::ALL,
         delivery::ALL,
         extensions::ALL,
@@ -161,6 +166,10 @@ pub struct Settings {
     pub ca_algorithm: CaAlgorithm,
     /// Passphrase protecting the CA key at rest, if configured.
     pub ca_key_passphrase: Option<SecretString>,
+    /// Where the master key sealing secrets at rest comes from.
+    pub master_key: keys::MasterKeySource,
+    /// Audit chain checkpoints.
+    pub audit: audit::AuditSettings,
     /// Registration, attestation and approval.
     pub machines: machines::MachineSettings,
     /// Operator client certificates.
@@ -255,6 +264,8 @@ impl Settings {
             .unwrap_or_else(|| data_dir.join("enrollment-ca"));
         let operators = operators::OperatorSettings::resolve(src)?;
         let limits = limits::LimitSettings::resolve(src)?;
+        let master_key = keys::MasterKeySource::resolve(src, &data_dir)?;
+        let audit = audit::AuditSettings::resolve(src, &data_dir)?;
         let machines = machines::MachineSettings::resolve(src, format!("http://{listen}"))?;
         let delivery = delivery::DeliverySettings::resolve(src, &data_dir)?;
         let extensions = extensions::ExtensionSettings::resolve(src)?;
@@ -283,6 +294,8 @@ impl Settings {
             ca_key_passphrase: src.get(&g::CA_KEY_PASSPHRASE)?,
             operators,
             limits,
+            master_key,
+            audit,
             machines,
             delivery,
             extensions,
@@ -307,14 +320,24 @@ impl Settings {
     /// Settings for tests: the declared defaults, listening on port 0, with
     /// the data directory and database given, and a 5 s shutdown.
     pub fn for_tests(data_dir: &Path, database_url: String) -> Result<Self, ConfigError> {
+        let none: [(&str, &str); 0] = [];
+        Self::for_tests_with_env(data_dir, database_url, &none)
+    }
+
+    /// [`Settings::for_tests`] with `env` as the environment (`ITL_*`
+    /// settings, extensions' variables).
+    pub fn for_tests_with_env(
+        data_dir: &Path,
+        database_url: String,
+        env: &dyn Env,
+    ) -> Result<Self, ConfigError> {
         let mut flags = Flags::default();
         flags
             .set(general::LISTEN.spec.key, "127.0.0.1:0")
             .set(general::DATA_DIR.spec.key, data_dir.display().to_string())
             .set(general::DATABASE_URL.spec.key, database_url.clone())
             .set(general::SHUTDOWN_TIMEOUT_SECONDS.spec.key, "5");
-        let none: [(&str, &str); 0] = [];
-        let sources = Sources::load(&flags, &none, CONFIG_FILE_ENV, &specs())?;
+        let sources = Sources::load(&flags, env, CONFIG_FILE_ENV, &specs())?;
         let mut settings = Self::from_sources(&sources)?;
         settings.machines.public_url = "http://127.0.0.1:9".into();
         Ok(settings)
@@ -458,6 +481,89 @@ mod tests {
     }
 
     #[test]
+    fn the_master_key_comes_from_the_key_the_passphrase_or_a_generated_file() {
+        use keys::MasterKeySource as M;
+        let hex = "0123456789abcdef".repeat(4);
+        let s = Settings::resolve(
+            &ServeArgs::default(),
+            &[
+                ("ITL_SHARED_SECRET_MASTER_KEY", hex.as_str()),
+                ("ITL_SHARED_SECRET_PASSPHRASE", "p"),
+            ],
+        )
+        .unwrap();
+        assert!(matches!(&s.master_key, M::Hex(k) if k.expose_secret() == hex));
+        assert!(!format!("{s:?}").contains(&hex));
+        let s = Settings::resolve(
+            &ServeArgs::default(),
+            &[("ITL_SHARED_SECRET_PASSPHRASE", "correct horse")],
+        )
+        .unwrap();
+        assert!(matches!(&s.master_key, M::Passphrase(_)));
+        assert!(!format!("{s:?}").contains("correct horse"));
+        let s = Settings::resolve(&ServeArgs::default(), &[("ITL_DATA_DIR", "/srv/itl")]).unwrap();
+        assert!(matches!(
+            &s.master_key,
+            M::Generated(p) if p == Path::new("/srv/itl/shared-secret-master.key")
+        ));
+        for bad in ["zz", "abcd", &"ab".repeat(33)] {
+            let err = Settings::resolve(
+                &ServeArgs::default(),
+                &[
+                    ("ITL_SHARED_SECRET_MASTER_KEY", bad),
+                    ("ITL_SHARED_SECRET_PASSPHRASE", "p"),
+                ],
+            )
+            .unwrap_err()
+            .to_string();
+            assert!(err.contains("shared_secret_master_key"), "{err}");
+            assert!(!err.contains(bad), "{err}");
+        }
+        assert!(Settings::unknown_env_vars(
+            &[
+                ("ITL_SHARED_SECRET_MASTER_KEY", "x"),
+                ("ITL_SHARED_SECRET_PASSPHRASE", "y"),
+                ("ITL_AUDIT_CHECKPOINT_KEY_PASSPHRASE", "z"),
+            ],
+            &[]
+        )
+        .is_empty());
+    }
+
+    #[test]
+    fn audit_checkpoints_every_hour_unless_configured() {
+        let s = Settings::resolve(&ServeArgs::default(), &[("ITL_DATA_DIR", "/srv/itl")]).unwrap();
+        assert_eq!(s.audit.checkpoint_interval, Some(Duration::from_secs(3600)));
+        assert_eq!(
+            s.audit.checkpoint_key_dir,
+            Path::new("/srv/itl/audit-checkpoint")
+        );
+        assert!(s.audit.checkpoint_key_passphrase.is_none());
+        let s = Settings::resolve(
+            &ServeArgs::default(),
+            &[
+                ("ITL_AUDIT_CHECKPOINT_INTERVAL_SECONDS", "0"),
+                ("ITL_AUDIT_CHECKPOINT_KEY_DIR", "/keys/audit"),
+                ("ITL_AUDIT_CHECKPOINT_KEY_PASSPHRASE", "pass"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(s.audit.checkpoint_interval, None);
+        assert_eq!(s.audit.checkpoint_key_dir, Path::new("/keys/audit"));
+        assert!(!format!("{s:?}").contains("pass\""));
+        let err = Settings::resolve(
+            &ServeArgs::default(),
+            &[("ITL_AUDIT_CHECKPOINT_INTERVAL_SECONDS", "99999999999")],
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("audit_checkpoint_interval_seconds"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn database_passwords_are_redacted() {
         let mut s = Settings::resolve(&ServeArgs::default(), &[("X", "y")]).unwrap();
         s.database_url = "postgres://app:hunter2@db:5432/att".into();
@@ -470,6 +576,8 @@ mod tests {
             general::check_defaults,
             operators::check_defaults,
             limits::check_defaults,
+            keys::check_defaults,
+            audit::check_defaults,
             machines::check_defaults,
             delivery::check_defaults,
             extensions::check_defaults,

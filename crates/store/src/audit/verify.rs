@@ -37,7 +37,7 @@ fn chain_sql() -> String {
 
 /// Walks the chain inside one read-only snapshot and checks it against the
 /// recorded tip.
-pub(super) async fn verify(store: &Store) -> Result<VerifyReport> {
+pub(super) async fn verify(store: &Store, verifier: ChainVerifier) -> Result<VerifyReport> {
     match store.backend() {
         Backend::Postgres => {
             let mut conn =
@@ -50,7 +50,7 @@ pub(super) async fn verify(store: &Store) -> Result<VerifyReport> {
             let mut tx = conn
                 .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
                 .await?;
-            let report = walk_postgres(&mut tx).await;
+            let report = walk_postgres(&mut tx, verifier).await;
             // Read-only, so ending it cannot lose anything; a walk that
             // failed mid-COPY leaves the connection unusable, so it is
             // dropped rather than asked to roll back, and no cleanup
@@ -64,14 +64,15 @@ pub(super) async fn verify(store: &Store) -> Result<VerifyReport> {
         Backend::Sqlite => match sqlite_target(store.url())? {
             SqliteTarget::File(path) => {
                 let busy_timeout = store.busy_timeout();
-                let walked =
-                    tokio::task::spawn_blocking(move || walk_sqlite_file(&path, busy_timeout))
-                        .await;
+                let walked = tokio::task::spawn_blocking(move || {
+                    walk_sqlite_file(&path, busy_timeout, verifier)
+                })
+                .await;
                 joined(walked)?
             }
             SqliteTarget::Memory => {
                 let mut tx = store.begin_snapshot().await?;
-                let report = walk_pooled(&mut tx).await;
+                let report = walk_pooled(&mut tx, verifier).await;
                 if report.is_ok() {
                     let _ = tx.rollback().await;
                 }
@@ -84,12 +85,14 @@ pub(super) async fn verify(store: &Store) -> Result<VerifyReport> {
 /// PostgreSQL: the log arrives as a binary `COPY` stream, decoded and
 /// hashed in place as it comes (no per-row driver decoding into owned
 /// values), while the server produces the next rows.
-async fn walk_postgres(conn: &mut PgConnection) -> Result<VerifyReport> {
+async fn walk_postgres(
+    conn: &mut PgConnection,
+    mut verifier: ChainVerifier,
+) -> Result<VerifyReport> {
     let (tip_id, tip_hash): (i64, String) = sqlx::query_as(TIP_SQL)
         .fetch_optional(&mut *conn)
         .await?
         .ok_or_else(missing_tip)?;
-    let mut verifier = ChainVerifier::new();
     let mut rows = CopyRows::new();
     let mut stream = conn
         .copy_out_raw(&format!("COPY ({}) TO STDOUT (FORMAT binary)", chain_sql()))
@@ -106,7 +109,11 @@ async fn walk_postgres(conn: &mut PgConnection) -> Result<VerifyReport> {
 /// out borrowed column text, so a row costs a step and a hash and nothing
 /// else (sqlx's SQLite driver copies every value and sends each row across
 /// threads, several times the cost of hashing it).
-fn walk_sqlite_file(path: &Path, busy_timeout: Duration) -> Result<VerifyReport> {
+fn walk_sqlite_file(
+    path: &Path,
+    busy_timeout: Duration,
+    mut verifier: ChainVerifier,
+) -> Result<VerifyReport> {
     use rusqlite::{OpenFlags, TransactionBehavior};
     let mut conn = rusqlite::Connection::open_with_flags(
         path,
@@ -122,7 +129,6 @@ fn walk_sqlite_file(path: &Path, busy_timeout: Duration) -> Result<VerifyReport>
             rusqlite::Error::QueryReturnedNoRows => missing_tip(),
             other => other.into(),
         })?;
-    let mut verifier = ChainVerifier::new();
     {
         let mut statement = tx.prepare(&chain_sql())?;
         let mut rows = statement.query([])?;
@@ -153,12 +159,14 @@ fn walk_sqlite_file(path: &Path, busy_timeout: Duration) -> Result<VerifyReport>
 /// An in-memory SQLite database exists only inside the pool's one
 /// connection, so it is read through sqlx into owned entries (tests and
 /// throwaway setups; speed does not matter here).
-async fn walk_pooled(conn: &mut AnyConnection) -> Result<VerifyReport> {
+async fn walk_pooled(
+    conn: &mut AnyConnection,
+    mut verifier: ChainVerifier,
+) -> Result<VerifyReport> {
     let (tip_id, tip_hash): (i64, String) = sqlx::query_as(TIP_SQL)
         .fetch_optional(&mut *conn)
         .await?
         .ok_or_else(missing_tip)?;
-    let mut verifier = ChainVerifier::new();
     let query = chain_sql();
     let mut rows = sqlx::query(&query).fetch(&mut *conn);
     while let Some(row) = rows.try_next().await? {
