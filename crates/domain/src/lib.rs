@@ -7,3 +7,4 @@
 pub mod audit;
 pub mod clock;
 pub mod machine;
+pub mod patch_job;
