@@ -1,0 +1,1 @@
+//! Enrollment (placeholder while building).

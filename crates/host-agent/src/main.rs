@@ -1,0 +1,2 @@
+//! `attestation-agent`: the host agent binary.
+fn main() {}
