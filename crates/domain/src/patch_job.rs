@@ -124,7 +124,10 @@ pub enum TransitionError {
     /// this means the job was cancelled meanwhile and its result is dropped;
     /// for a rollback request the API answers 400.
     #[error("cannot {event} a {current} job")]
-    Conflict { current: JobStatus, event: EventKind },
+    Conflict {
+        current: JobStatus,
+        event: EventKind,
+    },
     /// A rollback of a job that changed no recorded package versions.
     #[error("job recorded no package changes to roll back")]
     NotReversible { current: JobStatus },
@@ -364,10 +367,7 @@ mod tests {
     #[test]
     fn restart_never_loses_a_running_job() {
         let out = transition(Running, Event::Recover).unwrap();
-        assert_eq!(
-            (out.status, out.effect),
-            (Failed, Effect::FailInterrupted)
-        );
+        assert_eq!((out.status, out.effect), (Failed, Effect::FailInterrupted));
         assert_eq!(transition(Pending, Event::Recover).unwrap().status, Pending);
     }
 

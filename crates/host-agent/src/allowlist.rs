@@ -161,7 +161,12 @@ pub fn load_initial(path: &Path) -> (Allowlist, Option<Vec<u8>>) {
 /// Polls `path` every `interval` and swaps in each new list that parses.
 /// Contents are compared, not timestamps, so edits within one second are
 /// seen too. A removed file denies everybody.
-pub async fn watch(path: PathBuf, shared: SharedAllowlist, mut last: Option<Vec<u8>>, interval: Duration) {
+pub async fn watch(
+    path: PathBuf,
+    shared: SharedAllowlist,
+    mut last: Option<Vec<u8>>,
+    interval: Duration,
+) {
     let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -225,8 +230,9 @@ mod tests {
 
     #[test]
     fn addresses_and_networks() {
-        let list = Allowlist::parse("allowed:\n  - 192.0.2.10\n  - 10.20.0.0/16\n  - '2001:db8::/32'\n")
-            .unwrap();
+        let list =
+            Allowlist::parse("allowed:\n  - 192.0.2.10\n  - 10.20.0.0/16\n  - '2001:db8::/32'\n")
+                .unwrap();
         assert!(list.allows(ip("192.0.2.10")));
         assert!(!list.allows(ip("192.0.2.11")));
         assert!(list.allows(ip("10.20.255.1")));
@@ -238,7 +244,9 @@ mod tests {
     #[test]
     fn default_deny() {
         assert!(!Allowlist::parse("").unwrap().allows(ip("127.0.0.1")));
-        assert!(!Allowlist::parse("allowed: []").unwrap().allows(ip("127.0.0.1")));
+        assert!(!Allowlist::parse("allowed: []")
+            .unwrap()
+            .allows(ip("127.0.0.1")));
         assert!(!Allowlist::deny_all().allows(ip("::1")));
     }
 

@@ -63,7 +63,9 @@ pub struct RunningPatchApi {
 
 impl std::fmt::Debug for RunningPatchApi {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RunningPatchApi").field("addr", &self.addr).finish_non_exhaustive()
+        f.debug_struct("RunningPatchApi")
+            .field("addr", &self.addr)
+            .finish_non_exhaustive()
     }
 }
 
@@ -87,7 +89,11 @@ impl RunningPatchApi {
 /// Waits until the certificate files exist: an agent installed before it
 /// enrolled starts serving as soon as `enroll` wrote them.
 async fn wait_for_certificates(config: &config::TlsConfig) {
-    let present = || [&config.ca_file, &config.cert_file, &config.key_file].iter().all(|p| p.exists());
+    let present = || {
+        [&config.ca_file, &config.cert_file, &config.key_file]
+            .iter()
+            .all(|p| p.exists())
+    };
     if present() {
         return;
     }
@@ -99,12 +105,18 @@ async fn wait_for_certificates(config: &config::TlsConfig) {
 }
 
 /// Starts the `patch_api` role.
-pub async fn start_patch_api(config: &AgentConfig, clock: SharedClock) -> Result<RunningPatchApi, StartError> {
+pub async fn start_patch_api(
+    config: &AgentConfig,
+    clock: SharedClock,
+) -> Result<RunningPatchApi, StartError> {
     let role = &config.roles.patch_api;
     let os_text = std::fs::read_to_string(&role.os_release_file)
         .map_err(|e| StartError::Config(format!("{}: {e}", role.os_release_file.display())))?;
     let os = Arc::new(OsRelease::parse(&os_text));
-    let security = Arc::new(security::SecurityData::new(role.security_data.clone(), &os.version_codename));
+    let security = Arc::new(security::SecurityData::new(
+        role.security_data.clone(),
+        &os.version_codename,
+    ));
     let backend = packages::select_backend(&role.packages, &os, security)?;
     tracing::info!(backend = backend.name(), "package backend selected");
 
@@ -150,9 +162,17 @@ pub async fn start_patch_api(config: &AgentConfig, clock: SharedClock) -> Result
     let app = api::router(state, Arc::new(api::rate_limit::RateLimiter::new(clock)));
     let listener = TcpListener::bind(role.listen)
         .await
-        .map_err(|source| StartError::Listen { addr: role.listen, source })?;
-    let addr = listener.local_addr().map_err(|source| StartError::Listen { addr: role.listen, source })?;
+        .map_err(|source| StartError::Listen {
+            addr: role.listen,
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(|source| StartError::Listen {
+        addr: role.listen,
+        source,
+    })?;
     tracing::info!(%addr, "patch API listening (TLS 1.3, mutual TLS)");
-    tasks.push(tokio::spawn(server::accept_loop(listener, shared, tls, app)));
+    tasks.push(tokio::spawn(server::accept_loop(
+        listener, shared, tls, app,
+    )));
     Ok(RunningPatchApi { addr, jobs, tasks })
 }

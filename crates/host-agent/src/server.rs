@@ -81,8 +81,7 @@ async fn serve_connection(
     };
     let acceptor = tokio_rustls::TlsAcceptor::from(config);
     let stream = SilentOnReject::new(tcp, rejected.clone());
-    let tls_stream = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await
-    {
+    let tls_stream = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
         Ok(Ok(s)) => s,
         Ok(Err(e)) => {
             tracing::debug!(%peer, error = %e, "TLS handshake failed");

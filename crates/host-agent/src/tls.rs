@@ -29,7 +29,9 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, UnixTime};
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::server::{NoServerSessionStorage, WebPkiClientVerifier};
 use rustls::sign::{CertifiedKey, SingleCertAndKey};
-use rustls::{DigitallySignedStruct, DistinguishedName, RootCertStore, ServerConfig, SignatureScheme};
+use rustls::{
+    DigitallySignedStruct, DistinguishedName, RootCertStore, ServerConfig, SignatureScheme,
+};
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
@@ -89,7 +91,9 @@ pub struct TlsContext {
 
 impl std::fmt::Debug for TlsContext {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TlsContext").field("max_validity", &self.max_validity).finish_non_exhaustive()
+        f.debug_struct("TlsContext")
+            .field("max_validity", &self.max_validity)
+            .finish_non_exhaustive()
     }
 }
 
@@ -130,7 +134,10 @@ impl TlsContext {
     }
 
     /// A server config for one connection whose verifier raises `rejected`.
-    pub fn config_for_connection(&self, rejected: Arc<AtomicBool>) -> Result<Arc<ServerConfig>, TlsError> {
+    pub fn config_for_connection(
+        &self,
+        rejected: Arc<AtomicBool>,
+    ) -> Result<Arc<ServerConfig>, TlsError> {
         let verifier = Arc::new(ConnectionVerifier {
             webpki: self.webpki.clone(),
             clock: self.clock.clone(),
@@ -154,9 +161,8 @@ impl TlsContext {
 /// Checks beyond the chain: the validity span.
 fn check_validity_span(der: &[u8], max: Duration) -> Result<(), rustls::Error> {
     use der::Decode;
-    let cert = x509_cert::Certificate::from_der(der).map_err(|_| {
-        rustls::Error::InvalidCertificate(rustls::CertificateError::BadEncoding)
-    })?;
+    let cert = x509_cert::Certificate::from_der(der)
+        .map_err(|_| rustls::Error::InvalidCertificate(rustls::CertificateError::BadEncoding))?;
     let validity = &cert.tbs_certificate.validity;
     let from = validity.not_before.to_unix_duration();
     let to = validity.not_after.to_unix_duration();
@@ -182,7 +188,9 @@ struct ConnectionVerifier {
 
 impl std::fmt::Debug for ConnectionVerifier {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ConnectionVerifier").field("rejected", &self.rejected).finish_non_exhaustive()
+        f.debug_struct("ConnectionVerifier")
+            .field("rejected", &self.rejected)
+            .finish_non_exhaustive()
     }
 }
 

@@ -33,10 +33,12 @@ pub fn rfc3339(t: DateTime<Utc>) -> String {
 
 /// The current request's context (a fresh one outside a request).
 pub fn current() -> RequestContext {
-    CONTEXT.try_with(Clone::clone).unwrap_or_else(|_| RequestContext {
-        request_id: uuid::Uuid::new_v4().to_string(),
-        now: Utc::now(),
-    })
+    CONTEXT
+        .try_with(Clone::clone)
+        .unwrap_or_else(|_| RequestContext {
+            request_id: uuid::Uuid::new_v4().to_string(),
+            now: Utc::now(),
+        })
 }
 
 /// Middleware: runs the rest of the request inside a fresh context.

@@ -76,9 +76,8 @@ impl From<BackendError> for ApiError {
 impl From<JobError> for ApiError {
     fn from(e: JobError) -> Self {
         match e {
-            JobError::NotFound(id) => {
-                ApiError::new(ErrorCode::JobNotFound, "job not found").with_details(json!({ "job_id": id }))
-            }
+            JobError::NotFound(id) => ApiError::new(ErrorCode::JobNotFound, "job not found")
+                .with_details(json!({ "job_id": id })),
             JobError::Refused(message) => ApiError::invalid(message),
             JobError::Store(cause) => {
                 tracing::error!(error = %cause, "job store failed");

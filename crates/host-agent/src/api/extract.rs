@@ -25,7 +25,8 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
 }
 
 fn json_rejection(rejection: &JsonRejection) -> ApiError {
-    ApiError::invalid("request body is not valid").with_details(json!({ "reason": rejection.body_text() }))
+    ApiError::invalid("request body is not valid")
+        .with_details(json!({ "reason": rejection.body_text() }))
 }
 
 /// Query parameters; bad ones answer 400 `INVALID_REQUEST`.
@@ -44,5 +45,6 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
 }
 
 fn query_rejection(rejection: &QueryRejection) -> ApiError {
-    ApiError::invalid("query parameters are not valid").with_details(json!({ "reason": rejection.body_text() }))
+    ApiError::invalid("query parameters are not valid")
+        .with_details(json!({ "reason": rejection.body_text() }))
 }

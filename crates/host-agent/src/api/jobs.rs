@@ -1,6 +1,8 @@
 //! `/api/v1/jobs`: list, show, cancel/delete, rollback.
 
-use attest_proto::patch::{JobCancelled, JobDetail, JobList, JobOperation, JobStatus, RollbackAccepted};
+use attest_proto::patch::{
+    JobCancelled, JobDetail, JobList, JobOperation, JobStatus, RollbackAccepted,
+};
 use axum::extract::{Path, State};
 use serde::Deserialize;
 
@@ -43,7 +45,11 @@ pub async fn list(
         None | Some("created_at") => SortKey::CreatedAt,
         Some("updated_at") => SortKey::UpdatedAt,
         Some("status") => SortKey::Status,
-        Some(other) => return Err(ApiError::invalid(format!("sort must be created_at, updated_at or status, not {other:?}"))),
+        Some(other) => {
+            return Err(ApiError::invalid(format!(
+                "sort must be created_at, updated_at or status, not {other:?}"
+            )))
+        }
     };
     let query = ListQuery {
         status,
@@ -54,7 +60,12 @@ pub async fn list(
         offset,
     };
     let (jobs, total) = state.jobs.list(&query)?;
-    Ok(Reply::ok(JobList { jobs, total, limit, offset }))
+    Ok(Reply::ok(JobList {
+        jobs,
+        total,
+        limit,
+        offset,
+    }))
 }
 
 /// Job ids are UUIDs; anything else cannot name a job.
@@ -64,12 +75,18 @@ fn check_id(id: &str) -> Result<(), ApiError> {
         .map_err(|_| JobError::NotFound(id.to_owned()).into())
 }
 
-pub async fn show(State(state): State<AppState>, Path(id): Path<String>) -> Result<Reply<JobDetail>, ApiError> {
+pub async fn show(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Reply<JobDetail>, ApiError> {
     check_id(&id)?;
     Ok(Reply::ok(state.jobs.detail(&id)?))
 }
 
-pub async fn delete(State(state): State<AppState>, Path(id): Path<String>) -> Result<Reply<JobCancelled>, ApiError> {
+pub async fn delete(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Reply<JobCancelled>, ApiError> {
     check_id(&id)?;
     let (previous, deleted) = state.jobs.delete(&id)?;
     let action = if deleted { "deleted" } else { "cancelled" };
@@ -81,7 +98,10 @@ pub async fn delete(State(state): State<AppState>, Path(id): Path<String>) -> Re
     }))
 }
 
-pub async fn rollback(State(state): State<AppState>, Path(id): Path<String>) -> Result<Reply<RollbackAccepted>, ApiError> {
+pub async fn rollback(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Reply<RollbackAccepted>, ApiError> {
     check_id(&id)?;
     let job = state.jobs.rollback(&id)?;
     Ok(Reply::accepted(RollbackAccepted {

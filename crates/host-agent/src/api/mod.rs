@@ -46,10 +46,15 @@ pub fn router(state: AppState, limiter: Arc<RateLimiter>) -> Router {
         .route("/health", get(system::health))
         .route("/api/v1/system/info", get(system::info))
         .route("/api/v1/system/reboot", post(system::reboot))
-        .route("/api/v1/packages", get(packages::list).post(packages::install))
+        .route(
+            "/api/v1/packages",
+            get(packages::list).post(packages::install),
+        )
         .route(
             "/api/v1/packages/{name}",
-            get(packages::show).put(packages::update).delete(packages::remove),
+            get(packages::show)
+                .put(packages::update)
+                .delete(packages::remove),
         )
         .route("/api/v1/patches", get(patches::list))
         .route("/api/v1/patches/apply", post(patches::apply))
@@ -57,11 +62,17 @@ pub fn router(state: AppState, limiter: Arc<RateLimiter>) -> Router {
         .route("/api/v1/jobs/{id}", get(jobs::show).delete(jobs::delete))
         .route("/api/v1/jobs/{id}/rollback", post(jobs::rollback))
         .route("/api/v1/ws/jobs", get(ws::upgrade))
-        .route_layer(axum::middleware::from_fn_with_state(limiter, rate_limit::enforce))
+        .route_layer(axum::middleware::from_fn_with_state(
+            limiter,
+            rate_limit::enforce,
+        ))
         .fallback(unknown_route)
         .method_not_allowed_fallback(unknown_route)
         .layer(axum::extract::DefaultBodyLimit::max(1 << 20))
-        .layer(axum::middleware::from_fn_with_state(clock, envelope::with_context))
+        .layer(axum::middleware::from_fn_with_state(
+            clock,
+            envelope::with_context,
+        ))
         .with_state(state)
 }
 
@@ -73,7 +84,9 @@ async fn unknown_route() -> ApiError {
 pub fn page(limit: Option<u64>, offset: Option<u64>, max: u64) -> Result<(u64, u64), ApiError> {
     let limit = limit.unwrap_or(100);
     if limit == 0 || limit > max {
-        return Err(ApiError::invalid(format!("limit must be between 1 and {max}")));
+        return Err(ApiError::invalid(format!(
+            "limit must be between 1 and {max}"
+        )));
     }
     Ok((limit, offset.unwrap_or(0)))
 }
@@ -83,6 +96,8 @@ pub fn descending(order: Option<&str>) -> Result<bool, ApiError> {
     match order {
         None | Some("asc") => Ok(false),
         Some("desc") => Ok(true),
-        Some(other) => Err(ApiError::invalid(format!("order must be asc or desc, not {other:?}"))),
+        Some(other) => Err(ApiError::invalid(format!(
+            "order must be asc or desc, not {other:?}"
+        ))),
     }
 }

@@ -18,7 +18,9 @@ use super::error::ApiError;
 use super::extract::{ApiJson, ApiQuery};
 use super::{descending, page, AppState};
 use crate::jobs::JobSpec;
-use crate::packages::{valid_name, valid_version, BackendError, Change, ChangeOptions, Installed, Upgrade};
+use crate::packages::{
+    valid_name, valid_version, BackendError, Change, ChangeOptions, Installed, Upgrade,
+};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -62,7 +64,12 @@ fn summary(p: &Installed, up: Option<&Upgrade>) -> PackageSummary {
         upgradable: up.is_some(),
         available_version: up.map(|u| u.candidate.clone()),
         dependencies: {
-            let mut names: Vec<String> = p.depends.iter().filter(|d| d.required).map(|d| d.name.clone()).collect();
+            let mut names: Vec<String> = p
+                .depends
+                .iter()
+                .filter(|d| d.required)
+                .map(|d| d.name.clone())
+                .collect();
             names.dedup();
             names
         },
@@ -79,7 +86,11 @@ pub async fn list(
     let only_upgradable = match q.status.as_deref() {
         None | Some("installed") | Some("all") => false,
         Some("upgradable") => true,
-        Some(other) => return Err(ApiError::invalid(format!("status must be installed, upgradable or all, not {other:?}"))),
+        Some(other) => {
+            return Err(ApiError::invalid(format!(
+                "status must be installed, upgradable or all, not {other:?}"
+            )))
+        }
     };
     let sort = q.sort.as_deref().unwrap_or("name");
     if !["name", "version", "size"].contains(&sort) {
@@ -90,7 +101,11 @@ pub async fn list(
     let ups: HashMap<&str, &Upgrade> = upgrades.iter().map(|u| (u.name.as_str(), u)).collect();
     let mut rows: Vec<PackageSummary> = installed
         .iter()
-        .filter(|p| q.name.as_deref().is_none_or(|pat| wildcard_match(pat, &p.name)))
+        .filter(|p| {
+            q.name
+                .as_deref()
+                .is_none_or(|pat| wildcard_match(pat, &p.name))
+        })
         .map(|p| summary(p, ups.get(p.name.as_str()).copied()))
         .filter(|s| !only_upgradable || s.upgradable)
         .collect();
@@ -111,7 +126,12 @@ pub async fn list(
         .skip(usize::try_from(offset).unwrap_or(usize::MAX))
         .take(usize::try_from(limit).unwrap_or(usize::MAX))
         .collect();
-    Ok(Reply::ok(PackageList { packages, total, limit, offset }))
+    Ok(Reply::ok(PackageList {
+        packages,
+        total,
+        limit,
+        offset,
+    }))
 }
 
 fn check_name(name: &str) -> Result<(), ApiError> {
@@ -136,7 +156,12 @@ async fn installed_package(state: &AppState, name: &str) -> Result<Installed, Ap
         .await?
         .into_iter()
         .find(|p| p.name == name)
-        .ok_or_else(|| BackendError::NotFound { name: name.to_owned() }.into())
+        .ok_or_else(|| {
+            BackendError::NotFound {
+                name: name.to_owned(),
+            }
+            .into()
+        })
 }
 
 pub async fn show(
@@ -187,13 +212,19 @@ pub async fn install(
         check_name(&p.name)?;
         check_version(p.version.as_ref())?;
         if !seen.insert(p.name.as_str()) {
-            return Err(ApiError::invalid(format!("package {} is listed twice", p.name)));
+            return Err(ApiError::invalid(format!(
+                "package {} is listed twice",
+                p.name
+            )));
         }
     }
     let changes: Vec<Change> = req
         .packages
         .iter()
-        .map(|p| Change::Install { name: p.name.clone(), version: p.version.clone() })
+        .map(|p| Change::Install {
+            name: p.name.clone(),
+            version: p.version.clone(),
+        })
         .collect();
     let options = ChangeOptions {
         reinstall: req.options.force,
@@ -229,12 +260,16 @@ pub async fn update(
         UpdateRequest::default()
     } else {
         serde_json::from_slice(&body).map_err(|e| {
-            ApiError::invalid("request body is not valid").with_details(serde_json::json!({ "reason": e.to_string() }))
+            ApiError::invalid("request body is not valid")
+                .with_details(serde_json::json!({ "reason": e.to_string() }))
         })?
     };
     check_version(req.version.as_ref())?;
     installed_package(&state, &name).await?;
-    let changes = vec![Change::Install { name: name.clone(), version: req.version.clone() }];
+    let changes = vec![Change::Install {
+        name: name.clone(),
+        version: req.version.clone(),
+    }];
     let options = ChangeOptions {
         reinstall: req.options.force,
         no_recommends: req.options.no_recommends,
@@ -242,7 +277,10 @@ pub async fn update(
         ..ChangeOptions::default()
     };
     let plan = state.backend.plan(&changes, &options).await?;
-    let target = req.version.clone().or_else(|| plan.install.get(&name).cloned());
+    let target = req
+        .version
+        .clone()
+        .or_else(|| plan.install.get(&name).cloned());
     let job = state.jobs.submit(
         JobOperation::Update,
         vec![name.clone()],

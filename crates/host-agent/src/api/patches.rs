@@ -31,9 +31,13 @@ pub struct ListParams {
 /// A kernel package is replaced in memory only by a reboot; nothing else
 /// is assumed to need one before the package manager says so.
 fn needs_reboot(packages: &[String]) -> bool {
-    packages
-        .iter()
-        .any(|p| p.starts_with("linux-image-") || p == "kernel" || p.starts_with("kernel-core") || p == "linux" || p == "linux-lts")
+    packages.iter().any(|p| {
+        p.starts_with("linux-image-")
+            || p == "kernel"
+            || p.starts_with("kernel-core")
+            || p == "linux"
+            || p == "linux-lts"
+    })
 }
 
 fn to_patch(a: &Advisory, status: PatchStatus) -> Patch {
@@ -67,7 +71,11 @@ async fn available(state: &AppState) -> Result<Vec<Patch>, ApiError> {
     Ok(advisories
         .iter()
         .map(|a| {
-            let status = if in_flight.contains(&a.id) { PatchStatus::Pending } else { PatchStatus::Available };
+            let status = if in_flight.contains(&a.id) {
+                PatchStatus::Pending
+            } else {
+                PatchStatus::Available
+            };
             to_patch(a, status)
         })
         .collect())
@@ -85,13 +93,18 @@ pub async fn list(
             ApiError::invalid("severity must be critical, high, medium, low, unknown or all")
         })?),
     };
-    let status = match q.status.as_deref() {
-        None | Some("all") => None,
-        Some(s) => Some(s.parse::<PatchStatus>().map_err(|_| ApiError::invalid("status must be available, applied, pending or all"))?),
-    };
+    let status =
+        match q.status.as_deref() {
+            None | Some("all") => None,
+            Some(s) => Some(s.parse::<PatchStatus>().map_err(|_| {
+                ApiError::invalid("status must be available, applied, pending or all")
+            })?),
+        };
     let sort = q.sort.as_deref().unwrap_or("severity");
     if !["severity", "published_date", "name"].contains(&sort) {
-        return Err(ApiError::invalid("sort must be severity, published_date or name"));
+        return Err(ApiError::invalid(
+            "sort must be severity, published_date or name",
+        ));
     }
     let mut patches = Vec::new();
     if status != Some(PatchStatus::Applied) {
@@ -103,7 +116,9 @@ pub async fn list(
             p
         }));
     }
-    patches.retain(|p| severity.is_none_or(|s| p.severity == s) && status.is_none_or(|s| p.status == s));
+    patches.retain(|p| {
+        severity.is_none_or(|s| p.severity == s) && status.is_none_or(|s| p.status == s)
+    });
     patches.sort_by(|a, b| {
         let ord = match sort {
             // Most severe first for the default order.
@@ -122,7 +137,12 @@ pub async fn list(
         .skip(usize::try_from(offset).unwrap_or(usize::MAX))
         .take(usize::try_from(limit).unwrap_or(usize::MAX))
         .collect();
-    Ok(Reply::ok(PatchList { patches, total, limit, offset }))
+    Ok(Reply::ok(PatchList {
+        patches,
+        total,
+        limit,
+        offset,
+    }))
 }
 
 pub async fn apply(
@@ -138,7 +158,9 @@ pub async fn apply(
         }
     }
     if req.options.reboot_delay_minutes > 7 * 24 * 60 {
-        return Err(ApiError::invalid("reboot_delay_minutes must be at most a week"));
+        return Err(ApiError::invalid(
+            "reboot_delay_minutes must be at most a week",
+        ));
     }
     let available: Vec<Patch> = available(&state)
         .await?
@@ -151,8 +173,11 @@ pub async fn apply(
         let mut out = Vec::new();
         for id in &req.patches {
             let p = available.iter().find(|p| &p.id == id).ok_or_else(|| {
-                ApiError::new(ErrorCode::PatchNotFound, format!("patch {id} is not available"))
-                    .with_details(serde_json::json!({ "patch_id": id }))
+                ApiError::new(
+                    ErrorCode::PatchNotFound,
+                    format!("patch {id} is not available"),
+                )
+                .with_details(serde_json::json!({ "patch_id": id }))
             })?;
             if !out.iter().any(|o: &Patch| o.id == p.id) {
                 out.push(p.clone());
@@ -167,14 +192,23 @@ pub async fn apply(
             if req.options.exclude_packages.contains(name) {
                 continue;
             }
-            let candidate = upgrades.iter().find(|u| &u.name == name).map(|u| u.candidate.clone());
-            changes.push(Change::Install { name: name.clone(), version: candidate });
+            let candidate = upgrades
+                .iter()
+                .find(|u| &u.name == name)
+                .map(|u| u.candidate.clone());
+            changes.push(Change::Install {
+                name: name.clone(),
+                version: candidate,
+            });
         }
     }
     if changes.is_empty() {
         return Err(ApiError::new(ErrorCode::PatchNotFound, "no patch to apply"));
     }
-    let options = ChangeOptions { only_upgrade: true, ..ChangeOptions::default() };
+    let options = ChangeOptions {
+        only_upgrade: true,
+        ..ChangeOptions::default()
+    };
     state.backend.plan(&changes, &options).await?;
     let requires_reboot = selected.iter().any(|p| p.requires_reboot);
     let names = changes
@@ -192,7 +226,10 @@ pub async fn apply(
             patches: selected,
             changes,
             options,
-            reboot_delay_seconds: req.options.reboot.then_some(u64::from(req.options.reboot_delay_minutes) * 60),
+            reboot_delay_seconds: req
+                .options
+                .reboot
+                .then_some(u64::from(req.options.reboot_delay_minutes) * 60),
         },
         None,
     )?;

@@ -58,10 +58,15 @@ impl Category {
 
 const WINDOW_SECS: i64 = 60;
 
+/// (category, client certificate fingerprint).
+type WindowKey = (Category, String);
+/// (window start, requests counted in it).
+type Window = (DateTime<Utc>, u32);
+
 /// Counters per (category, client).
 pub struct RateLimiter {
     clock: SharedClock,
-    windows: Mutex<HashMap<(Category, String), (DateTime<Utc>, u32)>>,
+    windows: Mutex<HashMap<WindowKey, Window>>,
 }
 
 impl std::fmt::Debug for RateLimiter {
@@ -157,10 +162,25 @@ mod tests {
     fn categories() {
         use Category as C;
         assert_eq!(C::of(&Method::GET, "/health"), Some(C::Health));
-        assert_eq!(C::of(&Method::GET, "/api/v1/packages/{name}"), Some(C::PackageList));
-        assert_eq!(C::of(&Method::PUT, "/api/v1/packages/{name}"), Some(C::PackageOperations));
-        assert_eq!(C::of(&Method::POST, "/api/v1/patches/apply"), Some(C::PatchOperations));
-        assert_eq!(C::of(&Method::GET, "/api/v1/ws/jobs"), Some(C::JobOperations));
-        assert_eq!(C::of(&Method::POST, "/api/v1/system/reboot"), Some(C::SystemOperations));
+        assert_eq!(
+            C::of(&Method::GET, "/api/v1/packages/{name}"),
+            Some(C::PackageList)
+        );
+        assert_eq!(
+            C::of(&Method::PUT, "/api/v1/packages/{name}"),
+            Some(C::PackageOperations)
+        );
+        assert_eq!(
+            C::of(&Method::POST, "/api/v1/patches/apply"),
+            Some(C::PatchOperations)
+        );
+        assert_eq!(
+            C::of(&Method::GET, "/api/v1/ws/jobs"),
+            Some(C::JobOperations)
+        );
+        assert_eq!(
+            C::of(&Method::POST, "/api/v1/system/reboot"),
+            Some(C::SystemOperations)
+        );
     }
 }

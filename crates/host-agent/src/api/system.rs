@@ -62,7 +62,11 @@ pub async fn info(State(state): State<AppState>) -> Result<Reply<SystemInfo>, Ap
         hostname: read_trimmed("/proc/sys/kernel/hostname"),
         os: OsInfo {
             name: os.name.clone(),
-            version: if os.version.is_empty() { os.version_id.clone() } else { os.version.clone() },
+            version: if os.version.is_empty() {
+                os.version_id.clone()
+            } else {
+                os.version.clone()
+            },
             codename: os.version_codename.clone(),
             architecture: machine().into(),
         },

@@ -16,7 +16,10 @@ use crate::jobs::JobEvent;
 /// Largest client message accepted.
 const MAX_MESSAGE: usize = 64 * 1024;
 
-pub async fn upgrade(State(state): State<AppState>, ws: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>) -> Result<Response, ApiError> {
+pub async fn upgrade(
+    State(state): State<AppState>,
+    ws: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
+) -> Result<Response, ApiError> {
     let ws = ws.map_err(|e| ApiError::invalid(format!("WebSocket upgrade required: {e}")))?;
     Ok(ws
         .max_message_size(MAX_MESSAGE)

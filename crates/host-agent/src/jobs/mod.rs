@@ -157,12 +157,19 @@ pub struct Jobs {
 
 impl std::fmt::Debug for Jobs {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Jobs").field("settings", &self.settings).finish_non_exhaustive()
+        f.debug_struct("Jobs")
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
     }
 }
 
 impl Jobs {
-    pub fn new(store: Store, clock: SharedClock, backend: SharedBackend, settings: JobSettings) -> Arc<Self> {
+    pub fn new(
+        store: Store,
+        clock: SharedClock,
+        backend: SharedBackend,
+        settings: JobSettings,
+    ) -> Arc<Self> {
         let (events, _) = broadcast::channel(256);
         Arc::new(Self {
             store,
@@ -232,7 +239,10 @@ impl Jobs {
 
     /// `GET /api/v1/jobs/{id}`.
     pub fn detail(&self, id: &str) -> Result<JobDetail, JobError> {
-        let job = self.store.get(id)?.ok_or_else(|| JobError::NotFound(id.to_owned()))?;
+        let job = self
+            .store
+            .get(id)?
+            .ok_or_else(|| JobError::NotFound(id.to_owned()))?;
         let logs = self.store.logs(id)?;
         Ok(JobDetail {
             job_id: job.id.clone(),
@@ -258,7 +268,9 @@ impl Jobs {
 
     /// The stored record.
     pub fn record(&self, id: &str) -> Result<JobRecord, JobError> {
-        self.store.get(id)?.ok_or_else(|| JobError::NotFound(id.to_owned()))
+        self.store
+            .get(id)?
+            .ok_or_else(|| JobError::NotFound(id.to_owned()))
     }
 
     /// Jobs not yet finished.
@@ -274,18 +286,20 @@ impl Jobs {
     /// before and whether the job was deleted.
     pub fn delete(&self, id: &str) -> Result<(JobStatus, bool), JobError> {
         let now = self.clock.now();
-        let (job, outcome) = self.store.transition(id, Event::Delete, now, |job, outcome| {
-            if outcome.status == JobStatus::Cancelled {
-                job.error = Some(job_error(ErrorCode::JobCancelled, "job was cancelled"));
-                job.result = Some(JobResult {
-                    success: false,
-                    packages_installed: Vec::new(),
-                    packages_failed: job.packages.clone(),
-                    packages_removed: Vec::new(),
-                    reboot_required: false,
-                });
-            }
-        })?;
+        let (job, outcome) = self
+            .store
+            .transition(id, Event::Delete, now, |job, outcome| {
+                if outcome.status == JobStatus::Cancelled {
+                    job.error = Some(job_error(ErrorCode::JobCancelled, "job was cancelled"));
+                    job.result = Some(JobResult {
+                        success: false,
+                        packages_installed: Vec::new(),
+                        packages_failed: job.packages.clone(),
+                        packages_removed: Vec::new(),
+                        reboot_required: false,
+                    });
+                }
+            })?;
         match outcome.effect {
             Effect::Remove => return Ok((outcome.previous, true)),
             Effect::Abort => {
@@ -297,7 +311,11 @@ impl Jobs {
                 if let Some(tx) = cancel {
                     let _ = tx.send(());
                 }
-                self.log(id, "warning", "job cancelled; stopping the running operation");
+                self.log(
+                    id,
+                    "warning",
+                    "job cancelled; stopping the running operation",
+                );
                 // The runner reports completion once the work has stopped
                 // and the changed versions are recorded.
             }
@@ -384,7 +402,11 @@ impl Jobs {
             })?;
             if outcome.effect == Effect::FailInterrupted {
                 tracing::warn!(job = %id, "job was running when the agent stopped; marked failed");
-                self.log(&id, "error", "the agent restarted while the job was running");
+                self.log(
+                    &id,
+                    "error",
+                    "the agent restarted while the job was running",
+                );
                 if let Some(before) = &job.before {
                     match self.backend.installed().await {
                         Ok(now_installed) => {
@@ -395,7 +417,9 @@ impl Jobs {
                                 j.result = Some(result);
                             })?;
                         }
-                        Err(e) => tracing::warn!(job = %id, error = %e, "cannot record what the interrupted job changed"),
+                        Err(e) => {
+                            tracing::warn!(job = %id, error = %e, "cannot record what the interrupted job changed")
+                        }
                     }
                 }
             }
@@ -414,7 +438,10 @@ pub fn versions_of(installed: &[crate::packages::Installed]) -> BTreeMap<String,
 }
 
 /// Packages whose installed version differs between two snapshots.
-pub fn diff_versions(before: &BTreeMap<String, String>, after: &BTreeMap<String, String>) -> Vec<VersionChange> {
+pub fn diff_versions(
+    before: &BTreeMap<String, String>,
+    after: &BTreeMap<String, String>,
+) -> Vec<VersionChange> {
     let mut names: Vec<&String> = before.keys().chain(after.keys()).collect();
     names.sort();
     names.dedup();
@@ -448,9 +475,21 @@ mod tests {
         assert_eq!(
             d,
             vec![
-                VersionChange { name: "b".into(), before: Some("1".into()), after: Some("2".into()) },
-                VersionChange { name: "c".into(), before: Some("1".into()), after: None },
-                VersionChange { name: "d".into(), before: None, after: Some("1".into()) },
+                VersionChange {
+                    name: "b".into(),
+                    before: Some("1".into()),
+                    after: Some("2".into())
+                },
+                VersionChange {
+                    name: "c".into(),
+                    before: Some("1".into()),
+                    after: None
+                },
+                VersionChange {
+                    name: "d".into(),
+                    before: None,
+                    after: Some("1".into())
+                },
             ]
         );
     }

@@ -81,8 +81,9 @@ impl Progress for JobProgress<'_> {
         match self
             .jobs
             .store
-            .transition(self.id, Event::Progress, now, |job, _| job.progress = percent)
-        {
+            .transition(self.id, Event::Progress, now, |job, _| {
+                job.progress = percent
+            }) {
             Ok((job, _)) => self.jobs.emit_status(&job),
             Err(e) => tracing::debug!(job = self.id, error = %e, "progress not recorded"),
         }
@@ -128,7 +129,10 @@ async fn run_reboot(
         reason,
     } = &job.spec
     else {
-        return End::Done(Err((ErrorCode::SystemRebootError, "not a reboot job".into())));
+        return End::Done(Err((
+            ErrorCode::SystemRebootError,
+            "not a reboot job".into(),
+        )));
     };
     let wait = (*scheduled_at - jobs.clock.now())
         .to_std()
@@ -138,7 +142,10 @@ async fn run_reboot(
         &format!(
             "reboot scheduled for {}{}",
             crate::api::envelope::rfc3339(*scheduled_at),
-            reason.as_deref().map(|r| format!(" ({r})")).unwrap_or_default()
+            reason
+                .as_deref()
+                .map(|r| format!(" ({r})"))
+                .unwrap_or_default()
         ),
     );
     tokio::select! {
@@ -160,7 +167,9 @@ async fn run_reboot(
     let command = &jobs.settings.reboot_command;
     progress.line("warning", &format!("rebooting: {}", command.join(" ")));
     let work = async {
-        let (program, args) = command.split_first().ok_or((ErrorCode::SystemRebootError, "no reboot command".to_owned()))?;
+        let (program, args) = command
+            .split_first()
+            .ok_or((ErrorCode::SystemRebootError, "no reboot command".to_owned()))?;
         let out = crate::packages::command::Cmd::new(program)
             .args(args)
             .output()
@@ -169,7 +178,10 @@ async fn run_reboot(
         if out.success {
             Ok(())
         } else {
-            Err((ErrorCode::SystemRebootError, format!("reboot command failed: {}", out.stderr.trim())))
+            Err((
+                ErrorCode::SystemRebootError,
+                format!("reboot command failed: {}", out.stderr.trim()),
+            ))
         }
     };
     tokio::select! {
@@ -189,8 +201,12 @@ async fn run_packages(
 ) -> End {
     let (changes, options, failure) = match &job.spec {
         JobSpec::Packages { changes, options } => (changes, options, ErrorCode::PkgManagerError),
-        JobSpec::PatchApply { changes, options, .. } => (changes, options, ErrorCode::PatchApplyError),
-        JobSpec::Reboot { .. } => return End::Done(Err((ErrorCode::InvalidRequest, "not a package job".into()))),
+        JobSpec::PatchApply {
+            changes, options, ..
+        } => (changes, options, ErrorCode::PatchApplyError),
+        JobSpec::Reboot { .. } => {
+            return End::Done(Err((ErrorCode::InvalidRequest, "not a package job".into())))
+        }
     };
     let code_of = move |e: &BackendError| match e.code() {
         ErrorCode::PkgManagerError => failure,
@@ -227,7 +243,12 @@ async fn run_packages(
 }
 
 /// The `result` of a package job from what it changed.
-pub fn result_of(job: &JobRecord, changes: &[VersionChange], success: bool, reboot_required: bool) -> JobResult {
+pub fn result_of(
+    job: &JobRecord,
+    changes: &[VersionChange],
+    success: bool,
+    reboot_required: bool,
+) -> JobResult {
     let installed: Vec<String> = changes
         .iter()
         .filter(|c| c.after.is_some())
@@ -263,8 +284,14 @@ fn requested_done(job: &JobRecord, after: &BTreeMap<String, String>) -> bool {
         JobSpec::Reboot { .. } => return true,
     };
     changes.iter().all(|c| match c {
-        Change::Install { name, version: Some(v) } => after.get(name) == Some(v),
-        Change::Install { name, version: None } => after.contains_key(name),
+        Change::Install {
+            name,
+            version: Some(v),
+        } => after.get(name) == Some(v),
+        Change::Install {
+            name,
+            version: None,
+        } => after.contains_key(name),
         Change::Remove { name } => !after.contains_key(name),
     })
 }
@@ -285,7 +312,9 @@ async fn finish(jobs: &Jobs, job: &JobRecord, end: End) {
     let reboot_required = is_package_job && jobs.backend.reboot_required();
     let now = jobs.clock.now();
     let (event, error) = match end {
-        End::Done(Ok(())) if !is_package_job || requested_done(job, &after) => (Event::Succeed, None),
+        End::Done(Ok(())) if !is_package_job || requested_done(job, &after) => {
+            (Event::Succeed, None)
+        }
         End::Done(Ok(())) => (
             Event::Fail,
             Some(job_error(
@@ -296,7 +325,10 @@ async fn finish(jobs: &Jobs, job: &JobRecord, end: End) {
         End::Done(Err((code, message))) => (Event::Fail, Some(job_error(code, message))),
         End::TimedOut => (
             Event::TimeOut,
-            Some(job_error(ErrorCode::JobTimeout, "job exceeded its time limit and was stopped")),
+            Some(job_error(
+                ErrorCode::JobTimeout,
+                "job exceeded its time limit and was stopped",
+            )),
         ),
         End::Cancelled => {
             // The API already moved the job to `cancelled`.
@@ -356,7 +388,8 @@ fn after_success(jobs: &Jobs, job: &JobRecord, reboot_required: bool) {
     }
     let needs_reboot = reboot_required || patches.iter().any(|p| p.requires_reboot);
     if let (Some(delay), true) = (reboot_delay_seconds, needs_reboot) {
-        let scheduled_at = now + chrono::Duration::seconds(i64::try_from(*delay).unwrap_or(i64::MAX / 2));
+        let scheduled_at =
+            now + chrono::Duration::seconds(i64::try_from(*delay).unwrap_or(i64::MAX / 2));
         match jobs.submit(
             JobOperation::Reboot,
             Vec::new(),

@@ -60,8 +60,10 @@ impl Store {
             std::fs::create_dir_all(dir).map_err(db_err)?;
         }
         let conn = Connection::open(path).map_err(db_err)?;
-        conn.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;")
-            .map_err(db_err)?;
+        conn.execute_batch(
+            "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;",
+        )
+        .map_err(db_err)?;
         let version: i64 = conn
             .query_row("PRAGMA user_version", [], |r| r.get(0))
             .map_err(db_err)?;
@@ -146,7 +148,12 @@ impl Store {
         let doc = serde_json::to_string(job).map_err(db_err)?;
         conn.execute(
             "UPDATE jobs SET status = ?2, updated_at = ?3, doc = ?4 WHERE id = ?1",
-            params![job.id, job.status.as_str(), rfc3339_nanos(job.updated_at), doc],
+            params![
+                job.id,
+                job.status.as_str(),
+                rfc3339_nanos(job.updated_at),
+                doc
+            ],
         )
         .map_err(db_err)?;
         Ok(())
@@ -190,7 +197,11 @@ impl Store {
 
     /// Changes fields that are not the status (recorded versions, result of
     /// a job already ended by a cancel).
-    pub fn update(&self, id: &str, edit: impl FnOnce(&mut JobRecord)) -> Result<Option<JobRecord>, JobError> {
+    pub fn update(
+        &self,
+        id: &str,
+        edit: impl FnOnce(&mut JobRecord),
+    ) -> Result<Option<JobRecord>, JobError> {
         let mut conn = self.conn();
         let tx = conn.transaction().map_err(db_err)?;
         let Some(mut job) = Self::read(&tx, id)? else {
@@ -231,7 +242,9 @@ impl Store {
         let limit = i64::try_from(q.limit).unwrap_or(i64::MAX);
         let offset = i64::try_from(q.offset).unwrap_or(i64::MAX);
         let docs = stmt
-            .query_map(params![status, operation, limit, offset], |r| r.get::<_, String>(0))
+            .query_map(params![status, operation, limit, offset], |r| {
+                r.get::<_, String>(0)
+            })
             .map_err(db_err)?
             .collect::<Result<Vec<_>, _>>()
             .map_err(db_err)?;
@@ -285,13 +298,25 @@ impl Store {
     }
 
     /// Appends a log line (dropped past [`MAX_LOG_LINES`]).
-    pub fn append_log(&self, id: &str, at: DateTime<Utc>, level: &str, message: &str) -> Result<(), JobError> {
+    pub fn append_log(
+        &self,
+        id: &str,
+        at: DateTime<Utc>,
+        level: &str,
+        message: &str,
+    ) -> Result<(), JobError> {
         let conn = self.conn();
         conn.execute(
             "INSERT INTO job_logs (job_id, seq, timestamp, level, message)
              SELECT ?1, COALESCE(MAX(seq), 0) + 1, ?2, ?3, ?4 FROM job_logs WHERE job_id = ?1
              HAVING COALESCE(MAX(seq), 0) < ?5",
-            params![id, rfc3339(at), level, truncate(message, 2000), MAX_LOG_LINES],
+            params![
+                id,
+                rfc3339(at),
+                level,
+                truncate(message, 2000),
+                MAX_LOG_LINES
+            ],
         )
         .map_err(db_err)?;
         Ok(())
@@ -301,7 +326,9 @@ impl Store {
     pub fn logs(&self, id: &str) -> Result<Vec<JobLogEntry>, JobError> {
         let conn = self.conn();
         let mut stmt = conn
-            .prepare("SELECT timestamp, level, message FROM job_logs WHERE job_id = ?1 ORDER BY seq")
+            .prepare(
+                "SELECT timestamp, level, message FROM job_logs WHERE job_id = ?1 ORDER BY seq",
+            )
             .map_err(db_err)?;
         let rows = stmt
             .query_map([id], |r| {
@@ -318,7 +345,12 @@ impl Store {
     }
 
     /// Records patches a job applied.
-    pub fn record_applied(&self, job_id: &str, at: DateTime<Utc>, patches: &[Patch]) -> Result<(), JobError> {
+    pub fn record_applied(
+        &self,
+        job_id: &str,
+        at: DateTime<Utc>,
+        patches: &[Patch],
+    ) -> Result<(), JobError> {
         let mut conn = self.conn();
         let tx = conn.transaction().map_err(db_err)?;
         for p in patches {

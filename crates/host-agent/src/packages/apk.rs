@@ -110,16 +110,38 @@ pub fn parse_simulation(text: &str) -> Plan {
 /// Maps apk's error output to the seed's error kinds.
 pub fn classify_apk_error(output: &str) -> BackendError {
     for line in output.lines() {
-        if let Some(rest) = line.trim().strip_prefix("ERROR: unable to select packages:") {
+        if let Some(rest) = line
+            .trim()
+            .strip_prefix("ERROR: unable to select packages:")
+        {
             let _ = rest;
         }
         if line.contains("(no such package)") {
-            let name = line.trim().split(' ').next().unwrap_or("").split(['=', ':']).next().unwrap_or("");
-            return BackendError::NotFound { name: name.to_owned() };
+            let name = line
+                .trim()
+                .split(' ')
+                .next()
+                .unwrap_or("")
+                .split(['=', ':'])
+                .next()
+                .unwrap_or("");
+            return BackendError::NotFound {
+                name: name.to_owned(),
+            };
         }
     }
-    if output.contains("unable to select packages") || output.contains("breaks:") || output.contains("conflicts:") {
-        return BackendError::Dependency(output.lines().filter(|l| l.starts_with("  ")).map(str::trim).collect::<Vec<_>>().join("; "));
+    if output.contains("unable to select packages")
+        || output.contains("breaks:")
+        || output.contains("conflicts:")
+    {
+        return BackendError::Dependency(
+            output
+                .lines()
+                .filter(|l| l.starts_with("  "))
+                .map(str::trim)
+                .collect::<Vec<_>>()
+                .join("; "),
+        );
     }
     BackendError::Manager(output.lines().last().unwrap_or("").to_owned())
 }
@@ -127,8 +149,14 @@ pub fn classify_apk_error(output: &str) -> BackendError {
 impl Apk {
     fn spec(change: &Change) -> Option<String> {
         match change {
-            Change::Install { name, version: Some(v) } => Some(format!("{name}={v}")),
-            Change::Install { name, version: None } => Some(name.clone()),
+            Change::Install {
+                name,
+                version: Some(v),
+            } => Some(format!("{name}={v}")),
+            Change::Install {
+                name,
+                version: None,
+            } => Some(name.clone()),
             Change::Remove { .. } => None,
         }
     }
@@ -138,11 +166,18 @@ impl Apk {
         if out.success {
             Ok(out.stdout)
         } else {
-            Err(classify_apk_error(&format!("{}\n{}", out.stdout, out.stderr)))
+            Err(classify_apk_error(&format!(
+                "{}\n{}",
+                out.stdout, out.stderr
+            )))
         }
     }
 
-    async fn transaction(changes: &[Change], options: &ChangeOptions, simulate: bool) -> Result<Plan, BackendError> {
+    async fn transaction(
+        changes: &[Change],
+        options: &ChangeOptions,
+        simulate: bool,
+    ) -> Result<Plan, BackendError> {
         let adds: Vec<String> = changes.iter().filter_map(Self::spec).collect();
         let dels: Vec<String> = changes
             .iter()
@@ -228,7 +263,11 @@ impl PackageBackend for Apk {
             let files = Self::run(Cmd::new("apk").args(["info", "-L", "--", name])).await?;
             let meta = Self::run(Cmd::new("apk").args(["info", "-w", "--", name])).await?;
             Ok(Details {
-                homepage: meta.lines().nth(1).map(|l| l.trim().to_owned()).filter(|l| !l.is_empty()),
+                homepage: meta
+                    .lines()
+                    .nth(1)
+                    .map(|l| l.trim().to_owned())
+                    .filter(|l| !l.is_empty()),
                 license: None,
                 files: files
                     .lines()
@@ -241,15 +280,27 @@ impl PackageBackend for Apk {
         .boxed()
     }
 
-    fn refresh<'a>(&'a self, _progress: &'a dyn Progress) -> BoxFuture<'a, Result<(), BackendError>> {
+    fn refresh<'a>(
+        &'a self,
+        _progress: &'a dyn Progress,
+    ) -> BoxFuture<'a, Result<(), BackendError>> {
         async { Self::run(Cmd::new("apk").arg("update")).await.map(drop) }.boxed()
     }
 
-    fn plan<'a>(&'a self, changes: &'a [Change], options: &'a ChangeOptions) -> BoxFuture<'a, Result<Plan, BackendError>> {
+    fn plan<'a>(
+        &'a self,
+        changes: &'a [Change],
+        options: &'a ChangeOptions,
+    ) -> BoxFuture<'a, Result<Plan, BackendError>> {
         Self::transaction(changes, options, true).boxed()
     }
 
-    fn apply<'a>(&'a self, changes: &'a [Change], options: &'a ChangeOptions, progress: &'a dyn Progress) -> BoxFuture<'a, Result<(), BackendError>> {
+    fn apply<'a>(
+        &'a self,
+        changes: &'a [Change],
+        options: &'a ChangeOptions,
+        progress: &'a dyn Progress,
+    ) -> BoxFuture<'a, Result<(), BackendError>> {
         async move {
             progress.line("info", "running apk");
             Self::transaction(changes, options, false).await.map(drop)
@@ -257,7 +308,10 @@ impl PackageBackend for Apk {
         .boxed()
     }
 
-    fn advisories<'a>(&'a self, _upgrades: &'a [Upgrade]) -> BoxFuture<'a, Result<Vec<Advisory>, BackendError>> {
+    fn advisories<'a>(
+        &'a self,
+        _upgrades: &'a [Upgrade],
+    ) -> BoxFuture<'a, Result<Vec<Advisory>, BackendError>> {
         async { Ok(Vec::new()) }.boxed()
     }
 
@@ -282,7 +336,10 @@ libcrypto3-3.1.4-r2 x86_64 {openssl} (Apache-2.0) [installed]\n";
     fn lists() {
         let pkgs = parse_list(INSTALLED);
         assert_eq!(pkgs.len(), 3);
-        assert_eq!((pkgs[1].name.as_str(), pkgs[1].version.as_str()), ("ca-certificates-bundle", "20230506-r0"));
+        assert_eq!(
+            (pkgs[1].name.as_str(), pkgs[1].version.as_str()),
+            ("ca-certificates-bundle", "20230506-r0")
+        );
         assert_eq!(pkgs[2].origin, "openssl");
         assert_eq!(pkgs[1].license, "MPL-2.0 AND MIT");
         let up = parse_list(UPGRADABLE);
@@ -294,8 +351,14 @@ libcrypto3-3.1.4-r2 x86_64 {openssl} (Apache-2.0) [installed]\n";
     #[test]
     fn simulation() {
         let plan = parse_simulation(SIMULATE);
-        assert_eq!(plan.install.get("libcrypto3").map(String::as_str), Some("3.1.4-r5"));
-        assert_eq!(plan.install.get("curl").map(String::as_str), Some("8.5.0-r0"));
+        assert_eq!(
+            plan.install.get("libcrypto3").map(String::as_str),
+            Some("3.1.4-r5")
+        );
+        assert_eq!(
+            plan.install.get("curl").map(String::as_str),
+            Some("8.5.0-r0")
+        );
         let del = parse_simulation("(1/1) Purging curl (8.5.0-r0)\n");
         assert_eq!(del.remove, ["curl"]);
     }

@@ -27,8 +27,8 @@ use super::dpkg_parse::{
     upgrades_of, DPKG_QUERY_FORMAT,
 };
 use super::{
-    deb_version, Advisory, BackendError, Change, ChangeOptions, Details, Installed,
-    PackageBackend, Plan, Progress, Upgrade,
+    deb_version, Advisory, BackendError, Change, ChangeOptions, Details, Installed, PackageBackend,
+    Plan, Progress, Upgrade,
 };
 use crate::config::PackagesConfig;
 use crate::security::changelog;
@@ -132,7 +132,10 @@ impl Apt {
         if out.success {
             Ok(out.stdout)
         } else {
-            Err(classify_apt_error(&format!("{}\n{}", out.stdout, out.stderr)))
+            Err(classify_apt_error(&format!(
+                "{}\n{}",
+                out.stdout, out.stderr
+            )))
         }
     }
 
@@ -158,7 +161,9 @@ impl Apt {
 
     async fn list_upgrades(&self) -> Result<Vec<Upgrade>, BackendError> {
         let sim = self.simulate(&["dist-upgrade".to_owned()]).await?;
-        Ok(upgrades_of(&parse_simulation(&sim), |o| self.is_security(o)))
+        Ok(upgrades_of(&parse_simulation(&sim), |o| {
+            self.is_security(o)
+        }))
     }
 
     /// The changelog of `name` at `candidate`, between `installed` and it.
@@ -180,14 +185,19 @@ impl Apt {
             .output()
             .await?;
         if !out.success {
-            return Err(classify_apt_error(&format!("{}\n{}", out.stdout, out.stderr)));
+            return Err(classify_apt_error(&format!(
+                "{}\n{}",
+                out.stdout, out.stderr
+            )));
         }
         let deb = std::fs::read_dir(tmp.path())
             .map_err(|e| BackendError::Manager(e.to_string()))?
             .filter_map(Result::ok)
             .map(|e| e.path())
             .find(|p| p.extension().is_some_and(|x| x == "deb"))
-            .ok_or_else(|| BackendError::Manager(format!("apt-get download {name} wrote no .deb")))?;
+            .ok_or_else(|| {
+                BackendError::Manager(format!("apt-get download {name} wrote no .deb"))
+            })?;
         let extracted = tmp.path().join("x");
         let out = Cmd::new("dpkg-deb")
             .arg("-x")
@@ -196,7 +206,10 @@ impl Apt {
             .output()
             .await?;
         if !out.success {
-            return Err(BackendError::Manager(format!("dpkg-deb -x: {}", out.stderr)));
+            return Err(BackendError::Manager(format!(
+                "dpkg-deb -x: {}",
+                out.stderr
+            )));
         }
         let doc = extracted.join("usr/share/doc").join(name);
         let text = ["changelog.Debian.gz", "changelog.gz"]
@@ -244,7 +257,11 @@ impl Apt {
         args
     }
 
-    async fn do_plan(&self, changes: &[Change], options: &ChangeOptions) -> Result<Plan, BackendError> {
+    async fn do_plan(
+        &self,
+        changes: &[Change],
+        options: &ChangeOptions,
+    ) -> Result<Plan, BackendError> {
         let installed = self.list_installed().await?;
         let by_name = Self::installed_map(&installed);
         for change in changes {
@@ -259,7 +276,10 @@ impl Apt {
                         {
                             return Err(BackendError::VersionConflict {
                                 name: name.clone(),
-                                version: format!("{v} is older than the installed {} (allow_downgrade)", cur.version),
+                                version: format!(
+                                    "{v} is older than the installed {} (allow_downgrade)",
+                                    cur.version
+                                ),
                             });
                         }
                     }
@@ -289,7 +309,11 @@ impl Apt {
             if !extra.is_empty() {
                 return Err(BackendError::Dependency(format!(
                     "would also remove {} (use force)",
-                    extra.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+                    extra
+                        .iter()
+                        .map(|s| s.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 )));
             }
         }
@@ -306,7 +330,10 @@ impl Apt {
         // configured; a no-op otherwise.
         let out = self.dpkg().args(["--configure", "-a"]).output().await?;
         if !out.success {
-            progress.line("warning", &format!("dpkg --configure -a: {}", out.stderr.trim()));
+            progress.line(
+                "warning",
+                &format!("dpkg --configure -a: {}", out.stderr.trim()),
+            );
         }
         let cmd = self
             .apt_get()
@@ -336,7 +363,10 @@ impl Apt {
             for line in out.stderr.lines().filter(|l| !l.trim().is_empty()) {
                 progress.line("error", line);
             }
-            Err(classify_apt_error(&format!("{}\n{}", out.stdout, out.stderr)))
+            Err(classify_apt_error(&format!(
+                "{}\n{}",
+                out.stdout, out.stderr
+            )))
         }
     }
 
@@ -351,7 +381,10 @@ impl Apt {
                 .get(u.name.as_str())
                 .and_then(|p| p.source.clone())
                 .unwrap_or_else(|| u.name.clone());
-            groups.entry((source, u.candidate.clone())).or_default().push(u);
+            groups
+                .entry((source, u.candidate.clone()))
+                .or_default()
+                .push(u);
         }
         let mut out = Vec::new();
         for ((source, candidate), members) in groups {
@@ -401,7 +434,10 @@ impl Apt {
         // apt-get update exits 0 even when a source failed; its "E:" and
         // "W: Failed" lines say so.
         let failed = !out.success
-            || out.stderr.lines().any(|l| l.starts_with("E:") || l.starts_with("W: Failed"));
+            || out
+                .stderr
+                .lines()
+                .any(|l| l.starts_with("E:") || l.starts_with("W: Failed"));
         if failed {
             for line in out.stderr.lines().filter(|l| !l.trim().is_empty()) {
                 progress.line("warning", line);
@@ -413,12 +449,15 @@ impl Apt {
         *last = Some(Instant::now());
         Ok(())
     }
-
 }
 
 fn tempdir() -> Result<TempDir, BackendError> {
-    let path = std::env::temp_dir().join(format!("attestation-agent-{}", uuid::Uuid::new_v4().simple()));
-    std::fs::create_dir(&path).map_err(|e| BackendError::Manager(format!("temporary directory: {e}")))?;
+    let path = std::env::temp_dir().join(format!(
+        "attestation-agent-{}",
+        uuid::Uuid::new_v4().simple()
+    ));
+    std::fs::create_dir(&path)
+        .map_err(|e| BackendError::Manager(format!("temporary directory: {e}")))?;
     Ok(TempDir(path))
 }
 
@@ -478,22 +517,30 @@ impl PackageBackend for Apt {
         async move {
             let files = self.dpkg_query().args(["-L", "--", name]).output().await?;
             if !files.success {
-                return Err(BackendError::NotFound { name: name.to_owned() });
+                return Err(BackendError::NotFound {
+                    name: name.to_owned(),
+                });
             }
             let homepage = self
                 .dpkg_query()
                 .args(["-W", "-f", "${Homepage}", "--", name])
                 .output()
                 .await?;
-            let copyright = self.root().join("usr/share/doc").join(name).join("copyright");
+            let copyright = self
+                .root()
+                .join("usr/share/doc")
+                .join(name)
+                .join("copyright");
             Ok(Details {
                 homepage: Some(homepage.stdout.trim().to_owned()).filter(|h| !h.is_empty()),
-                license: std::fs::read_to_string(copyright).ok().and_then(|t| dep5_license(&t)),
+                license: std::fs::read_to_string(copyright)
+                    .ok()
+                    .and_then(|t| dep5_license(&t)),
                 files: files
                     .stdout
                     .lines()
                     .map(str::trim)
-                    .filter(|l| l.starts_with('/') && *l != "/." )
+                    .filter(|l| l.starts_with('/') && *l != "/.")
                     .map(str::to_owned)
                     .collect(),
             })
@@ -505,7 +552,10 @@ impl PackageBackend for Apt {
         async move { self.do_refresh(&super::command::Quiet, false).await }.boxed()
     }
 
-    fn refresh<'a>(&'a self, progress: &'a dyn Progress) -> BoxFuture<'a, Result<(), BackendError>> {
+    fn refresh<'a>(
+        &'a self,
+        progress: &'a dyn Progress,
+    ) -> BoxFuture<'a, Result<(), BackendError>> {
         self.do_refresh(progress, true).boxed()
     }
 
@@ -551,6 +601,9 @@ mod tests {
             dep5_license("Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/\nUpstream-Name: x\n\nFiles: *\nCopyright: 2020 A\nLicense: BSD-2-Clause\n"),
             Some("BSD-2-Clause".into())
         );
-        assert_eq!(dep5_license("This package was debianized by …\nLicense: GPL"), None);
+        assert_eq!(
+            dep5_license("This package was debianized by …\nLicense: GPL"),
+            None
+        );
     }
 }

@@ -124,7 +124,10 @@ impl Cmd {
         self.run(Some(on_line)).await
     }
 
-    async fn run(&self, on_line: Option<&(dyn Fn(&str) + Send + Sync)>) -> Result<Output, BackendError> {
+    async fn run(
+        &self,
+        on_line: Option<&(dyn Fn(&str) + Send + Sync)>,
+    ) -> Result<Output, BackendError> {
         let mut child = self
             .command()
             .spawn()
@@ -158,8 +161,8 @@ impl Cmd {
             text
         };
         let (stdout, stderr, status) = tokio::join!(read_out, read_err, child.wait());
-        let status =
-            status.map_err(|e| BackendError::Manager(format!("{} did not finish: {e}", self.program)))?;
+        let status = status
+            .map_err(|e| BackendError::Manager(format!("{} did not finish: {e}", self.program)))?;
         guard.pgid = None;
         Ok(Output {
             success: status.success(),

@@ -110,10 +110,26 @@ mod tests {
     /// The same pairs as `dpkg --compare-versions` answers them.
     #[test]
     fn agrees_with_dpkg_when_present() {
-        if std::process::Command::new("dpkg").arg("--version").output().is_err() {
+        if std::process::Command::new("dpkg")
+            .arg("--version")
+            .output()
+            .is_err()
+        {
             return;
         }
-        let versions = ["1.0", "1.0-1", "1.0~rc1", "1:0.9", "1.0+b1", "1.0a", "1.0.0", "2", "1.0-1~bpo1", "10.0", "1.0-1.1"];
+        let versions = [
+            "1.0",
+            "1.0-1",
+            "1.0~rc1",
+            "1:0.9",
+            "1.0+b1",
+            "1.0a",
+            "1.0.0",
+            "2",
+            "1.0-1~bpo1",
+            "10.0",
+            "1.0-1.1",
+        ];
         for a in versions {
             for b in versions {
                 let lt = std::process::Command::new("dpkg")

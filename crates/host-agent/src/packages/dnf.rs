@@ -24,7 +24,8 @@ use super::{
 pub const RPM_QUERY_FORMAT: &str = "%{NAME}\\t%{EPOCHNUM}:%{VERSION}-%{RELEASE}\\t%{ARCH}\\t%{SIZE}\\t%{INSTALLTIME}\\t%{SOURCERPM}\\t%{PACKAGER}\\t%{SUMMARY}\\n";
 
 /// `dnf repoquery --upgrades --queryformat` read by [`parse_repoquery`].
-pub const REPOQUERY_FORMAT: &str = "%{name}\\t%{epoch}:%{version}-%{release}\\t%{arch}\\t%{reponame}\\n";
+pub const REPOQUERY_FORMAT: &str =
+    "%{name}\\t%{epoch}:%{version}-%{release}\\t%{arch}\\t%{reponame}\\n";
 
 /// The dnf backend.
 #[derive(Debug, Default)]
@@ -139,7 +140,10 @@ pub fn classify_dnf_error(output: &str) -> BackendError {
         let name = line.rsplit(':').next().unwrap_or("").trim().to_owned();
         return BackendError::NotFound { name };
     }
-    if output.contains("nothing provides") || output.contains("conflicts with") || output.contains("Problem:") {
+    if output.contains("nothing provides")
+        || output.contains("conflicts with")
+        || output.contains("Problem:")
+    {
         let detail = output
             .lines()
             .filter(|l| l.contains("nothing provides") || l.contains("conflicts"))
@@ -157,7 +161,10 @@ impl Dnf {
         if out.success {
             Ok(out.stdout)
         } else {
-            Err(classify_dnf_error(&format!("{}\n{}", out.stdout, out.stderr)))
+            Err(classify_dnf_error(&format!(
+                "{}\n{}",
+                out.stdout, out.stderr
+            )))
         }
     }
 
@@ -176,7 +183,9 @@ impl PackageBackend for Dnf {
 
     fn installed(&self) -> BoxFuture<'_, Result<Vec<Installed>, BackendError>> {
         async {
-            let out = Self::run_ok(Cmd::new("rpm").args(["-qa", "--queryformat", RPM_QUERY_FORMAT])).await?;
+            let out =
+                Self::run_ok(Cmd::new("rpm").args(["-qa", "--queryformat", RPM_QUERY_FORMAT]))
+                    .await?;
             Ok(parse_rpm_query(&out))
         }
         .boxed()
@@ -195,7 +204,14 @@ impl PackageBackend for Dnf {
             ]))
             .await?;
             let mut ups = parse_repoquery(&out, &installed);
-            let sec = Self::run_ok(Cmd::new("dnf").args(["-q", "updateinfo", "list", "--security", "--available"])).await?;
+            let sec = Self::run_ok(Cmd::new("dnf").args([
+                "-q",
+                "updateinfo",
+                "list",
+                "--security",
+                "--available",
+            ]))
+            .await?;
             let names: Vec<String> = parse_updateinfo(&sec)
                 .iter()
                 .map(|(_, _, n)| nevra_name(n).to_owned())
@@ -212,25 +228,52 @@ impl PackageBackend for Dnf {
         async move {
             let files = Cmd::new("rpm").args(["-ql", "--", name]).output().await?;
             if !files.success {
-                return Err(BackendError::NotFound { name: name.to_owned() });
+                return Err(BackendError::NotFound {
+                    name: name.to_owned(),
+                });
             }
-            let meta = Self::run_ok(Cmd::new("rpm").args(["-q", "--queryformat", "%{URL}\\t%{LICENSE}", "--", name])).await?;
+            let meta = Self::run_ok(Cmd::new("rpm").args([
+                "-q",
+                "--queryformat",
+                "%{URL}\\t%{LICENSE}",
+                "--",
+                name,
+            ]))
+            .await?;
             let (url, license) = meta.split_once('\t').unwrap_or((meta.as_str(), ""));
-            let keep = |s: &str| Some(s.trim().to_owned()).filter(|s| !s.is_empty() && s != "(none)");
+            let keep =
+                |s: &str| Some(s.trim().to_owned()).filter(|s| !s.is_empty() && s != "(none)");
             Ok(Details {
                 homepage: keep(url),
                 license: keep(license),
-                files: files.stdout.lines().filter(|l| l.starts_with('/')).map(str::to_owned).collect(),
+                files: files
+                    .stdout
+                    .lines()
+                    .filter(|l| l.starts_with('/'))
+                    .map(str::to_owned)
+                    .collect(),
             })
         }
         .boxed()
     }
 
-    fn refresh<'a>(&'a self, _progress: &'a dyn Progress) -> BoxFuture<'a, Result<(), BackendError>> {
-        async { Self::run_ok(Cmd::new("dnf").args(["-q", "makecache"])).await.map(drop) }.boxed()
+    fn refresh<'a>(
+        &'a self,
+        _progress: &'a dyn Progress,
+    ) -> BoxFuture<'a, Result<(), BackendError>> {
+        async {
+            Self::run_ok(Cmd::new("dnf").args(["-q", "makecache"]))
+                .await
+                .map(drop)
+        }
+        .boxed()
     }
 
-    fn plan<'a>(&'a self, changes: &'a [Change], _options: &'a ChangeOptions) -> BoxFuture<'a, Result<Plan, BackendError>> {
+    fn plan<'a>(
+        &'a self,
+        changes: &'a [Change],
+        _options: &'a ChangeOptions,
+    ) -> BoxFuture<'a, Result<Plan, BackendError>> {
         async move {
             // dnf has no stable dry-run format; check each request exists.
             let mut plan = Plan::default();
@@ -238,10 +281,21 @@ impl PackageBackend for Dnf {
                 match change {
                     Change::Install { name, version } => {
                         let spec = Self::spec(name, version.as_ref());
-                        let out = Self::run_ok(Cmd::new("dnf").args(["-q", "repoquery", "--queryformat", "%{evr}\\n", "--", &spec])).await?;
+                        let out = Self::run_ok(Cmd::new("dnf").args([
+                            "-q",
+                            "repoquery",
+                            "--queryformat",
+                            "%{evr}\\n",
+                            "--",
+                            &spec,
+                        ]))
+                        .await?;
                         let Some(found) = out.lines().next() else {
                             return Err(match version {
-                                Some(v) => BackendError::VersionConflict { name: name.clone(), version: v.clone() },
+                                Some(v) => BackendError::VersionConflict {
+                                    name: name.clone(),
+                                    version: v.clone(),
+                                },
                                 None => BackendError::NotFound { name: name.clone() },
                             });
                         };
@@ -261,7 +315,12 @@ impl PackageBackend for Dnf {
         .boxed()
     }
 
-    fn apply<'a>(&'a self, changes: &'a [Change], options: &'a ChangeOptions, progress: &'a dyn Progress) -> BoxFuture<'a, Result<(), BackendError>> {
+    fn apply<'a>(
+        &'a self,
+        changes: &'a [Change],
+        options: &'a ChangeOptions,
+        progress: &'a dyn Progress,
+    ) -> BoxFuture<'a, Result<(), BackendError>> {
         async move {
             let installs: Vec<String> = changes
                 .iter()
@@ -282,7 +341,10 @@ impl PackageBackend for Dnf {
                 if !options.remove_dependents {
                     cmd = cmd.arg("--noautoremove");
                 }
-                progress.line("info", &format!("running {}", cmd.clone().arg("--").args(&removes).display()));
+                progress.line(
+                    "info",
+                    &format!("running {}", cmd.clone().arg("--").args(&removes).display()),
+                );
                 Self::run_ok(cmd.arg("--").args(&removes)).await?;
             }
             if !installs.is_empty() {
@@ -305,11 +367,33 @@ impl PackageBackend for Dnf {
         .boxed()
     }
 
-    fn advisories<'a>(&'a self, upgrades: &'a [Upgrade]) -> BoxFuture<'a, Result<Vec<Advisory>, BackendError>> {
+    fn advisories<'a>(
+        &'a self,
+        upgrades: &'a [Upgrade],
+    ) -> BoxFuture<'a, Result<Vec<Advisory>, BackendError>> {
         async move {
-            let list = Self::run_ok(Cmd::new("dnf").args(["-q", "updateinfo", "list", "--security", "--available"])).await?;
-            let cves = Self::run_ok(Cmd::new("dnf").args(["-q", "updateinfo", "list", "--security", "--available", "--with-cve"])).await?;
-            Ok(advisories_from(&parse_updateinfo(&list), &parse_updateinfo(&cves), upgrades))
+            let list = Self::run_ok(Cmd::new("dnf").args([
+                "-q",
+                "updateinfo",
+                "list",
+                "--security",
+                "--available",
+            ]))
+            .await?;
+            let cves = Self::run_ok(Cmd::new("dnf").args([
+                "-q",
+                "updateinfo",
+                "list",
+                "--security",
+                "--available",
+                "--with-cve",
+            ]))
+            .await?;
+            Ok(advisories_from(
+                &parse_updateinfo(&list),
+                &parse_updateinfo(&cves),
+                upgrades,
+            ))
         }
         .boxed()
     }
@@ -387,7 +471,10 @@ CVE-2022-3715 Moderate/Sec.  bash-5.1.8-9.el9.x86_64\n";
     #[test]
     fn repoquery_and_updateinfo() {
         let installed = parse_rpm_query(RPM);
-        let ups = parse_repoquery("openssl\t1:3.0.7-25.el9_3\tx86_64\tbaseos\nunknown\t0:1-1\tx86_64\tappstream\n", &installed);
+        let ups = parse_repoquery(
+            "openssl\t1:3.0.7-25.el9_3\tx86_64\tbaseos\nunknown\t0:1-1\tx86_64\tappstream\n",
+            &installed,
+        );
         assert_eq!(ups.len(), 1);
         assert_eq!(ups[0].candidate, "1:3.0.7-25.el9_3");
         let list = parse_updateinfo(UPDATEINFO);
@@ -396,11 +483,17 @@ CVE-2022-3715 Moderate/Sec.  bash-5.1.8-9.el9.x86_64\n";
         assert_eq!(nevra_name(&list[1].2), "openssl-libs");
         let advisories = advisories_from(&list, &parse_updateinfo(WITH_CVE), &ups);
         assert_eq!(advisories.len(), 2);
-        let ssl = advisories.iter().find(|a| a.id == "RLSA-2024:1234").unwrap();
+        let ssl = advisories
+            .iter()
+            .find(|a| a.id == "RLSA-2024:1234")
+            .unwrap();
         assert_eq!(ssl.severity, Severity::High);
         assert_eq!(ssl.cve_ids, ["CVE-2023-5678", "CVE-2024-0727"]);
         assert_eq!(ssl.packages, ["openssl", "openssl-libs"]);
-        let bash = advisories.iter().find(|a| a.id == "RLSA-2024:0999").unwrap();
+        let bash = advisories
+            .iter()
+            .find(|a| a.id == "RLSA-2024:0999")
+            .unwrap();
         assert_eq!(bash.severity, Severity::Medium);
         assert_eq!(bash.cve_ids, ["CVE-2022-3715"]);
     }
@@ -409,7 +502,9 @@ CVE-2022-3715 Moderate/Sec.  bash-5.1.8-9.el9.x86_64\n";
     fn errors() {
         assert_eq!(
             classify_dnf_error("No match for argument: nope\nError: Unable to find a match: nope"),
-            BackendError::NotFound { name: "nope".into() }
+            BackendError::NotFound {
+                name: "nope".into()
+            }
         );
         assert!(matches!(
             classify_dnf_error("Error: \n Problem: conflicting requests\n  - nothing provides libfoo.so.1 needed by bar-1-1.x86_64"),

@@ -30,7 +30,11 @@ pub fn parse_dpkg_query(text: &str) -> Vec<Installed> {
             version: version.to_owned(),
             architecture: arch.to_owned(),
             summary: summary.trim().to_owned(),
-            size_bytes: size_kib.trim().parse::<u64>().unwrap_or(0).saturating_mul(1024),
+            size_bytes: size_kib
+                .trim()
+                .parse::<u64>()
+                .unwrap_or(0)
+                .saturating_mul(1024),
             maintainer: maintainer.to_owned(),
             depends: parse_depends(depends),
             source: Some(source.split_whitespace().next().unwrap_or(name))
@@ -226,7 +230,12 @@ pub fn classify_apt_error(output: &str) -> BackendError {
     {
         let detail = output
             .lines()
-            .filter(|l| l.contains("Depends:") || l.contains("PreDepends:") || l.contains("Conflicts:") || l.contains("Breaks:"))
+            .filter(|l| {
+                l.contains("Depends:")
+                    || l.contains("PreDepends:")
+                    || l.contains("Conflicts:")
+                    || l.contains("Breaks:")
+            })
             .map(str::trim)
             .collect::<Vec<_>>()
             .join("; ");
@@ -238,8 +247,7 @@ pub fn classify_apt_error(output: &str) -> BackendError {
     }
     let last_error = output
         .lines()
-        .filter(|l| l.starts_with("E: ") || l.starts_with("dpkg: error"))
-        .last()
+        .rfind(|l| l.starts_with("E: ") || l.starts_with("dpkg: error"))
         .unwrap_or("")
         .to_owned();
     BackendError::Manager(last_error)
@@ -282,17 +290,28 @@ Conf agent-demo (1.0-2 Debian-Security:stable-security [all])\n";
                 name: "libssl3".into(),
                 old: Some("3.0.11-1~deb12u2".into()),
                 new: "3.0.13-1~deb12u1".into(),
-                origins: vec!["Debian:12.5/stable".into(), "Debian-Security:12/stable-security".into()],
+                origins: vec![
+                    "Debian:12.5/stable".into(),
+                    "Debian-Security:12/stable-security".into()
+                ],
             }
         );
-        let ups = upgrades_of(&lines, |o| o.iter().any(|o| split_origin(o).0 == "Debian-Security"));
+        let ups = upgrades_of(&lines, |o| {
+            o.iter().any(|o| split_origin(o).0 == "Debian-Security")
+        });
         assert_eq!(ups.len(), 3);
         assert!(ups[0].security && !ups[1].security && ups[2].security);
         let plan = plan_of(&lines);
         assert_eq!(plan.install.get("newdep").map(String::as_str), Some("1.0"));
         assert_eq!(plan.remove, ["oldpkg"]);
-        assert_eq!(split_origin("Ubuntu:22.04/jammy-security"), ("Ubuntu", "jammy-security"));
-        assert_eq!(split_origin("AgentTest:bookworm"), ("AgentTest", "bookworm"));
+        assert_eq!(
+            split_origin("Ubuntu:22.04/jammy-security"),
+            ("Ubuntu", "jammy-security")
+        );
+        assert_eq!(
+            split_origin("AgentTest:bookworm"),
+            ("AgentTest", "bookworm")
+        );
     }
 
     #[test]
@@ -316,21 +335,38 @@ short line\n";
     fn apt_errors() {
         assert_eq!(
             classify_apt_error("Reading...\nE: Unable to locate package nope\n"),
-            BackendError::NotFound { name: "nope".into() }
+            BackendError::NotFound {
+                name: "nope".into()
+            }
         );
         assert_eq!(
             classify_apt_error("E: Version '9.9' for 'agent-demo' was not found\n"),
-            BackendError::VersionConflict { name: "agent-demo".into(), version: "9.9".into() }
+            BackendError::VersionConflict {
+                name: "agent-demo".into(),
+                version: "9.9".into()
+            }
         );
         let dep = classify_apt_error("The following packages have unmet dependencies:\n agent-broken : Depends: agent-missing (>= 1) but it is not installable\nE: Unable to correct problems, you have held broken packages.\n");
-        assert!(matches!(dep, BackendError::Dependency(ref d) if d.contains("agent-missing")), "{dep:?}");
-        assert!(matches!(classify_apt_error("E: something else"), BackendError::Manager(_)));
+        assert!(
+            matches!(dep, BackendError::Dependency(ref d) if d.contains("agent-missing")),
+            "{dep:?}"
+        );
+        assert!(matches!(
+            classify_apt_error("E: something else"),
+            BackendError::Manager(_)
+        ));
     }
 
     #[test]
     fn status_lines() {
-        assert_eq!(status_percent("pmstatus:agent-demo:50.0000:Installing agent-demo"), Some((true, 50.0)));
-        assert_eq!(status_percent("dlstatus:1:10.5:Retrieving"), Some((false, 10.5)));
+        assert_eq!(
+            status_percent("pmstatus:agent-demo:50.0000:Installing agent-demo"),
+            Some((true, 50.0))
+        );
+        assert_eq!(
+            status_percent("dlstatus:1:10.5:Retrieving"),
+            Some((false, 10.5))
+        );
         assert_eq!(status_percent("pmstatus:x:NaN:y"), None);
         assert_eq!(status_percent("Setting up x"), None);
     }

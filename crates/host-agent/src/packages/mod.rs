@@ -121,8 +121,13 @@ pub struct Advisory {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Change {
     /// Install or upgrade/downgrade to `version` (the candidate when `None`).
-    Install { name: String, version: Option<String> },
-    Remove { name: String },
+    Install {
+        name: String,
+        version: Option<String>,
+    },
+    Remove {
+        name: String,
+    },
 }
 
 /// Options of a change set.
@@ -177,7 +182,8 @@ pub trait PackageBackend: Send + Sync + 'static {
     }
 
     /// Refreshes the package indexes (`apt-get update`, …).
-    fn refresh<'a>(&'a self, progress: &'a dyn Progress) -> BoxFuture<'a, Result<(), BackendError>>;
+    fn refresh<'a>(&'a self, progress: &'a dyn Progress)
+        -> BoxFuture<'a, Result<(), BackendError>>;
 
     /// Dry run: what the changes would do, or why they cannot be done.
     fn plan<'a>(

@@ -153,13 +153,24 @@ impl Pacman {
             Ok(out.stdout)
         } else {
             let text = format!("{}\n{}", out.stdout, out.stderr);
-            Err(if let Some(l) = text.lines().find(|l| l.contains("target not found:")) {
-                BackendError::NotFound { name: l.rsplit(':').next().unwrap_or("").trim().to_owned() }
-            } else if text.contains("unable to satisfy dependency") || text.contains("breaks dependency") {
-                BackendError::Dependency(text.lines().filter(|l| l.contains("dependency")).collect::<Vec<_>>().join("; "))
-            } else {
-                BackendError::Manager(text.lines().last().unwrap_or("").to_owned())
-            })
+            Err(
+                if let Some(l) = text.lines().find(|l| l.contains("target not found:")) {
+                    BackendError::NotFound {
+                        name: l.rsplit(':').next().unwrap_or("").trim().to_owned(),
+                    }
+                } else if text.contains("unable to satisfy dependency")
+                    || text.contains("breaks dependency")
+                {
+                    BackendError::Dependency(
+                        text.lines()
+                            .filter(|l| l.contains("dependency"))
+                            .collect::<Vec<_>>()
+                            .join("; "),
+                    )
+                } else {
+                    BackendError::Manager(text.lines().last().unwrap_or("").to_owned())
+                },
+            )
         }
     }
 }
@@ -172,7 +183,10 @@ impl PackageBackend for Pacman {
     fn installed(&self) -> BoxFuture<'_, Result<Vec<Installed>, BackendError>> {
         async {
             let out = Self::run(Cmd::new("pacman").arg("-Qi")).await?;
-            Ok(parse_info(&out).iter().filter_map(installed_from_info).collect())
+            Ok(parse_info(&out)
+                .iter()
+                .filter_map(installed_from_info)
+                .collect())
         }
         .boxed()
     }
@@ -191,30 +205,58 @@ impl PackageBackend for Pacman {
             let info = Self::run(Cmd::new("pacman").args(["-Qi", "--", name])).await?;
             let files = Self::run(Cmd::new("pacman").args(["-Qlq", "--", name])).await?;
             let info = parse_info(&info).into_iter().next().unwrap_or_default();
-            let keep = |k: &str| info.get(k).cloned().filter(|v| v != "None" && !v.is_empty());
+            let keep = |k: &str| {
+                info.get(k)
+                    .cloned()
+                    .filter(|v| v != "None" && !v.is_empty())
+            };
             Ok(Details {
                 homepage: keep("URL"),
                 license: keep("Licenses"),
-                files: files.lines().filter(|l| l.starts_with('/') && !l.ends_with('/')).map(str::to_owned).collect(),
+                files: files
+                    .lines()
+                    .filter(|l| l.starts_with('/') && !l.ends_with('/'))
+                    .map(str::to_owned)
+                    .collect(),
             })
         }
         .boxed()
     }
 
-    fn refresh<'a>(&'a self, _progress: &'a dyn Progress) -> BoxFuture<'a, Result<(), BackendError>> {
+    fn refresh<'a>(
+        &'a self,
+        _progress: &'a dyn Progress,
+    ) -> BoxFuture<'a, Result<(), BackendError>> {
         async { Self::run(Cmd::new("pacman").arg("-Sy")).await.map(drop) }.boxed()
     }
 
-    fn plan<'a>(&'a self, changes: &'a [Change], _options: &'a ChangeOptions) -> BoxFuture<'a, Result<Plan, BackendError>> {
+    fn plan<'a>(
+        &'a self,
+        changes: &'a [Change],
+        _options: &'a ChangeOptions,
+    ) -> BoxFuture<'a, Result<Plan, BackendError>> {
         async move {
             let mut plan = Plan::default();
             for change in changes {
                 match change {
                     Change::Install { name, version } => {
-                        let out = Self::run(Cmd::new("pacman").args(["-Sp", "--print-format", "%n %v", "--", name])).await?;
-                        let (_, v) = parse_query(&out).into_iter().find(|(n, _)| n == name).ok_or_else(|| BackendError::NotFound { name: name.clone() })?;
+                        let out = Self::run(Cmd::new("pacman").args([
+                            "-Sp",
+                            "--print-format",
+                            "%n %v",
+                            "--",
+                            name,
+                        ]))
+                        .await?;
+                        let (_, v) = parse_query(&out)
+                            .into_iter()
+                            .find(|(n, _)| n == name)
+                            .ok_or_else(|| BackendError::NotFound { name: name.clone() })?;
                         if version.as_ref().is_some_and(|want| *want != v) {
-                            return Err(BackendError::VersionConflict { name: name.clone(), version: version.clone().unwrap_or_default() });
+                            return Err(BackendError::VersionConflict {
+                                name: name.clone(),
+                                version: version.clone().unwrap_or_default(),
+                            });
                         }
                         plan.install.insert(name.clone(), v);
                     }
@@ -229,14 +271,40 @@ impl PackageBackend for Pacman {
         .boxed()
     }
 
-    fn apply<'a>(&'a self, changes: &'a [Change], options: &'a ChangeOptions, progress: &'a dyn Progress) -> BoxFuture<'a, Result<(), BackendError>> {
+    fn apply<'a>(
+        &'a self,
+        changes: &'a [Change],
+        options: &'a ChangeOptions,
+        progress: &'a dyn Progress,
+    ) -> BoxFuture<'a, Result<(), BackendError>> {
         async move {
-            let adds: Vec<&String> = changes.iter().filter_map(|c| match c { Change::Install { name, .. } => Some(name), Change::Remove { .. } => None }).collect();
-            let dels: Vec<&String> = changes.iter().filter_map(|c| match c { Change::Remove { name } => Some(name), Change::Install { .. } => None }).collect();
+            let adds: Vec<&String> = changes
+                .iter()
+                .filter_map(|c| match c {
+                    Change::Install { name, .. } => Some(name),
+                    Change::Remove { .. } => None,
+                })
+                .collect();
+            let dels: Vec<&String> = changes
+                .iter()
+                .filter_map(|c| match c {
+                    Change::Remove { name } => Some(name),
+                    Change::Install { .. } => None,
+                })
+                .collect();
             if !dels.is_empty() {
-                let flag = if options.remove_dependents { "-Rc" } else { "-R" };
+                let flag = if options.remove_dependents {
+                    "-Rc"
+                } else {
+                    "-R"
+                };
                 progress.line("info", "running pacman -R");
-                Self::run(Cmd::new("pacman").args([flag, "--noconfirm", "--"]).args(dels)).await?;
+                Self::run(
+                    Cmd::new("pacman")
+                        .args([flag, "--noconfirm", "--"])
+                        .args(dels),
+                )
+                .await?;
             }
             if !adds.is_empty() {
                 let mut cmd = Cmd::new("pacman").args(["-S", "--noconfirm"]);
@@ -251,7 +319,10 @@ impl PackageBackend for Pacman {
         .boxed()
     }
 
-    fn advisories<'a>(&'a self, _upgrades: &'a [Upgrade]) -> BoxFuture<'a, Result<Vec<Advisory>, BackendError>> {
+    fn advisories<'a>(
+        &'a self,
+        _upgrades: &'a [Upgrade],
+    ) -> BoxFuture<'a, Result<Vec<Advisory>, BackendError>> {
         async { Ok(Vec::new()) }.boxed()
     }
 
@@ -302,7 +373,10 @@ Packager        : Levente Polyak <anthraxx@archlinux.org>
 
     #[test]
     fn query_and_upgrades() {
-        assert_eq!(parse_query("bash 5.2.026-2\nzlib 1:1.3.1-1\nbad\n").len(), 2);
+        assert_eq!(
+            parse_query("bash 5.2.026-2\nzlib 1:1.3.1-1\nbad\n").len(),
+            2
+        );
         let ups = parse_upgrades("linux 6.7.4.arch1-1 -> 6.7.5.arch1-1\nfoo 1 -> 2 [ignored]\n");
         assert_eq!(ups.len(), 1);
         assert_eq!(ups[0].candidate, "6.7.5.arch1-1");

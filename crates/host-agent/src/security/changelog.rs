@@ -60,7 +60,10 @@ fn header(line: &str) -> Option<Entry> {
     }
     let (source, rest) = line.split_once(" (")?;
     let (version, rest) = rest.split_once(')')?;
-    if source.contains(char::is_whitespace) || version.is_empty() || version.contains(char::is_whitespace) {
+    if source.contains(char::is_whitespace)
+        || version.is_empty()
+        || version.contains(char::is_whitespace)
+    {
         return None;
     }
     let (dists, meta) = rest.split_once(';').unwrap_or((rest, ""));
@@ -148,10 +151,16 @@ openssl (3.0.11-1~deb12u1) bookworm; urgency=medium
         assert_eq!(entries.len(), 3);
         assert_eq!(entries[0].urgency.as_deref(), Some("medium"));
         let b = between(&entries, "3.0.11-1~deb12u1", "3.0.13-1~deb12u1");
-        assert_eq!(b.cve_ids, ["CVE-2024-0727", "CVE-2023-6237", "CVE-2023-5678"]);
+        assert_eq!(
+            b.cve_ids,
+            ["CVE-2024-0727", "CVE-2023-6237", "CVE-2023-5678"]
+        );
         assert_eq!(b.source.as_deref(), Some("openssl"));
         assert_eq!(b.newest.unwrap().to_rfc3339(), "2024-02-03T18:06:34+00:00");
-        assert_eq!(b.summary.as_deref(), Some("Fix CVE-2024-0727 and CVE-2023-6237."));
+        assert_eq!(
+            b.summary.as_deref(),
+            Some("Fix CVE-2024-0727 and CVE-2023-6237.")
+        );
         let none = between(&entries, "3.0.13-1~deb12u1", "3.0.13-1~deb12u1");
         assert!(none.cve_ids.is_empty() && none.newest.is_none());
         // A candidate older than the newest entry excludes it.

@@ -77,11 +77,30 @@ mod tests {
         }}"#;
         let t = Tracker::parse(json).unwrap();
         let cves = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-        assert_eq!(t.severity("openssl", &cves(&["CVE-2024-0727", "CVE-2023-6237"]), "bookworm"), Severity::Medium);
-        assert_eq!(t.severity("openssl", &cves(&["CVE-2024-0727"]), "trixie"), Severity::High);
-        assert_eq!(t.severity("openssl", &cves(&["CVE-2023-0001"]), "bookworm"), Severity::Unknown);
-        assert_eq!(t.severity("openssl", &cves(&["CVE-1999-0001"]), "bookworm"), Severity::Unknown);
-        assert_eq!(t.severity("nginx", &cves(&["CVE-2024-0727"]), "bookworm"), Severity::Unknown);
+        assert_eq!(
+            t.severity(
+                "openssl",
+                &cves(&["CVE-2024-0727", "CVE-2023-6237"]),
+                "bookworm"
+            ),
+            Severity::Medium
+        );
+        assert_eq!(
+            t.severity("openssl", &cves(&["CVE-2024-0727"]), "trixie"),
+            Severity::High
+        );
+        assert_eq!(
+            t.severity("openssl", &cves(&["CVE-2023-0001"]), "bookworm"),
+            Severity::Unknown
+        );
+        assert_eq!(
+            t.severity("openssl", &cves(&["CVE-1999-0001"]), "bookworm"),
+            Severity::Unknown
+        );
+        assert_eq!(
+            t.severity("nginx", &cves(&["CVE-2024-0727"]), "bookworm"),
+            Severity::Unknown
+        );
         assert!(Tracker::parse(b"[1]").is_err());
     }
 }
