@@ -57,7 +57,7 @@ fn summary(p: &Installed, up: Option<&Upgrade>) -> PackageSummary {
     PackageSummary {
         name: p.name.clone(),
         version: p.version.clone(),
-        status: "installed".into(),
+        status: p.status.clone(),
         description: p.summary.clone(),
         size_bytes: p.size_bytes,
         installed_at: p.installed_at.map(rfc3339),
@@ -96,6 +96,7 @@ pub async fn list(
     if !["name", "version", "size"].contains(&sort) {
         return Err(ApiError::invalid("sort must be name, version or size"));
     }
+    refresh(&state).await;
     let installed = state.backend.installed().await?;
     let upgrades = state.backend.upgrades().await?;
     let ups: HashMap<&str, &Upgrade> = upgrades.iter().map(|u| (u.name.as_str(), u)).collect();
@@ -132,6 +133,14 @@ pub async fn list(
         limit,
         offset,
     }))
+}
+
+/// Brings the package indexes up to date when they are older than the
+/// configured interval; a failure is logged and the indexes at hand used.
+async fn refresh(state: &AppState) {
+    if let Err(e) = state.backend.refresh_if_stale().await {
+        tracing::warn!(error = %e, "index refresh failed; using the indexes at hand");
+    }
 }
 
 fn check_name(name: &str) -> Result<(), ApiError> {
@@ -185,7 +194,7 @@ pub async fn show(
     Ok(Reply::ok(PackageDetails {
         name: pkg.name.clone(),
         version: pkg.version.clone(),
-        status: "installed".into(),
+        status: pkg.status.clone(),
         description: pkg.summary.clone(),
         size_bytes: pkg.size_bytes,
         installed_at: pkg.installed_at.map(rfc3339),
@@ -232,6 +241,7 @@ pub async fn install(
         allow_downgrade: req.options.allow_downgrade,
         ..ChangeOptions::default()
     };
+    refresh(&state).await;
     state.backend.plan(&changes, &options).await?;
     let names: Vec<String> = req.packages.iter().map(|p| p.name.clone()).collect();
     let job = state.jobs.submit(
@@ -276,6 +286,7 @@ pub async fn update(
         only_upgrade: true,
         ..ChangeOptions::default()
     };
+    refresh(&state).await;
     let plan = state.backend.plan(&changes, &options).await?;
     let target = req
         .version

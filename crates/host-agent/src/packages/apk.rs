@@ -227,6 +227,7 @@ impl PackageBackend for Apk {
                     source: Some(l.origin.clone()).filter(|o| !o.is_empty()),
                     name: l.name,
                     version: l.version,
+                    status: "installed".into(),
                     architecture: l.arch,
                     summary: String::new(),
                     size_bytes: 0,

@@ -81,6 +81,9 @@ impl Apt {
     fn apt_get(&self) -> Cmd {
         Cmd::new("apt-get")
             .args(self.apt_options())
+            // No pty: apt would start dpkg in a new session, out of the
+            // process group a cancel or timeout kills.
+            .args(["-o", "Dpkg::Use-Pty=0"])
             .env("DEBIAN_FRONTEND", "noninteractive")
     }
 

@@ -60,6 +60,7 @@ pub fn parse_rpm_query(text: &str) -> Vec<Installed> {
             Some(Installed {
                 name: name.to_owned(),
                 version: evr(version),
+                status: "installed".into(),
                 architecture: arch.to_owned(),
                 summary: summary.trim().to_owned(),
                 size_bytes: size.parse().unwrap_or(0),

@@ -22,12 +22,23 @@ pub fn parse_dpkg_query(text: &str) -> Vec<Installed> {
         else {
             continue;
         };
-        if status.as_bytes().get(1) != Some(&b'i') || name.is_empty() || version.is_empty() {
+        let state = match status.as_bytes().get(1) {
+            Some(b'i') => "installed",
+            Some(b'U') => "unpacked",
+            Some(b'F') => "half-configured",
+            Some(b'H') => "half-installed",
+            Some(b'W') => "triggers-awaited",
+            Some(b't') => "triggers-pending",
+            // not-installed, config-files: not on the system.
+            _ => continue,
+        };
+        if name.is_empty() || version.is_empty() {
             continue;
         }
         out.push(Installed {
             name: name.to_owned(),
             version: version.to_owned(),
+            status: state.to_owned(),
             architecture: arch.to_owned(),
             summary: summary.trim().to_owned(),
             size_bytes: size_kib
@@ -318,10 +329,16 @@ Conf agent-demo (1.0-2 Debian-Security:stable-security [all])\n";
     fn dpkg_query_lines() {
         let text = "agent-demo\t1.0-1\tall\tii \t4\tagent-demo\tTest <t@example.org>\tlibc6 (>= 2.34), libssl3 | libssl1.1\ttest package\n\
 old\t1\tamd64\trc \t1\told\tX\t\tgone\n\
+half\t1\tall\tiF \t1\thalf\tX\t\tinterrupted\n\
 libfoo\t2:1.0-1\tamd64\tii \t\tfoo-src (1.0-1)\tM\tbar:any\tsummary\twith tab\n\
 short line\n";
         let pkgs = parse_dpkg_query(text);
-        assert_eq!(pkgs.len(), 2);
+        assert_eq!(pkgs.len(), 3);
+        assert_eq!(pkgs[1].status, "half-configured");
+        let pkgs: Vec<_> = pkgs
+            .into_iter()
+            .filter(|p| p.status == "installed")
+            .collect();
         assert_eq!(pkgs[0].size_bytes, 4096);
         assert_eq!(pkgs[0].depends.len(), 3);
         assert!(!pkgs[0].depends[2].required);

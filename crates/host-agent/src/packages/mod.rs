@@ -70,6 +70,10 @@ impl BackendError {
 pub struct Installed {
     pub name: String,
     pub version: String,
+    /// `installed`, or dpkg's word for a package a failed or interrupted
+    /// run left behind (`half-configured`, `unpacked`, …). Such packages
+    /// are listed, so rollback sees them.
+    pub status: String,
     pub architecture: String,
     /// One-line description.
     pub summary: String,

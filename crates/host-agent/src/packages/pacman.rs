@@ -120,6 +120,7 @@ fn installed_from_info(info: &BTreeMap<String, String>) -> Option<Installed> {
     Some(Installed {
         name,
         version: get("Version"),
+        status: "installed".into(),
         architecture: get("Architecture"),
         summary: get("Description"),
         size_bytes: parse_size(&get("Installed Size")),
