@@ -329,14 +329,17 @@ async fn manager_addresses(url: &reqwest::Url) -> Vec<IpAddr> {
 }
 
 /// The key to write, after the bundle was checked.
-struct Files {
-    key_pem: zeroize::Zeroizing<String>,
+#[derive(Debug)]
+pub struct Files {
+    /// PEM private key (ours, or the manager's).
+    pub key_pem: zeroize::Zeroizing<String>,
 }
 
 /// Checks the approved bundle before anything is written: parseable PEM,
 /// the certificate valid now, issued by the CA's subject, and matching the
-/// key (ours when we sent a CSR, the manager's otherwise).
-fn check_bundle(
+/// key (ours when we sent a CSR, the manager's otherwise). Public for the
+/// fuzz target: the bundle is untrusted input.
+pub fn check_bundle(
     bundle: &ApprovedBundle,
     key: Option<&csr::HostKey>,
     clock: &SharedClock,
