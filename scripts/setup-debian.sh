@@ -2,7 +2,8 @@
 # Installs what building and testing need on a Debian machine: a C toolchain
 # for crates that build C, the software TPM and tpm2-tools (TPM tests),
 # openssl (PKI tests), promtool (metrics tests), PostgreSQL, and apt-utils
-# (apt-ftparchive: the host agent's private apt repository). Idempotent:
+# (apt-ftparchive: the host agent's private apt repository), rpm and pacman
+# (its rpm and pacman parsers are tested on their real output). Idempotent:
 # packages already present are not reinstalled. Installs Rust with rustup when
 # cargo is missing (Debian's cargo is too old for this workspace).
 set -euo pipefail
@@ -10,7 +11,8 @@ set -euo pipefail
 need=()
 for pair in gcc:build-essential pkg-config:pkg-config swtpm:swtpm swtpm_setup:swtpm-tools \
             tpm2_quote:tpm2-tools openssl:openssl promtool:prometheus psql:postgresql \
-            curl:curl jq:jq apt-ftparchive:apt-utils dpkg-deb:dpkg; do
+            curl:curl jq:jq apt-ftparchive:apt-utils dpkg-deb:dpkg rpmbuild:rpm \
+            pacman:pacman-package-manager; do
   cmd=${pair%%:*} pkg=${pair#*:}
   command -v "$cmd" >/dev/null 2>&1 || need+=("$pkg")
 done

@@ -24,7 +24,8 @@ async fn setup(
     let repo = Repo::build(dir).await;
     let root = dir.join("root");
     prepare_root(&root, &repo.sources());
-    let tracker = dir.join("tracker.json");
+    // Served over HTTP beside the repository, as the real tracker is.
+    let tracker = repo.dir.join("tracker.json");
     std::fs::write(
         &tracker,
         json!({
@@ -38,7 +39,7 @@ async fn setup(
     .unwrap();
     let pki = Arc::new(Pki::new(&dir.join("pki")));
     let mut opts = AgentOptions::new(&root);
-    opts.tracker = Some(tracker);
+    opts.tracker = Some(format!("http://{}/tracker.json", repo.addr));
     tune(&mut opts);
     let agent = TestAgent::start(dir, pki, opts).await;
     (agent, repo, root)

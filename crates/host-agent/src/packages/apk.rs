@@ -326,7 +326,9 @@ impl PackageBackend for Apk {
 mod tests {
     use super::*;
 
-    // Captured from Alpine 3.19 (apk-tools 2.14).
+    // In the format apk-tools 2.14 documents for `apk list` and prints for
+    // `apk add --simulate`; written for this test, not captured from a live
+    // Alpine system (apk is not packaged for Debian 12).
     const INSTALLED: &str = "busybox-1.36.1-r15 x86_64 {busybox} (GPL-2.0-only) [installed]\n\
 ca-certificates-bundle-20230506-r0 x86_64 {ca-certificates} (MPL-2.0 AND MIT) [installed]\n\
 libcrypto3-3.1.4-r2 x86_64 {openssl} (Apache-2.0) [installed]\n";

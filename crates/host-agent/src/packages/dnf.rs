@@ -445,7 +445,9 @@ pub fn advisories_from(
 mod tests {
     use super::*;
 
-    // Captured from Rocky Linux 9 (dnf 4.14).
+    // rpm lines as rpm 4.18 prints RPM_QUERY_FORMAT (tests/backends.rs runs
+    // the real rpm too); updateinfo lines in the format documented by dnf
+    // 4 (`dnf updateinfo list`), not captured from a live RPM system.
     const RPM: &str = "openssl\t1:3.0.7-24.el9\tx86_64\t1853462\t1706012345\topenssl-3.0.7-24.el9.src.rpm\tRocky Linux Build System (Peridot) <releng@rockylinux.org>\tUtilities from the general purpose cryptography library with TLS implementation\n\
 gpg-pubkey\t0:350d275d-6279464b\t(none)\t0\t1706000000\t(none)\t(none)\tgpg(Rocky)\n\
 bash\t0:5.1.8-6.el9_1\tx86_64\t7738634\t1706012000\tbash-5.1.8-6.el9_1.src.rpm\t(none)\tThe GNU Bourne Again shell\n";

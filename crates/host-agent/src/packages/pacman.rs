@@ -113,7 +113,8 @@ pub fn parse_size(s: &str) -> u64 {
     }
 }
 
-fn installed_from_info(info: &BTreeMap<String, String>) -> Option<Installed> {
+/// One `-Qi` block as an installed package.
+pub fn installed_from_info(info: &BTreeMap<String, String>) -> Option<Installed> {
     let get = |k: &str| info.get(k).cloned().unwrap_or_default();
     let name = info.get("Name")?.clone();
     let depends = get("Depends On");
@@ -135,16 +136,15 @@ fn installed_from_info(info: &BTreeMap<String, String>) -> Option<Installed> {
     })
 }
 
-/// `Mon 05 Feb 2024 10:11:12 AM UTC`: pacman prints local time with the
-/// zone's abbreviation, which is unambiguous only for UTC.
+/// pacman prints dates with the C locale's `%c` (the agent runs it with
+/// `LC_ALL=C`): `Mon Dec  7 02:52:00 2026`, local time without a zone.
 fn install_date(s: &str) -> Option<chrono::DateTime<chrono::Utc>> {
-    let (rest, zone) = s.trim().rsplit_once(' ')?;
-    if zone != "UTC" {
-        return None;
-    }
-    chrono::NaiveDateTime::parse_from_str(rest, "%a %d %b %Y %I:%M:%S %p")
-        .ok()
-        .map(|d| d.and_utc())
+    use chrono::TimeZone;
+    let naive = chrono::NaiveDateTime::parse_from_str(s.trim(), "%a %b %e %H:%M:%S %Y").ok()?;
+    chrono::Local
+        .from_local_datetime(&naive)
+        .single()
+        .map(|d| d.with_timezone(&chrono::Utc))
 }
 
 impl Pacman {
@@ -337,7 +337,8 @@ impl PackageBackend for Pacman {
 mod tests {
     use super::*;
 
-    // Captured from Arch Linux (pacman 6.0).
+    // The shape of pacman 6.0's `-Qi` in the C locale (tests/backends.rs
+    // runs the real pacman as well).
     const QI: &str = r#"Name            : bash
 Version         : 5.2.026-2
 Description     : The GNU Bourne Again shell
@@ -347,7 +348,7 @@ Licenses        : GPL-3.0-or-later
 Depends On      : readline  libreadline.so=8-64  glibc  ncurses
 Installed Size  : 8.21 MiB
 Packager        : Tobias Powalowski <tpowa@archlinux.org>
-Install Date    : Mon 05 Feb 2024 10:11:12 AM UTC
+Install Date    : Mon Feb  5 10:11:12 2024
 
 Name            : zlib
 Version         : 1:1.3.1-1

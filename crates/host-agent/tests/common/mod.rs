@@ -173,7 +173,8 @@ pub struct AgentOptions {
     pub allow: Vec<String>,
     pub clock: ManualClock,
     pub apt_root: PathBuf,
-    pub tracker: Option<PathBuf>,
+    /// The Debian tracker JSON: a URL or a file path.
+    pub tracker: Option<String>,
     pub timeout_seconds: u64,
     pub max_concurrent: usize,
 }
@@ -207,7 +208,7 @@ pub fn config_for(dir: &Path, pki: &Pki, opts: &AgentOptions) -> AgentConfig {
     p.packages.backend = "apt".into();
     p.packages.root = Some(opts.apt_root.clone());
     p.packages.refresh_interval_seconds = 0;
-    p.security_data.debian_tracker = opts.tracker.as_ref().map(|t| t.display().to_string());
+    p.security_data.debian_tracker = opts.tracker.clone();
     p.security_data.release = Some("bookworm".into());
     let marker = dir.join("rebooted");
     p.reboot_command = vec![
