@@ -14,8 +14,16 @@ const TOOLS: [&str; 7] = [
     "gzip",
 ];
 
-/// rpm and pacman, packaged by Debian: the real-output parser tests.
-const BACKEND_TOOLS: [&str; 4] = ["rpm", "rpmbuild", "pacman", "tar"];
+/// rpm, dnf and pacman, packaged by Debian: the real-output parser tests.
+const BACKEND_TOOLS: [&str; 7] = [
+    "rpm",
+    "rpmbuild",
+    "dnf",
+    "createrepo_c",
+    "modifyrepo_c",
+    "pacman",
+    "tar",
+];
 
 fn missing(tools: &[&str]) -> bool {
     let path = std::env::var_os("PATH").unwrap_or_default();

@@ -4,8 +4,8 @@
 //! (`name-version arch {origin} (license) [status]`) and the
 //! `apk add --simulate` transaction lines. Alpine's security database is
 //! not read yet, so no apk update is marked as a security update and the
-//! patch list is empty there. Parsers are tested on captured output; this
-//! backend is not driven for real here.
+//! patch list is empty there. apk is not packaged for Debian 12, so its
+//! parsers are tested on its documented format only.
 
 use futures::future::BoxFuture;
 use futures::FutureExt;

@@ -4,8 +4,9 @@
 //! upgrades from `dnf repoquery --upgrades --queryformat`, security data
 //! from `dnf updateinfo list --security` (advisory id, severity and
 //! package NEVRA per line) and its `--with-cve` form (CVE id per line).
-//! Parsers are tested on captured output; this backend is not driven for
-//! real here (no RPM system in CI).
+//! The parsers are tested on the real tools' output (Debian packages rpm,
+//! dnf and createrepo_c: `tests/backends.rs`); installing and removing with
+//! dnf is not exercised (no RPM system in CI).
 
 use std::collections::BTreeMap;
 
@@ -445,9 +446,8 @@ pub fn advisories_from(
 mod tests {
     use super::*;
 
-    // rpm lines as rpm 4.18 prints RPM_QUERY_FORMAT (tests/backends.rs runs
-    // the real rpm too); updateinfo lines in the format documented by dnf
-    // 4 (`dnf updateinfo list`), not captured from a live RPM system.
+    // In the shapes rpm 4.18 and dnf 4.14 print (tests/backends.rs checks
+    // the parsers against the real tools as well).
     const RPM: &str = "openssl\t1:3.0.7-24.el9\tx86_64\t1853462\t1706012345\topenssl-3.0.7-24.el9.src.rpm\tRocky Linux Build System (Peridot) <releng@rockylinux.org>\tUtilities from the general purpose cryptography library with TLS implementation\n\
 gpg-pubkey\t0:350d275d-6279464b\t(none)\t0\t1706000000\t(none)\t(none)\tgpg(Rocky)\n\
 bash\t0:5.1.8-6.el9_1\tx86_64\t7738634\t1706012000\tbash-5.1.8-6.el9_1.src.rpm\t(none)\tThe GNU Bourne Again shell\n";

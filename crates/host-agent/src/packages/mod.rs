@@ -2,8 +2,9 @@
 //!
 //! apt/dpkg (Debian, Ubuntu) is driven for real in the tests; dnf/rpm, apk
 //! and pacman are driven through their documented machine-readable output,
-//! whose parsers are tested on captured output. The backend is chosen from
-//! `/etc/os-release` ([`os_release`]).
+//! whose parsers are tested on the real rpm, dnf and pacman output (apk: on
+//! its documented format). The backend is chosen from `/etc/os-release`
+//! ([`os_release`]).
 
 pub mod apk;
 pub mod apt;

@@ -5,8 +5,8 @@
 //! pacman installs only the repository's current version, so a request for
 //! a specific version is refused unless it is that version. Arch's security
 //! tracker is not read yet, so no pacman update is a security update here.
-//! Parsers are tested on captured output; this backend is not driven for
-//! real here.
+//! The parsers are tested on the real pacman's output (`tests/backends.rs`);
+//! installing and removing with pacman is not exercised.
 
 use std::collections::BTreeMap;
 
