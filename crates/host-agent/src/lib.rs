@@ -158,6 +158,7 @@ pub async fn start_patch_api(
         clock: clock.clone(),
         started: clock.now(),
         os,
+        server_not_after: tls.server_not_after,
     };
     let app = api::router(state, Arc::new(api::rate_limit::RateLimiter::new(clock)));
     let listener = TcpListener::bind(role.listen)

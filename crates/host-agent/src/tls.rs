@@ -74,6 +74,19 @@ pub fn read_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
     PrivateKeyDer::from_pem_file(path).map_err(|e| file_err(path, e))
 }
 
+/// The end of a certificate's validity.
+pub fn not_after(der: &[u8]) -> Option<chrono::DateTime<chrono::Utc>> {
+    use der::Decode;
+    let cert = x509_cert::Certificate::from_der(der).ok()?;
+    let secs = cert
+        .tbs_certificate
+        .validity
+        .not_after
+        .to_unix_duration()
+        .as_secs();
+    chrono::DateTime::from_timestamp(i64::try_from(secs).ok()?, 0)
+}
+
 /// SHA-256 of a certificate's DER, lower-case hex.
 pub fn fingerprint(cert: &[u8]) -> String {
     hex::encode(Sha256::digest(cert))
@@ -87,6 +100,8 @@ pub struct TlsContext {
     webpki: Arc<dyn ClientCertVerifier>,
     clock: SharedClock,
     max_validity: Duration,
+    /// When the served certificate expires (for `/health`).
+    pub server_not_after: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 impl std::fmt::Debug for TlsContext {
@@ -115,6 +130,7 @@ impl TlsContext {
             .build()
             .map_err(|e| TlsError::Setup(e.to_string()))?;
         let chain = read_certs(cert_file)?;
+        let server_not_after = chain.first().and_then(|c| not_after(c));
         let key = read_key(key_file)?;
         let signing = provider
             .key_provider
@@ -130,6 +146,7 @@ impl TlsContext {
             webpki,
             clock,
             max_validity: Duration::from_secs(u64::from(max_validity_days) * 86_400),
+            server_not_after,
         })
     }
 

@@ -156,6 +156,27 @@ async fn valid_client_gets_the_seeds_envelope_over_tls13() {
     assert_eq!(body["data"]["api_version"], "1.0.0");
     assert_eq!(body["data"]["os"]["codename"], "bookworm");
 
+    // A package manager that cannot read its database makes the agent
+    // unhealthy: 503 SERVICE_UNHEALTHY naming the failed check.
+    let status = agent
+        .config
+        .roles
+        .patch_api
+        .packages
+        .root
+        .clone()
+        .unwrap()
+        .join("var/lib/dpkg/status");
+    std::fs::write(&status, "Package: \nStatus: nonsense\n\n").unwrap();
+    let (code, body) = agent.curl("GET", "/health", None);
+    assert_eq!(code, 503, "{body}");
+    assert_eq!(body["error"]["code"], "SERVICE_UNHEALTHY");
+    assert_eq!(body["error"]["retryable"], true);
+    assert_eq!(body["error"]["details"]["job_queue"], "ok");
+    assert_ne!(body["error"]["details"]["package_manager"], "ok");
+    std::fs::write(&status, "").unwrap();
+    assert_eq!(agent.curl("GET", "/health", None).0, 200);
+
     // TLS 1.2 is refused.
     let out = std::process::Command::new("curl")
         .args(["-sS", "--tls-max", "1.2", "--cacert"])

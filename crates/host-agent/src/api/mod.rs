@@ -37,6 +37,8 @@ pub struct AppState {
     pub clock: SharedClock,
     pub started: DateTime<Utc>,
     pub os: Arc<OsRelease>,
+    /// Expiry of the certificate the agent serves.
+    pub server_not_after: Option<DateTime<Utc>>,
 }
 
 /// The router with every route of the seed.

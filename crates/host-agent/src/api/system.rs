@@ -15,22 +15,47 @@ use crate::jobs::JobSpec;
 /// Longest accepted reboot delay (a week).
 const MAX_REBOOT_DELAY_SECS: u64 = 7 * 24 * 3600;
 
+/// Each check answers `ok` or what is wrong; any failure answers 503
+/// `SERVICE_UNHEALTHY` with the checks in `details`.
 pub async fn health(State(state): State<AppState>) -> Result<Reply<Health>, ApiError> {
     let now = state.clock.now();
     let job_queue = match state.jobs.store.running_count(None) {
         Ok(_) => "ok".to_owned(),
-        Err(_) => "unavailable".to_owned(),
+        Err(_) => "job store unavailable".to_owned(),
+    };
+    let certificates = match state.server_not_after {
+        Some(t) if t <= now => "server certificate expired".to_owned(),
+        Some(_) => "ok".to_owned(),
+        None => "server certificate unreadable".to_owned(),
+    };
+    let package_manager = match state.backend.installed().await {
+        Ok(_) => "ok".to_owned(),
+        Err(e) => format!("{} unavailable: {}", state.backend.name(), e.code()),
     };
     let checks = HealthChecks {
-        // Loaded and validated at start-up; the agent does not run without them.
+        // Loaded and validated at start-up; the agent does not run without it.
         config: "ok".into(),
-        certificates: "ok".into(),
-        package_manager: "ok".into(),
+        certificates,
+        package_manager,
         job_queue,
     };
-    let healthy = checks.job_queue == "ok";
+    let healthy = [
+        &checks.config,
+        &checks.certificates,
+        &checks.package_manager,
+        &checks.job_queue,
+    ]
+    .iter()
+    .all(|c| c.as_str() == "ok");
+    if !healthy {
+        return Err(ApiError::new(
+            attest_proto::patch::ErrorCode::ServiceUnhealthy,
+            "service not ready",
+        )
+        .with_details(serde_json::to_value(&checks).unwrap_or_default()));
+    }
     Ok(Reply::ok(Health {
-        status: if healthy { "healthy" } else { "unhealthy" }.into(),
+        status: "healthy".into(),
         version: API_VERSION.into(),
         uptime_seconds: u64::try_from((now - state.started).num_seconds()).unwrap_or(0),
         checks,
