@@ -646,3 +646,47 @@ async fn websocket_streams_job_status_and_completion_and_reboot_is_cancellable()
     assert_eq!(body["data"]["jobs"][0]["job_id"], job.as_str());
     assert_eq!(body["data"]["jobs"][0]["progress_percent"], 100);
 }
+
+/// The access matrix: every route × {no certificate, another CA's
+/// certificate, an over-long one, the valid one}. Only the valid one gets
+/// any answer at all; it always gets the seed's envelope (requests are
+/// built to be refused, so nothing runs).
+#[cfg_attr(
+    agent_tools_missing,
+    ignore = "needs openssl, curl, apt (scripts/setup-debian.sh)"
+)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_route_answers_only_a_valid_client_certificate() {
+    let dir = tempfile::tempdir().unwrap();
+    let agent = agent(dir.path(), |_| {}).await;
+    for (method, template) in attest_host_agent::api::ROUTES {
+        let path = template
+            .replace("{name}", "agent-none")
+            .replace("{id}", "00000000-0000-4000-8000-000000000000");
+        let body = match *method {
+            "POST" | "PUT" => {
+                Some(json!({"delay_seconds": -1, "packages": 7, "patches": "x", "version": 3}))
+            }
+            _ => None,
+        };
+        for cert in [None, Some("rogue"), Some("client-long")] {
+            let out = agent.curl_raw(cert, None, method, &path, body.as_ref());
+            assert!(!out.status.success(), "{method} {path} answered {cert:?}");
+            assert!(
+                out.stdout.is_empty() || out.stdout.starts_with(b"\n000"),
+                "{method} {path} {cert:?}: {:?}",
+                String::from_utf8_lossy(&out.stdout)
+            );
+        }
+        let (code, resp) = agent.curl(method, &path, body.as_ref());
+        assert!(
+            code == 200 || (400..500).contains(&code),
+            "{method} {path}: {code} {resp}"
+        );
+        assert!(resp["request_id"].is_string(), "{method} {path}: {resp}");
+        assert_ne!(
+            resp["error"]["code"], "RATE_LIMIT_EXCEEDED",
+            "{method} {path}"
+        );
+    }
+}

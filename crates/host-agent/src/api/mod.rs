@@ -29,6 +29,26 @@ use rate_limit::RateLimiter;
 /// version).
 pub const API_VERSION: &str = "1.0.0";
 
+/// Every route the agent serves (method, path template): the seed's
+/// endpoints. The access test walks this list; `router` must serve each.
+pub const ROUTES: &[(&str, &str)] = &[
+    ("GET", "/health"),
+    ("GET", "/api/v1/system/info"),
+    ("POST", "/api/v1/system/reboot"),
+    ("GET", "/api/v1/packages"),
+    ("POST", "/api/v1/packages"),
+    ("GET", "/api/v1/packages/{name}"),
+    ("PUT", "/api/v1/packages/{name}"),
+    ("DELETE", "/api/v1/packages/{name}"),
+    ("GET", "/api/v1/patches"),
+    ("POST", "/api/v1/patches/apply"),
+    ("GET", "/api/v1/jobs"),
+    ("GET", "/api/v1/jobs/{id}"),
+    ("DELETE", "/api/v1/jobs/{id}"),
+    ("POST", "/api/v1/jobs/{id}/rollback"),
+    ("GET", "/api/v1/ws/jobs"),
+];
+
 /// What the handlers share.
 #[derive(Clone)]
 pub struct AppState {
