@@ -475,13 +475,29 @@ async fn denial_unknown_token_and_the_24_hour_limit_stop_enrollment() {
     ignore = "needs openssl, curl (scripts/setup-debian.sh)"
 )]
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn the_binary_enrolls_with_an_openssl_fingerprint() {
+async fn the_binary_enrolls_and_the_waiting_agent_switches_to_mutual_tls() {
     common::require_tools();
     let dir = tempfile::tempdir().unwrap();
     let (manager, pki) = Manager::start(dir.path(), Decision::Approve, true).await;
-    let config = agent_config(dir.path());
+    let mut config = agent_config(dir.path());
+    // The agent runs before it is enrolled: no certificates yet.
+    let served = dir.path().join("served");
+    std::fs::create_dir_all(&served).unwrap();
+    let base = common::config_for(&served, &pki, &AgentOptions::new(&empty_apt_root(&served)));
+    let p = &mut config.roles.patch_api;
+    p.enabled = true;
+    p.listen = "127.0.0.1:0".parse().unwrap();
+    p.allowlist_poll_millis = 25;
+    p.packages = base.roles.patch_api.packages.clone();
+    p.reboot_command = base.roles.patch_api.reboot_command.clone();
     let config_file = dir.path().join("config.yaml");
     std::fs::write(&config_file, serde_norway::to_string(&config).unwrap()).unwrap();
+    let mut serve = common::AgentProcess::spawn(&config_file);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        serve.running(),
+        "the agent must wait for its certificates, not exit"
+    );
     let fp = pki.fingerprint("manager-ca");
     let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_attestation-agent"))
         .arg("--config")
@@ -514,4 +530,10 @@ async fn the_binary_enrolls_with_an_openssl_fingerprint() {
     // The polling token never shows up in the output.
     assert!(!stdout.contains("aB3dE6gH9jK2"));
     assert!(!String::from_utf8_lossy(&out.stderr).contains("aB3dE6gH9jK2"));
+
+    // The waiting agent found the certificates and serves mutual TLS; the
+    // manager's address was allowed (127.0.0.1 here).
+    let addr = serve.addr(Duration::from_secs(30)).await;
+    let (code, body) = common::curl_at(&pki, addr, "GET", "/health", None);
+    assert_eq!(code, 200, "{body}");
 }

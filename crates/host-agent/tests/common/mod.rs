@@ -364,3 +364,109 @@ pub fn empty_apt_root(dir: &Path) -> PathBuf {
     apt::prepare_root(&root, &[]);
     root
 }
+
+/// `attestation-agent serve` as a separate process (killed when dropped).
+pub struct AgentProcess {
+    child: tokio::process::Child,
+    addr: Option<tokio::sync::oneshot::Receiver<SocketAddr>>,
+}
+
+impl Drop for AgentProcess {
+    fn drop(&mut self) {
+        let _ = self.child.start_kill();
+    }
+}
+
+impl AgentProcess {
+    /// Starts the binary; its log is read for the listening address.
+    pub fn spawn(config_file: &Path) -> Self {
+        use tokio::io::AsyncBufReadExt;
+        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_attestation-agent"))
+            .arg("--config")
+            .arg(config_file)
+            .arg("serve")
+            .env("RUST_LOG", "info")
+            .env("NO_COLOR", "1")
+            .stderr(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        tokio::spawn(async move {
+            let mut tx = Some(tx);
+            let mut lines = tokio::io::BufReader::new(stderr).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                if line.contains("patch API listening") {
+                    if let (Some(tx), Some(at)) = (tx.take(), line.find("addr=")) {
+                        let addr = line[at + 5..].split_whitespace().next().unwrap_or("");
+                        let addr = addr
+                            .trim_matches(|c: char| !c.is_ascii_digit() && c != '.' && c != ':');
+                        let _ = tx.send(addr.parse().unwrap());
+                    }
+                }
+            }
+        });
+        Self {
+            child,
+            addr: Some(rx),
+        }
+    }
+
+    /// Waits until the agent listens (at most `within`).
+    pub async fn addr(&mut self, within: Duration) -> SocketAddr {
+        let rx = self.addr.take().expect("addr() called twice");
+        tokio::time::timeout(within, rx)
+            .await
+            .expect("the agent did not start listening")
+            .expect("the agent exited before listening")
+    }
+
+    /// True while the process runs.
+    pub fn running(&mut self) -> bool {
+        self.child.try_wait().ok().flatten().is_none()
+    }
+}
+
+/// curl against a process on `addr` with the CA's `client` certificate.
+pub fn curl_at(
+    pki: &Pki,
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    body: Option<&Value>,
+) -> (u16, Value) {
+    let mut cmd = Command::new("curl");
+    cmd.args([
+        "-sS",
+        "--max-time",
+        "20",
+        "-X",
+        method,
+        "-w",
+        "\n%{http_code}",
+        "--cacert",
+    ])
+    .arg(pki.path("ca.pem"))
+    .arg("--cert")
+    .arg(pki.path("client.pem"))
+    .arg("--key")
+    .arg(pki.path("client.key"));
+    if let Some(b) = body {
+        cmd.args(["-H", "Content-Type: application/json", "--data-binary"])
+            .arg(b.to_string());
+    }
+    cmd.arg(format!("https://127.0.0.1:{}{path}", addr.port()));
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (body, code) = text.rsplit_once('\n').unwrap();
+    (
+        code.parse().unwrap(),
+        serde_json::from_str(body).unwrap_or(Value::Null),
+    )
+}
