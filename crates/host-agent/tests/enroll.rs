@@ -38,6 +38,8 @@ enum Decision {
     Deny,
     NotFound,
     PendingForever,
+    /// An answer that is not the seed's.
+    Garbage,
 }
 
 #[derive(Default)]
@@ -87,6 +89,7 @@ async fn status_handler(
         Decision::Deny => Json(json!({"status": "denied"})),
         Decision::NotFound => Json(json!({"status": "not_found"})),
         Decision::PendingForever => Json(json!({"status": "pending"})),
+        Decision::Garbage => Json(json!({"status": "approved", "ca_crt": 1})),
         Decision::Approve if polls < 3 => Json(json!({"status": "pending"})),
         Decision::Approve => {
             let request = s.seen.lock().unwrap().requests.last().cloned().unwrap();
@@ -434,6 +437,11 @@ async fn denial_unknown_token_and_the_24_hour_limit_stop_enrollment() {
         ),
         (Decision::NotFound, |e: &EnrollError| {
             matches!(e, EnrollError::NotFound)
+        }),
+        // A malformed answer stops enrollment, and its message never
+        // carries the polling token (it is in the status URL).
+        (Decision::Garbage, |e: &EnrollError| {
+            matches!(e, EnrollError::Protocol(_)) && !e.to_string().contains("aB3dE6gH9jK2")
         }),
     ] {
         let sub = dir.path().join(format!("{decision:?}"));

@@ -111,7 +111,7 @@ pub async fn list(
         patches.extend(available(&state).await?);
     }
     if status.is_none() || status == Some(PatchStatus::Applied) {
-        patches.extend(state.jobs.store.applied()?.into_iter().map(|mut p| {
+        patches.extend(state.jobs.applied_patches()?.into_iter().map(|mut p| {
             p.status = PatchStatus::Applied;
             p
         }));

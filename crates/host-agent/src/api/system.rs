@@ -19,7 +19,7 @@ const MAX_REBOOT_DELAY_SECS: u64 = 7 * 24 * 3600;
 /// `SERVICE_UNHEALTHY` with the checks in `details`.
 pub async fn health(State(state): State<AppState>) -> Result<Reply<Health>, ApiError> {
     let now = state.clock.now();
-    let job_queue = match state.jobs.store.running_count(None) {
+    let job_queue = match state.jobs.running_count() {
         Ok(_) => "ok".to_owned(),
         Err(_) => "job store unavailable".to_owned(),
     };
@@ -119,7 +119,7 @@ pub async fn reboot(
     if req.reason.as_ref().is_some_and(|r| r.len() > 500) {
         return Err(ApiError::invalid("reason must be at most 500 bytes"));
     }
-    if !req.force && state.jobs.store.running_count(None)? > 0 {
+    if !req.force && state.jobs.running_count()? > 0 {
         return Err(ApiError::invalid(
             "jobs are running; wait for them or set force",
         ));

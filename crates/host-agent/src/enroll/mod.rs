@@ -143,8 +143,11 @@ fn client(verifier: Arc<ManagerVerifier>) -> Result<reqwest::Client, EnrollError
         .map_err(|e| EnrollError::Transport(e.to_string()))
 }
 
-/// The full error chain of a transport error (reqwest hides the TLS cause).
-fn chain(e: &dyn std::error::Error) -> String {
+/// The full error chain of a transport error (reqwest hides the TLS cause
+/// in its sources), without the URL: a status URL carries the polling token.
+fn chain(e: reqwest::Error) -> String {
+    use std::error::Error as _;
+    let e = e.without_url();
     let mut s = e.to_string();
     let mut cur = e.source();
     while let Some(c) = cur {
@@ -206,10 +209,9 @@ pub async fn enroll(
             Ok(resp)
                 if resp.status() == StatusCode::ACCEPTED || resp.status() == StatusCode::OK =>
             {
-                let body: EnrollAccepted = resp
-                    .json()
-                    .await
-                    .map_err(|e| EnrollError::Protocol(format!("enroll answer: {e}")))?;
+                let body: EnrollAccepted = resp.json().await.map_err(|e| {
+                    EnrollError::Protocol(format!("enroll answer: {}", e.without_url()))
+                })?;
                 if !is_well_formed_token(&body.polling_token) {
                     return Err(EnrollError::Protocol(
                         "polling token is not 64 alphanumerics".into(),
@@ -233,7 +235,7 @@ pub async fn enroll(
             }
             // The first contact decides whether the manager is who we
             // pinned: a TLS failure here is final.
-            Err(e) => return Err(EnrollError::Transport(chain(&e))),
+            Err(e) => return Err(EnrollError::Transport(chain(e))),
         }
         if clock.now() >= deadline {
             return Err(EnrollError::Expired);
@@ -267,7 +269,7 @@ pub async fn enroll(
             Ok(resp) => resp,
             Err(e) => {
                 // Never log the URL: the token is in it.
-                tracing::warn!(error = %chain(&e).replace(token.expose_secret(), "<token>"), "status poll failed; retrying");
+                tracing::warn!(error = %chain(e), "status poll failed; retrying");
                 continue;
             }
         };
@@ -278,7 +280,7 @@ pub async fn enroll(
         let status: EnrollStatus = resp
             .json()
             .await
-            .map_err(|e| EnrollError::Protocol(format!("status answer: {e}")))?;
+            .map_err(|e| EnrollError::Protocol(format!("status answer: {}", e.without_url())))?;
         match status {
             EnrollStatus::Pending => tracing::debug!("enrollment pending"),
             EnrollStatus::Approved(bundle) => break bundle,

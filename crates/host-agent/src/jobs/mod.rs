@@ -144,7 +144,7 @@ pub struct JobSettings {
 
 /// The job service shared by the API and the runner.
 pub struct Jobs {
-    pub(crate) store: Store,
+    store: Store,
     pub(crate) clock: SharedClock,
     pub(crate) backend: SharedBackend,
     pub(crate) settings: JobSettings,
@@ -271,6 +271,16 @@ impl Jobs {
         self.store
             .get(id)?
             .ok_or_else(|| JobError::NotFound(id.to_owned()))
+    }
+
+    /// Number of running jobs.
+    pub fn running_count(&self) -> Result<u64, JobError> {
+        self.store.running_count(None)
+    }
+
+    /// Patches applied by completed patch jobs.
+    pub fn applied_patches(&self) -> Result<Vec<Patch>, JobError> {
+        self.store.applied()
     }
 
     /// Jobs not yet finished.
