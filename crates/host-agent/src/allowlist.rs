@@ -160,7 +160,10 @@ pub fn load_initial(path: &Path) -> (Allowlist, Option<Vec<u8>>) {
 
 /// Polls `path` every `interval` and swaps in each new list that parses.
 /// Contents are compared, not timestamps, so edits within one second are
-/// seen too. A removed file denies everybody.
+/// seen too. A change is applied once two polls in a row read the same
+/// bytes: an editor that truncates and then writes is never caught
+/// half-way (an empty file would deny everybody). A removed file denies
+/// everybody.
 pub async fn watch(
     path: PathBuf,
     shared: SharedAllowlist,
@@ -169,12 +172,20 @@ pub async fn watch(
 ) {
     let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut candidate: Option<Option<Vec<u8>>> = None;
     loop {
         ticker.tick().await;
         let now = tokio::fs::read(&path).await.ok();
         if now == last {
+            candidate = None;
             continue;
         }
+        if candidate.as_ref() != Some(&now) {
+            // First sight of new contents: wait one more poll.
+            candidate = Some(now);
+            continue;
+        }
+        candidate = None;
         match &now {
             None => {
                 tracing::warn!(path = %path.display(), "allow-list removed; denying every address");
