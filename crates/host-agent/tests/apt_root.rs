@@ -322,7 +322,7 @@ async fn install_patch_update_remove_and_roll_back_in_a_throwaway_root() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_job_over_its_time_limit_is_stopped_and_can_be_rolled_back() {
     let dir = tempfile::tempdir().unwrap();
-    let (agent, _repo, root) = setup(dir.path(), |o| o.timeout_seconds = 3).await;
+    let (agent, _repo, root) = setup(dir.path(), |o| o.timeout_seconds = 15).await;
     // agent-slow's postinst waits while <root>/tmp/slow exists.
     std::fs::write(root.join("tmp/slow"), "").unwrap();
     let (code, body) = agent.curl(
@@ -332,6 +332,13 @@ async fn a_job_over_its_time_limit_is_stopped_and_can_be_rolled_back() {
     );
     assert_eq!(code, 202, "{body}");
     let job = job_id(&body);
+    // The limit (15 s, generous for apt on a loaded machine) passes while
+    // the postinst holds dpkg.
+    let postinst = format!("{}/var/lib/dpkg/info/agent-slow.postinst", root.display());
+    common::eventually(Duration::from_secs(15), "postinst running", || {
+        processes_mentioning(&postinst)
+    })
+    .await;
     let done = agent.wait_job(&job, JOB_WAIT).await;
     assert_eq!(done["status"], "timeout", "{done}");
     assert_eq!(done["error"]["code"], "JOB_TIMEOUT");
