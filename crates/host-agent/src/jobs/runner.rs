@@ -212,8 +212,13 @@ async fn run_packages(
         ErrorCode::PkgManagerError => failure,
         other => other,
     };
+    // Waiting for another job's package-manager run is not counted in the
+    // time limit, and can be cancelled.
+    let _lock = tokio::select! {
+        lock = jobs.package_lock.lock() => lock,
+        _ = &mut cancel => return End::Cancelled,
+    };
     let work = async {
-        let _lock = jobs.package_lock.lock().await;
         let before = jobs
             .backend
             .installed()
