@@ -1,7 +1,9 @@
 #![no_main]
 //! apk output: `apk list` and `apk add --simulate` parsers never panic and
 //! split names from versions consistently.
-use attest_host_agent::packages::apk::{classify_apk_error, parse_list, parse_simulation, split_name_version};
+use attest_host_agent::packages::apk::{
+    classify_apk_error, parse_list, parse_simulation, split_name_version,
+};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

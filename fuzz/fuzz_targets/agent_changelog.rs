@@ -12,7 +12,10 @@ fuzz_target!(|data: &[u8]| {
     let mut versions = entries.iter().map(|e| e.version.as_str());
     let a = versions.next().unwrap_or("1.0");
     let b = versions.next().unwrap_or(&text);
-    assert_eq!(deb_version::compare(a, b), deb_version::compare(b, a).reverse());
+    assert_eq!(
+        deb_version::compare(a, b),
+        deb_version::compare(b, a).reverse()
+    );
     assert_eq!(deb_version::compare(a, a), std::cmp::Ordering::Equal);
     let between = changelog::between(&entries, b, a);
     for id in &between.cve_ids {

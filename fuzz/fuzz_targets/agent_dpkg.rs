@@ -19,7 +19,9 @@ fuzz_target!(|data: &[u8]| {
     let lines = parse_simulation(&text);
     let plan = plan_of(&lines);
     assert!(plan.install.len() + plan.remove.len() <= lines.len());
-    for u in upgrades_of(&lines, |o| o.iter().any(|o| split_origin(o).0 == "Debian-Security")) {
+    for u in upgrades_of(&lines, |o| {
+        o.iter().any(|o| split_origin(o).0 == "Debian-Security")
+    }) {
         assert!(!u.name.is_empty() && !u.candidate.is_empty());
     }
     let _ = classify_apt_error(&text);
