@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Installs what building and testing need on a Debian machine: a C toolchain
 # for crates that build C, the software TPM and tpm2-tools (TPM tests),
-# openssl (PKI tests), promtool (metrics tests) and PostgreSQL. Idempotent:
+# openssl (PKI tests), promtool (metrics tests), PostgreSQL, apt-utils
+# (apt-ftparchive: the host agent's private apt repository), and rpm, dnf,
+# createrepo-c and pacman (the agent's parsers of their output are tested on
+# the real tools). Idempotent:
 # packages already present are not reinstalled. Installs Rust with rustup when
 # cargo is missing (Debian's cargo is too old for this workspace).
 set -euo pipefail
@@ -9,7 +12,8 @@ set -euo pipefail
 need=()
 for pair in gcc:build-essential pkg-config:pkg-config swtpm:swtpm swtpm_setup:swtpm-tools \
             tpm2_quote:tpm2-tools openssl:openssl promtool:prometheus psql:postgresql \
-            curl:curl jq:jq; do
+            curl:curl jq:jq apt-ftparchive:apt-utils dpkg-deb:dpkg rpmbuild:rpm \
+            pacman:pacman-package-manager dnf:dnf createrepo_c:createrepo-c; do
   cmd=${pair%%:*} pkg=${pair#*:}
   command -v "$cmd" >/dev/null 2>&1 || need+=("$pkg")
 done

@@ -8,3 +8,4 @@ pub mod audit;
 pub mod clock;
 pub mod machine;
 pub mod rate_limit;
+pub mod patch_job;

@@ -10,6 +10,8 @@ pub mod error;
 pub mod events;
 pub mod extensions;
 pub mod health;
+pub mod host_enroll;
 pub mod lenient;
 pub mod machine;
 pub mod operator;
+pub mod patch;
