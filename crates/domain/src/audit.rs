@@ -10,7 +10,10 @@ use std::fmt;
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 
+mod action;
 pub mod checkpoint;
+
+pub use action::AuditAction;
 
 use checkpoint::{CheckpointRef, ExpectedCheckpoint};
 

@@ -7,5 +7,5 @@
 pub mod audit;
 pub mod clock;
 pub mod machine;
-pub mod rate_limit;
 pub mod patch_job;
+pub mod rate_limit;

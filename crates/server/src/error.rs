@@ -20,7 +20,7 @@ impl From<crate::machines::MachineError> for ApiError {
     fn from(err: crate::machines::MachineError) -> Self {
         use crate::machines::MachineError as M;
         match err {
-            M::Field {
+            M::InvalidField {
                 field,
                 kind,
                 message,
@@ -29,31 +29,33 @@ impl From<crate::machines::MachineError> for ApiError {
                 vec![LocItem::from("body"), LocItem::from(field)],
                 message,
             ),
-            M::Unprocessable(m) => Self::Unprocessable(m),
-            M::NotFound => Self::NotFound("Machine not found".to_string()),
-            M::NotFoundReason(m) => Self::NotFound(m),
-            M::Query { field, message } => ApiError::invalid(
+            M::InvalidQuery { field, message } => ApiError::invalid(
                 "value_error",
                 vec![LocItem::from("query"), LocItem::from(field)],
                 message,
             ),
-            M::NotAcceptable(m) => Self::NotAcceptable(m),
-            M::ConfigUnavailable(m) => Self::Unavailable(m),
-            M::Pki(e) => pki_error(e),
-            M::Internal(m) => Self::Internal(m),
-            M::Rejected | M::Forbidden(_) => Self::Forbidden(err.to_string()),
-            M::Conflict(_) | M::NonceReplayed => Self::Conflict(err.to_string()),
-            M::NonceExpired => Self::Gone(err.to_string()),
-            M::Gone(m) => Self::Gone(m),
-            M::NonceCapacity => Self::TooManyRequests(err.to_string()),
-            M::TooMany {
+            M::EvidenceRejected(m) => Self::Unprocessable(m),
+            M::UnknownMachine => Self::NotFound("Machine not found".to_string()),
+            M::UnknownToken => Self::NotFound(err.to_string()),
+            M::EkMismatch
+            | M::StatusForbids(_)
+            | M::MachineRejected
+            | M::ProofRefused(_)
+            | M::IneligibleVoter(_) => Self::Forbidden(err.to_string()),
+            M::StateConflict(_) | M::NonceReplayed => Self::Conflict(err.to_string()),
+            M::NonceExpired | M::ChallengeExpired(_) => Self::Gone(err.to_string()),
+            M::FormatRefused(m) => Self::NotAcceptable(m),
+            M::RoleConfigUnavailable(m) | M::FactoryUnavailable(m) => Self::Unavailable(m),
+            M::LimitReached {
                 message,
                 retry_after_secs,
             } => Self::RateLimited {
                 message,
                 retry_after_secs,
             },
-            M::FactoryUnavailable(m) => Self::Unavailable(m),
+            M::NonceCapacity => Self::TooManyRequests(err.to_string()),
+            M::Pki(e) => pki_error(e),
+            M::Internal(m) => Self::Internal(m),
             M::Store(attest_store::StoreError::Conflict(cause)) => {
                 tracing::debug!(%cause, "write lost a race");
                 Self::Conflict("a concurrent request changed this machine first; retry".into())

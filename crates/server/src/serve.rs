@@ -114,6 +114,55 @@ impl RunningServer {
 
 /// Builds the application state: database (migrated), CA, authenticator.
 pub async fn prepare(settings: Settings, clock: SharedClock) -> Result<AppState, StartupError> {
+    let store = open_store(&settings, &clock).await?;
+    let ca = Arc::new(load_ca(&settings, &clock)?);
+    let checkpoint_signer = CheckpointSigner::load_or_create(
+        &settings.audit.checkpoint_key_dir,
+        settings.audit.checkpoint_key_passphrase.clone(),
+    )
+    .map_err(StartupError::CheckpointKey)?;
+    warn_key_at_rest(
+        "the audit checkpoint key",
+        checkpoint_signer.passphrase_source(),
+        "ITL_AUDIT_CHECKPOINT_KEY_PASSPHRASE",
+        checkpoint_signer.path(),
+    );
+    if checkpoint_signer.created() {
+        tracing::info!(key_id = %checkpoint_signer.key_id(), "created the audit checkpoint key");
+    }
+    let master_key = crate::keys::master_key(&settings.master_key)?;
+    let auth = authenticator(&settings, &store, &ca, &clock)?;
+    let factory = attest_image_factory::FactoryClient::new(
+        &settings.machines.image_factory_url,
+        settings.machines.image_factory_timeout,
+    )
+    .map_err(|e| StartupError::Factory(e.to_string()))?;
+    warn_about_risky_settings(&settings);
+    let limits = Arc::new(crate::limits::Limits::new(
+        settings.limits.register_per_minute,
+        settings.limits.attest_per_minute,
+        settings.limits.sources.clone(),
+    ));
+    Ok(AppState {
+        limits,
+        store,
+        auth: Arc::new(auth),
+        ca,
+        checkpoint_signer: Arc::new(checkpoint_signer),
+        master_key,
+        clock,
+        settings: Arc::new(settings),
+        factory,
+        events: crate::events::EventSink::new(),
+        crl: Default::default(),
+        activity: Activity::new(),
+        telemetry: Telemetry::new(),
+        extensions: Arc::new(Vec::new()),
+    })
+}
+
+/// Connects to the database and brings its schema up to date.
+async fn open_store(settings: &Settings, clock: &SharedClock) -> Result<Store, StartupError> {
     let store = Store::connect_with(
         &settings.database_url,
         StoreOptions {
@@ -131,7 +180,11 @@ pub async fn prepare(settings: Settings, clock: SharedClock) -> Result<AppState,
         report.applied,
         report.total
     );
+    Ok(store)
+}
 
+/// Loads the enrollment CA, creating it on first start.
+fn load_ca(settings: &Settings, clock: &SharedClock) -> Result<EnrollmentCa, StartupError> {
     let ca = EnrollmentCa::load_or_create(
         &settings.ca_dir,
         CaOptions {
@@ -144,45 +197,48 @@ pub async fn prepare(settings: Settings, clock: SharedClock) -> Result<AppState,
         },
         clock.clone(),
     )?;
-    match ca.passphrase_source() {
-        PassphraseSource::Configured => {}
-        PassphraseSource::File(path) => tracing::warn!(
-            passphrase_file = %path.display(),
-            "the enrollment CA key is encrypted with a passphrase stored next to it; \
-             set ITL_CA_KEY_PASSPHRASE (from a secret store) for real protection at rest"
-        ),
-        PassphraseSource::Unencrypted => tracing::warn!(
-            dir = %settings.ca_dir.display(),
-            "the enrollment CA key file is NOT encrypted at rest"
-        ),
-    }
+    warn_key_at_rest(
+        "the enrollment CA key",
+        ca.passphrase_source(),
+        "ITL_CA_KEY_PASSPHRASE",
+        &settings.ca_dir,
+    );
     if ca.created() {
         tracing::info!(subject = %ca.subject(), "created a new enrollment CA");
     }
-    let ca = Arc::new(ca);
+    Ok(ca)
+}
 
-    let checkpoint_signer = CheckpointSigner::load_or_create(
-        &settings.audit.checkpoint_key_dir,
-        settings.audit.checkpoint_key_passphrase.clone(),
-    )
-    .map_err(StartupError::CheckpointKey)?;
-    match checkpoint_signer.passphrase_source() {
+/// A key protected by a passphrase stored next to it, or not at all, is
+/// only as safe as the directory: say so at every start.
+fn warn_key_at_rest(
+    what: &str,
+    source: &PassphraseSource,
+    setting: &str,
+    location: &std::path::Path,
+) {
+    match source {
         PassphraseSource::Configured => {}
         PassphraseSource::File(path) => tracing::warn!(
             passphrase_file = %path.display(),
-            "the audit checkpoint key is encrypted with a passphrase stored next to it; \
-             set ITL_AUDIT_CHECKPOINT_KEY_PASSPHRASE (from a secret store) for real protection at rest"
+            "{what} is encrypted with a passphrase stored next to it; set {setting} (from a \
+             secret store) for real protection at rest"
         ),
         PassphraseSource::Unencrypted => tracing::warn!(
-            file = %checkpoint_signer.path().display(),
-            "the audit checkpoint key file is NOT encrypted at rest"
+            location = %location.display(),
+            "{what} is NOT encrypted at rest"
         ),
     }
-    if checkpoint_signer.created() {
-        tracing::info!(key_id = %checkpoint_signer.key_id(), "created the audit checkpoint key");
-    }
-    let master_key = crate::keys::master_key(&settings.master_key)?;
+}
 
+/// Operator authentication: OIDC, operator certificates checked against
+/// the CA and the issuance records, break-glass.
+fn authenticator(
+    settings: &Settings,
+    store: &Store,
+    ca: &Arc<EnrollmentCa>,
+    clock: &SharedClock,
+) -> Result<OperatorAuthenticator, StartupError> {
     let auth = OperatorAuthenticator::new(
         AuthConfig {
             oidc: settings.oidc.as_ref().map(|o| {
@@ -205,6 +261,11 @@ pub async fn prepare(settings: Settings, clock: SharedClock) -> Result<AppState,
         )),
         clock.clone(),
     )?;
+    Ok(auth)
+}
+
+/// Warnings about settings that trade safety for convenience.
+fn warn_about_risky_settings(settings: &Settings) {
     if settings.admin_token.is_some() {
         tracing::warn!("break-glass ITL_ADMIN_TOKEN is enabled; prefer OIDC for normal operations");
     }
@@ -213,12 +274,6 @@ pub async fn prepare(settings: Settings, clock: SharedClock) -> Result<AppState,
             "X-Client-Cert is trusted: the TLS proxy in front MUST strip this header from client requests"
         );
     }
-
-    let factory = attest_image_factory::FactoryClient::new(
-        &settings.machines.image_factory_url,
-        settings.machines.image_factory_timeout,
-    )
-    .map_err(|e| StartupError::Factory(e.to_string()))?;
     if !settings.delivery.require_encrypted_delivery {
         tracing::warn!(
             "ITL_REQUIRE_ENCRYPTED_DELIVERY is off: GET /api/v1/config?mac= hands an attested \
@@ -231,28 +286,6 @@ pub async fn prepare(settings: Settings, clock: SharedClock) -> Result<AppState,
              operator approval (except dual-controlled roles)"
         );
     }
-
-    let limits = Arc::new(crate::limits::Limits::new(
-        settings.limits.register_per_minute,
-        settings.limits.attest_per_minute,
-        settings.limits.sources.clone(),
-    ));
-    Ok(AppState {
-        limits,
-        store,
-        auth: Arc::new(auth),
-        ca,
-        checkpoint_signer: Arc::new(checkpoint_signer),
-        master_key,
-        clock,
-        settings: Arc::new(settings),
-        factory,
-        events: crate::events::EventSink::new(),
-        crl: Default::default(),
-        activity: Activity::new(),
-        telemetry: Telemetry::new(),
-        extensions: Arc::new(Vec::new()),
-    })
 }
 
 /// The host services lent to extensions, built from the state.

@@ -208,10 +208,16 @@ async fn credential_machine(app: &TestApp, tpm: &Swtpm) {
     );
     println!("  ek-aes256gcm-v1 sealed to the real EK: tpm2_rsadecrypt refused (restricted key)");
 
-    // request-cert, with the key wrapped to a TPM-resident RSA-2048 key.
+    // request-cert, with the key wrapped to a TPM-resident RSA-2048 key,
+    // proving possession of the TPM: the AK signs a fresh server nonce.
     let dk = tpm.create_rsa_decrypt_key().unwrap();
+    let challenge = call(app.get("/api/v1/attest/challenge"), "GET /attest/challenge").await;
+    let fresh = B64.decode(challenge["nonce"].as_str().unwrap()).unwrap();
+    let signature = tpm.sign(&ak, &fresh, "sha384").unwrap();
     let mut rc = ek.clone();
     rc["wrapping_key_pem"] = json!(dk.public_pem);
+    rc["nonce_id"] = challenge["nonce_id"].clone();
+    rc["nonce_signature"] = json!(B64.encode(signature));
     let cert = call(
         app.post(&format!("/api/v1/machines/{id}/request-cert"))
             .json(&rc),

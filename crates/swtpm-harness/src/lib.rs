@@ -556,6 +556,31 @@ impl Swtpm {
         })
     }
 
+    /// `tpm2_sign` of `message` with `ak` (the TPM hashes it first, which a
+    /// restricted key requires); returns the TPMT_SIGNATURE.
+    pub fn sign(&self, ak: &Ak, message: &[u8], hash: &str) -> Result<Vec<u8>, HarnessError> {
+        let msg = self.work_file("sign.msg");
+        let sig = self.work_file("sign.sig");
+        std::fs::write(&msg, message)?;
+        let s = |p: &Path| p.display().to_string();
+        self.tpm2(
+            "tpm2_sign",
+            [
+                "-c".to_string(),
+                s(&ak.ctx),
+                "-g".into(),
+                hash.into(),
+                "-s".into(),
+                ak.scheme.clone(),
+                "-o".into(),
+                s(&sig),
+                s(&msg),
+            ],
+        )?;
+        self.flush_all()?;
+        Ok(std::fs::read(sig)?)
+    }
+
     /// Starts an EK policy session (PolicySecret(TPM_RH_ENDORSEMENT)); returns its context file.
     fn ek_session(&self, ek: EkType) -> Result<PathBuf, HarnessError> {
         let session = self.work_file("session.ctx");

@@ -137,6 +137,39 @@ pub struct OidcSettings {
     pub jwks_refresh_min_interval: Duration,
 }
 
+impl OidcSettings {
+    /// `None` without an issuer. With one, tokens must name this service:
+    /// an audience or a client id is required, or any token of the realm
+    /// would do.
+    fn resolve(src: &Sources<'_>) -> Result<Option<Self>, ConfigError> {
+        use general as g;
+        let Some(issuer) = src.get(&g::OIDC_ISSUER)? else {
+            return Ok(None);
+        };
+        let audience = src.get(&g::OIDC_AUDIENCE)?.filter(|a| !a.trim().is_empty());
+        let client_id = src
+            .get(&g::OIDC_CLIENT_ID)?
+            .filter(|c| !c.trim().is_empty());
+        if audience.is_none() && client_id.is_none() {
+            return Err(ConfigError::invalid(
+                g::OIDC_AUDIENCE.spec.key,
+                "OIDC is enabled (ITL_OIDC_ISSUER) but neither ITL_OIDC_AUDIENCE nor \
+                 ITL_OIDC_CLIENT_ID is set: set the audience operator tokens carry in `aud` \
+                 (or the client id, used as the audience)",
+            ));
+        }
+        Ok(Some(Self {
+            issuer: issuer.trim_end_matches('/').to_string(),
+            audience,
+            operator_role: src.value(&g::OIDC_OPERATOR_ROLE)?,
+            client_id,
+            jwks_refresh_min_interval: Duration::from_secs(
+                src.value(&g::OIDC_JWKS_REFRESH_SECONDS)?,
+            ),
+        }))
+    }
+}
+
 /// The resolved configuration the server runs with.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -230,34 +263,7 @@ impl Settings {
                 ));
             }
         }
-        let oidc = match src.get(&g::OIDC_ISSUER)? {
-            None => None,
-            Some(issuer) => {
-                let audience = src.get(&g::OIDC_AUDIENCE)?.filter(|a| !a.trim().is_empty());
-                let client_id = src
-                    .get(&g::OIDC_CLIENT_ID)?
-                    .filter(|c| !c.trim().is_empty());
-                // Tokens must name this service; without an audience any
-                // token of the realm would do.
-                if audience.is_none() && client_id.is_none() {
-                    return Err(ConfigError::invalid(
-                        g::OIDC_AUDIENCE.spec.key,
-                        "OIDC is enabled (ITL_OIDC_ISSUER) but neither ITL_OIDC_AUDIENCE nor \
-                         ITL_OIDC_CLIENT_ID is set: set the audience operator tokens carry in \
-                         `aud` (or the client id, used as the audience)",
-                    ));
-                }
-                Some(OidcSettings {
-                    issuer: issuer.trim_end_matches('/').to_string(),
-                    audience,
-                    operator_role: src.value(&g::OIDC_OPERATOR_ROLE)?,
-                    client_id,
-                    jwks_refresh_min_interval: Duration::from_secs(
-                        src.value(&g::OIDC_JWKS_REFRESH_SECONDS)?,
-                    ),
-                })
-            }
-        };
+        let oidc = OidcSettings::resolve(src)?;
         let client_cert_header = src.value(&g::CLIENT_CERT_HEADER)?;
         let ca_dir = src
             .get(&g::CA_DIR)?

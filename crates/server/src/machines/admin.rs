@@ -2,7 +2,7 @@
 //! unlock, approvals. Each change appends exactly one audit entry in the
 //! transaction that makes it.
 
-use attest_domain::audit::format_timestamp;
+use attest_domain::audit::{format_timestamp, AuditAction};
 use attest_domain::machine::validate::{normalize_assigned_ip, normalize_hostname};
 use attest_domain::machine::{
     decide_approval, transition, ApprovalRequest, Decision, Event, MachineStatus, Outcome, Vote,
@@ -105,7 +105,7 @@ pub async fn get(state: &AppState, machine_id: &str) -> Result<MachineDetail, Ma
         .get(machine_id)
         .await?
         .map(|m| machine_detail(&m))
-        .ok_or(MachineError::NotFound)
+        .ok_or(MachineError::UnknownMachine)
 }
 
 /// Every dual-control vote cast for the machine.
@@ -114,7 +114,7 @@ pub async fn approvals(
     machine_id: &str,
 ) -> Result<Vec<ApprovalRecord>, MachineError> {
     if state.store.machines().get(machine_id).await?.is_none() {
-        return Err(MachineError::NotFound);
+        return Err(MachineError::UnknownMachine);
     }
     let votes = state.store.approvals().list(machine_id).await?;
     votes.iter().map(approval_record).collect()
@@ -168,10 +168,88 @@ pub async fn approve(
     machine_id: &str,
     req: ApproveRequest,
 ) -> Result<ApproveOutcome, MachineError> {
-    let operator = voter.identity.as_str();
-    // Present but empty is an error, not "absent": the operator typed
-    // something, and approving with a different value than asked is worse.
-    let request = ApprovalRequest {
+    let request = approval_request(&req)?;
+    super::delivery::check_role_config(state, request.role).await?;
+    let settings = &state.settings.machines;
+    let dual = settings.dual_control_roles.contains(&request.role);
+    let window = chrono::Duration::from_std(settings.dual_control_window)
+        .unwrap_or(chrono::Duration::minutes(10));
+    let now = state.clock.now();
+
+    let mut tx = state.store.begin_write().await?;
+    let m = MachineRepo::lock(&mut tx, machine_id)
+        .await?
+        .ok_or(MachineError::UnknownMachine)?;
+    let votes: Vec<Vote> = ApprovalRepo::list_in(&mut tx, machine_id)
+        .await?
+        .iter()
+        .filter_map(vote_from_record)
+        .collect();
+    let approval = Approval {
+        state,
+        voter,
+        request,
+        now,
+    };
+    match decide_approval(&votes, voter, &approval.request, dual, now, window) {
+        Decision::IneligibleVoter => Err(MachineError::IneligibleVoter(format!(
+            "role {} is under dual control; only a personal identity proven by its login \
+             (OIDC, or an operator certificate obtained through OIDC) can vote — the \
+             break-glass token and older certificates cannot",
+            approval.request.role
+        ))),
+        Decision::Approve => approval.take_effect(tx, m, None).await,
+        Decision::QuorumReached { voters, consume } => {
+            ApprovalRepo::consume(&mut tx, machine_id, &consume).await?;
+            let own = new_vote(machine_id, voter, &approval.request, now, now, true);
+            ApprovalRepo::insert(&mut tx, &own).await?;
+            approval.take_effect(tx, m, Some(voters)).await
+        }
+        Decision::VoteRecorded {
+            approvals_received,
+            approvals_required,
+            expires_at,
+        } => {
+            let vote = new_vote(machine_id, voter, &approval.request, now, expires_at, false);
+            ApprovalRepo::insert(&mut tx, &vote).await?;
+            let detail = format!(
+                "first approval vote — awaiting second operator (quorum={approvals_required}) {}",
+                approve_detail(&approval.request)
+            );
+            let counts = (approvals_received, approvals_required);
+            approval
+                .vote_only(tx, &m, AuditAction::ApproveVote, detail, counts, expires_at)
+                .await
+        }
+        Decision::DuplicateVote {
+            approvals_received,
+            approvals_required,
+            expires_at,
+        } => {
+            let detail = format!(
+                "repeated vote by the same operator — not counted {}",
+                approve_detail(&approval.request)
+            );
+            let counts = (approvals_received, approvals_required);
+            approval
+                .vote_only(
+                    tx,
+                    &m,
+                    AuditAction::ApproveVoteRepeat,
+                    detail,
+                    counts,
+                    expires_at,
+                )
+                .await
+        }
+    }
+}
+
+/// The normalised request. Present but empty is an error, not "absent":
+/// the operator typed something, and approving with a different value than
+/// asked is worse.
+fn approval_request(req: &ApproveRequest) -> Result<ApprovalRequest, MachineError> {
+    Ok(ApprovalRequest {
         role: req.role,
         hostname: req
             .hostname
@@ -185,104 +263,80 @@ pub async fn approve(
             .map(normalize_assigned_ip)
             .transpose()
             .map_err(|e| MachineError::field("assigned_ip", e.to_string()))?,
-    };
-    super::delivery::check_role_config(state, request.role).await?;
-    let settings = &state.settings.machines;
-    let dual = settings.dual_control_roles.contains(&request.role);
-    let window = chrono::Duration::from_std(settings.dual_control_window)
-        .unwrap_or(chrono::Duration::minutes(10));
-    let now = state.clock.now();
+    })
+}
 
-    let mut tx = state.store.begin_write().await?;
-    let mut m = MachineRepo::lock(&mut tx, machine_id)
-        .await?
-        .ok_or(MachineError::NotFound)?;
-    let votes: Vec<Vote> = ApprovalRepo::list_in(&mut tx, machine_id)
-        .await?
-        .iter()
-        .filter_map(vote_from_record)
-        .collect();
-    let decision = decide_approval(&votes, voter, &request, dual, now, window);
-    match decision.clone() {
-        Decision::IneligibleVoter => Err(MachineError::Forbidden(format!(
-            "role {} is under dual control; only a personal identity proven by its login \
-             (OIDC, or an operator certificate obtained through OIDC) can vote — the \
-             break-glass token and older certificates cannot",
-            request.role
-        ))),
-        Decision::Approve => {
-            let outcome = transition(Some(m.status), Event::Approve)?;
-            let detail = approve_detail(&request);
-            apply_approval(&mut tx, &mut m, &request, &outcome, now, operator, detail).await?;
-            tx.commit().await?;
-            emit_provisioned(state, &m, now, operator);
-            Ok(ApproveOutcome::Approved(Box::new(machine_detail(&m))))
-        }
-        Decision::QuorumReached { voters, consume } => {
-            let outcome = transition(Some(m.status), Event::Approve)?;
-            ApprovalRepo::consume(&mut tx, machine_id, &consume).await?;
-            let own = new_vote(machine_id, voter, &request, now, now, true);
-            ApprovalRepo::insert(&mut tx, &own).await?;
-            let detail = format!(
+/// One approve call being decided.
+struct Approval<'a> {
+    state: &'a AppState,
+    voter: &'a Voter,
+    request: ApprovalRequest,
+    now: DateTime<Utc>,
+}
+
+impl Approval<'_> {
+    /// The approval takes effect (alone, or completing a quorum of
+    /// `voters`): status, role, hostname, IP, audit; then the events.
+    async fn take_effect(
+        &self,
+        mut tx: WriteTx,
+        mut m: MachineRecord,
+        voters: Option<Vec<String>>,
+    ) -> Result<ApproveOutcome, MachineError> {
+        let outcome = transition(Some(m.status), Event::Approve)?;
+        let detail = match &voters {
+            None => approve_detail(&self.request),
+            Some(voters) => format!(
                 "{} — dual control: approved by {}",
-                approve_detail(&request),
+                approve_detail(&self.request),
                 voters.join(" and ")
-            );
-            apply_approval(&mut tx, &mut m, &request, &outcome, now, operator, detail).await?;
-            tx.commit().await?;
-            emit_provisioned(state, &m, now, &voters.join(","));
-            Ok(ApproveOutcome::Approved(Box::new(machine_detail(&m))))
-        }
-        Decision::VoteRecorded {
-            approvals_received,
-            approvals_required,
+            ),
+        };
+        let operator = self.voter.identity.as_str();
+        apply_approval(
+            &mut tx,
+            &mut m,
+            &self.request,
+            &outcome,
+            self.now,
+            operator,
+            detail,
+        )
+        .await?;
+        tx.commit().await?;
+        let approved_by = voters.map_or_else(|| operator.to_owned(), |v| v.join(","));
+        emit_provisioned(self.state, &m, self.now, &approved_by);
+        Ok(ApproveOutcome::Approved(Box::new(machine_detail(&m))))
+    }
+
+    /// A vote that does not (yet) take effect: audited, answered 202.
+    async fn vote_only(
+        &self,
+        mut tx: WriteTx,
+        m: &MachineRecord,
+        action: AuditAction,
+        detail: String,
+        (received, required): (u32, u32),
+        expires_at: DateTime<Utc>,
+    ) -> Result<ApproveOutcome, MachineError> {
+        transition(Some(m.status), Event::ApproveVote)?;
+        let entry = NewAuditEntry {
+            operator_cn: self.voter.identity.clone(),
+            action: action.as_str().into(),
+            machine_id: Some(m.machine_id.clone()),
+            prev_state: Some(m.status.as_str().to_owned()),
+            new_state: None,
+            detail: Some(detail),
+        };
+        AuditRepo::append(&mut tx, &entry, self.now).await?;
+        tx.commit().await?;
+        Ok(ApproveOutcome::Pending(pending(
+            &m.machine_id,
+            &self.voter.identity,
+            received,
+            required,
             expires_at,
-        }
-        | Decision::DuplicateVote {
-            approvals_received,
-            approvals_required,
-            expires_at,
-        } => {
-            transition(Some(m.status), Event::ApproveVote)?;
-            let first = matches!(decision, Decision::VoteRecorded { .. });
-            let (action, detail) = if first {
-                let vote = new_vote(machine_id, voter, &request, now, expires_at, false);
-                ApprovalRepo::insert(&mut tx, &vote).await?;
-                (
-                    "approve_vote",
-                    format!(
-                        "first approval vote — awaiting second operator \
-                         (quorum={approvals_required}) {}",
-                        approve_detail(&request)
-                    ),
-                )
-            } else {
-                (
-                    "approve_vote_repeat",
-                    format!(
-                        "repeated vote by the same operator — not counted {}",
-                        approve_detail(&request)
-                    ),
-                )
-            };
-            let entry = NewAuditEntry {
-                operator_cn: operator.to_owned(),
-                action: action.into(),
-                machine_id: Some(machine_id.to_owned()),
-                prev_state: Some(m.status.as_str().to_owned()),
-                new_state: None,
-                detail: Some(detail),
-            };
-            AuditRepo::append(&mut tx, &entry, now).await?;
-            tx.commit().await?;
-            Ok(ApproveOutcome::Pending(pending(
-                machine_id,
-                operator,
-                approvals_received,
-                approvals_required,
-                expires_at,
-            )))
-        }
+        )))
     }
 }
 
@@ -368,7 +422,7 @@ async fn apply_approval(
     }
     let entry = NewAuditEntry {
         operator_cn: operator.to_owned(),
-        action: "approve".into(),
+        action: AuditAction::Approve.into(),
         machine_id: Some(m.machine_id.clone()),
         prev_state: Some(previous.as_str().to_owned()),
         new_state: Some(m.status.as_str().to_owned()),
@@ -405,7 +459,7 @@ async fn change(
     state: &AppState,
     operator: &str,
     machine_id: &str,
-    action: &str,
+    action: AuditAction,
     event: impl FnOnce(&MachineRecord) -> Event,
     edit: impl FnOnce(&mut MachineRecord, &Outcome, &str),
     detail: Option<String>,
@@ -415,7 +469,7 @@ async fn change(
     let mut tx = state.store.begin_write().await?;
     let mut m = MachineRepo::lock(&mut tx, machine_id)
         .await?
-        .ok_or(MachineError::NotFound)?;
+        .ok_or(MachineError::UnknownMachine)?;
     let previous = m.status;
     let outcome = transition(Some(previous), event(&m))?;
     m.status = outcome.status;
@@ -443,7 +497,7 @@ async fn change(
     }
     let entry = NewAuditEntry {
         operator_cn: operator.to_owned(),
-        action: action.to_owned(),
+        action: action.into(),
         machine_id: Some(machine_id.to_owned()),
         prev_state: Some(previous.as_str().to_owned()),
         new_state: Some(m.status.as_str().to_owned()),
@@ -470,7 +524,7 @@ pub async fn revoke(
         state,
         operator,
         machine_id,
-        "revoke",
+        AuditAction::Revoke,
         |_| Event::Revoke { wipe: req.wipe },
         |m, outcome, ts| {
             if m.revoked_at.is_none() {
@@ -518,7 +572,7 @@ pub async fn lock(
         state,
         operator,
         machine_id,
-        "lock",
+        AuditAction::Lock,
         |_| Event::Lock,
         |m, _, ts| m.locked_at = Some(ts.to_owned()),
         reason.as_ref().map(|r| format!("reason={r}")),
@@ -545,7 +599,7 @@ pub async fn unlock(
         state,
         operator,
         machine_id,
-        "unlock",
+        AuditAction::Unlock,
         |m| Event::Unlock {
             previously_attested: m.attested_at.is_some(),
         },

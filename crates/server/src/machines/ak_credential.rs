@@ -65,16 +65,16 @@ pub async fn ak_credential(
         .machines()
         .get(machine_id)
         .await?
-        .ok_or(MachineError::NotFound)?;
+        .ok_or(MachineError::UnknownMachine)?;
     let verified = ek::verify_stored(&m, &m.ek_fingerprint, &req.ek_cert_pem, req.ek_source)?;
     if matches!(m.status, MachineStatus::Revoked | MachineStatus::Rejected) {
-        return Err(MachineError::Forbidden(format!(
+        return Err(MachineError::StatusForbids(format!(
             "ak-credential refused: current status: {}",
             m.status
         )));
     }
-    if !super::attest::may_bind_ak(&m, true) {
-        return Err(super::attest::ak_already_active());
+    if !super::ak_activate::may_bind_ak(&m, true) {
+        return Err(super::ak_activate::ak_already_active());
     }
     let ak = parse_ak_public(&req.ak_tpm_public)?;
     let name = ak
@@ -150,12 +150,12 @@ pub(crate) async fn redeem(
     let rec = match redeemed {
         AkCredentialRedeemed::Fresh(rec) => rec,
         AkCredentialRedeemed::AlreadyConsumed => {
-            return Err(MachineError::Conflict(
+            return Err(MachineError::StateConflict(
                 "credential activation already used — request a new one".into(),
             ))
         }
         AkCredentialRedeemed::Expired => {
-            return Err(MachineError::Gone(
+            return Err(MachineError::ChallengeExpired(
                 "credential activation has expired — request a new one".into(),
             ))
         }
@@ -168,7 +168,7 @@ pub(crate) async fn redeem(
     };
     let got = hex::encode(Sha256::digest(&secret));
     if !bool::from(got.as_bytes().ct_eq(rec.secret_sha256.as_bytes())) {
-        return Err(MachineError::Unprocessable(
+        return Err(MachineError::EvidenceRejected(
             "credential activation failed: the secret does not match, so the AK was not shown \
              to live in the registered EK's TPM"
                 .into(),

@@ -1,7 +1,7 @@
 //! `GET /machines/{id}/offline-bundle`: everything an air-gapped machine
 //! needs, in one audited answer.
 
-use attest_domain::audit::format_timestamp;
+use attest_domain::audit::{format_timestamp, AuditAction};
 use attest_domain::machine::MachineStatus;
 use attest_proto::machine::OfflineBundle;
 use attest_store::{AuditRepo, MachineRepo, NewAuditEntry};
@@ -26,12 +26,12 @@ pub async fn offline_bundle(
     let mut tx = state.store.begin_write().await?;
     let mut m = MachineRepo::lock(&mut tx, machine_id)
         .await?
-        .ok_or(MachineError::NotFound)?;
+        .ok_or(MachineError::UnknownMachine)?;
     if !matches!(
         m.status,
         MachineStatus::Registered | MachineStatus::Attested
     ) {
-        return Err(MachineError::Conflict(format!(
+        return Err(MachineError::StateConflict(format!(
             "cannot build an offline bundle: current status: {} (approve the machine first)",
             m.status
         )));
@@ -51,7 +51,7 @@ pub async fn offline_bundle(
     .await?;
     let entry = NewAuditEntry {
         operator_cn: operator.to_owned(),
-        action: "offline_bundle".into(),
+        action: AuditAction::OfflineBundle.into(),
         machine_id: Some(m.machine_id.clone()),
         prev_state: Some(m.status.as_str().to_owned()),
         new_state: Some(m.status.as_str().to_owned()),

@@ -5,7 +5,7 @@
 //! that hands it out, after the machine row is locked: a revoke that
 //! commits first is seen, and one that commits later revokes it too.
 
-use attest_domain::audit::format_timestamp;
+use attest_domain::audit::{format_timestamp, AuditAction};
 use attest_domain::machine::{transition, Event, MachineStatus};
 use attest_pki::{IssuedCert, KeyAlgorithm};
 use attest_proto::events::NodeEvent;
@@ -21,7 +21,7 @@ use base64::Engine;
 use chrono::{DateTime, Utc};
 use zeroize::Zeroizing;
 
-use super::{attest, ek, MachineError};
+use super::{ek, evidence, nonce, MachineError};
 use crate::state::AppState;
 
 /// `purpose` of certificates issued by request-cert.
@@ -89,7 +89,7 @@ pub(crate) async fn record(
 fn check_certifiable(m: &MachineRecord) -> Result<(), MachineError> {
     match m.status {
         MachineStatus::Registered | MachineStatus::Attested => Ok(()),
-        other => Err(MachineError::Forbidden(format!(
+        other => Err(MachineError::StatusForbids(format!(
             "certificate refused: current status: {other}"
         ))),
     }
@@ -114,7 +114,7 @@ pub async fn request_cert(
         .machines()
         .get(machine_id)
         .await?
-        .ok_or(MachineError::NotFound)?;
+        .ok_or(MachineError::UnknownMachine)?;
     ek::verify_stored(&m, &req.ek_fingerprint, &req.ek_cert_pem, req.ek_source)?;
     check_certifiable(&m)?;
     let wrapping_key = req
@@ -134,11 +134,11 @@ pub async fn request_cert(
     if let Some(id) = nonce_id {
         // Spent with the issuance: a concurrent request with the same
         // nonce gets 409 and no certificate.
-        attest::nonce_bytes(NonceRepo::redeem(&mut tx, id, now.timestamp_millis()).await?)?;
+        nonce::nonce_bytes(NonceRepo::redeem(&mut tx, id, now.timestamp_millis()).await?)?;
     }
     let m = MachineRepo::lock(&mut tx, machine_id)
         .await?
-        .ok_or(MachineError::NotFound)?;
+        .ok_or(MachineError::UnknownMachine)?;
     check_certifiable(&m)?;
     check_issuance_cap(state, &mut tx, &m, now).await?;
     let (issued, key_pem) =
@@ -159,7 +159,7 @@ pub async fn request_cert(
     };
     let entry = NewAuditEntry {
         operator_cn: attest_auth::machine_actor(&m.machine_id),
-        action: "request_cert".into(),
+        action: AuditAction::RequestCert.into(),
         machine_id: Some(m.machine_id.clone()),
         prev_state: Some(m.status.as_str().to_owned()),
         new_state: Some(m.status.as_str().to_owned()),
@@ -204,7 +204,7 @@ async fn possession_proof<'r>(
         .as_deref()
         .map(str::trim)
         .filter(|s| !s.is_empty());
-    let signature = attest::decode_b64("nonce_signature", req.nonce_signature.as_deref())?;
+    let signature = evidence::decode_b64("nonce_signature", req.nonce_signature.as_deref())?;
     let (id, signature) = match (nonce_id, signature) {
         (Some(id), Some(sig)) => (id, sig),
         (None, None) if strict => {
@@ -231,27 +231,27 @@ async fn possession_proof<'r>(
     };
     let nonce = {
         let mut conn = state.store.acquire().await?;
-        attest::peek(state, &mut conn, id).await?
+        nonce::peek(state, &mut conn, id).await?
     };
-    let checked = match attest::stored_ak(m)? {
-        None => Err(MachineError::Forbidden(
+    let checked = match evidence::stored_ak(m)? {
+        None => Err(MachineError::ProofRefused(
             "certificate refused: no attestation key is activated for this machine".into(),
         )),
         Some(_) if state.settings.delivery.require_ak_credential && m.ak_name.is_none() => {
-            Err(MachineError::Forbidden(
+            Err(MachineError::ProofRefused(
                 "certificate refused: the machine's AK was not proven by credential activation \
                  (ITL_REQUIRE_AK_CREDENTIAL)"
                     .into(),
             ))
         }
         Some(ak) => ak.verify_nonce_signature(&nonce, &signature).map_err(|e| {
-            MachineError::Forbidden(format!(
+            MachineError::ProofRefused(format!(
                 "certificate refused: nonce_signature does not verify: {e}"
             ))
         }),
     };
     if let Err(e) = checked {
-        attest::burn(state, id).await;
+        nonce::burn(state, id).await;
         return Err(e);
     }
     Ok(Some(id))
@@ -272,7 +272,7 @@ async fn check_issuance_cap(
         EnrollmentCertRepo::count_issued_since(tx, &m.machine_id, PURPOSE_REQUEST_CERT, &since)
             .await?;
     if issued >= i64::from(cap) {
-        return Err(MachineError::TooMany {
+        return Err(MachineError::LimitReached {
             message: format!(
                 "certificate refused: {issued} certificates were issued to this machine in the \
                  last 24 hours (ITL_MACHINE_CERTS_PER_DAY={cap})"
@@ -284,7 +284,7 @@ async fn check_issuance_cap(
 }
 
 fn enroll_forbidden(what: impl std::fmt::Display) -> MachineError {
-    MachineError::Forbidden(format!("{what}"))
+    MachineError::ProofRefused(format!("{what}"))
 }
 
 /// `POST /api/v1/machines/enroll`: the certificate must chain to the
@@ -309,7 +309,7 @@ pub async fn enroll(state: &AppState, req: EnrollRequest) -> Result<EnrollRespon
         .machines()
         .get(&cert.cn)
         .await?
-        .ok_or(MachineError::NotFound)?;
+        .ok_or(MachineError::UnknownMachine)?;
     let stored = state.store.enrollment_certs().get(&cert.serial_hex).await?;
     match stored {
         Some(c) if c.revoked_at.is_some() => {
@@ -359,7 +359,7 @@ pub async fn enroll(state: &AppState, req: EnrollRequest) -> Result<EnrollRespon
     let mut tx = state.store.begin_write().await?;
     let mut m = MachineRepo::lock(&mut tx, &cert.cn)
         .await?
-        .ok_or(MachineError::NotFound)?;
+        .ok_or(MachineError::UnknownMachine)?;
     let outcome = transition(Some(m.status), Event::Enroll)?;
     let became_attested = m.status != outcome.status;
     let ts = format_timestamp(now);

@@ -111,13 +111,13 @@ pub(crate) async fn render_full(
     blocking(move || {
         let base = configs
             .load(role)
-            .map_err(|e| MachineError::ConfigUnavailable(e.to_string()))?;
+            .map_err(|e| MachineError::RoleConfigUnavailable(e.to_string()))?;
         match base {
             None => Ok(None),
             Some(base) => base
                 .render(&patch)
                 .map(Some)
-                .map_err(|e| MachineError::ConfigUnavailable(e.to_string())),
+                .map_err(|e| MachineError::RoleConfigUnavailable(e.to_string())),
         }
     })
     .await
@@ -165,7 +165,7 @@ async fn pending_for(state: &AppState, m: Option<&MachineRecord>) -> Result<Stri
 
 fn envelope_error(e: EnvelopeError) -> MachineError {
     match e {
-        EnvelopeError::NotRsa(_) => MachineError::NotAcceptable(format!(
+        EnvelopeError::NotRsa(_) => MachineError::FormatRefused(format!(
             "{e}; ask for {MEDIA_TYPE_CREDENTIAL} instead (see docs/config-delivery.md)"
         )),
         other => MachineError::Internal(format!("sealing the config failed: {other}")),
@@ -206,7 +206,7 @@ fn seal(
                 .as_deref()
                 .and_then(|n| hex::decode(n).ok())
                 .ok_or_else(|| {
-                    MachineError::NotAcceptable(format!(
+                    MachineError::FormatRefused(format!(
                         "{MEDIA_TYPE_CREDENTIAL} needs an AK bound by credential activation \
                          (POST /api/v1/machines/{{id}}/ak-credential, then ak-activate)"
                     ))
@@ -234,14 +234,14 @@ fn seal(
 }
 
 fn no_ek_material() -> MachineError {
-    MachineError::NotAcceptable(
+    MachineError::FormatRefused(
         "no EK material is on record for this machine, so nothing can be sealed to its TPM".into(),
     )
 }
 
 fn check_plaintext_allowed(state: &AppState, format: ConfigFormat) -> Result<(), MachineError> {
     if format == ConfigFormat::Plain && state.settings.delivery.require_encrypted_delivery {
-        return Err(MachineError::NotAcceptable(format!(
+        return Err(MachineError::FormatRefused(format!(
             "plaintext config delivery is disabled (ITL_REQUIRE_ENCRYPTED_DELIVERY=true); send \
              Accept: {MEDIA_TYPE_ENCRYPTED} or {MEDIA_TYPE_CREDENTIAL}"
         )));
@@ -279,7 +279,7 @@ pub async fn by_token(
     token_value: &str,
     format: ConfigFormat,
 ) -> Result<Delivered, MachineError> {
-    let not_found = || MachineError::NotFoundReason("Token not found".into());
+    let not_found = || MachineError::UnknownToken;
     if token_value.is_empty() || token_value.len() > 256 {
         return Err(not_found());
     }
@@ -301,7 +301,7 @@ pub async fn by_token(
             mark_configured(state, &m).await?;
             Ok(delivered)
         }
-        other => Err(MachineError::Forbidden(format!(
+        other => Err(MachineError::StatusForbids(format!(
             "config delivery refused: current status: {other}"
         ))),
     }
@@ -309,7 +309,7 @@ pub async fn by_token(
 
 async fn full_or_unavailable(state: &AppState, m: &MachineRecord) -> Result<String, MachineError> {
     render_full(state, m).await?.ok_or_else(|| {
-        MachineError::ConfigUnavailable(format!(
+        MachineError::RoleConfigUnavailable(format!(
             "no base config for role {} in the config directory",
             m.role
         ))
@@ -323,7 +323,7 @@ pub async fn by_mac(
     mac: &str,
     format: ConfigFormat,
 ) -> Result<Delivered, MachineError> {
-    let mac = normalize_mac(mac).map_err(|e| MachineError::Query {
+    let mac = normalize_mac(mac).map_err(|e| MachineError::InvalidQuery {
         field: "mac",
         message: e.to_string(),
     })?;
@@ -344,7 +344,7 @@ pub async fn by_mac(
             content_type: MEDIA_TYPE_PENDING,
             body: pending_for(state, None).await?,
         }),
-        None => Err(MachineError::NotAcceptable(
+        None => Err(MachineError::FormatRefused(
             "no machine is registered with this MAC, so there is no EK to seal a config to".into(),
         )),
     }

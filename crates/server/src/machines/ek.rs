@@ -75,8 +75,7 @@ pub fn verify_stored(
     material: &str,
     source: Option<EkSource>,
 ) -> Result<VerifiedEk, MachineError> {
-    let forbidden =
-        || MachineError::Forbidden("ek_cert_pem does not match the stored EK fingerprint".into());
+    let forbidden = || MachineError::EkMismatch;
     let source = source.unwrap_or(super::detail::ek_source(&m.ek_source));
     let ek = verify(fingerprint, material, Some(source)).map_err(|_| forbidden())?;
     if !matches(m, &ek) {

@@ -3,73 +3,83 @@
 use attest_domain::machine::TransitionError;
 use attest_store::StoreError;
 
-/// A refused or failed machine operation.
+/// A refused or failed machine operation, named for what went wrong;
+/// `crate::error` decides the HTTP status of each.
 #[derive(Debug, thiserror::Error)]
 pub enum MachineError {
-    /// 422 naming a body field (`loc = ["body", field]`).
+    /// A request body field is missing or invalid.
     #[error("{field}: {message}")]
-    Field {
+    InvalidField {
         field: &'static str,
         kind: &'static str,
         message: String,
     },
-    /// 422 with a reason (evidence that does not verify).
-    #[error("{0}")]
-    Unprocessable(String),
-    /// 404: no such machine.
-    #[error("machine not found")]
-    NotFound,
-    /// 404 with a reason (e.g. "Token not found").
-    #[error("{0}")]
-    NotFoundReason(String),
-    /// 422 naming a query parameter.
+    /// A query parameter is invalid.
     #[error("{field}: {message}")]
-    Query {
+    InvalidQuery {
         field: &'static str,
         message: String,
     },
-    /// 406: the requested representation cannot or may not be produced.
+    /// The machine's evidence (quote, PCR values, AK) does not verify.
     #[error("{0}")]
-    NotAcceptable(String),
-    /// 503: a role base config is missing or unusable.
+    EvidenceRejected(String),
+    /// No machine with that id.
+    #[error("machine not found")]
+    UnknownMachine,
+    /// No machine holds that config token.
+    #[error("Token not found")]
+    UnknownToken,
+    /// The EK material presented is not the one registered.
+    #[error("ek_cert_pem does not match the stored EK fingerprint")]
+    EkMismatch,
+    /// The machine's status does not allow this.
     #[error("{0}")]
-    ConfigUnavailable(String),
-    /// The enrollment CA failed.
-    #[error(transparent)]
-    Pki(#[from] attest_pki::PkiError),
-    /// 500: an unexpected failure; the text is logged, not sent.
-    #[error("{0}")]
-    Internal(String),
-    /// 403: the seed's "machine is in rejected state".
+    StatusForbids(String),
+    /// The seed's "machine is in rejected state".
     #[error("Machine is in rejected state")]
-    Rejected,
-    /// 403 with a reason.
+    MachineRejected,
+    /// A proof of possession (certificate, signature) was refused.
     #[error("{0}")]
-    Forbidden(String),
-    /// 409 with a reason naming the current status.
+    ProofRefused(String),
+    /// The caller may not vote on this approval (dual control).
     #[error("{0}")]
-    Conflict(String),
-    /// 409: the nonce was redeemed before.
+    IneligibleVoter(String),
+    /// The request conflicts with the machine's current state.
+    #[error("{0}")]
+    StateConflict(String),
+    /// The nonce was redeemed before.
     #[error("Nonce already consumed — replay detected")]
     NonceReplayed,
-    /// 410: the nonce expired.
+    /// The nonce expired.
     #[error("Nonce has expired — request a new challenge")]
     NonceExpired,
-    /// 410 with a reason.
+    /// A credential-activation challenge expired or was used.
     #[error("{0}")]
-    Gone(String),
-    /// 429 with `Retry-After`: a per-machine or per-source limit.
+    ChallengeExpired(String),
+    /// The representation asked for cannot or may not be produced.
+    #[error("{0}")]
+    FormatRefused(String),
+    /// A role's base config is missing or unusable.
+    #[error("{0}")]
+    RoleConfigUnavailable(String),
+    /// A per-machine or per-source limit was reached; retry later.
     #[error("{message}")]
-    TooMany {
+    LimitReached {
         message: String,
         retry_after_secs: u64,
     },
-    /// 429: too many outstanding challenges.
+    /// Too many outstanding challenges.
     #[error("Nonce store capacity exceeded (too many outstanding challenges)")]
     NonceCapacity,
-    /// 503: the Talos Image Factory failed.
+    /// The Talos Image Factory failed.
     #[error("{0}")]
     FactoryUnavailable(String),
+    /// The enrollment CA failed.
+    #[error(transparent)]
+    Pki(#[from] attest_pki::PkiError),
+    /// An unexpected failure (a bug); the text is logged, not sent.
+    #[error("{0}")]
+    Internal(String),
     /// Database failure.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -78,7 +88,7 @@ pub enum MachineError {
 impl MachineError {
     /// A 422 on `field` of the request body.
     pub fn field(field: &'static str, message: impl Into<String>) -> Self {
-        Self::Field {
+        Self::InvalidField {
             field,
             kind: "value_error",
             message: message.into(),
@@ -87,7 +97,7 @@ impl MachineError {
 
     /// A 422 for a required-by-configuration field that is absent.
     pub fn missing(field: &'static str, message: impl Into<String>) -> Self {
-        Self::Field {
+        Self::InvalidField {
             field,
             kind: "missing",
             message: message.into(),
@@ -99,8 +109,8 @@ impl MachineError {
     /// the automatic lock, unlike malformed requests or spent nonces.
     pub(crate) fn is_evidence_refusal(&self) -> bool {
         match self {
-            Self::Unprocessable(_) => true,
-            Self::Field { field, .. } => matches!(
+            Self::EvidenceRejected(_) => true,
+            Self::InvalidField { field, .. } => matches!(
                 *field,
                 "nonce_signature" | "pcr_quote" | "pcr_signature" | "pcr_values"
             ),
@@ -117,10 +127,10 @@ impl MachineError {
 impl From<TransitionError> for MachineError {
     fn from(e: TransitionError) -> Self {
         match e {
-            TransitionError::NotFound { .. } => Self::NotFound,
-            TransitionError::Rejected { .. } => Self::Rejected,
-            TransitionError::Forbidden { .. } => Self::Forbidden(e.to_string()),
-            TransitionError::Conflict { .. } => Self::Conflict(e.to_string()),
+            TransitionError::NotFound { .. } => Self::UnknownMachine,
+            TransitionError::Rejected { .. } => Self::MachineRejected,
+            TransitionError::Forbidden { .. } => Self::StatusForbids(e.to_string()),
+            TransitionError::Conflict { .. } => Self::StateConflict(e.to_string()),
         }
     }
 }

@@ -5,7 +5,7 @@
 //! impersonated; after `ITL_MAX_FAILED_ATTESTATIONS` refusals in a row it
 //! is locked like an operator would lock it, audited as `SYSTEM`.
 
-use attest_domain::audit::format_timestamp;
+use attest_domain::audit::{format_timestamp, AuditAction};
 use attest_domain::machine::{transition, Event, MachineStatus};
 use attest_ext::activity::kinds;
 use attest_store::{AuditRepo, MachineRepo, NewAuditEntry};
@@ -59,7 +59,7 @@ async fn count_and_lock(
     if lock {
         let entry = NewAuditEntry {
             operator_cn: attest_auth::BREAK_GLASS_IDENTITY.to_owned(),
-            action: "lock".into(),
+            action: AuditAction::Lock.into(),
             machine_id: Some(m.machine_id.clone()),
             prev_state: Some(previous.as_str().to_owned()),
             new_state: Some(m.status.as_str().to_owned()),

@@ -8,6 +8,7 @@
 //! (admin actions), commit; emit the node event last.
 
 pub mod admin;
+pub mod ak_activate;
 pub mod ak_credential;
 pub mod attest;
 pub mod bundle;
@@ -16,7 +17,9 @@ pub mod delivery;
 pub mod detail;
 pub mod ek;
 mod error;
+mod evidence;
 mod failures;
+pub mod nonce;
 pub mod register;
 pub mod token;
 
@@ -121,6 +124,26 @@ pub fn text(field: &'static str, v: Option<&str>) -> Result<Option<String>, Mach
     }
 }
 
+/// Attempts of a write that lost a race to a concurrent insert of the same
+/// machine (a unique EK digest or id): the retry finds the other's row.
+const WRITE_ATTEMPTS: usize = 3;
+
+/// Runs `write` again (up to [`WRITE_ATTEMPTS`] times in all) while it
+/// fails with a write conflict.
+pub(crate) async fn retry_on_conflict<T, F, Fut>(mut write: F) -> Result<T, MachineError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, MachineError>>,
+{
+    let mut attempt = 1;
+    loop {
+        match write().await {
+            Err(e) if e.is_write_conflict() && attempt < WRITE_ATTEMPTS => attempt += 1,
+            other => return other,
+        }
+    }
+}
+
 /// Refuses to create another `pending_approval` machine when
 /// `ITL_MAX_PENDING_MACHINES` already wait: unauthenticated clients with
 /// throwaway EKs must not grow the approval queue without bound. Checked
@@ -133,7 +156,7 @@ pub(crate) async fn check_pending_cap(
     let waiting =
         attest_store::MachineRepo::count_status_in(tx, MachineStatus::PendingApproval).await?;
     if waiting >= i64::from(cap) {
-        return Err(MachineError::TooMany {
+        return Err(MachineError::LimitReached {
             message: format!(
                 "{waiting} machines are awaiting approval (ITL_MAX_PENDING_MACHINES={cap}): \
                  no new machine is accepted until operators approve or reject some"

@@ -1,7 +1,7 @@
 //! `POST /register` (USB agent), `POST /self-register` (Talos extension)
 //! and `POST /machines/import` (operator, offline receipt).
 
-use attest_domain::audit::format_timestamp;
+use attest_domain::audit::{format_timestamp, AuditAction};
 use attest_domain::machine::validate::normalize_ek_fingerprint;
 use attest_domain::machine::{transition, Event, MachineStatus, Role};
 use attest_image_factory::Customization;
@@ -13,13 +13,10 @@ use attest_proto::machine::{
 use attest_store::{MachineRecord, MachineRepo, NewAuditEntry};
 
 use super::ek::{self, VerifiedEk};
-use super::{new_record, rotate_token, Hardware, MachineError};
+use super::{new_record, retry_on_conflict, rotate_token, Hardware, MachineError};
 use crate::events::machine_activity;
 use crate::state::AppState;
 use attest_ext::activity::kinds;
-
-/// Attempts at a create-or-update that lost a race to a concurrent insert.
-const ATTEMPTS: usize = 3;
 
 /// What register decided, for the response and the events.
 struct Registered {
@@ -59,6 +56,17 @@ pub async fn register(
         transition(Some(m.status), register_event(state, role))?;
     }
 
+    let (schematic_id, iso_url) = boot_iso(state, role).await?;
+    let done = retry_on_conflict(|| register_write(state, &ek, &hw, role, &schematic_id, &iso_url))
+        .await?;
+    announce(state, &done, &schematic_id, &iso_url, client_ip.as_deref());
+    Ok(register_answer(settings, done, iso_url))
+}
+
+/// The role's boot ISO: a schematic from the Talos Image Factory (its
+/// failure is `503`, before anything is written) and its ISO URL.
+async fn boot_iso(state: &AppState, role: Role) -> Result<(String, String), MachineError> {
+    let settings = &state.settings.machines;
     let customization = Customization {
         extra_kernel_args: vec![format!("talos.config={}", settings.boot_config_url())],
         system_extensions: settings
@@ -75,15 +83,18 @@ pub async fn register(
     let iso_url = state
         .factory
         .iso_url(&schematic_id, &settings.talos_version);
+    Ok((schematic_id, iso_url))
+}
 
-    let mut attempt = 0;
-    let done = loop {
-        attempt += 1;
-        match register_write(state, &ek, &hw, role, &schematic_id, &iso_url).await {
-            Err(e) if e.is_write_conflict() && attempt < ATTEMPTS => continue,
-            other => break other?,
-        }
-    };
+/// `node.image_created`, and for a new machine `node.registered` and
+/// `machine.registered`.
+fn announce(
+    state: &AppState,
+    done: &Registered,
+    schematic_id: &str,
+    iso_url: &str,
+    client_ip: Option<&str>,
+) {
     let now = state.clock.now();
     let m = &done.machine;
     state.events.emit(
@@ -91,8 +102,8 @@ pub async fn register(
         m,
         now,
         &[
-            ("schematic_id", Some(&schematic_id)),
-            ("iso_url", Some(&iso_url)),
+            ("schematic_id", Some(schematic_id)),
+            ("iso_url", Some(iso_url)),
         ],
     );
     if done.created {
@@ -100,10 +111,7 @@ pub async fn register(
             NodeEvent::Registered,
             m,
             now,
-            &[
-                ("ip_address", client_ip.as_deref()),
-                ("tpm_available", Some("true")),
-            ],
+            &[("ip_address", client_ip), ("tpm_available", Some("true"))],
         );
         machine_activity(
             &state.activity,
@@ -113,6 +121,15 @@ pub async fn register(
             &[("via", Some("register"))],
         );
     }
+}
+
+/// The seed's answer; no token (empty strings) when none was issued.
+fn register_answer(
+    settings: &crate::config::machines::MachineSettings,
+    done: Registered,
+    iso_url: String,
+) -> RegisterResponse {
+    let m = &done.machine;
     let message = match (m.status, &done.token, done.created) {
         (MachineStatus::PendingApproval, _, true) => {
             "Machine registered — awaiting operator approval; download the ISO and boot, the \
@@ -134,7 +151,7 @@ pub async fn register(
         Some(token) => (token.clone(), settings.config_url(&token)),
         None => (String::new(), String::new()),
     };
-    Ok(RegisterResponse {
+    RegisterResponse {
         machine_id: m.machine_id.clone(),
         role: m.role,
         status: m.status,
@@ -142,7 +159,7 @@ pub async fn register(
         config_url,
         config_token,
         message: message.to_owned(),
-    })
+    }
 }
 
 fn register_event(state: &AppState, role: Role) -> Event {
@@ -221,14 +238,7 @@ pub async fn self_register(
         req.hw_product.as_deref(),
     )?;
     let role = req.desired_role.unwrap_or_default();
-    let mut attempt = 0;
-    let (m, created) = loop {
-        attempt += 1;
-        match self_register_write(state, &ek, &hw, role).await {
-            Err(e) if e.is_write_conflict() && attempt < ATTEMPTS => continue,
-            other => break other?,
-        }
-    };
+    let (m, created) = retry_on_conflict(|| self_register_write(state, &ek, &hw, role)).await?;
     if created {
         let now = state.clock.now();
         state.events.emit(
@@ -348,14 +358,7 @@ pub async fn import(
     };
     // Import is idempotent: losing the insert race to a concurrent import
     // of the same EK means retrying, which then updates the winner's row.
-    let mut attempt = 0;
-    let (m, token) = loop {
-        attempt += 1;
-        match import_write(state, operator, &input).await {
-            Err(e) if e.is_write_conflict() && attempt < ATTEMPTS => continue,
-            other => break other?,
-        }
-    };
+    let (m, token) = retry_on_conflict(|| import_write(state, operator, &input)).await?;
 
     let message = match m.status {
         MachineStatus::PendingApproval => format!(
@@ -372,6 +375,61 @@ pub async fn import(
         config_url: token.map(|t| state.settings.machines.config_url(&t)),
         message,
     })
+}
+
+/// The machine an import updates, locked; `None` when it creates one. A
+/// `machine_id` asked for must match the EK's machine, or be free.
+async fn lock_imported(
+    tx: &mut attest_store::WriteTx,
+    sha256: Option<&str>,
+    sha384: Option<&str>,
+    wanted_id: &Option<String>,
+) -> Result<Option<MachineRecord>, MachineError> {
+    match MachineRepo::find_by_ek(tx, sha256, sha384).await? {
+        Some(m) => {
+            if wanted_id.as_ref().is_some_and(|id| *id != m.machine_id) {
+                return Err(MachineError::StateConflict(format!(
+                    "this EK is already registered as machine {}",
+                    m.machine_id
+                )));
+            }
+            Ok(MachineRepo::lock(tx, &m.machine_id).await?)
+        }
+        None => {
+            if let Some(id) = wanted_id {
+                if MachineRepo::get_in(tx, id).await?.is_some() {
+                    return Err(MachineError::StateConflict(format!(
+                        "machine_id {id} is already used by another EK"
+                    )));
+                }
+            }
+            Ok(None)
+        }
+    }
+}
+
+/// A new record for an import, from the receipt's digests (the material
+/// may be absent) and the `machine_id` asked for.
+fn imported_record(
+    input: &ImportInput,
+    status: MachineStatus,
+    now: chrono::DateTime<chrono::Utc>,
+) -> MachineRecord {
+    let placeholder = VerifiedEk {
+        fingerprint: input.fingerprint.clone(),
+        sha256: String::new(),
+        sha384: String::new(),
+        material: String::new(),
+        source: input.source,
+    };
+    let mut m = new_record(&placeholder, input.role, status, now);
+    m.ek_sha256 = input.sha256.clone();
+    m.ek_sha384 = input.sha384.clone();
+    m.ek_material = None;
+    if let Some(id) = &input.wanted_id {
+        m.machine_id = id.clone();
+    }
+    m
 }
 
 /// A validated import request.
@@ -393,7 +451,6 @@ async fn import_write(
     input: &ImportInput,
 ) -> Result<(MachineRecord, Option<String>), MachineError> {
     let ImportInput {
-        fingerprint,
         verified,
         sha256,
         sha384,
@@ -402,34 +459,12 @@ async fn import_write(
         role,
         source,
         dual,
+        ..
     } = input;
     let (role, source, dual) = (*role, *source, *dual);
     let now = state.clock.now();
     let mut tx = state.store.begin_write().await?;
-    let found = MachineRepo::find_by_ek(&mut tx, sha256.as_deref(), sha384.as_deref()).await?;
-    let locked = match &found {
-        Some(m) => {
-            if let Some(id) = &wanted_id {
-                if *id != m.machine_id {
-                    return Err(MachineError::Conflict(format!(
-                        "this EK is already registered as machine {}",
-                        m.machine_id
-                    )));
-                }
-            }
-            MachineRepo::lock(&mut tx, &m.machine_id).await?
-        }
-        None => {
-            if let Some(id) = &wanted_id {
-                if MachineRepo::get_in(&mut tx, id).await?.is_some() {
-                    return Err(MachineError::Conflict(format!(
-                        "machine_id {id} is already used by another EK"
-                    )));
-                }
-            }
-            None
-        }
-    };
+    let locked = lock_imported(&mut tx, sha256.as_deref(), sha384.as_deref(), wanted_id).await?;
     let previous = locked.as_ref().map(|m| m.status);
     let outcome = transition(
         previous,
@@ -440,23 +475,7 @@ async fn import_write(
     let created = locked.is_none();
     let mut m = match locked {
         Some(m) => m,
-        None => {
-            let placeholder = VerifiedEk {
-                fingerprint: fingerprint.clone(),
-                sha256: String::new(),
-                sha384: String::new(),
-                material: String::new(),
-                source,
-            };
-            let mut m = new_record(&placeholder, role, outcome.status, now);
-            m.ek_sha256 = sha256.clone();
-            m.ek_sha384 = sha384.clone();
-            m.ek_material = None;
-            if let Some(id) = &wanted_id {
-                m.machine_id = id.clone();
-            }
-            m
-        }
+        None => imported_record(input, outcome.status, now),
     };
     if m.status == MachineStatus::PendingApproval {
         m.role = role;
@@ -480,7 +499,7 @@ async fn import_write(
     }
     let entry = NewAuditEntry {
         operator_cn: operator.to_owned(),
-        action: "import".into(),
+        action: AuditAction::Import.into(),
         machine_id: Some(m.machine_id.clone()),
         prev_state: previous.map(|s| s.as_str().to_owned()),
         new_state: Some(m.status.as_str().to_owned()),

@@ -8,7 +8,7 @@
 //! its own successor (it would outlive the login that vouched for it).
 
 use attest_auth::{AuthMethod, Operator, OperatorCertRecord, OperatorCertRegistry};
-use attest_domain::audit::format_timestamp;
+use attest_domain::audit::{format_timestamp, AuditAction};
 use attest_pki::KeyAlgorithm;
 use attest_proto::operator::{
     OperatorCertInfo, OperatorCertRequest, OperatorCertResponse, RevokeOperatorCertRequest,
@@ -102,7 +102,7 @@ pub async fn issue(
             "for={cn} principal={principal} serial={} valid_hours={hours} method={}",
             issued.serial_hex, caller.method
         )),
-        ..NewAuditEntry::new(&caller.identity, "issue_operator_cert")
+        ..NewAuditEntry::new(&caller.identity, AuditAction::IssueOperatorCert)
     };
     AuditRepo::append(&mut tx, &entry, now).await?;
     tx.commit().await?;
@@ -196,7 +196,7 @@ pub async fn revoke(
             "serial={serial} cn={} reason={reason}",
             stored.subject_cn
         )),
-        ..NewAuditEntry::new(&caller.identity, "revoke_operator_cert")
+        ..NewAuditEntry::new(&caller.identity, AuditAction::RevokeOperatorCert)
     };
     AuditRepo::append(&mut tx, &entry, now).await?;
     tx.commit().await?;

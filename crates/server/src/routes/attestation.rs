@@ -16,7 +16,7 @@ use utoipa_axum::routes;
 use crate::error::ApiError;
 use crate::extract::ApiJson;
 use crate::limits::{AttestClass, Throttled};
-use crate::machines::{ak_credential, attest};
+use crate::machines::{ak_activate, ak_credential, attest, nonce};
 use crate::state::AppState;
 use attest_ext::telemetry::families;
 
@@ -38,7 +38,7 @@ pub async fn challenge(
     _limit: Throttled<AttestClass>,
     State(state): State<AppState>,
 ) -> Result<Json<ChallengeResponse>, ApiError> {
-    Ok(Json(attest::challenge(&state).await?))
+    Ok(Json(nonce::challenge(&state).await?))
 }
 
 /// Attests a machine and tells the Talos extension what to do next
@@ -111,5 +111,7 @@ pub async fn ak_activate(
     Path(machine_id): Path<String>,
     ApiJson(req): ApiJson<AkActivateRequest>,
 ) -> Result<Json<AkActivateResponse>, ApiError> {
-    Ok(Json(attest::ak_activate(&state, &machine_id, req).await?))
+    Ok(Json(
+        ak_activate::ak_activate(&state, &machine_id, req).await?,
+    ))
 }

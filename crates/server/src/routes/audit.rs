@@ -2,6 +2,7 @@
 //! `GET /api/v1/audit/verify`, and its signed checkpoints under
 //! `/api/v1/audit/checkpoints` (see `docs/audit.md`).
 
+use attest_domain::audit::AuditAction;
 use attest_proto::audit::{
     AuditCheckpoint, AuditCheckpointKey, AuditCheckpointList, AuditCheckpointVerifyRequest,
     AuditEntry, AuditPageQuery, AuditVerifyResponse,
@@ -112,7 +113,7 @@ pub async fn create_checkpoint(
     operator: AuthenticatedOperator,
     State(state): State<AppState>,
 ) -> Result<(StatusCode, Json<AuditCheckpoint>), ApiError> {
-    let mut entry = NewAuditEntry::new(operator.identity(), "audit.checkpoint");
+    let mut entry = NewAuditEntry::new(operator.identity(), AuditAction::AuditCheckpoint);
     entry.detail = Some("checkpoint requested".into());
     let mut tx = state.store.begin_write().await?;
     AuditRepo::append(&mut tx, &entry, state.clock.now()).await?;
