@@ -33,7 +33,10 @@ PY
 factory=$!
 token="schemathesis-$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-(cd "$work" && ITL_ADMIN_TOKEN="$token" ITL_CA_KEY_PASSPHRASE=schemathesis ITL_LOG=warn \
+# Loopback is exempt from the per-source rate limits: every generated
+# request comes from 127.0.0.1 and must reach the logic behind the limit
+# (the limits themselves are tested in crates/server/tests/limits.rs).
+(cd "$work" && ITL_RATE_LIMIT_EXEMPT=127.0.0.0/8 ITL_ADMIN_TOKEN="$token" ITL_CA_KEY_PASSPHRASE=schemathesis ITL_LOG=warn \
    ITL_IMAGE_FACTORY_URL="http://127.0.0.1:$factory_port" \
    exec "$binary" serve --listen "127.0.0.1:$port") > "$work/server.log" 2>&1 &
 server=$!

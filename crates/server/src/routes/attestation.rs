@@ -33,7 +33,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[utoipa::path(get, path = "/api/v1/attest/challenge", tag = "attestation",
     responses(
         (status = 200, description = "A fresh nonce", body = ChallengeResponse),
-        (status = 429, description = "Nonce store capacity exceeded (too many outstanding challenges)", body = ErrorBody)))]
+        (status = 429, description = "Too many requests from this source, or the nonce store is full (too many outstanding challenges)", body = ErrorBody)))]
 pub async fn challenge(
     _limit: Throttled<AttestClass>,
     State(state): State<AppState>,
@@ -51,7 +51,8 @@ pub async fn challenge(
         (status = 403, description = "Machine is in rejected state", body = ErrorBody),
         (status = 409, description = "Nonce already consumed — replay detected", body = ErrorBody),
         (status = 410, description = "Nonce has expired — request a new challenge", body = ErrorBody),
-        (status = 422, description = "EK fingerprint mismatch, unknown nonce_id, a field required by ITL_REQUIRE_NONCE/ITL_REQUIRE_QUOTE missing, or evidence that does not verify", body = ErrorBody)))]
+        (status = 422, description = "EK fingerprint mismatch, unknown nonce_id, a field required by ITL_REQUIRE_NONCE/ITL_REQUIRE_QUOTE missing, or evidence that does not verify", body = ErrorBody),
+        (status = 429, description = "Too many requests from this source (per-source rate limit); Retry-After says when to retry", body = ErrorBody)))]
 pub async fn attest_machine(
     _limit: Throttled<AttestClass>,
     State(state): State<AppState>,
@@ -80,7 +81,8 @@ pub async fn attest_machine(
         (status = 403, description = "EK does not match, or machine revoked/rejected", body = ErrorBody),
         (status = 404, description = "Machine not found", body = ErrorBody),
         (status = 409, description = "An AK proven by credential activation is already bound", body = ErrorBody),
-        (status = 422, description = "AK is not a restricted, fixedTPM signing key of an accepted type", body = ErrorBody)))]
+        (status = 422, description = "AK is not a restricted, fixedTPM signing key of an accepted type", body = ErrorBody),
+        (status = 429, description = "Too many requests from this source (per-source rate limit); Retry-After says when to retry", body = ErrorBody)))]
 pub async fn ak_credential_challenge(
     _limit: Throttled<AttestClass>,
     State(state): State<AppState>,
@@ -104,7 +106,8 @@ pub async fn ak_credential_challenge(
         (status = 404, description = "Machine not found", body = ErrorBody),
         (status = 409, description = "Nonce or credential activation already used — replay detected, or an AK is already activated (only a credential-proven AK replaces one bound by the EK certificate)", body = ErrorBody),
         (status = 410, description = "Nonce or credential activation has expired", body = ErrorBody),
-        (status = 422, description = "AK key type/size not accepted, quote signature invalid, PCR digest mismatch, or credential activation failed", body = ErrorBody)))]
+        (status = 422, description = "AK key type/size not accepted, quote signature invalid, PCR digest mismatch, or credential activation failed", body = ErrorBody),
+        (status = 429, description = "Too many requests from this source (per-source rate limit); Retry-After says when to retry", body = ErrorBody)))]
 pub async fn ak_activate(
     _limit: Throttled<AttestClass>,
     State(state): State<AppState>,

@@ -60,7 +60,8 @@ fn respond(d: Delivered) -> Response {
         (status = 403, description = "Machine locked, revoked or rejected", body = ErrorBody),
         (status = 404, description = "Token not found", body = ErrorBody),
         (status = 406, description = "ITL_REQUIRE_ENCRYPTED_DELIVERY=true and no envelope was asked for, or the envelope asked for cannot be made for this machine", body = ErrorBody),
-        (status = 503, description = "The role's base config is missing or invalid", body = ErrorBody)))]
+        (status = 503, description = "The role's base config is missing or invalid", body = ErrorBody),
+        (status = 429, description = "Too many requests from this source (per-source rate limit); Retry-After says when to retry", body = ErrorBody)))]
 pub async fn config_by_token(
     _limit: Throttled<AttestClass>,
     State(state): State<AppState>,
@@ -85,7 +86,8 @@ pub async fn config_by_token(
                 (CredentialConfigEnvelope = "application/vnd.itl.config.credential+json"))),
         (status = 406, description = "Plaintext refused (ITL_REQUIRE_ENCRYPTED_DELIVERY=true), or no EK to seal to", body = ErrorBody),
         (status = 422, description = "Missing or malformed mac", body = ErrorBody),
-        (status = 503, description = "The role's base config is missing or invalid", body = ErrorBody)))]
+        (status = 503, description = "The role's base config is missing or invalid", body = ErrorBody),
+        (status = 429, description = "Too many requests from this source (per-source rate limit); Retry-After says when to retry", body = ErrorBody)))]
 pub async fn config_by_mac(
     _limit: Throttled<AttestClass>,
     State(state): State<AppState>,

@@ -41,7 +41,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         (status = 200, description = "Enrollment cert issued", body = RequestCertResponse),
         (status = 403, description = "EK material does not match the stored fingerprint, or the machine is not approved, locked or revoked", body = ErrorBody),
         (status = 404, description = "Machine not found", body = ErrorBody),
-        (status = 422, description = "Invalid body, or a wrapping key that is not RSA >= 2048 or too small to carry the key", body = ErrorBody)))]
+        (status = 422, description = "Invalid body, or a wrapping key that is not RSA >= 2048 or too small to carry the key", body = ErrorBody),
+        (status = 429, description = "Too many requests from this source, or the machine reached ITL_MACHINE_CERTS_PER_DAY; Retry-After says when to retry", body = ErrorBody)))]
 pub async fn request_cert(
     _limit: Throttled<AttestClass>,
     State(state): State<AppState>,
@@ -62,7 +63,8 @@ pub async fn request_cert(
         (status = 404, description = "machine_id from cert CN not found", body = ErrorBody),
         (status = 409, description = "Nonce already consumed — replay detected", body = ErrorBody),
         (status = 410, description = "Nonce has expired", body = ErrorBody),
-        (status = 422, description = "Invalid body, or a nonce this server did not issue", body = ErrorBody)))]
+        (status = 422, description = "Invalid body, or a nonce this server did not issue", body = ErrorBody),
+        (status = 429, description = "Too many requests from this source (per-source rate limit); Retry-After says when to retry", body = ErrorBody)))]
 pub async fn enroll(
     _limit: Throttled<AttestClass>,
     State(state): State<AppState>,
