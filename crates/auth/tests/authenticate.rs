@@ -2,8 +2,8 @@
 //! End-to-end operator authentication against a real discovery + JWKS
 //! server on loopback, a real enrollment CA, and a manual clock.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
 
 use attest_auth::{
     AuthConfig, AuthError, AuthMethod, ClientCertVerifier, OidcConfig, OperatorAuthenticator,
@@ -11,18 +11,15 @@ use attest_auth::{
 use attest_auth::{OperatorCertRecord, OperatorCertRegistry};
 use attest_domain::clock::{Clock, ManualClock, SharedClock};
 use attest_pki::{CaOptions, EnrollmentCa, KeyAlgorithm};
-use axum::extract::State;
-use axum::routing::get;
-use axum::{Json, Router};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use chrono::{Duration, Utc};
 use http::{HeaderMap, HeaderValue, StatusCode};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
-use pkcs8::{EncodePrivateKey, EncodePublicKey, LineEnding};
-use rsa::traits::PublicKeyParts;
 use secrecy::SecretString;
 use serde_json::{json, Value};
+
+use attest_test_support::idp::{Idp, SigningKey};
 
 const REALM_PATH: &str = "/realms/itl";
 const ROLE: &str = "attestation-operator";
@@ -31,137 +28,17 @@ const ADMIN_TOKEN: &str = "break-glass-token-0123456789abcdef";
 
 // ---------------------------------------------------------------- keys
 
-struct RsaKey {
-    encoding: EncodingKey,
-    public_pem: String,
-    jwk: Value,
+/// The RS256 key of the provider (one RSA pair per test binary).
+fn rsa_key() -> SigningKey {
+    SigningKey::rs256("rsa-1")
 }
 
-/// RSA key generation is slow in debug builds: one key for the whole binary.
-fn rsa_key() -> &'static RsaKey {
-    static KEY: OnceLock<RsaKey> = OnceLock::new();
-    KEY.get_or_init(|| {
-        let private = rsa::RsaPrivateKey::new(&mut rand::thread_rng(), 2048).unwrap();
-        let public = private.to_public_key();
-        let pem = private.to_pkcs8_pem(LineEnding::LF).unwrap();
-        RsaKey {
-            encoding: EncodingKey::from_rsa_pem(pem.as_bytes()).unwrap(),
-            public_pem: public.to_public_key_pem(LineEnding::LF).unwrap(),
-            jwk: json!({
-                "kty": "RSA", "kid": "rsa-1", "use": "sig", "alg": "RS256",
-                "n": URL_SAFE_NO_PAD.encode(public.n().to_bytes_be()),
-                "e": URL_SAFE_NO_PAD.encode(public.e().to_bytes_be()),
-            }),
-        }
-    })
+fn ec_p256(kid: &str) -> SigningKey {
+    SigningKey::es256(kid)
 }
 
-struct EcKey {
-    encoding: EncodingKey,
-    jwk: Value,
-}
-
-fn ec_p256(kid: &str) -> EcKey {
-    use p256::elliptic_curve::sec1::ToEncodedPoint;
-    let secret = p256::SecretKey::random(&mut rand::thread_rng());
-    let point = secret.public_key().to_encoded_point(false);
-    let pem = secret.to_pkcs8_pem(LineEnding::LF).unwrap();
-    EcKey {
-        encoding: EncodingKey::from_ec_pem(pem.as_bytes()).unwrap(),
-        jwk: json!({
-            "kty": "EC", "kid": kid, "use": "sig", "crv": "P-256",
-            "x": URL_SAFE_NO_PAD.encode(point.x().unwrap()),
-            "y": URL_SAFE_NO_PAD.encode(point.y().unwrap()),
-        }),
-    }
-}
-
-fn ec_p384(kid: &str) -> EcKey {
-    use p384::elliptic_curve::sec1::ToEncodedPoint;
-    let secret = p384::SecretKey::random(&mut rand::thread_rng());
-    let point = secret.public_key().to_encoded_point(false);
-    let pem = secret.to_pkcs8_pem(LineEnding::LF).unwrap();
-    EcKey {
-        encoding: EncodingKey::from_ec_pem(pem.as_bytes()).unwrap(),
-        jwk: json!({
-            "kty": "EC", "kid": kid, "use": "sig", "crv": "P-384",
-            "x": URL_SAFE_NO_PAD.encode(point.x().unwrap()),
-            "y": URL_SAFE_NO_PAD.encode(point.y().unwrap()),
-        }),
-    }
-}
-
-// ---------------------------------------------------------------- IdP
-
-#[derive(Default)]
-struct Idp {
-    issuer: Mutex<String>,
-    keys: Mutex<Vec<Value>>,
-    jwks_hits: AtomicUsize,
-    discovery_hits: AtomicUsize,
-    /// Simulates an outage of the JWKS endpoint.
-    failing: AtomicBool,
-    /// Simulates a slow JWKS endpoint.
-    jwks_delay_ms: AtomicU64,
-    /// Replaces the advertised `jwks_uri`.
-    jwks_uri_override: Mutex<Option<String>>,
-}
-
-async fn discovery(State(idp): State<Arc<Idp>>) -> Json<Value> {
-    idp.discovery_hits.fetch_add(1, Ordering::SeqCst);
-    let issuer = idp.issuer.lock().unwrap().clone();
-    let jwks_uri = idp
-        .jwks_uri_override
-        .lock()
-        .unwrap()
-        .clone()
-        .unwrap_or_else(|| format!("{issuer}/protocol/openid-connect/certs"));
-    Json(json!({
-        "issuer": issuer,
-        "jwks_uri": jwks_uri,
-        "id_token_signing_alg_values_supported": ["RS256", "ES256"],
-    }))
-}
-
-async fn jwks(State(idp): State<Arc<Idp>>) -> Result<Json<Value>, StatusCode> {
-    idp.jwks_hits.fetch_add(1, Ordering::SeqCst);
-    let delay = idp.jwks_delay_ms.load(Ordering::SeqCst);
-    if delay > 0 {
-        tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
-    }
-    if idp.failing.load(Ordering::SeqCst) {
-        return Err(StatusCode::SERVICE_UNAVAILABLE);
-    }
-    let mut keys = idp.keys.lock().unwrap().clone();
-    // Real JWKS documents carry encryption keys too; they must be skipped.
-    keys.push(
-        json!({"kty": "RSA", "kid": "enc-1", "use": "enc", "alg": "RSA-OAEP",
-        "n": rsa_key().jwk["n"], "e": "AQAB"}),
-    );
-    Ok(Json(json!({ "keys": keys })))
-}
-
-async fn start_idp(keys: Vec<Value>) -> (Arc<Idp>, String) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let issuer = format!("http://{addr}{REALM_PATH}");
-    let idp = Arc::new(Idp::default());
-    *idp.issuer.lock().unwrap() = issuer.clone();
-    *idp.keys.lock().unwrap() = keys;
-    let app = Router::new()
-        .route(
-            &format!("{REALM_PATH}/.well-known/openid-configuration"),
-            get(discovery),
-        )
-        .route(
-            &format!("{REALM_PATH}/protocol/openid-connect/certs"),
-            get(jwks),
-        )
-        .with_state(idp.clone());
-    tokio::spawn(async move {
-        axum::serve(listener, app).await.unwrap();
-    });
-    (idp, issuer)
+fn ec_p384(kid: &str) -> SigningKey {
+    SigningKey::es384(kid)
 }
 
 // ---------------------------------------------------------------- fixture
@@ -171,7 +48,7 @@ struct Fixture {
     issuer: String,
     clock: ManualClock,
     auth: OperatorAuthenticator,
-    ec: EcKey,
+    ec: SigningKey,
 }
 
 struct Options {
@@ -221,7 +98,8 @@ impl Default for Options {
 
 async fn fixture(opts: Options) -> Fixture {
     let ec = ec_p256("ec-1");
-    let (idp, issuer) = start_idp(vec![rsa_key().jwk.clone(), ec.jwk.clone()]).await;
+    let idp = Idp::start_with(ec.clone(), vec![rsa_key().jwk.clone(), ec.jwk.clone()]).await;
+    let issuer = idp.issuer.clone();
     let clock = ManualClock::new(Utc::now());
     let shared: SharedClock = Arc::new(clock.clone());
     let mut oidc = OidcConfig::new(issuer.clone());

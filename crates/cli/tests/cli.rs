@@ -8,6 +8,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
+use attest_test_support::idp::Idp;
 use common::*;
 use serde_json::{json, Value};
 
@@ -191,7 +192,7 @@ fn audit_verify_exits_non_zero_on_a_broken_chain() {
     let s = TestServer::start();
     s.import("worker-app");
     s.import("worker-app");
-    let pool = s.db.as_ref().unwrap().store().pool().clone();
+    let pool = s.app().db.store().pool().clone();
     s.rt.block_on(async {
         // An attacker with database access drops the guard first.
         attest_store::sqlx::query("DROP TRIGGER audit_log_no_update")
@@ -242,7 +243,7 @@ fn audit_verify_checks_checkpoints_kept_outside() {
 
     // The attacker cuts the newest entry off, moves the tip back and
     // removes the stored checkpoints.
-    let pool = s.db.as_ref().unwrap().store().pool().clone();
+    let pool = s.app().db.store().pool().clone();
     s.rt.block_on(async {
         for sql in [
             "DROP TRIGGER audit_log_no_delete",
@@ -588,131 +589,26 @@ fn the_example_tag_plugin_is_listed() {
 
 // ---- auth ---------------------------------------------------------------
 
-mod oidc {
-    //! A loopback OIDC issuer: discovery, password / refresh / device-code
-    //! grants. Tokens are JWT-shaped but unsigned.
+/// The operator claims of `user`'s tokens.
+fn operator_claims(user: &str) -> Value {
+    json!({"sub": format!("sub-{user}"), "preferred_username": user,
+        "realm_access": {"roles": ["attestation-operator"]}})
+}
 
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    use std::sync::Arc;
-
-    use axum::extract::State;
-    use axum::routing::{get, post};
-    use axum::{Form, Json, Router};
-    use base64::Engine;
-    use serde_json::{json, Value};
-
-    #[derive(Clone)]
-    pub struct Issuer {
-        pub url: String,
-        pub polls: Arc<AtomicUsize>,
-        pub refreshes: Arc<AtomicUsize>,
-    }
-
-    pub fn jwt(user: &str, n: usize) -> String {
-        let b64 = |v: Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string());
-        format!(
-            "{}.{}.c2lnbmF0dXJl",
-            b64(json!({"alg": "RS256", "typ": "JWT"})),
-            b64(
-                json!({"sub": format!("sub-{user}"), "preferred_username": user,
-                "iss": "test", "exp": 4102444800u64, "n": n,
-                "realm_access": {"roles": ["attestation-operator"]}})
-            )
-        )
-    }
-
-    async fn token(
-        State(issuer): State<Issuer>,
-        Form(form): Form<Vec<(String, String)>>,
-    ) -> (axum::http::StatusCode, Json<Value>) {
-        let field = |k: &str| {
-            form.iter()
-                .find(|(key, _)| key == k)
-                .map(|(_, v)| v.clone())
-                .unwrap_or_default()
-        };
-        let ok = |user: &str, n: usize| {
-            (
-                axum::http::StatusCode::OK,
-                Json(json!({
-                    "access_token": jwt(user, n), "refresh_token": format!("refresh-{n}"),
-                    "token_type": "Bearer", "expires_in": 300
-                })),
-            )
-        };
-        let bad = |e: &str| {
-            (
-                axum::http::StatusCode::BAD_REQUEST,
-                Json(json!({"error": e, "error_description": "nope"})),
-            )
-        };
-        match field("grant_type").as_str() {
-            "password" if field("client_id") == "attestation-cli" => {
-                if field("username") == "alice" && field("password") == "correct horse" {
-                    ok("alice", 0)
-                } else {
-                    (
-                        axum::http::StatusCode::UNAUTHORIZED,
-                        Json(
-                            json!({"error": "invalid_grant", "error_description": "Invalid user credentials"}),
-                        ),
-                    )
-                }
-            }
-            "refresh_token" if field("refresh_token").starts_with("refresh-") => {
-                let n = issuer.refreshes.fetch_add(1, Ordering::SeqCst) + 1;
-                ok("alice", 100 + n)
-            }
-            "urn:ietf:params:oauth:grant-type:device_code" if field("device_code") == "dev-123" => {
-                if issuer.polls.fetch_add(1, Ordering::SeqCst) < 1 {
-                    bad("authorization_pending")
-                } else {
-                    ok("bob", 7)
-                }
-            }
-            _ => bad("unsupported_grant_type"),
-        }
-    }
-
-    pub async fn start() -> Issuer {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}/realms/test", listener.local_addr().unwrap());
-        let issuer = Issuer {
-            url: url.clone(),
-            polls: Arc::default(),
-            refreshes: Arc::default(),
-        };
-        let discovery = json!({
-            "issuer": url,
-            "token_endpoint": format!("{url}/protocol/openid-connect/token"),
-            "device_authorization_endpoint": format!("{url}/protocol/openid-connect/auth/device"),
-        });
-        let app = Router::new()
-            .route(
-                "/realms/test/.well-known/openid-configuration",
-                get(move || {
-                    let d = discovery.clone();
-                    async move { Json(d) }
-                }),
-            )
-            .route("/realms/test/protocol/openid-connect/token", post(token))
-            .route(
-                "/realms/test/protocol/openid-connect/auth/device",
-                post(|| async {
-                    Json(json!({"device_code": "dev-123", "user_code": "WDJB-MJHT",
-                        "verification_uri": "https://sso.test/device", "expires_in": 60, "interval": 1}))
-                }),
-            )
-            .with_state(issuer.clone());
-        tokio::spawn(async move { axum::serve(listener, app).await });
-        issuer
-    }
+/// The loopback OpenID Provider, for the CLI's client only.
+fn start_idp(rt: &tokio::runtime::Runtime) -> std::sync::Arc<Idp> {
+    rt.block_on(async {
+        let idp = Idp::start().await;
+        *idp.client_id.lock().unwrap() = Some("attestation-cli".into());
+        idp
+    })
 }
 
 #[test]
 fn login_caches_the_token_privately_refreshes_it_and_logout_removes_it() {
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let issuer = rt.block_on(oidc::start());
+    let idp = start_idp(&rt);
+    idp.add_user("alice", "correct horse", operator_claims("alice"));
     let config = tempfile::tempdir().unwrap();
     let cache = config.path().join("attestation/token.json");
     let cli = |args: &[&str]| Run::new(args).env("XDG_CONFIG_HOME", config.path());
@@ -722,7 +618,7 @@ fn login_caches_the_token_privately_refreshes_it_and_logout_removes_it() {
         "auth",
         "login",
         "--issuer",
-        &issuer.url,
+        &idp.issuer,
         "--username",
         "alice",
         "--password-stdin",
@@ -735,16 +631,16 @@ fn login_caches_the_token_privately_refreshes_it_and_logout_removes_it() {
 
     // Password grant with the issuer from ITL_OIDC_ISSUER.
     let done = cli(&["auth", "login", "--username", "alice", "--password-stdin"])
-        .env("ITL_OIDC_ISSUER", &issuer.url)
+        .env("ITL_OIDC_ISSUER", &idp.issuer)
         .stdin("correct horse\n")
         .ok();
     assert!(done.stderr().contains("logged in as alice"), "{done:?}");
-    let token = oidc::jwt("alice", 0);
+    let token = idp.last_issued().unwrap();
     assert!(!done.stdout().contains(&token) && !done.stderr().contains(&token));
     assert_eq!(mode(&cache), 0o600);
     let cached: Value = serde_json::from_slice(&std::fs::read(&cache).unwrap()).unwrap();
     assert_eq!(cached["access_token"], json!(token));
-    assert_eq!(cached["refresh_token"], json!("refresh-0"));
+    assert_eq!(cached["refresh_token"], json!("refresh-1"));
 
     // whoami uses the cache.
     let me = cli(&["auth", "whoami", "-o", "json"]).ok().json();
@@ -762,11 +658,9 @@ fn login_caches_the_token_privately_refreshes_it_and_logout_removes_it() {
     std::fs::write(&cache, expired.to_string()).unwrap();
     cli(&["auth", "whoami"]).ok();
     let refreshed: Value = serde_json::from_slice(&std::fs::read(&cache).unwrap()).unwrap();
-    assert_eq!(refreshed["access_token"], json!(oidc::jwt("alice", 101)));
-    assert_eq!(
-        issuer.refreshes.load(std::sync::atomic::Ordering::SeqCst),
-        1
-    );
+    assert_eq!(refreshed["access_token"], json!(idp.last_issued().unwrap()));
+    assert_ne!(refreshed["access_token"], json!(token));
+    assert_eq!(idp.refreshes.load(std::sync::atomic::Ordering::SeqCst), 1);
     assert_eq!(mode(&cache), 0o600);
 
     // The cached token is what API commands send (the server rejects it: 3).
@@ -791,9 +685,10 @@ fn login_caches_the_token_privately_refreshes_it_and_logout_removes_it() {
 #[test]
 fn device_code_login_polls_until_authorised() {
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let issuer = rt.block_on(oidc::start());
+    let idp = start_idp(&rt);
+    idp.authorise_device("bob", operator_claims("bob"), 1);
     let config = tempfile::tempdir().unwrap();
-    let done = Run::new(&["auth", "login", "--device", "--issuer", &issuer.url])
+    let done = Run::new(&["auth", "login", "--device", "--issuer", &idp.issuer])
         .env("XDG_CONFIG_HOME", config.path())
         .ok();
     assert!(
@@ -801,7 +696,10 @@ fn device_code_login_polls_until_authorised() {
         "{done:?}"
     );
     assert!(done.stderr().contains("logged in as bob"), "{done:?}");
-    assert_eq!(issuer.polls.load(std::sync::atomic::Ordering::SeqCst), 2);
+    assert_eq!(
+        idp.device_polls.load(std::sync::atomic::Ordering::SeqCst),
+        2
+    );
     assert_eq!(mode(&config.path().join("attestation/token.json")), 0o600);
     // --device and --username exclude each other: usage error.
     Run::new(&[
@@ -811,7 +709,7 @@ fn device_code_login_polls_until_authorised() {
         "--username",
         "x",
         "--issuer",
-        &issuer.url,
+        &idp.issuer,
     ])
     .fails(2);
 }

@@ -10,91 +10,27 @@
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
 use std::sync::Arc;
-use std::time::Duration;
 
-use attest_domain::clock::SystemClock;
-use attest_server::config::{OidcSettings, Settings};
-use attest_server::serve::start;
+use attest_server::config::OidcSettings;
 use attest_store::testing::TestDb;
-use axum::routing::{get, post};
-use axum::{Form, Json, Router};
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
-use jsonwebtoken::{Algorithm, EncodingKey, Header};
-use p256::elliptic_curve::sec1::ToEncodedPoint;
-use pkcs8::{EncodePrivateKey, LineEnding};
+use attest_test_support::idp::Idp;
+use attest_test_support::TestApp;
 use serde_json::{json, Value};
 
-/// A loopback identity provider with one signing key and one user.
-async fn start_idp() -> String {
-    let secret = p256::SecretKey::random(&mut rand::thread_rng());
-    let point = secret.public_key().to_encoded_point(false);
-    let jwk = json!({
-        "kty": "EC", "kid": "k1", "use": "sig", "crv": "P-256", "alg": "ES256",
-        "x": URL_SAFE_NO_PAD.encode(point.x().unwrap()),
-        "y": URL_SAFE_NO_PAD.encode(point.y().unwrap()),
-    });
-    let key =
-        EncodingKey::from_ec_pem(secret.to_pkcs8_pem(LineEnding::LF).unwrap().as_bytes()).unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let issuer = format!("http://{}/realms/itl", listener.local_addr().unwrap());
-    let discovery = json!({
-        "issuer": issuer,
-        "jwks_uri": format!("{issuer}/jwks"),
-        "token_endpoint": format!("{issuer}/token"),
-    });
-    let iss = issuer.clone();
-    let token = move |Form(form): Form<Vec<(String, String)>>| {
-        let key = key.clone();
-        let iss = iss.clone();
-        async move {
-            let field = |k: &str| form.iter().find(|(f, _)| f == k).map(|(_, v)| v.clone());
-            if field("grant_type").as_deref() != Some("password")
-                || field("username").as_deref() != Some("alice")
-                || field("password").as_deref() != Some("correct horse battery")
-            {
-                return (
-                    axum::http::StatusCode::UNAUTHORIZED,
-                    Json(json!({"error": "invalid_grant"})),
-                );
-            }
-            let now = chrono::Utc::now().timestamp();
-            let mut header = Header::new(Algorithm::ES256);
-            header.kid = Some("k1".into());
-            let claims = json!({
-                "iss": iss, "aud": "attestation-cli", "sub": "alice-uuid",
-                "preferred_username": "alice",
-                "iat": now, "exp": now + 300,
-                "realm_access": {"roles": ["attestation-operator"]},
-            });
-            let access = jsonwebtoken::encode(&header, &claims, &key).unwrap();
-            (
-                axum::http::StatusCode::OK,
-                Json(
-                    json!({"access_token": access, "token_type": "Bearer", "expires_in": 300,
-                            "refresh_token": "r1"}),
-                ),
-            )
-        }
-    };
-    let router = Router::new()
-        .route(
-            "/realms/itl/.well-known/openid-configuration",
-            get(move || {
-                let d = discovery.clone();
-                async move { Json(d) }
-            }),
-        )
-        .route(
-            "/realms/itl/jwks",
-            get(move || {
-                let k = jwk.clone();
-                async move { Json(json!({"keys": [k]})) }
-            }),
-        )
-        .route("/realms/itl/token", post(token));
-    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
-    issuer
+/// The loopback identity provider with one user, `alice`, whose password
+/// grant yields an operator token for the CLI's client.
+async fn start_idp() -> Arc<Idp> {
+    let idp = Idp::start().await;
+    idp.add_user(
+        "alice",
+        "correct horse battery",
+        json!({
+            "aud": "attestation-cli", "sub": "alice-uuid",
+            "preferred_username": "alice",
+            "realm_access": {"roles": ["attestation-operator"]},
+        }),
+    );
+    idp
 }
 
 fn cli(config: &std::path::Path, url: &str, args: &[&str], stdin: Option<&str>) -> Output {
@@ -131,24 +67,18 @@ fn ok(out: &Output) -> String {
 #[test]
 fn an_operator_logs_in_approves_and_verifies_the_audit_log_from_the_cli() {
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let (issuer, server, db) = rt.block_on(async {
-        let issuer = start_idp().await;
-        let db = TestDb::sqlite().await;
-        let mut settings = Settings::for_tests(dir.path(), db.url().to_string()).unwrap();
-        settings.delivery.config_cache_dir =
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/role-configs");
-        settings.oidc = Some(OidcSettings {
-            issuer: issuer.clone(),
+    let (issuer, app) = rt.block_on(async {
+        let idp = start_idp().await;
+        let issuer = idp.issuer.clone();
+        let oidc = OidcSettings {
             audience: Some("attestation-cli".into()),
-            operator_role: "attestation-operator".into(),
-            client_id: None,
-            jwks_refresh_min_interval: Duration::from_secs(30),
-        });
-        let server = start(settings, Arc::new(SystemClock)).await.unwrap();
-        (issuer, server, db)
+            ..idp.settings()
+        };
+        let db = TestDb::sqlite_with(&[]).await;
+        let app = TestApp::spawn_at(db, &|s| s.oidc = Some(oidc.clone()), chrono::Utc::now()).await;
+        (issuer, app)
     });
-    let url = server.url();
+    let url = app.server.url();
     let config = tempfile::tempdir().unwrap();
     let run = |args: &[&str], stdin: Option<&str>| cli(config.path(), &url, args, stdin);
 
@@ -229,7 +159,6 @@ fn an_operator_logs_in_approves_and_verifies_the_audit_log_from_the_cli() {
     assert_eq!(run(&["machine", "list"], None).status.code(), Some(3));
 
     rt.block_on(async {
-        server.shutdown().await.unwrap();
-        db.close().await;
+        app.stop().await;
     });
 }

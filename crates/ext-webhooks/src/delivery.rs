@@ -218,6 +218,8 @@ pub struct Worker {
     pub client: reqwest::Client,
     /// Identifies this process's leases.
     pub owner: String,
+    /// Counts rounds that found nothing due (see `Webhooks::drained`).
+    pub idle_rounds: Arc<watch::Sender<u64>>,
 }
 
 impl Worker {
@@ -237,6 +239,7 @@ impl Worker {
             if worked {
                 continue;
             }
+            self.idle_rounds.send_modify(|n| *n += 1);
             tokio::select! {
                 _ = wake.notified() => {}
                 _ = tokio::time::sleep(self.settings.poll_interval) => {}

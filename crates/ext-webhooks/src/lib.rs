@@ -61,6 +61,9 @@ const MIGRATIONS: &[Migration] = &[
 #[derive(Default)]
 pub struct Webhooks {
     running: Mutex<Option<Running>>,
+    /// Rounds the delivery worker finished with nothing due: what
+    /// [`Webhooks::drained`] waits on.
+    idle_rounds: Arc<watch::Sender<u64>>,
 }
 
 /// What exists between `on_startup` and `on_shutdown`.
@@ -73,6 +76,21 @@ struct Running {
 }
 
 impl Webhooks {
+    /// Resolves once the delivery worker has finished a whole round that
+    /// began after this call and found nothing due: every delivery due at
+    /// the clock's current time has been attempted. Lets tests (and a
+    /// graceful drain) wait for the queue instead of sleeping.
+    pub async fn drained(&self) {
+        let mut rounds = self.idle_rounds.subscribe();
+        let seen = *rounds.borrow_and_update();
+        if let Some(running) = self.lock().as_ref() {
+            running.wake.notify_one();
+        }
+        // The round in flight may have begun before this call; the one
+        // after it began after.
+        let _ = rounds.wait_for(|n| *n >= seen + 2).await;
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Option<Running>> {
         self.running
             .lock()
@@ -128,6 +146,7 @@ impl Extension for Webhooks {
                 settings: settings.clone(),
                 client,
                 owner: uuid::Uuid::new_v4().to_string(),
+                idle_rounds: self.idle_rounds.clone(),
             };
             let task = tokio::spawn(worker.run(wake.clone(), stop_rx));
             if !settings.allow_private_targets {

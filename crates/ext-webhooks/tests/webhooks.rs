@@ -43,7 +43,7 @@ async fn api_requires_operators_validates_and_audits() {
         eprintln!("-- running on {}", db.backend());
         let dir = tempfile::tempdir().unwrap();
         let clock = ManualClock::new(Utc::now());
-        let server = start(dir.path(), db.url(), &clock, &[]).await;
+        let (server, _) = start(dir.path(), db.url(), &clock, &[]).await;
         let api = Api::new(&server);
 
         // Every route wants an operator: none or a wrong token is 401.
@@ -237,7 +237,7 @@ async fn delivers_signed_events_matching_the_filter() {
         eprintln!("-- running on {}", db.backend());
         let dir = tempfile::tempdir().unwrap();
         let clock = ManualClock::new(Utc::now());
-        let server = start(dir.path(), db.url(), &clock, &[allow_private()]).await;
+        let (server, webhooks) = start(dir.path(), db.url(), &clock, &[allow_private()]).await;
         let api = Api::new(&server);
         let receiver = Receiver::start().await;
         let secret = "my-signing-secret";
@@ -333,7 +333,7 @@ async fn delivers_signed_events_matching_the_filter() {
             (repo::pending_count(&pool).await.unwrap() == 0).then_some(())
         })
         .await;
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        webhooks.drained().await;
         assert_eq!(receiver.received().len(), 3);
         let counts = server
             .extension_context
@@ -362,7 +362,7 @@ async fn a_burst_of_events_is_queued_in_batches_without_loss() {
         eprintln!("-- running on {}", db.backend());
         let dir = tempfile::tempdir().unwrap();
         let clock = ManualClock::new(Utc::now());
-        let server = start(dir.path(), db.url(), &clock, &[allow_private()]).await;
+        let (server, _) = start(dir.path(), db.url(), &clock, &[allow_private()]).await;
         let api = Api::new(&server);
         let receiver = Receiver::start().await;
         api.create(json!({"url": receiver.url("/burst"), "events": ["machine.approved"]}))
@@ -420,7 +420,7 @@ async fn retries_after_backoff_gives_up_and_truncates_bodies() {
             ("ITL_WEBHOOK_MAX_ATTEMPTS", "3"),
             ("ITL_WEBHOOK_BACKOFF_SECONDS", "5"),
         ];
-        let server = start(dir.path(), db.url(), &clock, &env).await;
+        let (server, webhooks) = start(dir.path(), db.url(), &clock, &env).await;
         let api = Api::new(&server);
         let receiver = Receiver::start().await;
         // 10 000 bytes of two-byte characters: stored cut to 4096 bytes.
@@ -441,7 +441,7 @@ async fn retries_after_backoff_gives_up_and_truncates_bodies() {
         );
 
         // The retry waits for the backoff on the server's clock.
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        webhooks.drained().await;
         assert_eq!(receiver.received().len(), 1);
         clock.advance(chrono::Duration::seconds(6));
         let rows = api.wait_deliveries(&w, 2).await;
@@ -466,12 +466,12 @@ async fn retries_after_backoff_gives_up_and_truncates_bodies() {
         clock.advance(chrono::Duration::seconds(6));
         api.wait_deliveries(&f, 2).await;
         clock.advance(chrono::Duration::seconds(6));
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        webhooks.drained().await;
         assert_eq!(api.deliveries(&f).await.len(), 2, "second retry waits 10 s");
         clock.advance(chrono::Duration::seconds(5));
         api.wait_deliveries(&f, 3).await;
         clock.advance(chrono::Duration::hours(1));
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        webhooks.drained().await;
         assert_eq!(api.deliveries(&f).await.len(), 3);
         let pool = server.extension_context.store.pool();
         assert_eq!(repo::pending_count(pool).await.unwrap(), 0);
@@ -504,7 +504,7 @@ async fn queued_deliveries_survive_a_restart() {
         let receiver = Receiver::start().await;
         receiver.script(503, "down for maintenance");
 
-        let server = start(dir.path(), db.url(), &clock, &[allow_private()]).await;
+        let (server, _) = start(dir.path(), db.url(), &clock, &[allow_private()]).await;
         let api = Api::new(&server);
         let w = id_of(
             &api.create(json!({"url": receiver.url("/r"), "events": ["machine.locked"]}))
@@ -521,7 +521,7 @@ async fn queued_deliveries_survive_a_restart() {
 
         // Due while no server runs; the next server on the database sends it.
         clock.advance(chrono::Duration::seconds(10));
-        let server = start(dir.path(), db.url(), &clock, &[allow_private()]).await;
+        let (server, _) = start(dir.path(), db.url(), &clock, &[allow_private()]).await;
         let api = Api::new(&server);
         let rows = api.wait_deliveries(&w, 2).await;
         assert_eq!(rows[0]["response_status"], 200);
@@ -544,7 +544,7 @@ async fn ssrf_guard_refuses_private_targets() {
         eprintln!("-- running on {}", db.backend());
         let dir = tempfile::tempdir().unwrap();
         let clock = ManualClock::new(Utc::now());
-        let server = start(dir.path(), db.url(), &clock, &[]).await;
+        let (server, _) = start(dir.path(), db.url(), &clock, &[]).await;
         let api = Api::new(&server);
         let receiver = Receiver::start().await;
         let port = receiver.addr.port();
@@ -625,7 +625,7 @@ async fn signing_secrets_are_sealed_at_rest_and_still_verify() {
         let receiver = Receiver::start().await;
         let secret = "sealed-signing-secret-6f1c";
 
-        let server = start(dir.path(), db.url(), &clock, &[allow_private()]).await;
+        let (server, _) = start(dir.path(), db.url(), &clock, &[allow_private()]).await;
         let api = Api::new(&server);
         let w = id_of(
             &api.create(
@@ -655,7 +655,7 @@ async fn signing_secrets_are_sealed_at_rest_and_still_verify() {
         server.shutdown().await.unwrap();
 
         // The generated key is kept: the next start opens the secret.
-        let server = start(dir.path(), db.url(), &clock, &[allow_private()]).await;
+        let (server, _) = start(dir.path(), db.url(), &clock, &[allow_private()]).await;
         let api = Api::new(&server);
         api.test(&w).await;
         let got = receiver.wait_for(2).await;
@@ -666,10 +666,11 @@ async fn signing_secrets_are_sealed_at_rest_and_still_verify() {
         // Another master key cannot open it: the attempt fails, nothing is
         // sent (in particular nothing unsigned).
         let other = "ab".repeat(32);
-        let server = start_tweaked(dir.path(), db.url(), &clock, &[allow_private()], |s| {
-            s.master_key = attest_server::config::keys::MasterKeySource::Hex(other.into());
-        })
-        .await;
+        let (server, webhooks) =
+            start_tweaked(dir.path(), db.url(), &clock, &[allow_private()], |s| {
+                s.master_key = attest_server::config::keys::MasterKeySource::Hex(other.into());
+            })
+            .await;
         let api = Api::new(&server);
         api.test(&w).await;
         let rows = api.wait_deliveries(&w, 3).await;
@@ -681,7 +682,7 @@ async fn signing_secrets_are_sealed_at_rest_and_still_verify() {
             error.contains("cannot be opened") && error.contains("file:shared-secret-master.key"),
             "{error}"
         );
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        webhooks.drained().await;
         assert_eq!(receiver.received().len(), 2);
         server.shutdown().await.unwrap();
         db.close().await;
@@ -729,7 +730,7 @@ async fn plaintext_secrets_from_an_older_version_are_sealed() {
         .await
         .unwrap();
 
-        let server = start(dir.path(), db.url(), &clock, &[allow_private()]).await;
+        let (server, _) = start(dir.path(), db.url(), &clock, &[allow_private()]).await;
         let api = Api::new(&server);
         let old = "11111111-1111-4111-8111-111111111111";
         let row = row_text(db.store(), old).await;

@@ -4,7 +4,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
+use attest_test_support as common;
+use common::each_backend;
 
 use attest_domain::clock::Clock;
 use attest_store::NewAuditEntry;
@@ -14,17 +15,17 @@ use serde_json::{json, Value};
 
 #[tokio::test]
 async fn healthz_answers_ok() {
-    for app in TestApp::spawn_all().await {
+    each_backend(async |app| {
         let res = app.get("/healthz").send().await.unwrap();
         assert_eq!(res.status(), StatusCode::OK, "{}", app.backend());
         assert_eq!(res.json::<Value>().await.unwrap(), json!({"status": "ok"}));
-        app.stop().await;
-    }
+    })
+    .await;
 }
 
 #[tokio::test]
 async fn readyz_follows_the_database() {
-    for app in TestApp::spawn_all().await {
+    each_backend(async |app| {
         let res = app.get("/readyz").send().await.unwrap();
         assert_eq!(res.status(), StatusCode::OK, "{}", app.backend());
         let body: Value = res.json().await.unwrap();
@@ -45,8 +46,8 @@ async fn readyz_follows_the_database() {
             app.get("/healthz").send().await.unwrap().status(),
             StatusCode::OK
         );
-        app.stop().await;
-    }
+    })
+    .await;
 }
 
 #[tokio::test]
@@ -309,7 +310,7 @@ async fn every_admin_route_refuses_missing_and_wrong_credentials() {
 
 #[tokio::test]
 async fn audit_pages_newest_first_and_verifies() {
-    for app in TestApp::spawn_all().await {
+    each_backend(async |app| {
         let store = &app.server.state.store;
         for i in 0..7 {
             let entry = NewAuditEntry {
@@ -389,8 +390,8 @@ async fn audit_pages_newest_first_and_verifies() {
             report["error"].as_str().unwrap().contains("id=4"),
             "{report}"
         );
-        app.stop().await;
-    }
+    })
+    .await;
 }
 
 #[tokio::test]

@@ -7,7 +7,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
+use attest_test_support as common;
+use common::each_backend;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -139,10 +140,10 @@ fn signature_verifies(public_key_pem: &str, checkpoint: &Value) -> bool {
 
 #[tokio::test]
 async fn a_cut_off_tail_is_caught_by_a_stored_or_outside_checkpoint() {
-    for app in TestApp::spawn_all().await {
+    each_backend(async |app| {
         let store = app.server.state.store.clone();
-        append(&app, 10).await;
-        let checkpoint = take_checkpoint(&app).await;
+        append(app, 10).await;
+        let checkpoint = take_checkpoint(app).await;
         // The checkpoint covers its own audit entry.
         assert_eq!(checkpoint["entries"], 11, "{checkpoint}");
         let log: Vec<Value> = app.admin_get("/api/v1/audit?per_page=1").send_json().await;
@@ -159,7 +160,7 @@ async fn a_cut_off_tail_is_caught_by_a_stored_or_outside_checkpoint() {
             key["public_key_pem"].as_str().unwrap(),
             &checkpoint
         ));
-        let report = verify(&app).await;
+        let report = verify(app).await;
         assert_eq!(report["valid"], true, "{report}");
         assert_eq!(report["entries"], 11);
 
@@ -170,7 +171,7 @@ async fn a_cut_off_tail_is_caught_by_a_stored_or_outside_checkpoint() {
             store.audit().verify().await.unwrap().valid,
             "the chain alone cannot tell"
         );
-        let report = verify(&app).await;
+        let report = verify(app).await;
         assert_eq!(report["valid"], false, "{}: {report}", app.backend());
         assert_eq!(report["entries"], 8);
         assert_eq!(report["root_hash"], Value::Null);
@@ -202,9 +203,9 @@ async fn a_cut_off_tail_is_caught_by_a_stored_or_outside_checkpoint() {
         // database still shows the cut.
         exec(&store, "DELETE FROM audit_checkpoints").await;
         cut_tail(&store, 8).await;
-        let report = verify(&app).await;
+        let report = verify(app).await;
         assert_eq!(report["valid"], true, "undetectable from inside: {report}");
-        let (status, report) = verify_with(&app, json!([checkpoint])).await;
+        let (status, report) = verify_with(app, json!([checkpoint])).await;
         assert_eq!(status, StatusCode::OK, "{report}");
         assert_eq!(report["valid"], false, "{report}");
         assert_eq!(report["first_invalid_id"], 9);
@@ -215,16 +216,16 @@ async fn a_cut_off_tail_is_caught_by_a_stored_or_outside_checkpoint() {
                 .contains("covers 11 entries"),
             "{report}"
         );
-        app.stop().await;
-    }
+    })
+    .await;
 }
 
 #[tokio::test]
 async fn a_rewritten_chain_diverges_from_its_checkpoint() {
-    for app in TestApp::spawn_all().await {
+    each_backend(async |app| {
         let store = app.server.state.store.clone();
-        append(&app, 5).await;
-        let checkpoint = take_checkpoint(&app).await;
+        append(app, 5).await;
+        let checkpoint = take_checkpoint(app).await;
         assert_eq!(checkpoint["entries"], 6);
 
         // Entry 3 edited and every later hash recomputed, tip included:
@@ -256,7 +257,7 @@ async fn a_rewritten_chain_diverges_from_its_checkpoint() {
             .unwrap();
         assert!(store.audit().verify().await.unwrap().valid);
 
-        let report = verify(&app).await;
+        let report = verify(app).await;
         assert_eq!(report["valid"], false, "{}: {report}", app.backend());
         assert_eq!(report["first_invalid_id"], 6);
         assert_eq!(
@@ -270,8 +271,8 @@ async fn a_rewritten_chain_diverges_from_its_checkpoint() {
         );
         // The same from a copy kept outside, once the stored one is gone.
         exec(&store, "DELETE FROM audit_checkpoints").await;
-        assert_eq!(verify(&app).await["valid"], true);
-        let (status, report) = verify_with(&app, json!([checkpoint])).await;
+        assert_eq!(verify(app).await["valid"], true);
+        let (status, report) = verify_with(app, json!([checkpoint])).await;
         assert_eq!(status, StatusCode::OK);
         assert_eq!(report["valid"], false);
         assert!(
@@ -281,17 +282,17 @@ async fn a_rewritten_chain_diverges_from_its_checkpoint() {
                 .starts_with("chain diverges from checkpoint id="),
             "{report}"
         );
-        app.stop().await;
-    }
+    })
+    .await;
 }
 
 #[tokio::test]
 async fn forged_checkpoints_are_refused() {
-    for app in TestApp::spawn_all().await {
+    each_backend(async |app| {
         let store = app.server.state.store.clone();
-        append(&app, 3).await;
-        let genuine = take_checkpoint(&app).await;
-        let (status, report) = verify_with(&app, json!([genuine])).await;
+        append(app, 3).await;
+        let genuine = take_checkpoint(app).await;
+        let (status, report) = verify_with(app, json!([genuine])).await;
         assert_eq!(
             (status, report["valid"].clone()),
             (StatusCode::OK, json!(true))
@@ -327,7 +328,7 @@ async fn forged_checkpoints_are_refused() {
             (&not_base64, "not base64"),
             (&no_entries, "entries must be at least 1"),
         ] {
-            let (status, body) = verify_with(&app, json!([genuine, forged])).await;
+            let (status, body) = verify_with(app, json!([genuine, forged])).await;
             assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{forged}: {body}");
             let detail = body["detail"].as_str().unwrap();
             assert!(
@@ -363,7 +364,7 @@ async fn forged_checkpoints_are_refused() {
         .execute(store.pool())
         .await
         .unwrap();
-        let report = verify(&app).await;
+        let report = verify(app).await;
         assert_eq!(report["valid"], false, "{}: {report}", app.backend());
         assert_eq!(report["first_invalid_id"], Value::Null);
         let error = report["error"].as_str().unwrap();
@@ -373,8 +374,8 @@ async fn forged_checkpoints_are_refused() {
             ) && error.contains("forged or altered in the database"),
             "{error}"
         );
-        app.stop().await;
-    }
+    })
+    .await;
 }
 
 /// A loopback receiver that keeps every body it is sent.

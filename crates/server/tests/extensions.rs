@@ -4,7 +4,8 @@
 //! machine flow (metrics change as a machine registers, is approved and
 //! attests; the output passes `promtool check metrics`).
 
-mod common;
+use attest_test_support as common;
+use common::each_operator_backend;
 
 use std::collections::BTreeMap;
 
@@ -116,8 +117,8 @@ async fn builtins_are_listed_and_can_be_disabled() {
 
 #[tokio::test]
 async fn metrics_follow_the_machine_flow() {
-    for app in TestApp::spawn_all_operators(|_| {}).await {
-        let (text, before) = scrape(&app).await;
+    each_operator_backend(|_| {}, async |app| {
+        let (text, before) = scrape(app).await;
         promtool_check(&text);
         for family in [
             "attestation_machine_registrations_total",
@@ -140,16 +141,16 @@ async fn metrics_follow_the_machine_flow() {
         assert_eq!(before["attestation_active_sessions"], 0.0);
 
         let ek = Ek::new();
-        let id = attested(&app, &ek).await; // self-register, approve (alice), attest
-        let (_nonce_id, _) = nonce(&app).await; // one outstanding challenge
+        let id = attested(app, &ek).await; // self-register, approve (alice), attest
+        let (_nonce_id, _) = nonce(app).await; // one outstanding challenge
         let (refused, _) = attest(
-            &app,
+            app,
             &Ek::new().with(serde_json::json!({"ek_fingerprint": "zz"})),
         )
         .await;
         assert_eq!(refused, StatusCode::UNPROCESSABLE_ENTITY);
 
-        let (text, after) = scrape(&app).await;
+        let (text, after) = scrape(app).await;
         promtool_check(&text);
         let ctx = app.backend();
         assert_eq!(
@@ -181,11 +182,11 @@ async fn metrics_follow_the_machine_flow() {
 
         // Revoking moves the gauge and adds an audit entry.
         expect(
-            revoke(&app, "alice", &id, &serde_json::json!({"reason": "test"})).await,
+            revoke(app, "alice", &id, &serde_json::json!({"reason": "test"})).await,
             StatusCode::OK,
             "revoke",
         );
-        let (_, last) = scrape(&app).await;
+        let (_, last) = scrape(app).await;
         assert_eq!(
             last["attestation_machines_by_status{status=\"revoked\"}"],
             1.0
@@ -198,8 +199,8 @@ async fn metrics_follow_the_machine_flow() {
             last["attestation_audit_log_entries_total{action=\"revoke\"}"],
             1.0
         );
-        app.stop().await;
-    }
+    })
+    .await;
 }
 
 /// What a loopback webhook receiver got: signature header and raw body.
@@ -262,15 +263,13 @@ async fn next_event(
 /// event signed, and the metrics count it all.
 #[tokio::test]
 async fn webhooks_arrive_signed_and_metrics_move_through_the_machine_flow() {
-    for app in TestApp::spawn_all_operators(|s| {
+    each_operator_backend(|s| {
         s.extensions.env = s
             .extensions
             .env
             .with("ITL_WEBHOOK_ALLOW_PRIVATE_TARGETS", "true")
             .with("ITL_WEBHOOK_POLL_INTERVAL_MS", "25");
-    })
-    .await
-    {
+    }, async |app| {
         let ctx = app.backend();
         let (url, mut rx) = receiver().await;
         let secret = "whsec-test-0123456789";
@@ -287,7 +286,7 @@ async fn webhooks_arrive_signed_and_metrics_move_through_the_machine_flow() {
         assert!(!hook.to_string().contains(secret), "{hook}");
 
         let ek = Ek::new();
-        let id = attested(&app, &ek).await;
+        let id = attested(app, &ek).await;
         // Delivery order between events is not promised: sort them.
         let mut two = [
             next_event(&mut rx, secret).await,
@@ -304,7 +303,7 @@ async fn webhooks_arrive_signed_and_metrics_move_through_the_machine_flow() {
         assert!(ts.ends_with('Z') && ts.contains('.'), "{ts}");
 
         // A machine secret, stored by an operator and fetched by the machine.
-        let fp = machine(&app, &id).await["ek_fingerprint"]
+        let fp = machine(app, &id).await["ek_fingerprint"]
             .as_str()
             .unwrap()
             .to_owned();
@@ -344,7 +343,7 @@ async fn webhooks_arrive_signed_and_metrics_move_through_the_machine_flow() {
         );
         // The fourth delivery row may land just after the receiver saw it.
         assert!(deliveries.as_array().unwrap().len() >= 3, "{deliveries}");
-        let (text, m) = scrape(&app).await;
+        let (text, m) = scrape(app).await;
         promtool_check(&text);
         for key in [
             "attestation_webhook_deliveries_total{event_type=\"machine.approved\",status=\"success\"}",
@@ -358,6 +357,6 @@ async fn webhooks_arrive_signed_and_metrics_move_through_the_machine_flow() {
             text.contains("attestation_secret_operations_total{operation="),
             "{ctx}: no secret operations counted\n{text}"
         );
-        app.stop().await;
-    }
+    })
+    .await;
 }

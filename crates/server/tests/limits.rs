@@ -6,7 +6,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
+use attest_test_support as common;
+use common::each_operator_backend;
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -173,41 +174,44 @@ async fn replicas_agree_on_a_sources_count() {
 
 #[tokio::test]
 async fn throwaway_eks_cannot_grow_the_approval_queue_without_bound() {
-    for app in TestApp::spawn_all_operators(|s| s.machines.max_pending_machines = 3).await {
-        let ctx = app.backend();
-        let ids: Vec<String> = {
-            let mut ids = Vec::new();
-            for _ in 0..3 {
-                ids.push(pending(&app, &Ek::new()).await);
-            }
-            ids
-        };
-        let (status, body) = self_register(&app, &Ek::new().body()).await;
-        assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{ctx}: {body}");
-        assert!(
-            body["detail"]
-                .as_str()
-                .unwrap()
-                .contains("ITL_MAX_PENDING_MACHINES"),
-            "{body}"
-        );
-        let (status, _) = attest(&app, &Ek::new().body()).await;
-        assert_eq!(
-            status,
-            StatusCode::TOO_MANY_REQUESTS,
-            "{ctx}: attest of an unknown EK"
-        );
-        let (status, _) = register(&app, &Ek::new().body()).await;
-        assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{ctx}: register");
-        assert_eq!(all_machines(&app).await.1, 3, "{ctx}: nothing created");
-        // Known machines are unaffected; approving one makes room.
-        expect(
-            approve(&app, "alice", &ids[0], &json!({"role": "worker-app"})).await,
-            StatusCode::OK,
-            &ctx,
-        );
-        let (status, _) = self_register(&app, &Ek::new().body()).await;
-        assert_eq!(status, StatusCode::OK, "{ctx}");
-        app.stop().await;
-    }
+    each_operator_backend(
+        |s| s.machines.max_pending_machines = 3,
+        async |app| {
+            let ctx = app.backend();
+            let ids: Vec<String> = {
+                let mut ids = Vec::new();
+                for _ in 0..3 {
+                    ids.push(pending(app, &Ek::new()).await);
+                }
+                ids
+            };
+            let (status, body) = self_register(app, &Ek::new().body()).await;
+            assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{ctx}: {body}");
+            assert!(
+                body["detail"]
+                    .as_str()
+                    .unwrap()
+                    .contains("ITL_MAX_PENDING_MACHINES"),
+                "{body}"
+            );
+            let (status, _) = attest(app, &Ek::new().body()).await;
+            assert_eq!(
+                status,
+                StatusCode::TOO_MANY_REQUESTS,
+                "{ctx}: attest of an unknown EK"
+            );
+            let (status, _) = register(app, &Ek::new().body()).await;
+            assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{ctx}: register");
+            assert_eq!(all_machines(app).await.1, 3, "{ctx}: nothing created");
+            // Known machines are unaffected; approving one makes room.
+            expect(
+                approve(app, "alice", &ids[0], &json!({"role": "worker-app"})).await,
+                StatusCode::OK,
+                &ctx,
+            );
+            let (status, _) = self_register(app, &Ek::new().body()).await;
+            assert_eq!(status, StatusCode::OK, "{ctx}");
+        },
+    )
+    .await;
 }

@@ -7,7 +7,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
+use attest_test_support as common;
+use common::each_operator_backend;
 
 use attest_domain::clock::Clock;
 use common::idp::Idp;
@@ -279,44 +280,47 @@ async fn client_cert_header_is_ignored_unless_enabled() {
 
 #[tokio::test]
 async fn cross_site_browser_requests_are_refused() {
-    for app in TestApp::spawn_all_operators(|_| {}).await {
-        let ctx = app.backend();
-        let id = registered(&app, &Ek::new()).await;
-        // A state-changing GET (offline bundle) from another site.
-        let res = app
-            .admin_get(&format!("/api/v1/machines/{id}/offline-bundle"))
-            .header("sec-fetch-site", "cross-site")
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), StatusCode::FORBIDDEN, "{ctx}");
-        let res = app
-            .admin_post(&format!("/api/v1/machines/{id}/lock"))
-            .header("origin", "https://evil.example")
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), StatusCode::FORBIDDEN, "{ctx}");
-        // An empty body labelled as a form (what an HTML form sends).
-        let res = app
-            .admin_post(&format!("/api/v1/machines/{id}/lock"))
-            .header("content-type", "application/x-www-form-urlencoded")
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE, "{ctx}");
-        let machine: Value = app
-            .admin_get(&format!("/api/v1/machines/{id}"))
-            .send_json()
-            .await;
-        assert_eq!(machine["status"], "registered", "{ctx}: nothing changed");
-        // Without a body or content type, as a CLI sends it, it works.
-        let res = app
-            .admin_post(&format!("/api/v1/machines/{id}/lock"))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), StatusCode::OK, "{ctx}");
-        app.stop().await;
-    }
+    each_operator_backend(
+        |_| {},
+        async |app| {
+            let ctx = app.backend();
+            let id = registered(app, &Ek::new()).await;
+            // A state-changing GET (offline bundle) from another site.
+            let res = app
+                .admin_get(&format!("/api/v1/machines/{id}/offline-bundle"))
+                .header("sec-fetch-site", "cross-site")
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status(), StatusCode::FORBIDDEN, "{ctx}");
+            let res = app
+                .admin_post(&format!("/api/v1/machines/{id}/lock"))
+                .header("origin", "https://evil.example")
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status(), StatusCode::FORBIDDEN, "{ctx}");
+            // An empty body labelled as a form (what an HTML form sends).
+            let res = app
+                .admin_post(&format!("/api/v1/machines/{id}/lock"))
+                .header("content-type", "application/x-www-form-urlencoded")
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE, "{ctx}");
+            let machine: Value = app
+                .admin_get(&format!("/api/v1/machines/{id}"))
+                .send_json()
+                .await;
+            assert_eq!(machine["status"], "registered", "{ctx}: nothing changed");
+            // Without a body or content type, as a CLI sends it, it works.
+            let res = app
+                .admin_post(&format!("/api/v1/machines/{id}/lock"))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status(), StatusCode::OK, "{ctx}");
+        },
+    )
+    .await;
 }

@@ -21,18 +21,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-/// Programs the harness needs.
-pub const REQUIRED_TOOLS: &[&str] = &[
-    "swtpm",
-    "swtpm_setup",
-    "swtpm_localca",
-    "tpm2_createak",
-    "tpm2_quote",
-    "tpm2_nvread",
-    "tpm2_activatecredential",
-    "tpm2_flushcontext",
-    "tpm2_rsadecrypt",
-];
+mod tools;
+pub use tools::{missing_tools, REQUIRED_TOOLS};
 
 /// Harness failures.
 #[derive(Debug, thiserror::Error)]
@@ -101,16 +91,6 @@ impl EkType {
             Self::EccP384 => "sha384",
         }
     }
-}
-
-/// Programs from [`REQUIRED_TOOLS`] not found on PATH.
-pub fn missing_tools() -> Vec<&'static str> {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    REQUIRED_TOOLS
-        .iter()
-        .copied()
-        .filter(|t| !std::env::split_paths(&path).any(|d| d.join(t).is_file()))
-        .collect()
 }
 
 /// Call first in every swtpm test. Returns true when the tools are there.

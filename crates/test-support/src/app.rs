@@ -1,10 +1,5 @@
-//! Test support: the real server on port 0 with a fresh database, once per
-//! available backend (SQLite always, PostgreSQL when TEST_DATABASE_URL is set).
-
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
-pub mod idp;
-pub mod machine_api;
+//! The real server on port 0 with a fresh database, once per available
+//! backend (SQLite always, PostgreSQL when TEST_DATABASE_URL is set).
 
 use std::sync::Arc;
 
@@ -51,10 +46,10 @@ pub struct TestApp {
 pub const OPERATOR_ROSTER: [&str; 4] = ["alice", "bob", "carol", "dave"];
 
 /// Base MachineConfig of worker roles in tests (cluster secrets included).
-pub const WORKER_CONFIG: &str = include_str!("../../../../examples/role-configs/worker-app.yaml");
+pub const WORKER_CONFIG: &str = include_str!("../../../examples/role-configs/worker-app.yaml");
 /// Base MachineConfig of the controlplane role in tests.
 pub const CONTROLPLANE_CONFIG: &str =
-    include_str!("../../../../examples/role-configs/controlplane.yaml");
+    include_str!("../../../examples/role-configs/controlplane.yaml");
 
 /// Writes a base config for every Talos role into `dir`, as an operator
 /// would populate `ITL_CONFIG_CACHE_DIR`.
@@ -107,8 +102,23 @@ impl TestApp {
         Self::spawn_on(TestDb::sqlite_with(&[]).await, &|_| {}).await
     }
 
+    /// A server on a fresh SQLite database whose clock starts at `now`
+    /// (for tests that meet real time, such as tokens of a provider).
+    pub async fn spawn_sqlite_at(now: DateTime<Utc>) -> TestApp {
+        Self::spawn_at(TestDb::sqlite_with(&[]).await, &|_| {}, now).await
+    }
+
     /// A server on `db` (which the server migrates itself).
     pub async fn spawn_on(db: TestDb, tweak: &dyn Fn(&mut Settings)) -> TestApp {
+        Self::spawn_at(db, tweak, epoch()).await
+    }
+
+    /// A server on `db` whose manual clock starts at `now`.
+    pub async fn spawn_at(
+        db: TestDb,
+        tweak: &dyn Fn(&mut Settings),
+        now: DateTime<Utc>,
+    ) -> TestApp {
         let dir = tempfile::tempdir().unwrap();
         let mut settings = Settings::for_tests(dir.path(), db.url().to_string()).unwrap();
         settings.admin_token = Some(SecretString::from(ADMIN_TOKEN));
@@ -119,7 +129,7 @@ impl TestApp {
         settings.machines.image_factory_timeout = std::time::Duration::from_secs(2);
         install_role_configs(&settings.delivery.config_cache_dir);
         tweak(&mut settings);
-        let clock = ManualClock::new(epoch());
+        let clock = ManualClock::new(now);
         let server = start(settings, Arc::new(clock.clone())).await.unwrap();
         let operator_certs = record_roster(&server).await;
         TestApp {

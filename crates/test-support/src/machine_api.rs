@@ -1,8 +1,6 @@
 //! Helpers for machine API tests: EK material, requests, expectations,
 //! machines in a given state, AKs and quotes, events.
 
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
 use std::time::Duration as StdDuration;
 
 use attest_proto::events::{NodeEvent, NodeEventPayload};
@@ -17,7 +15,7 @@ use serde_json::{json, Value};
 use sha2::Digest;
 use tokio::sync::broadcast::Receiver;
 
-use super::{SendJson, TestApp};
+use crate::{SendJson, TestApp};
 
 // ---------------------------------------------------------------------------
 // EK material, requests and checks
@@ -30,6 +28,12 @@ pub struct Ek {
     pub material: String,
     pub fp: String,
     pub fp384: String,
+}
+
+impl Default for Ek {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl Ek {

@@ -3,27 +3,21 @@
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
 
-use attest_domain::clock::SystemClock;
-use attest_server::config::Settings;
-use attest_server::serve::{start, RunningServer};
-use attest_store::testing::TestDb;
-use secrecy::SecretString;
+use attest_test_support::TestApp;
 use serde_json::Value;
 use tempfile::TempDir;
 
-pub const ADMIN_TOKEN: &str = "cli-test-break-glass-token-0123456789";
+pub use attest_test_support::ADMIN_TOKEN;
 
-/// A server on a fresh SQLite database, kept alive by its runtime.
+/// The shared test server ([`TestApp`], fresh SQLite database, clock
+/// starting now) kept alive by its own runtime, for synchronous tests that
+/// run the real binary against it.
 pub struct TestServer {
     pub rt: tokio::runtime::Runtime,
-    pub server: Option<RunningServer>,
-    pub db: Option<TestDb>,
-    _dir: TempDir,
+    pub app: Option<TestApp>,
     pub url: String,
 }
 
@@ -34,35 +28,18 @@ impl TestServer {
             .enable_all()
             .build()
             .unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        let (server, db) = rt.block_on(async {
-            let db = TestDb::sqlite().await;
-            let mut settings = Settings::for_tests(dir.path(), db.url().to_string()).unwrap();
-            settings.admin_token = Some(SecretString::from(ADMIN_TOKEN));
-            settings.ca_key_passphrase = Some(SecretString::from("cli-test-ca-passphrase"));
-            let configs = &settings.delivery.config_cache_dir;
-            std::fs::create_dir_all(configs).unwrap();
-            let examples =
-                Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/role-configs");
-            for (role, file) in [
-                ("controlplane", "controlplane.yaml"),
-                ("worker-infra", "worker-app.yaml"),
-                ("worker-app", "worker-app.yaml"),
-                ("generic", "worker-app.yaml"),
-            ] {
-                std::fs::copy(examples.join(file), configs.join(format!("{role}.yaml"))).unwrap();
-            }
-            let server = start(settings, Arc::new(SystemClock)).await.unwrap();
-            (server, db)
-        });
-        let url = server.url();
+        let app = rt.block_on(TestApp::spawn_sqlite_at(chrono::Utc::now()));
+        let url = app.server.url();
         TestServer {
             rt,
-            server: Some(server),
-            db: Some(db),
-            _dir: dir,
+            app: Some(app),
             url,
         }
+    }
+
+    /// The running server.
+    pub fn app(&self) -> &TestApp {
+        self.app.as_ref().unwrap()
     }
 
     /// The CLI pointed at this server with the break-glass token.
@@ -96,7 +73,7 @@ impl TestServer {
     /// machines only, and the attestation flow has its own tests.
     pub fn import_attested(&self, role: &str) -> (String, String) {
         let (id, fp) = self.import(role);
-        let pool = self.server.as_ref().unwrap().state.store.pool().clone();
+        let pool = self.app().server.state.store.pool().clone();
         self.rt.block_on(async {
             attest_store::sqlx::query(
                 "UPDATE machines SET status = 'attested', attested_at = registered_at \
@@ -113,11 +90,8 @@ impl TestServer {
 
 impl Drop for TestServer {
     fn drop(&mut self) {
-        if let Some(server) = self.server.take() {
-            let _ = self.rt.block_on(server.shutdown());
-        }
-        if let Some(db) = self.db.take() {
-            self.rt.block_on(db.close());
+        if let Some(app) = self.app.take() {
+            self.rt.block_on(app.stop());
         }
     }
 }

@@ -143,13 +143,14 @@ where
     }
 }
 
-/// The server with the extension, a fast-polling worker and `env`.
+/// The server with the extension (returned too, for `drained`), a
+/// fast-polling worker and `env`.
 pub async fn start(
     dir: &Path,
     db_url: &str,
     clock: &ManualClock,
     env: &[(&str, &str)],
-) -> RunningServer {
+) -> (RunningServer, Arc<Webhooks>) {
     start_tweaked(dir, db_url, clock, env, |_| {}).await
 }
 
@@ -160,7 +161,7 @@ pub async fn start_tweaked(
     clock: &ManualClock,
     env: &[(&str, &str)],
     tweak: impl FnOnce(&mut Settings),
-) -> RunningServer {
+) -> (RunningServer, Arc<Webhooks>) {
     let mut settings = Settings::for_tests(dir, db_url.to_owned()).unwrap();
     tweak(&mut settings);
     settings.admin_token = Some(secrecy::SecretString::from(TOKEN));
@@ -168,13 +169,11 @@ pub async fn start_tweaked(
     for (k, v) in env {
         settings.extensions.env = settings.extensions.env.with(k, v);
     }
-    start_with(
-        settings,
-        Arc::new(clock.clone()),
-        vec![Arc::new(Webhooks::default())],
-    )
-    .await
-    .unwrap()
+    let webhooks = Arc::new(Webhooks::default());
+    let server = start_with(settings, Arc::new(clock.clone()), vec![webhooks.clone()])
+        .await
+        .unwrap();
+    (server, webhooks)
 }
 
 pub fn allow_private() -> (&'static str, &'static str) {

@@ -17,7 +17,8 @@
 //!
 //! The test skips loudly without swtpm/tpm2-tools, and fails instead when CI=true.
 
-mod common;
+use attest_test_support as common;
+use common::each_operator_backend;
 
 use std::collections::BTreeMap;
 use std::process::Command;
@@ -395,16 +396,20 @@ async fn seed_envelope_machine(app: &TestApp, tpm: &Swtpm) {
     println!("  ek-aes256gcm-v1 opened with tpm2_rsadecrypt equals the plaintext config");
 }
 
+#[cfg_attr(swtpm_missing, ignore = "swtpm or tpm2-tools not installed")]
 #[tokio::test]
 async fn tpm_opens_both_envelopes_and_unwraps_its_certificate_key() {
     if !tools_available_or_skip("tpm_opens_both_envelopes_and_unwraps_its_certificate_key") {
         return;
     }
-    for app in TestApp::spawn_all_operators(|s| s.delivery.require_ak_credential = true).await {
-        println!("backend {}:", app.backend());
-        let tpm = Swtpm::start().unwrap();
-        credential_machine(&app, &tpm).await;
-        seed_envelope_machine(&app, &tpm).await;
-        app.stop().await;
-    }
+    each_operator_backend(
+        |s| s.delivery.require_ak_credential = true,
+        async |app| {
+            println!("backend {}:", app.backend());
+            let tpm = Swtpm::start().unwrap();
+            credential_machine(app, &tpm).await;
+            seed_envelope_machine(app, &tpm).await;
+        },
+    )
+    .await;
 }
