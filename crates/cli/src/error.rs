@@ -11,7 +11,7 @@
 use std::fmt;
 use std::process::ExitCode;
 
-use serde_json::Value;
+use attest_client::ClientError;
 
 /// Exit code for local failures.
 pub const EXIT_FAILURE: u8 = 1;
@@ -57,18 +57,16 @@ impl CliError {
         }
     }
 
+    /// An error from a response status and body (the OIDC provider's
+    /// answers, rendered as the API's are).
+    pub fn from_response(status: u16, body: &str) -> Self {
+        ClientError::from_status(status, body.to_owned()).into()
+    }
+
     /// Prints the error to stderr and returns the exit code.
     pub fn report(&self) -> ExitCode {
         eprintln!("attestation: {self}");
         ExitCode::from(self.exit_code())
-    }
-
-    /// An error from a response status and body.
-    pub fn from_response(status: u16, body: &str) -> Self {
-        CliError::Http {
-            status,
-            detail: render_detail(body),
-        }
     }
 }
 
@@ -90,54 +88,21 @@ impl fmt::Display for CliError {
 
 impl std::error::Error for CliError {}
 
-impl From<std::io::Error> for CliError {
-    fn from(err: std::io::Error) -> Self {
-        CliError::Failure(err.to_string())
+/// The server's status and `detail` stay as they are (exit 3, 4 or 5); an
+/// unreachable server or an unreadable answer is a connection failure (5).
+impl From<ClientError> for CliError {
+    fn from(err: ClientError) -> Self {
+        match err {
+            ClientError::Status { status, detail, .. } => CliError::Http { status, detail },
+            ClientError::Transport(msg) => CliError::Connection(msg),
+            err @ ClientError::Decode(_) => CliError::Connection(err.to_string()),
+        }
     }
 }
 
-/// The server's `detail`: a string, or a list of validation issues
-/// (`loc`, `msg`) rendered one per line. Falls back to the raw body.
-pub fn render_detail(body: &str) -> String {
-    let Ok(value) = serde_json::from_str::<Value>(body) else {
-        let trimmed = body.trim();
-        return if trimmed.is_empty() {
-            "(no detail)".to_string()
-        } else {
-            trimmed.chars().take(500).collect()
-        };
-    };
-    match value.get("detail") {
-        Some(Value::String(s)) => s.clone(),
-        Some(Value::Array(issues)) => {
-            let lines: Vec<String> = issues
-                .iter()
-                .map(|issue| {
-                    let loc = issue
-                        .get("loc")
-                        .and_then(Value::as_array)
-                        .map(|parts| {
-                            parts
-                                .iter()
-                                .map(|p| match p {
-                                    Value::String(s) => s.clone(),
-                                    other => other.to_string(),
-                                })
-                                .collect::<Vec<_>>()
-                                .join(".")
-                        })
-                        .unwrap_or_default();
-                    let msg = issue
-                        .get("msg")
-                        .and_then(Value::as_str)
-                        .unwrap_or("invalid");
-                    format!("\n  {loc}: {msg}")
-                })
-                .collect();
-            format!("validation failed:{}", lines.concat())
-        }
-        Some(other) => other.to_string(),
-        None => value.to_string(),
+impl From<std::io::Error> for CliError {
+    fn from(err: std::io::Error) -> Self {
+        CliError::Failure(err.to_string())
     }
 }
 
@@ -148,22 +113,6 @@ pub type CliResult<T> = Result<T, CliError>;
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-
-    #[test]
-    fn details_are_rendered_for_humans() {
-        assert_eq!(
-            render_detail(r#"{"detail":"Machine not found"}"#),
-            "Machine not found"
-        );
-        let issues = r#"{"detail":[{"type":"missing","loc":["body","role"],"msg":"field required"},
-            {"type":"x","loc":["query","ids",2],"msg":"bad"}]}"#;
-        assert_eq!(
-            render_detail(issues),
-            "validation failed:\n  body.role: field required\n  query.ids.2: bad"
-        );
-        assert_eq!(render_detail(""), "(no detail)");
-        assert_eq!(render_detail("Bad Gateway"), "Bad Gateway");
-    }
 
     #[test]
     fn exit_codes_are_distinct() {

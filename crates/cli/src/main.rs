@@ -19,7 +19,7 @@ use std::process::ExitCode;
 use attest_server::config::ServeArgs;
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 
-use crate::client::{http_client, ApiClient};
+use crate::client::{api_client, http_client};
 use crate::commands::audit::AuditCmd;
 use crate::commands::auth::AuthCmd;
 use crate::commands::extensions::ExtensionsCmd;
@@ -211,7 +211,7 @@ async fn client_command(global: GlobalArgs, command: Command) -> CliResult<ExitC
         None => None,
     };
     let ctx = Ctx {
-        client: ApiClient::new(&global.url, token.clone(), http.clone()),
+        client: api_client(&global.url, token.clone(), http.clone()),
         printer,
     };
     match command {

@@ -2,10 +2,11 @@
 
 use std::io::{IsTerminal, Write};
 
+use attest_client::Response;
 use clap::ValueEnum;
+use serde::Serialize;
 use serde_json::Value;
 
-use crate::client::ApiResponse;
 use crate::error::{CliError, CliResult};
 
 /// `--output`.
@@ -21,6 +22,35 @@ pub enum Format {
 
 /// One table column: header and the JSON field it shows.
 pub type Column = (&'static str, &'static str);
+
+/// An answer as the printer shows it: the server's bytes for `-o json`
+/// (scripts see exactly what the server sent) and the typed body as JSON
+/// for YAML and tables, whose rendering is generic over the fields.
+#[derive(Debug, Clone)]
+pub struct Shown {
+    /// The body exactly as received.
+    pub raw: String,
+    /// The typed body, serialised.
+    pub json: Value,
+    /// `X-Total-Count`, shown under a table.
+    pub total: Option<u64>,
+}
+
+impl Shown {
+    /// What `res` shows.
+    pub fn of<T: Serialize>(res: &Response<T>) -> CliResult<Self> {
+        Ok(Self {
+            raw: res.raw.clone(),
+            json: to_json(&res.body)?,
+            total: res.total,
+        })
+    }
+}
+
+/// A typed value as JSON, for generic rendering.
+pub fn to_json<T: Serialize>(value: &T) -> CliResult<Value> {
+    serde_json::to_value(value).map_err(|e| CliError::Failure(format!("cannot render: {e}")))
+}
 
 /// Where and how to print.
 #[derive(Debug, Clone, Copy)]
@@ -41,36 +71,46 @@ impl Printer {
     }
 
     /// Prints a list answer as a table with `columns`.
-    pub fn list(&self, res: &ApiResponse, columns: &[Column]) -> CliResult<()> {
-        self.structured(res, |p| {
-            let rows = res.json.as_array().map(Vec::as_slice).unwrap_or_default();
+    pub fn list<T: Serialize>(&self, res: &Response<T>, columns: &[Column]) -> CliResult<()> {
+        self.list_shown(&Shown::of(res)?, columns)
+    }
+
+    /// Prints an object answer as `field: value` lines.
+    pub fn object<T: Serialize>(&self, res: &Response<T>) -> CliResult<()> {
+        self.object_shown(&Shown::of(res)?)
+    }
+
+    /// [`Printer::list`] of an answer already turned into a [`Shown`].
+    pub fn list_shown(&self, shown: &Shown, columns: &[Column]) -> CliResult<()> {
+        self.structured(shown, |p| {
+            let rows = shown.json.as_array().map(Vec::as_slice).unwrap_or_default();
             let mut out = p.table(columns, rows);
             if rows.is_empty() {
                 out = "(none)\n".to_string();
             }
-            if let Some(total) = res.total {
+            if let Some(total) = shown.total {
                 out.push_str(&format!("{} shown, {total} in total\n", rows.len()));
             }
             out
         })
     }
 
-    /// Prints an object answer as `field: value` lines.
-    pub fn object(&self, res: &ApiResponse) -> CliResult<()> {
-        self.structured(res, |p| p.fields(&res.json))
+    /// [`Printer::object`] of an answer already turned into a [`Shown`].
+    pub fn object_shown(&self, shown: &Shown) -> CliResult<()> {
+        self.structured(shown, |p| p.fields(&shown.json))
     }
 
     /// JSON and YAML are handled here; tables by `table`.
-    fn structured(&self, res: &ApiResponse, table: impl Fn(&Self) -> String) -> CliResult<()> {
+    fn structured(&self, shown: &Shown, table: impl Fn(&Self) -> String) -> CliResult<()> {
         let text = match self.format {
             Format::Json => {
-                let mut raw = res.raw.clone();
+                let mut raw = shown.raw.clone();
                 if !raw.ends_with('\n') {
                     raw.push('\n');
                 }
                 raw
             }
-            Format::Yaml => to_yaml(&res.json)?,
+            Format::Yaml => to_yaml(&shown.json)?,
             Format::Table => table(self),
         };
         write_stdout(&text)

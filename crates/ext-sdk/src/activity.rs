@@ -13,39 +13,9 @@ use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 use tokio::sync::mpsc;
 
-/// Event types, as the seed names them.
-pub mod kinds {
-    /// A new machine completed registration.
-    pub const MACHINE_REGISTERED: &str = "machine.registered";
-    /// An operator approved a machine (the final vote under dual control).
-    pub const MACHINE_APPROVED: &str = "machine.approved";
-    /// An operator revoked a machine.
-    pub const MACHINE_REVOKED: &str = "machine.revoked";
-    /// A machine was locked.
-    pub const MACHINE_LOCKED: &str = "machine.locked";
-    /// A secret was created.
-    pub const SECRET_CREATED: &str = "secret.created";
-    /// A machine retrieved a secret.
-    pub const SECRET_ACCESSED: &str = "secret.accessed";
-    /// An operator asked for a test delivery.
-    pub const WEBHOOK_TEST: &str = "webhook.test";
-    /// The server signed an audit checkpoint; `data` is the checkpoint as
-    /// `GET /api/v1/audit/checkpoints` serves it, so a receiver can keep it
-    /// outside the database (and pass it to `attestation audit verify
-    /// --checkpoint`).
-    pub const AUDIT_CHECKPOINT: &str = "audit.checkpoint";
-    /// Every type above, for validating event filters.
-    pub const ALL: &[&str] = &[
-        MACHINE_REGISTERED,
-        MACHINE_APPROVED,
-        MACHINE_REVOKED,
-        MACHINE_LOCKED,
-        SECRET_CREATED,
-        SECRET_ACCESSED,
-        WEBHOOK_TEST,
-        AUDIT_CHECKPOINT,
-    ];
-}
+/// Event types, as the seed names them (declared with the webhook wire
+/// types, which deliver them).
+pub use attest_proto::webhooks::kinds;
 
 /// One thing that happened.
 #[derive(Debug, Clone, PartialEq)]

@@ -7,11 +7,9 @@ use attest_ext::http::ApiError;
 use attest_ext::store::sqlx;
 use attest_ext::store::StoreError;
 use attest_ext::telemetry::families;
-use attest_ext::utoipa::{self, ToSchema};
 use attest_ext::{ExtensionContext, HasContext};
 use attest_proto::error::LocItem;
-use serde::Deserialize;
-use zeroize::Zeroize;
+pub use attest_proto::secret_vault::SecretValue;
 
 use attest_ext::MasterKey;
 
@@ -39,32 +37,6 @@ impl HasContext for VaultState {
 
 /// Shared router state.
 pub type State = Arc<VaultState>;
-
-/// A plaintext secret value from a request body: wiped when dropped and
-/// never shown by `Debug`, so it cannot leak through logs.
-#[derive(Deserialize, ToSchema)]
-#[serde(transparent)]
-#[schema(value_type = String)]
-pub struct SecretValue(String);
-
-impl SecretValue {
-    /// The plaintext.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl std::fmt::Debug for SecretValue {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("[redacted]")
-    }
-}
-
-impl Drop for SecretValue {
-    fn drop(&mut self) {
-        self.0.zeroize();
-    }
-}
 
 fn invalid(field: &str, msg: String) -> ApiError {
     ApiError::invalid(

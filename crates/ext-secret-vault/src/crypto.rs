@@ -1,40 +1,23 @@
 //! Machine-secret keys, the seed's `BaseCrypto` for machine secrets: a key
-//! derived from the EK fingerprint with HKDF-SHA256, which the machine can
-//! recompute. Sealing itself (AES-256-GCM, ciphertext and tag kept apart)
-//! is the SDK's [`attest_ext::sealing`], shared with the master key that
+//! derived from the EK fingerprint with HKDF-SHA256 (the derivation is
+//! `attest_domain::machine::secret_key`, shared with the CLI), which the
+//! machine can recompute. Sealing itself (AES-256-GCM, ciphertext and tag
+//! kept apart) is the SDK's [`attest_ext::sealing`], shared with the master key that
 //! seals shared secrets.
 
-use attest_ext::sealing::{SecretKey, KEY_LEN};
-use hkdf::Hkdf;
-use sha2::Sha256;
-use zeroize::Zeroizing;
+use attest_domain::machine::secret_key::machine_secret_key;
+use attest_ext::sealing::SecretKey;
 
+pub use attest_domain::machine::secret_key::NotHexFingerprint as BadFingerprint;
+pub use attest_domain::machine::secret_key::{ALGORITHM, HKDF_INFO, HKDF_SALT, KDF};
 pub use attest_ext::sealing::{CryptoError, Sealed, NONCE_LEN, TAG_LEN};
 
-/// HKDF salt of machine-secret keys (the seed's).
-pub const HKDF_SALT: &str = "ITL.ControlPlane.Attestation.SecretVault.v1";
-/// HKDF info of machine-secret keys (the seed's).
-pub const HKDF_INFO: &str = "machine-secret-encryption";
-/// The cipher, as reported to machines.
-pub const ALGORITHM: &str = "AES-256-GCM";
-/// The key derivation, as reported to machines.
-pub const KDF: &str = "HKDF-SHA256";
-
-/// The EK fingerprint a machine key was asked for is not hex.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("EK fingerprint is not hexadecimal")]
-pub struct BadFingerprint;
-
-/// The machine-secret key: HKDF-SHA256 over the hex-decoded EK
-/// fingerprint with [`HKDF_SALT`] and [`HKDF_INFO`]. A machine recomputes
-/// it from its own fingerprint.
+/// The machine-secret key of [`attest_domain::machine::secret_key`]
+/// (HKDF-SHA256 over the hex-decoded EK fingerprint), as a sealing key. A
+/// machine and the CLI recompute it from the same fingerprint with the same
+/// function.
 pub fn machine_key(ek_fingerprint: &str) -> Result<SecretKey, BadFingerprint> {
-    let ikm = Zeroizing::new(hex::decode(ek_fingerprint.trim()).map_err(|_| BadFingerprint)?);
-    let hk = Hkdf::<Sha256>::new(Some(HKDF_SALT.as_bytes()), &ikm);
-    let mut key = Zeroizing::new([0u8; KEY_LEN]);
-    // 32 bytes is far below HKDF-SHA256's limit, so expand cannot fail.
-    hk.expand(HKDF_INFO.as_bytes(), key.as_mut())
-        .map_err(|_| BadFingerprint)?;
+    let key = machine_secret_key(ek_fingerprint)?;
     SecretKey::from_bytes(key.as_ref()).map_err(|_| BadFingerprint)
 }
 
@@ -49,27 +32,18 @@ pub fn machine_key_id(ek_fingerprint: &str) -> String {
 mod tests {
     use super::*;
 
-    /// Expected keys computed independently with Python's `cryptography`:
-    /// `HKDF(SHA256(), 32, salt=b"ITL.ControlPlane.Attestation.SecretVault.v1",
-    /// info=b"machine-secret-encryption").derive(bytes.fromhex(fp))`.
+    /// The sealing key is the shared derivation's key (whose test vectors
+    /// are in `attest_domain::machine::secret_key`).
     #[test]
-    fn hkdf_matches_the_seed() {
-        let cases = [
-            (
-                "a".repeat(64),
-                "51e85fac10a49130a4f0974477eeb3954e80ac89190dfd6ceaf3d135bfbb276a",
-            ),
-            (
-                "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff".to_owned(),
-                "df5ee0c38b0693469e51be5c7a2997068fd436e4fee97874c8c21850707b8e65",
-            ),
-        ];
-        for (fp, want) in cases {
-            let key = machine_key(&fp).unwrap();
-            assert_eq!(key.to_hex().as_str(), want, "{fp}");
-        }
+    fn the_sealing_key_is_the_shared_derivation() {
+        let fp = "ab".repeat(32);
+        let derived = attest_domain::machine::secret_key::machine_secret_key(&fp).unwrap();
+        assert_eq!(
+            machine_key(&fp).unwrap().to_hex().as_str(),
+            hex::encode(*derived)
+        );
         assert_eq!(machine_key("not hex").unwrap_err(), BadFingerprint);
-        assert_eq!(machine_key_id(&"ab".repeat(32)), "ek-abababababababab");
+        assert_eq!(machine_key_id(&fp), "ek-abababababababab");
     }
 
     #[test]

@@ -8,42 +8,15 @@ use attest_ext::axum::http::StatusCode;
 use attest_ext::axum::Json;
 use attest_ext::http::{ApiError, ApiJson, AuthenticatedMachine, Operator};
 use attest_ext::store::{AuditRepo, NewAuditEntry};
-use attest_ext::utoipa::{self, ToSchema};
+use attest_ext::utoipa;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
-use serde::{Deserialize, Serialize};
 
-use crate::common::{self, counted, db, SecretValue, State};
+pub use attest_proto::secret_vault::{MachineSecretBlob, MachineSecretCreate, MachineSecretInfo};
+
+use crate::common::{self, counted, db, State};
 use crate::crypto;
 use crate::repo::{self, MachineSecretRow};
-
-/// Body of `POST /machines/{machine_id}/secrets`.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct MachineSecretCreate {
-    /// Unique per machine; 1–128 characters.
-    #[schema(
-        min_length = 1,
-        max_length = 128,
-        pattern = "^[^\\s\\u0000-\\u001f\\u007f-\\u009f](?:[^\\u0000-\\u001f\\u007f-\\u009f]*[^\\s\\u0000-\\u001f\\u007f-\\u009f])?$"
-    )]
-    pub name: String,
-    /// The plaintext; stored only encrypted.
-    #[schema(value_type = String, min_length = 1, max_length = 65536)]
-    pub value: SecretValue,
-}
-
-/// A machine secret without its value.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct MachineSecretInfo {
-    pub secret_id: String,
-    pub machine_id: String,
-    pub name: String,
-    pub created_at: String,
-    pub created_by: String,
-    pub last_accessed_at: Option<String>,
-    pub access_count: i64,
-}
 
 impl From<&MachineSecretRow> for MachineSecretInfo {
     fn from(s: &MachineSecretRow) -> Self {
@@ -57,36 +30,6 @@ impl From<&MachineSecretRow> for MachineSecretInfo {
             access_count: s.access_count,
         }
     }
-}
-
-/// What a machine receives: the sealed value and how to derive its key.
-///
-/// key = HKDF-SHA256(ikm = hex-decoded EK fingerprint, salt = `kdf_salt`,
-/// info = `kdf_info`, length 32); plaintext = AES-256-GCM-decrypt(key,
-/// `nonce`, `encrypted_value` ‖ `tag`) with no associated data. Binary
-/// fields are standard base64.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct MachineSecretBlob {
-    pub secret_id: String,
-    pub machine_id: String,
-    pub name: String,
-    pub encrypted_value: String,
-    pub nonce: String,
-    pub tag: String,
-    /// `AES-256-GCM`.
-    pub algorithm: String,
-    /// `HKDF-SHA256`.
-    pub kdf: String,
-    /// The HKDF salt, as UTF-8 text.
-    pub kdf_salt: String,
-    /// The HKDF info, as UTF-8 text.
-    pub kdf_info: String,
-    /// `ek-` and the fingerprint's first 16 hex digits (the seed's key id).
-    pub key_id: String,
-    pub created_at: String,
-    /// Including this retrieval.
-    pub access_count: i64,
-    pub last_accessed_at: Option<String>,
 }
 
 async fn require_machine(state: &State, machine_id: &str) -> Result<String, ApiError> {

@@ -9,98 +9,17 @@ use attest_ext::axum::http::StatusCode;
 use attest_ext::axum::Json;
 use attest_ext::http::{ApiError, ApiJson, AuthenticatedMachine, Operator};
 use attest_ext::store::{AuditRepo, NewAuditEntry, WriteTx};
-use attest_ext::utoipa::{self, ToSchema};
+use attest_ext::utoipa;
 use attest_proto::error::LocItem;
-use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
 
-use crate::common::{self, counted, db, SecretValue, State};
+pub use attest_proto::secret_vault::{
+    AccessInfo, AccessRequest, SharedSecretCreate, SharedSecretInfo, SharedSecretUpdate,
+    SharedSecretValue, MAX_MACHINES_PER_CHANGE,
+};
+
+use crate::common::{self, counted, db, State};
 use crate::repo::{self, AccessRow, SharedSecretRow};
-
-/// Body of `POST /api/v1/shared-secrets`.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct SharedSecretCreate {
-    /// Unique; 1–128 characters.
-    #[schema(
-        min_length = 1,
-        max_length = 128,
-        pattern = "^[^\\s\\u0000-\\u001f\\u007f-\\u009f](?:[^\\u0000-\\u001f\\u007f-\\u009f]*[^\\s\\u0000-\\u001f\\u007f-\\u009f])?$"
-    )]
-    pub name: String,
-    /// The plaintext; stored only encrypted.
-    #[schema(value_type = String, min_length = 1, max_length = 65536)]
-    pub value: SecretValue,
-    #[schema(
-        max_length = 512,
-        pattern = "^[^\\u0000-\\u0008\\u000b-\\u001f\\u007f-\\u009f]*$"
-    )]
-    pub description: Option<String>,
-}
-
-/// Body of `PUT /api/v1/shared-secrets/{id}`: a new value (rotation),
-/// a new description (empty clears it), or both. With neither, nothing
-/// changes and the secret is answered as it is.
-#[derive(Debug, Default, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct SharedSecretUpdate {
-    #[schema(value_type = Option<String>, min_length = 1, max_length = 65536)]
-    pub value: Option<SecretValue>,
-    #[schema(
-        max_length = 512,
-        pattern = "^[^\\u0000-\\u0008\\u000b-\\u001f\\u007f-\\u009f]*$"
-    )]
-    pub description: Option<String>,
-}
-
-/// Body of `POST` / `DELETE /api/v1/shared-secrets/{id}/access`.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct AccessRequest {
-    /// 1 to 1000 machine ids, each at most 64 characters.
-    #[schema(schema_with = machine_ids_schema)]
-    pub machine_ids: Vec<String>,
-}
-
-/// `machine_ids` as [`validate_machine_ids`] accepts it; the derive cannot
-/// put a length limit on the items of a list.
-fn machine_ids_schema() -> utoipa::openapi::schema::Array {
-    use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Type};
-    ArrayBuilder::new()
-        .items(
-            ObjectBuilder::new()
-                .schema_type(Type::String)
-                .max_length(Some(64)),
-        )
-        .min_items(Some(1))
-        .max_items(Some(MAX_MACHINES_PER_CHANGE))
-        .build()
-}
-
-/// A shared secret without its value.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct SharedSecretInfo {
-    pub shared_secret_id: String,
-    pub name: String,
-    pub description: Option<String>,
-    /// Which master key sealed it (`env:ITL_SHARED_SECRET_MASTER_KEY`, …).
-    pub encryption_key_id: String,
-    pub created_at: String,
-    pub created_by: String,
-    pub last_rotated_at: Option<String>,
-    /// Machines on the access list.
-    pub authorized_machines: i64,
-}
-
-/// One machine on the access list.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct AccessInfo {
-    pub machine_id: String,
-    pub granted_at: String,
-    pub granted_by: String,
-    pub last_accessed_at: Option<String>,
-    pub access_count: i64,
-}
 
 impl From<AccessRow> for AccessInfo {
     fn from(a: AccessRow) -> Self {
@@ -111,24 +30,6 @@ impl From<AccessRow> for AccessInfo {
             last_accessed_at: a.last_accessed_at,
             access_count: a.access_count,
         }
-    }
-}
-
-/// The plaintext, for an authorised machine. `Debug` hides the value.
-#[derive(Clone, Serialize, Deserialize, ToSchema)]
-pub struct SharedSecretValue {
-    pub shared_secret_id: String,
-    pub name: String,
-    pub value: String,
-}
-
-impl std::fmt::Debug for SharedSecretValue {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SharedSecretValue")
-            .field("shared_secret_id", &self.shared_secret_id)
-            .field("name", &self.name)
-            .field("value", &"[redacted]")
-            .finish()
     }
 }
 
@@ -367,9 +268,8 @@ pub async fn delete(
     counted(&state.ctx, "shared_delete", result)
 }
 
-/// Most machines one grant or revoke names (each is one audit entry).
-pub const MAX_MACHINES_PER_CHANGE: usize = 1000;
-
+// Most machines one grant or revoke names (each is one audit entry):
+// MAX_MACHINES_PER_CHANGE, declared with the wire types.
 fn validate_machine_ids(body: &AccessRequest) -> Result<Vec<String>, ApiError> {
     if body.machine_ids.is_empty() || body.machine_ids.len() > MAX_MACHINES_PER_CHANGE {
         return Err(ApiError::invalid(

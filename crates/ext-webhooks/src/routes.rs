@@ -15,11 +15,13 @@ use attest_ext::axum::http::StatusCode;
 use attest_ext::axum::Json;
 use attest_ext::http::{ApiError, ApiJson, ApiQuery, Operator};
 use attest_ext::store::{AuditRepo, NewAuditEntry};
-use attest_ext::utoipa::{self, IntoParams, ToSchema};
+use attest_ext::utoipa;
 use attest_ext::utoipa_axum::router::OpenApiRouter;
 use attest_ext::utoipa_axum::routes;
 use attest_ext::{ExtensionContext, HasContext};
-use serde::{Deserialize, Serialize};
+pub use attest_proto::webhooks::{
+    DeliveryQuery, DeliveryRead, EventList, TestQueued, WebhookCreate, WebhookRead, WebhookUpdate,
+};
 use tokio::sync::Notify;
 
 use crate::config::WebhookSettings;
@@ -63,87 +65,6 @@ pub fn router(state: Arc<RouteState>) -> OpenApiRouter {
         .with_state(state)
 }
 
-/// An event filter: a JSON list (`["machine.approved"]`) or a CSV string
-/// (`"machine.approved,machine.revoked"`), as the CLI's `--events` takes it.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(untagged)]
-pub enum EventList {
-    List(Vec<String>),
-    Csv(String),
-}
-
-/// The schema says what [`validate_events`] accepts: a non-empty list of
-/// known event types, or a non-empty CSV string of them.
-impl utoipa::PartialSchema for EventList {
-    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
-        use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, OneOfBuilder, Type};
-        let list = ArrayBuilder::new()
-            .items(
-                ObjectBuilder::new()
-                    .schema_type(Type::String)
-                    .enum_values(Some(kinds::ALL.iter().copied())),
-            )
-            .min_items(Some(1));
-        let csv = ObjectBuilder::new()
-            .schema_type(Type::String)
-            .min_length(Some(1))
-            .examples([kinds::ALL.join(",")]);
-        OneOfBuilder::new().item(list).item(csv).into()
-    }
-}
-
-impl ToSchema for EventList {}
-
-/// Body of `POST /api/v1/webhooks`. No `Debug`: it carries the secret.
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct WebhookCreate {
-    /// `http` or `https` URL, at most 512 characters.
-    #[schema(min_length = 1, max_length = 512)]
-    pub url: String,
-    /// Event types to deliver (at least one).
-    pub events: EventList,
-    /// HMAC signing key; without one, deliveries are unsigned.
-    #[serde(default)]
-    #[schema(max_length = 256)]
-    pub secret: Option<String>,
-    /// Defaults to true.
-    #[serde(default)]
-    pub enabled: Option<bool>,
-}
-
-/// Body of `PUT /api/v1/webhooks/{id}`: only the fields given change. An
-/// empty `secret` removes the secret. No `Debug`: it carries the secret.
-#[derive(Default, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct WebhookUpdate {
-    #[serde(default)]
-    #[schema(min_length = 1, max_length = 512)]
-    pub url: Option<String>,
-    #[serde(default)]
-    pub events: Option<EventList>,
-    #[serde(default)]
-    #[schema(max_length = 256)]
-    pub secret: Option<String>,
-    #[serde(default)]
-    pub enabled: Option<bool>,
-}
-
-/// A webhook as answered; never carries the secret.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct WebhookRead {
-    pub webhook_id: String,
-    pub url: String,
-    pub events: Vec<String>,
-    pub enabled: bool,
-    pub has_secret: bool,
-    pub created_by: String,
-    pub created_at: String,
-    pub last_triggered_at: Option<String>,
-    pub trigger_count: i64,
-    pub failure_count: i64,
-}
-
 impl From<&WebhookRow> for WebhookRead {
     fn from(w: &WebhookRow) -> Self {
         Self {
@@ -159,39 +80,6 @@ impl From<&WebhookRow> for WebhookRead {
             failure_count: w.failure_count,
         }
     }
-}
-
-/// One delivery attempt.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct DeliveryRead {
-    pub delivery_id: String,
-    pub webhook_id: String,
-    pub event_type: String,
-    /// The exact JSON body sent.
-    pub payload: String,
-    pub response_status: Option<i64>,
-    /// At most 4096 bytes.
-    pub response_body: Option<String>,
-    pub error: Option<String>,
-    pub delivered_at: String,
-    pub duration_ms: Option<i64>,
-}
-
-/// Answer of `POST /api/v1/webhooks/{id}/test`.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct TestQueued {
-    pub status: String,
-    pub webhook_id: String,
-    pub event_type: String,
-}
-
-/// Query of the delivery history.
-#[derive(Debug, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-pub struct DeliveryQuery {
-    /// 1 to 500, default 50.
-    #[serde(default)]
-    pub limit: Option<i64>,
 }
 
 fn invalid(field: &str, msg: impl Into<String>) -> ApiError {

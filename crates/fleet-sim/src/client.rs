@@ -1,23 +1,13 @@
-//! The server as the simulator sees it: timed JSON calls, as a machine
-//! (no credentials), as the break-glass operator, or as a named operator
-//! with an OIDC access token from the simulator's own provider.
+//! The server as the simulator sees it: the typed [`attest_client`], as a
+//! machine (no credentials), as the break-glass operator, or as a named
+//! operator with an OIDC access token from the simulator's own provider.
+//! Every call is timed by the client (request sent to body read).
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use reqwest::StatusCode;
-use serde_json::Value;
+use attest_client::{Client, ClientError, Credentials, Response};
 
 use crate::SimError;
-
-/// One answered request.
-#[derive(Debug)]
-pub struct Answer {
-    pub status: StatusCode,
-    pub body: Value,
-    /// Raw body for non-JSON answers (config envelopes are JSON, YAML is not).
-    pub text: String,
-    pub elapsed: Duration,
-}
 
 /// Who sends a request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,14 +20,13 @@ pub enum As<'a> {
     Operator(&'a str),
 }
 
-/// HTTP access to one server.
+/// Access to one server, one client per identity over one connection pool.
 #[derive(Debug, Clone)]
 pub struct Api {
-    http: reqwest::Client,
-    base: String,
-    admin_token: String,
-    /// (name, OIDC access token) of the operators.
-    operators: Vec<(String, String)>,
+    machine: Client,
+    admin: Client,
+    /// (name, client with that operator's OIDC access token).
+    operators: Vec<(String, Client)>,
 }
 
 impl Api {
@@ -49,10 +38,10 @@ impl Api {
             .timeout(Duration::from_secs(60))
             .build()
             .map_err(|e| SimError::Setup(format!("HTTP client: {e}")))?;
+        let machine = Client::new(base, http);
         Ok(Self {
-            http,
-            base: base.trim_end_matches('/').to_owned(),
-            admin_token: admin_token.to_owned(),
+            admin: machine.with_credentials(Credentials::Bearer(admin_token.to_owned())),
+            machine,
             operators: Vec::new(),
         })
     }
@@ -65,105 +54,69 @@ impl Api {
         names: &[&str],
     ) -> Result<(), SimError> {
         for name in names {
-            self.operators.push(((*name).to_owned(), idp.token(name)?));
+            let client = self
+                .machine
+                .with_credentials(Credentials::Bearer(idp.token(name)?));
+            self.operators.push(((*name).to_owned(), client));
         }
         Ok(())
     }
 
-    /// Sends one request and reads the whole answer; the time covers both.
-    pub async fn send(
-        &self,
-        who: As<'_>,
-        method: reqwest::Method,
-        path: &str,
-        body: Option<&Value>,
-        accept: Option<&str>,
-    ) -> Result<Answer, SimError> {
-        let url = if path.starts_with("http") {
-            path.to_owned()
-        } else {
-            format!("{}{path}", self.base)
-        };
-        let mut req = self.http.request(method, url);
+    /// The client that sends as `who`.
+    pub fn r#as(&self, who: As<'_>) -> Result<&Client, SimError> {
         match who {
-            As::Machine => {}
-            As::Admin => req = req.bearer_auth(&self.admin_token),
-            As::Operator(name) => {
-                let token = self
-                    .operators
-                    .iter()
-                    .find(|(n, _)| n == name)
-                    .map(|(_, t)| t.as_str())
-                    .ok_or_else(|| SimError::Setup(format!("no token for operator {name}")))?;
-                req = req.bearer_auth(token);
-            }
+            As::Machine => Ok(&self.machine),
+            As::Admin => Ok(&self.admin),
+            As::Operator(name) => self
+                .operators
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, client)| client)
+                .ok_or_else(|| SimError::Setup(format!("no token for operator {name}"))),
         }
-        if let Some(b) = body {
-            req = req.json(b);
-        }
-        if let Some(a) = accept {
-            req = req.header("accept", a);
-        }
-        let started = Instant::now();
-        let res = req
-            .send()
-            .await
-            .map_err(|e| SimError::Transport(e.to_string()))?;
-        let status = res.status();
-        let text = res
-            .text()
-            .await
-            .map_err(|e| SimError::Transport(e.to_string()))?;
-        let elapsed = started.elapsed();
-        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
-        Ok(Answer {
-            status,
-            body,
-            text,
-            elapsed,
-        })
     }
 }
 
-/// `a` has status `want`.
-pub(crate) fn expect(a: &Answer, want: StatusCode) -> Result<(), SimError> {
-    if a.status == want {
+impl From<ClientError> for SimError {
+    fn from(err: ClientError) -> Self {
+        match err {
+            ClientError::Status { status, detail, .. } => SimError::Status {
+                status,
+                detail: detail.chars().take(160).collect(),
+            },
+            ClientError::Transport(msg) => SimError::Transport(msg),
+            err @ ClientError::Decode(_) => SimError::Wrong(err.to_string()),
+        }
+    }
+}
+
+/// `res` has status `want` (a 2xx other than the one the flow expects is
+/// as wrong as an error status).
+pub(crate) fn expect<T>(res: &Response<T>, want: u16) -> Result<(), SimError> {
+    if res.status == want {
         Ok(())
     } else {
         Err(SimError::Status {
-            status: a.status.as_u16(),
-            detail: detail(a),
+            status: res.status,
+            detail: excerpt(res),
         })
     }
 }
 
 /// `ok`, else a wrong answer about `what`.
-pub(crate) fn check(ok: bool, a: &Answer, what: &str) -> Result<(), SimError> {
+pub(crate) fn check<T>(ok: bool, res: &Response<T>, what: &str) -> Result<(), SimError> {
     if ok {
         Ok(())
     } else {
-        Err(wrong(a, &format!("unexpected {what}")))
+        Err(wrong(res, &format!("unexpected {what}")))
     }
 }
 
-/// The string field `name` of the answer.
-pub(crate) fn field(a: &Answer, name: &str) -> Result<String, SimError> {
-    a.body[name]
-        .as_str()
-        .map(str::to_owned)
-        .ok_or_else(|| wrong(a, &format!("no {name}")))
+/// A wrong answer, with the start of what the server said.
+pub(crate) fn wrong<T>(res: &Response<T>, what: &str) -> SimError {
+    SimError::Wrong(format!("{what}: {}", excerpt(res)))
 }
 
-/// A wrong answer, with the server's detail.
-pub(crate) fn wrong(a: &Answer, what: &str) -> SimError {
-    SimError::Wrong(format!("{what}: {}", detail(a)))
-}
-
-fn detail(a: &Answer) -> String {
-    let d = match &a.body["detail"] {
-        Value::String(s) => s.clone(),
-        Value::Null => a.text.chars().take(120).collect(),
-        other => other.to_string(),
-    };
-    d.chars().take(160).collect()
+fn excerpt<T>(res: &Response<T>) -> String {
+    res.raw.chars().take(120).collect()
 }

@@ -2,10 +2,10 @@
 //! and the hardware facts derived from its index. The whole flow and scale
 //! mode register and approve machines with the same bodies.
 
+use attest_proto::machine::{ApproveRequest, AttestRequest, EkSource, RegisterRequest, Role};
 use attest_tpm::soft::SoftEk;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
-use serde_json::{json, Value};
 use sha2::Digest;
 
 use crate::SimError;
@@ -45,11 +45,11 @@ impl Identity {
         self.dual_control
     }
 
-    pub(crate) fn role(&self) -> &'static str {
+    pub(crate) fn role(&self) -> Role {
         if self.dual_control {
-            "controlplane"
+            Role::Controlplane
         } else {
-            "worker-app"
+            Role::WorkerApp
         }
     }
 
@@ -61,34 +61,54 @@ impl Identity {
         u32::try_from(self.index).unwrap_or(u32::MAX).to_be_bytes()
     }
 
-    /// The EK fields every machine request carries.
-    pub(crate) fn ek_body(&self) -> Value {
-        json!({
-            "ek_fingerprint": self.ek_fingerprint,
-            "ek_cert_pem": self.ek_material,
-            "ek_source": "pub",
-        })
+    /// The EK fingerprint (bare lower-case hex, as stored).
+    pub(crate) fn ek_fingerprint(&self) -> &str {
+        &self.ek_fingerprint
+    }
+
+    /// `POST /api/v1/attest` with the EK fields only (no nonce, no quote).
+    pub(crate) fn attest_request(&self) -> AttestRequest {
+        AttestRequest {
+            ek_fingerprint: self.ek_fingerprint.clone(),
+            ek_cert_pem: self.ek_material.clone(),
+            ek_source: Some(EkSource::Pub),
+            nonce_id: None,
+            nonce_signature: None,
+            pcr_quote: None,
+            pcr_signature: None,
+            pcr_values: None,
+            hw_uuid: None,
+            hw_mac: None,
+            hw_serial: None,
+            hw_product: None,
+        }
     }
 
     /// Body of `POST /api/v1/self-register`.
-    pub(crate) fn self_register_body(&self) -> Value {
+    pub(crate) fn register_request(&self) -> RegisterRequest {
         let b = self.index_bytes();
-        let mut body = self.ek_body();
-        body["hw_mac"] = json!(format!(
-            "02:53:{:02x}:{:02x}:{:02x}:{:02x}",
-            b[0], b[1], b[2], b[3]
-        ));
-        body["role"] = json!(self.role());
-        body
+        RegisterRequest {
+            ek_fingerprint: self.ek_fingerprint.clone(),
+            ek_cert_pem: self.ek_material.clone(),
+            ek_source: Some(EkSource::Pub),
+            hw_uuid: None,
+            hw_mac: Some(format!(
+                "02:53:{:02x}:{:02x}:{:02x}:{:02x}",
+                b[0], b[1], b[2], b[3]
+            )),
+            hw_serial: None,
+            hw_product: None,
+            desired_role: Some(self.role()),
+        }
     }
 
     /// Body of `POST /api/v1/machines/{id}/approve`.
-    pub(crate) fn approve_body(&self) -> Value {
+    pub(crate) fn approve_request(&self) -> ApproveRequest {
         let b = self.index_bytes();
-        json!({
-            "role": self.role(),
-            "hostname": self.hostname(),
-            "assigned_ip": format!("10.{}.{}.{}/8", b[1], b[2], b[3].max(1)),
-        })
+        ApproveRequest {
+            role: self.role(),
+            hostname: Some(self.hostname()),
+            assigned_ip: Some(format!("10.{}.{}.{}/8", b[1], b[2], b[3].max(1))),
+        }
     }
 }

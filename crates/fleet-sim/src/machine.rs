@@ -8,18 +8,20 @@ use attest_tpm::quote::PcrValues;
 use attest_tpm::soft::{AkKind, SoftAk};
 use attest_tpm::wire::ClockInfo;
 use attest_tpm::HashAlg;
+use std::collections::BTreeMap;
+
+use attest_client::{Approval, ApproveBody, Response};
+use attest_proto::machine::{
+    AkActivateRequest, AkCredentialRequest, AttestAction, AttestRequest, AttestResponse,
+    CredentialConfigEnvelope, EkSource, MachineStatus, RequestCertRequest,
+};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
-use reqwest::{Method, StatusCode};
-use serde_json::{json, Value};
 
-use crate::client::{check, expect, field, wrong, Api, As};
+use crate::client::{check, expect, wrong, Api, As};
 use crate::identity::Identity;
 use crate::report::Step;
 use crate::SimError;
-
-/// `Accept` of the TPM-openable config envelope.
-const CREDENTIAL: &str = "application/vnd.itl.config.credential+json";
 
 /// A machine's keys and identity.
 pub struct SimMachine {
@@ -89,20 +91,18 @@ impl SimMachine {
     }
 
     async fn self_register(&mut self, api: &Api) -> Result<std::time::Duration, SimError> {
-        let body = self.id.self_register_body();
-        let a = api
-            .send(
-                As::Machine,
-                Method::POST,
-                "/api/v1/self-register",
-                Some(&body),
-                None,
-            )
+        let res = api
+            .r#as(As::Machine)?
+            .self_register(&self.id.register_request())
             .await?;
-        expect(&a, StatusCode::OK)?;
-        self.machine_id = field(&a, "machine_id")?;
-        check(a.body["status"] == "pending_approval", &a, "status")?;
-        Ok(a.elapsed)
+        expect(&res, 200)?;
+        self.machine_id.clone_from(&res.body.machine_id);
+        check(
+            res.body.status == MachineStatus::PendingApproval,
+            &res,
+            "status",
+        )?;
+        Ok(res.elapsed)
     }
 
     async fn ak_credential(
@@ -115,31 +115,31 @@ impl SimMachine {
             .ak
             .tpm2b_public()
             .map_err(|e| SimError::Setup(format!("AK public: {e}")))?;
-        let body = json!({
-            "ek_cert_pem": self.id.ek_material,
-            "ek_source": "pub",
-            "ak_tpm_public": STANDARD.encode(tpm2b),
-        });
-        let path = format!("/api/v1/machines/{}/ak-credential", self.machine_id);
-        let a = api
-            .send(As::Machine, Method::POST, &path, Some(&body), None)
+        let body = AkCredentialRequest {
+            ek_cert_pem: self.id.ek_material.clone(),
+            ek_source: Some(EkSource::Pub),
+            ak_tpm_public: STANDARD.encode(tpm2b),
+        };
+        let res = api
+            .r#as(As::Machine)?
+            .ak_credential(&self.machine_id, &body)
             .await?;
-        expect(&a, StatusCode::OK)?;
-        *activation_id = field(&a, "activation_id")?;
+        expect(&res, 200)?;
+        activation_id.clone_from(&res.body.activation_id);
         let blob = STANDARD
-            .decode(field(&a, "credential_blob")?)
+            .decode(&res.body.credential_blob)
             .ok()
             .and_then(|b| CredentialBlob::from_tpm2_tools_file(&b).ok())
-            .ok_or_else(|| wrong(&a, "credential_blob does not parse"))?;
+            .ok_or_else(|| wrong(&res, "credential_blob does not parse"))?;
         let name = self.ak_name()?;
         // The TPM side of ActivateCredential, with the software EK.
         *secret = self
             .id
             .ek
             .activate_credential(&name, &blob)
-            .map_err(|e| wrong(&a, &format!("credential does not activate: {e}")))?
+            .map_err(|e| wrong(&res, &format!("credential does not activate: {e}")))?
             .to_vec();
-        Ok(a.elapsed)
+        Ok(res.elapsed)
     }
 
     fn ak_name(&self) -> Result<Vec<u8>, SimError> {
@@ -148,31 +148,25 @@ impl SimMachine {
             .map_err(|e| SimError::Setup(format!("AK name: {e}")))
     }
 
-    /// Challenge + quote over its nonce: (nonce_id, quote fields, time of the challenge).
-    async fn quoted(&self, api: &Api) -> Result<(String, Value, std::time::Duration), SimError> {
-        let a = api
-            .send(
-                As::Machine,
-                Method::GET,
-                "/api/v1/attest/challenge",
-                None,
-                None,
-            )
-            .await?;
-        expect(&a, StatusCode::OK)?;
+    /// Challenge + quote over its nonce: the quote, and the time of the
+    /// challenge.
+    async fn quoted(&self, api: &Api) -> Result<(Quoted, std::time::Duration), SimError> {
+        let res = api.r#as(As::Machine)?.challenge().await?;
+        expect(&res, 200)?;
         let nonce = STANDARD
-            .decode(field(&a, "nonce")?)
-            .map_err(|_| wrong(&a, "nonce is not base64"))?;
+            .decode(&res.body.nonce)
+            .map_err(|_| wrong(&res, "nonce is not base64"))?;
         let (quote, sig) = self
             .ak
             .quote(&pcrs(), &nonce, clock())
             .map_err(|e| SimError::Setup(format!("quote: {e}")))?;
-        let fields = json!({
-            "quote": STANDARD.encode(quote),
-            "signature": STANDARD.encode(sig),
-            "pcr_values": pcrs().to_map(),
-        });
-        Ok((field(&a, "nonce_id")?, fields, a.elapsed))
+        let quoted = Quoted {
+            nonce_id: res.body.nonce_id.clone(),
+            quote: STANDARD.encode(quote),
+            signature: STANDARD.encode(sig),
+            pcr_values: pcrs().to_map(),
+        };
+        Ok((quoted, res.elapsed))
     }
 
     async fn ak_activate(
@@ -181,59 +175,52 @@ impl SimMachine {
         activation_id: &str,
         secret: &[u8],
     ) -> Result<std::time::Duration, SimError> {
-        let (nonce_id, q, challenge) = self.quoted(api).await?;
-        let body = json!({
-            "ek_cert_pem": self.id.ek_material,
-            "ek_source": "pub",
-            "ak_pub": self.ak.spki_pem().map_err(|e| SimError::Setup(format!("AK PEM: {e}")))?,
-            "quote": q["quote"],
-            "quote_sig": q["signature"],
-            "pcr_values": q["pcr_values"],
-            "nonce_id": nonce_id,
-            "activation_id": activation_id,
-            "activation_secret": STANDARD.encode(secret),
-        });
-        let path = format!("/api/v1/machines/{}/ak-activate", self.machine_id);
-        let a = api
-            .send(As::Machine, Method::POST, &path, Some(&body), None)
+        let (q, challenge) = self.quoted(api).await?;
+        let body = AkActivateRequest {
+            ek_cert_pem: self.id.ek_material.clone(),
+            ek_source: Some(EkSource::Pub),
+            ak_pub: self
+                .ak
+                .spki_pem()
+                .map_err(|e| SimError::Setup(format!("AK PEM: {e}")))?,
+            quote: q.quote,
+            quote_sig: q.signature,
+            pcr_values: q.pcr_values,
+            nonce_id: Some(q.nonce_id),
+            activation_id: Some(activation_id.to_owned()),
+            activation_secret: Some(STANDARD.encode(secret)),
+        };
+        let res = api
+            .r#as(As::Machine)?
+            .ak_activate(&self.machine_id, &body)
             .await?;
-        expect(&a, StatusCode::OK)?;
-        check(a.body["ak_accepted"] == true, &a, "ak_accepted")?;
-        Ok(challenge + a.elapsed)
+        expect(&res, 200)?;
+        check(res.body.ak_accepted, &res, "ak_accepted")?;
+        Ok(challenge + res.elapsed)
     }
 
     async fn approve(&self, api: &Api) -> Result<std::time::Duration, SimError> {
-        let body = self.id.approve_body();
-        let path = format!("/api/v1/machines/{}/approve", self.machine_id);
+        let body = ApproveBody::from(self.id.approve_request());
         if !self.id.dual_control() {
-            let a = api
-                .send(As::Admin, Method::POST, &path, Some(&body), None)
+            let res = api
+                .r#as(As::Admin)?
+                .approve(&self.machine_id, &body)
                 .await?;
-            expect(&a, StatusCode::OK)?;
-            check(a.body["status"] == "registered", &a, "status")?;
-            return Ok(a.elapsed);
+            expect(&res, 200)?;
+            check(registered(&res.body), &res, "status")?;
+            return Ok(res.elapsed);
         }
         let first = api
-            .send(
-                As::Operator(&self.operators.0),
-                Method::POST,
-                &path,
-                Some(&body),
-                None,
-            )
+            .r#as(As::Operator(&self.operators.0))?
+            .approve(&self.machine_id, &body)
             .await?;
-        expect(&first, StatusCode::ACCEPTED)?;
+        expect(&first, 202)?;
         let second = api
-            .send(
-                As::Operator(&self.operators.1),
-                Method::POST,
-                &path,
-                Some(&body),
-                None,
-            )
+            .r#as(As::Operator(&self.operators.1))?
+            .approve(&self.machine_id, &body)
             .await?;
-        expect(&second, StatusCode::OK)?;
-        check(second.body["status"] == "registered", &second, "status")?;
+        expect(&second, 200)?;
+        check(registered(&second.body), &second, "status")?;
         Ok(first.elapsed + second.elapsed)
     }
 
@@ -242,20 +229,24 @@ impl SimMachine {
         api: &Api,
         config_url: &mut String,
     ) -> Result<std::time::Duration, SimError> {
-        let (a, challenge) = self.send_attest(api).await?;
-        check(a.body["action"] == "apply-config", &a, "action")?;
-        *config_url = field(&a, "config_url")?;
-        Ok(challenge + a.elapsed)
+        let (res, challenge) = self.send_attest(api).await?;
+        check(res.body.action == AttestAction::ApplyConfig, &res, "action")?;
+        *config_url = res
+            .body
+            .config_url
+            .clone()
+            .ok_or_else(|| wrong(&res, "no config_url"))?;
+        Ok(challenge + res.elapsed)
     }
 
     /// Challenge and attest again once attested: the steady state of a
     /// fleet, where every attest costs the server one quote verification.
     /// The server answers `action: none` (the config was delivered).
     pub async fn reattest(&self, api: &Api) -> Result<std::time::Duration, SimError> {
-        let (a, challenge) = self.send_attest(api).await?;
-        check(a.body["action"] == "none", &a, "action")?;
-        check(a.body["status"] == "attested", &a, "status")?;
-        Ok(challenge + a.elapsed)
+        let (res, challenge) = self.send_attest(api).await?;
+        check(res.body.action == AttestAction::None, &res, "action")?;
+        check(res.body.status == MachineStatus::Attested, &res, "status")?;
+        Ok(challenge + res.elapsed)
     }
 
     /// A fresh challenge, then `POST /attest` with a quote over its nonce;
@@ -263,24 +254,18 @@ impl SimMachine {
     async fn send_attest(
         &self,
         api: &Api,
-    ) -> Result<(crate::client::Answer, std::time::Duration), SimError> {
-        let (nonce_id, q, challenge) = self.quoted(api).await?;
-        let mut body = self.id.ek_body();
-        body["nonce_id"] = json!(nonce_id);
-        body["pcr_quote"] = q["quote"].clone();
-        body["pcr_signature"] = q["signature"].clone();
-        body["pcr_values"] = q["pcr_values"].clone();
-        let a = api
-            .send(
-                As::Machine,
-                Method::POST,
-                "/api/v1/attest",
-                Some(&body),
-                None,
-            )
-            .await?;
-        expect(&a, StatusCode::OK)?;
-        Ok((a, challenge))
+    ) -> Result<(Response<AttestResponse>, std::time::Duration), SimError> {
+        let (q, challenge) = self.quoted(api).await?;
+        let body = AttestRequest {
+            nonce_id: Some(q.nonce_id),
+            pcr_quote: Some(q.quote),
+            pcr_signature: Some(q.signature),
+            pcr_values: Some(q.pcr_values),
+            ..self.id.attest_request()
+        };
+        let res = api.r#as(As::Machine)?.attest(&body).await?;
+        expect(&res, 200)?;
+        Ok((res, challenge))
     }
 
     async fn config(&self, api: &Api, config_url: &str) -> Result<std::time::Duration, SimError> {
@@ -290,49 +275,39 @@ impl SimMachine {
             .find("/api/v1/config/")
             .map(|i| &config_url[i..])
             .ok_or_else(|| SimError::Wrong(format!("config_url {config_url:?}")))?;
-        let a = api
-            .send(As::Machine, Method::GET, path, None, Some(CREDENTIAL))
-            .await?;
-        expect(&a, StatusCode::OK)?;
-        let env: EkCredentialAes256GcmV1 =
-            serde_json::from_str(&a.text).map_err(|e| wrong(&a, &format!("envelope: {e}")))?;
+        let res = api.r#as(As::Machine)?.config_credential(path).await?;
+        expect(&res, 200)?;
+        let env = tpm_envelope(res.body.clone());
         let blob = env
             .credential()
-            .map_err(|e| wrong(&a, &format!("credential_blob: {e}")))?;
+            .map_err(|e| wrong(&res, &format!("credential_blob: {e}")))?;
         let key = self
             .id
             .ek
             .activate_credential(&self.ak_name()?, &blob)
-            .map_err(|e| wrong(&a, &format!("envelope key does not activate: {e}")))?;
+            .map_err(|e| wrong(&res, &format!("envelope key does not activate: {e}")))?;
         let yaml = env
             .open_with_key(&key)
-            .map_err(|e| wrong(&a, &format!("envelope does not open: {e}")))?;
+            .map_err(|e| wrong(&res, &format!("envelope does not open: {e}")))?;
         let config: serde_norway::Value = serde_norway::from_slice(&yaml)
-            .map_err(|e| wrong(&a, &format!("config is not YAML: {e}")))?;
+            .map_err(|e| wrong(&res, &format!("config is not YAML: {e}")))?;
         let hostname = config["machine"]["network"]["hostname"].as_str();
         check(
             hostname == Some(self.id.hostname().as_str()),
-            &a,
+            &res,
             "machine.network.hostname",
         )?;
-        Ok(a.elapsed)
+        Ok(res.elapsed)
     }
 
     /// Challenge, then request-cert with the AK's signature over the nonce:
     /// the proof of TPM possession a strict server requires.
     async fn request_cert(&self, api: &Api) -> Result<std::time::Duration, SimError> {
-        let c = api
-            .send(
-                As::Machine,
-                Method::GET,
-                "/api/v1/attest/challenge",
-                None,
-                None,
-            )
-            .await?;
-        expect(&c, StatusCode::OK)?;
+        let machine = api.r#as(As::Machine)?;
+        let c = machine.challenge().await?;
+        expect(&c, 200)?;
         let nonce = STANDARD
-            .decode(field(&c, "nonce")?)
+            .decode(&c.body.nonce)
             .map_err(|_| wrong(&c, "nonce is not base64"))?;
         let signature = self
             .ak
@@ -342,23 +317,52 @@ impl SimMachine {
                     .map_err(|e| attest_tpm::soft::SoftError::Sign(e.to_string()))
             })
             .map_err(|e| SimError::Setup(format!("sign the nonce: {e}")))?;
-        let mut body = self.id.ek_body();
-        body["nonce_id"] = json!(field(&c, "nonce_id")?);
-        body["nonce_signature"] = json!(STANDARD.encode(signature));
-        let path = format!("/api/v1/machines/{}/request-cert", self.machine_id);
-        let a = api
-            .send(As::Machine, Method::POST, &path, Some(&body), None)
-            .await?;
-        expect(&a, StatusCode::OK)?;
-        let pem = field(&a, "enrollment_cert_pem")?;
+        let body = RequestCertRequest {
+            ek_fingerprint: self.id.ek_fingerprint().to_owned(),
+            ek_cert_pem: self.id.ek_material.clone(),
+            ek_source: Some(EkSource::Pub),
+            wrapping_key_pem: None,
+            nonce_id: Some(c.body.nonce_id.clone()),
+            nonce_signature: Some(STANDARD.encode(signature)),
+        };
+        let res = machine.request_cert(&self.machine_id, &body).await?;
+        expect(&res, 200)?;
         check(
-            pem.starts_with("-----BEGIN CERTIFICATE-----"),
-            &a,
+            res.body
+                .enrollment_cert_pem
+                .starts_with("-----BEGIN CERTIFICATE-----"),
+            &res,
             "enrollment_cert_pem",
         )?;
-        check(a.body["role"] == self.id.role(), &a, "role")?;
-        Ok(c.elapsed + a.elapsed)
+        check(res.body.role == self.id.role(), &res, "role")?;
+        Ok(c.elapsed + res.elapsed)
     }
+}
+
+/// The envelope as the TPM side opens it (`attest-tpm` keeps its own
+/// type, with the opening code; the wire type is proto's).
+fn tpm_envelope(e: CredentialConfigEnvelope) -> EkCredentialAes256GcmV1 {
+    EkCredentialAes256GcmV1 {
+        format: e.format,
+        machine_id: e.machine_id,
+        ak_name: e.ak_name,
+        credential_blob: e.credential_blob,
+        iv: e.iv,
+        ciphertext: e.ciphertext,
+    }
+}
+
+/// A quote over a challenge's nonce, as attest and ak-activate send it.
+struct Quoted {
+    nonce_id: String,
+    quote: String,
+    signature: String,
+    pcr_values: BTreeMap<String, String>,
+}
+
+/// An approval that took effect and left the machine `registered`.
+pub(crate) fn registered(approval: &Approval) -> bool {
+    matches!(approval, Approval::Approved(m) if m.status == MachineStatus::Registered)
 }
 
 /// SHA-256 PCRs 0-7, what the server's built-in quote policy expects.

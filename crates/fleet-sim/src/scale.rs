@@ -10,12 +10,14 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
+use attest_client::{ApproveBody, ClientError, MachineListQuery};
+use attest_proto::machine::MachineStatus;
 use futures::stream::{self, StreamExt};
-use reqwest::{Method, StatusCode};
 use serde::Serialize;
 
-use crate::client::{check, expect, field, Answer, As};
+use crate::client::{check, expect, As};
 use crate::identity::Identity;
+use crate::machine::registered as registered_status;
 use crate::report::Latency;
 use crate::{Api, SimError};
 
@@ -65,48 +67,38 @@ pub struct ScaleReport {
 /// One machine's short path; the three step durations, or the step and error.
 async fn one(api: &Api, index: usize) -> Result<[Duration; 3], (&'static str, SimError)> {
     let id = Identity::new(index, false).map_err(|e| ("setup", e))?;
-    let registered = api
-        .send(
-            As::Machine,
-            Method::POST,
-            "/api/v1/self-register",
-            Some(&id.self_register_body()),
-            None,
-        )
-        .await
-        .and_then(|a| with_status(a, "pending_approval"))
-        .map_err(|e| ("self-register", e))?;
-    let machine_id = field(&registered, "machine_id").map_err(|e| ("self-register", e))?;
-    let approved = api
-        .send(
-            As::Admin,
-            Method::POST,
-            &format!("/api/v1/machines/{machine_id}/approve"),
-            Some(&id.approve_body()),
-            None,
-        )
-        .await
-        .and_then(|a| with_status(a, "registered"))
-        .map_err(|e| ("approve", e))?;
-    let attested = api
-        .send(
-            As::Machine,
-            Method::POST,
-            "/api/v1/attest",
-            Some(&id.ek_body()),
-            None,
-        )
-        .await
-        .and_then(|a| with_status(a, "attested"))
-        .map_err(|e| ("attest", e))?;
+    let machine = api.r#as(As::Machine).map_err(|e| ("setup", e))?;
+    let admin = api.r#as(As::Admin).map_err(|e| ("setup", e))?;
+    let registered = async {
+        let res = machine.self_register(&id.register_request()).await?;
+        expect(&res, 200)?;
+        check(
+            res.body.status == MachineStatus::PendingApproval,
+            &res,
+            "status",
+        )?;
+        Ok::<_, SimError>(res)
+    }
+    .await
+    .map_err(|e| ("self-register", e))?;
+    let approved = async {
+        let body = ApproveBody::from(id.approve_request());
+        let res = admin.approve(&registered.body.machine_id, &body).await?;
+        expect(&res, 200)?;
+        check(registered_status(&res.body), &res, "status")?;
+        Ok::<_, SimError>(res)
+    }
+    .await
+    .map_err(|e| ("approve", e))?;
+    let attested = async {
+        let res = machine.attest(&id.attest_request()).await?;
+        expect(&res, 200)?;
+        check(res.body.status == MachineStatus::Attested, &res, "status")?;
+        Ok::<_, SimError>(res)
+    }
+    .await
+    .map_err(|e| ("attest", e))?;
     Ok([registered.elapsed, approved.elapsed, attested.elapsed])
-}
-
-/// 200 with the machine `status` given.
-fn with_status(a: Answer, status: &str) -> Result<Answer, SimError> {
-    expect(&a, StatusCode::OK)?;
-    check(a.body["status"] == status, &a, "status")?;
-    Ok(a)
 }
 
 /// Registers and attests `opts.machines` machines, then probes.
@@ -154,40 +146,37 @@ pub async fn run_scale(
     let per_page = 100;
     let last_page = total.div_ceil(per_page);
     let mut probes = Vec::new();
-    for (name, path) in [
+    let page = |page: u64, status: Option<&str>| {
+        let query = MachineListQuery {
+            status: status.map(str::to_owned),
+            role: None,
+            page: i64::try_from(page).ok(),
+            per_page: i64::try_from(per_page).ok(),
+        };
+        let filter = status.map(|s| format!("status={s}&")).unwrap_or_default();
+        let path = format!("/api/v1/machines?{filter}page={page}&per_page={per_page}");
+        (path, ProbeOf::Machines(query))
+    };
+    for (name, (path, what)) in [
+        ("machines page 1", page(1, None)),
+        ("machines middle page", page(last_page.div_ceil(2), None)),
+        ("machines last page", page(last_page, None)),
+        ("machines filtered by status", page(1, Some("attested"))),
         (
-            "machines page 1",
-            format!("/api/v1/machines?page=1&per_page={per_page}"),
+            "metrics",
+            ("/metrics".to_owned(), ProbeOf::Text("/metrics")),
         ),
-        (
-            "machines middle page",
-            format!(
-                "/api/v1/machines?page={}&per_page={per_page}",
-                last_page.div_ceil(2)
-            ),
-        ),
-        (
-            "machines last page",
-            format!("/api/v1/machines?page={last_page}&per_page={per_page}"),
-        ),
-        (
-            "machines filtered by status",
-            format!("/api/v1/machines?status=attested&page=1&per_page={per_page}"),
-        ),
-        ("metrics", "/metrics".to_owned()),
     ] {
-        probes.push(probe(api, name, &path, opts.probe_repeats).await?);
+        probes.push(probe(api, name, &path, &what, opts.probe_repeats).await?);
     }
 
     let verify_started = Instant::now();
-    let a = api
-        .send(As::Admin, Method::GET, "/api/v1/audit/verify", None, None)
-        .await?;
+    let res = api.r#as(As::Admin)?.audit_verify().await?;
     let verify = verify_started.elapsed();
-    if a.status != StatusCode::OK || a.body["valid"] != true {
-        return Err(SimError::Wrong(format!("audit verify: {}", a.text)));
+    if res.status != 200 || !res.body.valid {
+        return Err(SimError::Wrong(format!("audit verify: {}", res.raw)));
     }
-    let audit_entries = a.body["entries"].as_u64().unwrap_or(0);
+    let audit_entries = u64::try_from(res.body.entries).unwrap_or(0);
 
     let (server_peak_rss_kb, server_rss_kb) = match opts.server_pid {
         Some(pid) => proc_memory(pid),
@@ -213,18 +202,43 @@ pub async fn run_scale(
     })
 }
 
-/// Median and maximum of `repeats` reads of `path` (operator credentials).
-async fn probe(api: &Api, name: &str, path: &str, repeats: usize) -> Result<Probe, SimError> {
+/// What a probe reads: a page of the typed machine list, or a text
+/// endpoint (Prometheus `/metrics`).
+enum ProbeOf {
+    Machines(MachineListQuery),
+    Text(&'static str),
+}
+
+/// Median and maximum of `repeats` reads of `what`, reported as `path`
+/// (operator credentials).
+async fn probe(
+    api: &Api,
+    name: &str,
+    path: &str,
+    what: &ProbeOf,
+    repeats: usize,
+) -> Result<Probe, SimError> {
     let mut times = Vec::new();
+    let admin = api.r#as(As::Admin)?;
     for _ in 0..repeats.max(1) {
-        let a = api.send(As::Admin, Method::GET, path, None, None).await?;
-        if a.status != StatusCode::OK {
+        let res = match what {
+            ProbeOf::Machines(query) => admin.list_machines(query).await.map(|r| r.map(|_| ())),
+            ProbeOf::Text(text_path) => admin.get_text(text_path).await.map(|r| r.map(|_| ())),
+        }
+        .map_err(|e| match e {
+            ClientError::Status { status, body, .. } => SimError::Status {
+                status,
+                detail: format!("{path}: {}", body.chars().take(200).collect::<String>()),
+            },
+            other => other.into(),
+        })?;
+        if res.status != 200 {
             return Err(SimError::Status {
-                status: a.status.as_u16(),
-                detail: format!("{path}: {}", a.text.chars().take(200).collect::<String>()),
+                status: res.status,
+                detail: format!("{path}: {}", res.raw.chars().take(200).collect::<String>()),
             });
         }
-        times.push(a.elapsed);
+        times.push(res.elapsed);
     }
     times.sort_unstable();
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;

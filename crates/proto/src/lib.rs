@@ -1,4 +1,5 @@
-//! Wire types shared by the server, the CLI and the host agent.
+//! Wire types shared by the server, its built-in extensions, the typed
+//! client (CLI, fleet simulator, tests) and the host agent.
 //!
 //! Field names, optionality and JSON shapes follow the seed documents
 //! exactly, so that a client written against the seed works unchanged.
@@ -15,3 +16,5 @@ pub mod lenient;
 pub mod machine;
 pub mod operator;
 pub mod patch;
+pub mod secret_vault;
+pub mod webhooks;

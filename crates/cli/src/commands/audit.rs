@@ -3,13 +3,16 @@
 
 use std::path::{Path, PathBuf};
 
+use attest_client::Response;
+use attest_proto::audit::{
+    AuditCheckpoint, AuditCheckpointVerifyRequest, AuditPageQuery, AuditVerifyResponse,
+};
 use clap::Subcommand;
 use serde_json::Value;
 
 use super::Ctx;
-use crate::client::ApiResponse;
 use crate::error::{CliError, CliResult};
-use crate::output::{Column, Format};
+use crate::output::{to_json, Column, Format};
 
 const COLUMNS: &[Column] = &[
     ("id", "id"),
@@ -80,103 +83,81 @@ pub enum AuditCmd {
     Checkpoint,
 }
 
-fn paging(page: Option<u32>, per_page: Option<u32>) -> Vec<(&'static str, String)> {
-    let mut query = Vec::new();
-    if let Some(n) = page {
-        query.push(("page", n.to_string()));
+fn paging(page: Option<u32>, per_page: Option<u32>) -> AuditPageQuery {
+    AuditPageQuery {
+        page: page.map(i64::from),
+        per_page: per_page.map(i64::from),
     }
-    if let Some(n) = per_page {
-        query.push(("per_page", n.to_string()));
-    }
-    query
 }
 
 /// Runs an audit command.
 pub async fn run(ctx: &Ctx, cmd: AuditCmd) -> CliResult<()> {
+    let c = &ctx.client;
     match cmd {
-        AuditCmd::List { page, per_page } => {
-            let res = ctx
-                .client
-                .get("/api/v1/audit", &paging(page, per_page))
-                .await?;
-            ctx.printer.list(&res, COLUMNS)
-        }
+        AuditCmd::List { page, per_page } => ctx
+            .printer
+            .list(&c.audit_entries(&paging(page, per_page)).await?, COLUMNS),
         AuditCmd::Verify { checkpoints } => {
             let res = if checkpoints.is_empty() {
-                ctx.client.get("/api/v1/audit/verify", &[]).await?
+                c.audit_verify().await?
             } else {
                 let mut all = Vec::new();
                 for path in &checkpoints {
                     all.extend(read_checkpoints(path)?);
                 }
-                let body = serde_json::json!({ "checkpoints": all });
-                ctx.client
-                    .post("/api/v1/audit/checkpoints/verify", Some(&body))
+                c.audit_verify_checkpoints(&AuditCheckpointVerifyRequest { checkpoints: all })
                     .await?
             };
             report(ctx, &res)
         }
         AuditCmd::Checkpoints { page, per_page } => {
-            let res = ctx
-                .client
-                .get("/api/v1/audit/checkpoints", &paging(page, per_page))
-                .await?;
+            let res = c.audit_checkpoints(&paging(page, per_page)).await?;
             if ctx.printer.format != Format::Table {
                 return ctx.printer.object(&res);
             }
-            let rows = res
-                .json
-                .get("checkpoints")
-                .and_then(Value::as_array)
-                .map(Vec::as_slice)
-                .unwrap_or_default();
-            let mut out = ctx.printer.table(CHECKPOINT_COLUMNS, rows);
+            let rows = match to_json(&res.body.checkpoints)? {
+                Value::Array(rows) => rows,
+                _ => Vec::new(),
+            };
+            let mut out = ctx.printer.table(CHECKPOINT_COLUMNS, &rows);
             if rows.is_empty() {
                 out = "(none)\n".to_owned();
             }
-            if let Some(key) = res.json.get("public_key") {
-                let field = |k: &str| key.get(k).and_then(Value::as_str).unwrap_or("?");
-                out.push_str(&format!(
-                    "signed with {} key {}\n{}",
-                    field("algorithm"),
-                    field("key_id"),
-                    field("public_key_pem")
-                ));
-            }
+            let key = &res.body.public_key;
+            out.push_str(&format!(
+                "signed with {} key {}\n{}",
+                key.algorithm, key.key_id, key.public_key_pem
+            ));
             crate::output::write_stdout(&out)
         }
-        AuditCmd::Checkpoint => {
-            let res = ctx.client.post("/api/v1/audit/checkpoints", None).await?;
-            ctx.printer.object(&res)
-        }
+        AuditCmd::Checkpoint => ctx.printer.object(&c.audit_checkpoint().await?),
     }
 }
 
 /// Prints a verification report; a broken chain is exit code 1.
-fn report(ctx: &Ctx, res: &ApiResponse) -> CliResult<()> {
-    let valid = res.json.get("valid").and_then(Value::as_bool);
+fn report(ctx: &Ctx, res: &Response<AuditVerifyResponse>) -> CliResult<()> {
     ctx.printer.object(res)?;
-    match valid {
-        Some(true) => Ok(()),
-        _ => {
-            if ctx.printer.format == Format::Table {
-                let first = res
-                    .json
-                    .get("first_invalid_id")
-                    .map(|v| v.to_string())
-                    .unwrap_or_else(|| "?".into());
-                Err(CliError::Failure(format!(
-                    "the audit chain is INVALID (first invalid entry: {first})"
-                )))
-            } else {
-                Err(CliError::Failure("the audit chain is INVALID".into()))
-            }
-        }
+    if res.body.valid {
+        return Ok(());
+    }
+    if ctx.printer.format == Format::Table {
+        let first = res
+            .body
+            .first_invalid_id
+            .map_or_else(|| "null".to_owned(), |id| id.to_string());
+        Err(CliError::Failure(format!(
+            "the audit chain is INVALID (first invalid entry: {first})"
+        )))
+    } else {
+        Err(CliError::Failure("the audit chain is INVALID".into()))
     }
 }
 
-/// The checkpoints in `path`, in any of the shapes they are kept in.
-fn read_checkpoints(path: &Path) -> CliResult<Vec<Value>> {
+/// The checkpoints in `path`, in any of the shapes they are kept in. The
+/// file is free-form JSON until a checkpoint is found in it; each found is
+/// then read as the wire type, and one that is not is a usage error naming
+/// the file.
+fn read_checkpoints(path: &Path) -> CliResult<Vec<AuditCheckpoint>> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| CliError::Usage(format!("cannot read {}: {e}", path.display())))?;
     let json: Value = serde_json::from_str(&text)
@@ -189,7 +170,17 @@ fn read_checkpoints(path: &Path) -> CliResult<Vec<Value>> {
             path.display()
         )));
     }
-    Ok(found)
+    found
+        .into_iter()
+        .map(|checkpoint| {
+            serde_json::from_value(checkpoint).map_err(|e| {
+                CliError::Usage(format!(
+                    "{} holds a checkpoint that is not one: {e}",
+                    path.display()
+                ))
+            })
+        })
+        .collect()
 }
 
 /// A checkpoint object, a list of them, a `{"checkpoints": […]}` answer,

@@ -3,9 +3,8 @@
 use clap::Subcommand;
 
 use super::Ctx;
-use crate::client::ApiResponse;
 use crate::error::CliResult;
-use crate::output::{Column, Format};
+use crate::output::{to_json, Column, Format, Shown};
 
 const COLUMNS: &[Column] = &[
     ("name", "name"),
@@ -25,22 +24,16 @@ pub enum ExtensionsCmd {
 pub async fn run(ctx: &Ctx, cmd: ExtensionsCmd) -> CliResult<()> {
     match cmd {
         ExtensionsCmd::List => {
-            let res = ctx.client.get("/api/v1/extensions", &[]).await?;
+            let res = ctx.client.extensions().await?;
             if ctx.printer.format != Format::Table {
                 return ctx.printer.object(&res);
             }
-            let rows = res
-                .json
-                .get("extensions")
-                .cloned()
-                .unwrap_or(serde_json::Value::Array(Vec::new()));
-            let inner = ApiResponse {
-                status: res.status,
-                total: None,
+            let rows = Shown {
                 raw: String::new(),
-                json: rows,
+                json: to_json(&res.body.extensions)?,
+                total: None,
             };
-            ctx.printer.list(&inner, COLUMNS)
+            ctx.printer.list_shown(&rows, COLUMNS)
         }
     }
 }

@@ -3,11 +3,11 @@
 use std::io::Write;
 use std::path::PathBuf;
 
+use attest_client::{Approval, ApproveBody, ImportBody, MachineListQuery};
+use attest_proto::machine::{LockRequest, RevokeRequest};
 use clap::{Args, Subcommand};
-use serde_json::{json, Map, Value};
 
 use super::Ctx;
-use crate::client::segment;
 use crate::error::{CliError, CliResult};
 use crate::output::{write_stdout, Column, Format};
 
@@ -178,56 +178,43 @@ pub async fn run(ctx: &Ctx, cmd: MachineCmd) -> CliResult<()> {
     let p = &ctx.printer;
     match cmd {
         MachineCmd::List(args) => {
-            let mut query = Vec::new();
-            push(&mut query, "status", args.status);
-            push(&mut query, "role", args.role);
-            push(&mut query, "page", args.page.map(|n| n.to_string()));
-            push(&mut query, "per_page", args.per_page.map(|n| n.to_string()));
-            let res = c.get("/api/v1/machines", &query).await?;
-            p.list(&res, LIST_COLUMNS)
+            let query = MachineListQuery {
+                status: args.status,
+                role: args.role,
+                page: args.page.map(i64::from),
+                per_page: args.per_page.map(i64::from),
+            };
+            p.list(&c.list_machines(&query).await?, LIST_COLUMNS)
         }
-        MachineCmd::Show { id } => {
-            let res = c.get(&machine_path(&id, ""), &[]).await?;
-            p.object(&res)
-        }
+        MachineCmd::Show { id } => p.object(&c.machine(&id).await?),
         MachineCmd::Approve {
             id,
             role,
             hostname,
             assigned_ip,
         } => {
-            let mut body = Map::new();
-            body.insert("role".into(), Value::String(role));
-            insert(&mut body, "hostname", hostname);
-            insert(&mut body, "assigned_ip", assigned_ip);
-            let res = c
-                .post(&machine_path(&id, "/approve"), Some(&Value::Object(body)))
-                .await?;
-            if res.status == 202 && p.format == Format::Table {
+            let body = ApproveBody {
+                role,
+                hostname,
+                assigned_ip,
+            };
+            let res = c.approve(&id, &body).await?;
+            if matches!(res.body, Approval::Pending(_)) && p.format == Format::Table {
                 eprintln!("first vote recorded: a second operator must approve the same role, hostname and IP");
             }
-            p.object(&res)
+            match &res.body {
+                Approval::Approved(detail) => p.object(&res.with_body(detail)),
+                Approval::Pending(pending) => p.object(&res.with_body(pending)),
+            }
         }
         MachineCmd::Revoke { id, reason, wipe } => {
-            let body = json!({"wipe": wipe, "reason": reason});
-            let res = c.post(&machine_path(&id, "/revoke"), Some(&body)).await?;
-            p.object(&res)
+            p.object(&c.revoke(&id, &RevokeRequest { wipe, reason }).await?)
         }
-        MachineCmd::Lock { id, reason } => {
-            let body = json!({"reason": reason});
-            let res = c.post(&machine_path(&id, "/lock"), Some(&body)).await?;
-            p.object(&res)
-        }
-        MachineCmd::Unlock { id } => {
-            let res = c.post(&machine_path(&id, "/unlock"), None).await?;
-            p.object(&res)
-        }
-        MachineCmd::Approvals { id } => {
-            let res = c.get(&machine_path(&id, "/approvals"), &[]).await?;
-            p.list(&res, APPROVAL_COLUMNS)
-        }
+        MachineCmd::Lock { id, reason } => p.object(&c.lock(&id, &LockRequest { reason }).await?),
+        MachineCmd::Unlock { id } => p.object(&c.unlock(&id).await?),
+        MachineCmd::Approvals { id } => p.list(&c.approvals(&id).await?, APPROVAL_COLUMNS),
         MachineCmd::OfflineBundle { id, out } => {
-            let res = c.get(&machine_path(&id, "/offline-bundle"), &[]).await?;
+            let res = c.offline_bundle(&id).await?;
             match out {
                 Some(path) => {
                     write_private(&path, res.raw.as_bytes())?;
@@ -243,44 +230,29 @@ pub async fn run(ctx: &Ctx, cmd: MachineCmd) -> CliResult<()> {
             }
         }
         MachineCmd::Import(args) => {
-            let mut body = Map::new();
-            body.insert("ek_fingerprint".into(), Value::String(args.ek_fingerprint));
-            insert(&mut body, "role", args.role);
-            insert(&mut body, "machine_id", args.machine_id);
-            insert(&mut body, "hw_uuid", args.hw_uuid);
-            insert(&mut body, "hw_mac", args.hw_mac);
-            insert(&mut body, "hw_serial", args.hw_serial);
-            insert(&mut body, "hw_product", args.hw_product);
-            insert(&mut body, "ek_source", args.ek_source);
-            if let Some(path) = args.ek_cert {
-                use base64::Engine;
-                let bytes = std::fs::read(&path).map_err(|e| {
-                    CliError::Usage(format!("cannot read --ek-cert {}: {e}", path.display()))
-                })?;
-                let b64 = base64::engine::general_purpose::STANDARD.encode(bytes);
-                body.insert("ek_cert_pem".into(), Value::String(b64));
-            }
-            let res = c
-                .post("/api/v1/machines/import", Some(&Value::Object(body)))
-                .await?;
-            p.object(&res)
+            let ek_cert_pem = match args.ek_cert {
+                Some(path) => {
+                    use base64::Engine;
+                    let bytes = std::fs::read(&path).map_err(|e| {
+                        CliError::Usage(format!("cannot read --ek-cert {}: {e}", path.display()))
+                    })?;
+                    Some(base64::engine::general_purpose::STANDARD.encode(bytes))
+                }
+                None => None,
+            };
+            let body = ImportBody {
+                ek_fingerprint: args.ek_fingerprint,
+                role: args.role,
+                machine_id: args.machine_id,
+                hw_uuid: args.hw_uuid,
+                hw_mac: args.hw_mac,
+                hw_serial: args.hw_serial,
+                hw_product: args.hw_product,
+                ek_source: args.ek_source,
+                ek_cert_pem,
+            };
+            p.object(&c.import(&body).await?)
         }
-    }
-}
-
-fn machine_path(id: &str, suffix: &str) -> String {
-    format!("/api/v1/machines/{}{suffix}", segment(id))
-}
-
-fn push(query: &mut Vec<(&'static str, String)>, key: &'static str, value: Option<String>) {
-    if let Some(v) = value {
-        query.push((key, v));
-    }
-}
-
-fn insert(body: &mut Map<String, Value>, key: &str, value: Option<String>) {
-    if let Some(v) = value {
-        body.insert(key.to_string(), Value::String(v));
     }
 }
 

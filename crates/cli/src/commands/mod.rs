@@ -8,13 +8,15 @@ pub mod secret;
 pub mod shared_secret;
 pub mod webhook;
 
-use crate::client::ApiClient;
-use crate::output::Printer;
+use attest_client::{Client, Response};
+use serde::Serialize;
+
+use crate::output::{Printer, Shown};
 
 /// What every API command needs: a client and a printer.
 pub struct Ctx {
     /// The API client with the resolved URL and token.
-    pub client: ApiClient,
+    pub client: Client,
     /// The output format.
     pub printer: Printer,
 }
@@ -23,9 +25,8 @@ use std::io::Read;
 use std::path::PathBuf;
 
 use clap::Args;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
-use crate::client::ApiResponse;
 use crate::error::{CliError, CliResult};
 use crate::output::{write_stdout, Column, Format};
 
@@ -87,44 +88,29 @@ fn strip_one_newline(mut text: String) -> String {
     text
 }
 
-/// Sets `key` in `body` when `value` is given.
-pub fn insert(body: &mut Map<String, Value>, key: &str, value: Option<String>) {
-    if let Some(v) = value {
-        body.insert(key.to_string(), Value::String(v));
-    }
-}
-
 /// Prints a list whose array-valued cells (`events`) are shown
 /// comma-separated in a table; JSON and YAML stay the server's.
-pub fn list_joined(ctx: &Ctx, res: &ApiResponse, columns: &[Column]) -> CliResult<()> {
-    if ctx.printer.format != Format::Table {
-        return ctx.printer.list(res, columns);
+pub fn list_joined<T: Serialize>(
+    ctx: &Ctx,
+    res: &Response<T>,
+    columns: &[Column],
+) -> CliResult<()> {
+    let mut shown = Shown::of(res)?;
+    if ctx.printer.format == Format::Table {
+        if let Value::Array(rows) = &shown.json {
+            shown.json = rows.iter().map(join_arrays).collect();
+        }
     }
-    let rows = match &res.json {
-        Value::Array(rows) => rows.iter().map(join_arrays).collect(),
-        other => other.clone(),
-    };
-    let shown = ApiResponse {
-        status: res.status,
-        total: res.total,
-        raw: String::new(),
-        json: rows,
-    };
-    ctx.printer.list(&shown, columns)
+    ctx.printer.list_shown(&shown, columns)
 }
 
 /// An object answer with array fields comma-separated in table mode.
-pub fn object_joined(ctx: &Ctx, res: &ApiResponse) -> CliResult<()> {
-    if ctx.printer.format != Format::Table {
-        return ctx.printer.object(res);
+pub fn object_joined<T: Serialize>(ctx: &Ctx, res: &Response<T>) -> CliResult<()> {
+    let mut shown = Shown::of(res)?;
+    if ctx.printer.format == Format::Table {
+        shown.json = join_arrays(&shown.json);
     }
-    let shown = ApiResponse {
-        status: res.status,
-        total: res.total,
-        raw: String::new(),
-        json: join_arrays(&res.json),
-    };
-    ctx.printer.object(&shown)
+    ctx.printer.object_shown(&shown)
 }
 
 fn join_arrays(row: &Value) -> Value {

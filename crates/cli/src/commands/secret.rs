@@ -3,24 +3,19 @@
 
 use aes_gcm::aead::{Aead, KeyInit};
 use aes_gcm::{Aes256Gcm, Nonce};
+use attest_client::{Credentials, MachineSecretBlob, MachineSecretCreate};
+use attest_domain::machine::secret_key::{
+    machine_secret_key, ALGORITHM, HKDF_INFO, HKDF_SALT, KDF,
+};
+use attest_proto::secret_vault::SecretValue;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use clap::Subcommand;
-use hkdf::Hkdf;
-use serde_json::{json, Value};
-use sha2::Sha256;
+use serde_json::Value;
 
 use super::{done, Ctx, ValueArgs};
-use crate::client::segment;
 use crate::error::{CliError, CliResult};
-use crate::output::{to_yaml, write_stdout, Column, Format};
-
-/// HKDF salt of machine-secret keys.
-pub const HKDF_SALT: &str = "ITL.ControlPlane.Attestation.SecretVault.v1";
-/// HKDF info of machine-secret keys.
-pub const HKDF_INFO: &str = "machine-secret-encryption";
-const ALGORITHM: &str = "AES-256-GCM";
-const KDF: &str = "HKDF-SHA256";
+use crate::output::{to_json, to_yaml, write_stdout, Column, Format};
 
 const LIST_COLUMNS: &[Column] = &[
     ("secret id", "secret_id"),
@@ -104,13 +99,14 @@ pub async fn run(ctx: &Ctx, cmd: SecretCmd) -> CliResult<()> {
             name,
             value,
         } => {
-            let body = json!({"name": name, "value": value.read()?});
-            let res = c.post(&machine_path(&machine_id, ""), Some(&body)).await?;
-            p.object(&res)
+            let body = MachineSecretCreate {
+                name,
+                value: SecretValue::new(value.read()?),
+            };
+            p.object(&c.create_machine_secret(&machine_id, &body).await?)
         }
         SecretCmd::List { machine_id } => {
-            let res = c.get(&machine_path(&machine_id, ""), &[]).await?;
-            p.list(&res, LIST_COLUMNS)
+            p.list(&c.machine_secrets(&machine_id).await?, LIST_COLUMNS)
         }
         SecretCmd::Get {
             machine_id,
@@ -118,16 +114,20 @@ pub async fn run(ctx: &Ctx, cmd: SecretCmd) -> CliResult<()> {
             ek_fingerprint,
             decrypt,
         } => {
-            let path = machine_path(&machine_id, &format!("/{}", segment(&secret_name)));
-            let res = c.get_as_machine(&path, ek_fingerprint.trim()).await?;
+            // Machine-initiated: the fingerprint instead of the operator token.
+            let machine =
+                c.with_credentials(Credentials::EkFingerprint(ek_fingerprint.trim().to_owned()));
+            let res = machine
+                .machine_secret_blob(&machine_id, &secret_name)
+                .await?;
             if !decrypt {
                 return p.object(&res);
             }
-            let plaintext = decrypt_blob(&res.json, &ek_fingerprint)?;
+            let plaintext = decrypt_blob(&res.body, &ek_fingerprint)?;
             match p.format {
                 Format::Table => write_stdout(&format!("{plaintext}\n")),
                 format => {
-                    let mut out = res.json.clone();
+                    let mut out = to_json(&res.body)?;
                     if let Value::Object(map) = &mut out {
                         map.insert("value".into(), Value::String(plaintext));
                     }
@@ -141,77 +141,45 @@ pub async fn run(ctx: &Ctx, cmd: SecretCmd) -> CliResult<()> {
             }
         }
         SecretCmd::Delete { secret_id } => {
-            c.delete(&format!("/api/v1/secrets/{}", segment(&secret_id)), None)
-                .await?;
+            c.delete_machine_secret(&secret_id).await?;
             done(ctx, &format!("secret {secret_id} deleted"))
         }
     }
 }
 
-fn machine_path(machine_id: &str, suffix: &str) -> String {
-    format!(
-        "/api/v1/secrets/machines/{}/secrets{suffix}",
-        segment(machine_id)
-    )
-}
-
-/// The machine-secret key: HKDF-SHA256(ikm = hex-decoded fingerprint,
-/// salt = [`HKDF_SALT`], info = [`HKDF_INFO`]), 32 bytes.
-pub fn machine_key(ek_fingerprint: &str) -> CliResult<[u8; 32]> {
-    let fp = ek_fingerprint.trim();
-    let hex_part = match fp.split_once(':') {
-        Some((prefix, rest))
-            if prefix.eq_ignore_ascii_case("sha256") || prefix.eq_ignore_ascii_case("sha384") =>
-        {
-            rest
-        }
-        _ => fp,
-    };
-    let ikm = hex::decode(hex_part)
-        .map_err(|_| CliError::Usage("--ek-fingerprint is not hexadecimal".into()))?;
-    let mut key = [0u8; 32];
-    Hkdf::<Sha256>::new(Some(HKDF_SALT.as_bytes()), &ikm)
-        .expand(HKDF_INFO.as_bytes(), &mut key)
-        .map_err(|_| CliError::Failure("HKDF expand failed".into()))?;
-    Ok(key)
-}
-
 /// Opens a sealed blob (`encrypted_value`, `nonce`, `tag`, base64) with the
-/// key derived from `ek_fingerprint`.
-pub fn decrypt_blob(blob: &Value, ek_fingerprint: &str) -> CliResult<String> {
-    let text = |key: &str| blob.get(key).and_then(Value::as_str);
-    for (field, expected) in [
-        ("algorithm", ALGORITHM),
-        ("kdf", KDF),
-        ("kdf_salt", HKDF_SALT),
-        ("kdf_info", HKDF_INFO),
+/// key the vault sealed it under, derived from `ek_fingerprint` by the same
+/// function ([`machine_secret_key`]).
+pub fn decrypt_blob(blob: &MachineSecretBlob, ek_fingerprint: &str) -> CliResult<String> {
+    for (field, got, expected) in [
+        ("algorithm", &blob.algorithm, ALGORITHM),
+        ("kdf", &blob.kdf, KDF),
+        ("kdf_salt", &blob.kdf_salt, HKDF_SALT),
+        ("kdf_info", &blob.kdf_info, HKDF_INFO),
     ] {
-        if let Some(got) = text(field) {
-            if got != expected {
-                return Err(CliError::Failure(format!(
-                    "cannot decrypt: unsupported {field} `{got}` (expected `{expected}`)"
-                )));
-            }
+        if got != expected {
+            return Err(CliError::Failure(format!(
+                "cannot decrypt: unsupported {field} `{got}` (expected `{expected}`)"
+            )));
         }
     }
-    let bytes = |key: &str| -> CliResult<Vec<u8>> {
-        let b64 =
-            text(key).ok_or_else(|| CliError::Failure(format!("the answer has no `{key}`")))?;
+    let bytes = |key: &str, b64: &str| -> CliResult<Vec<u8>> {
         STANDARD
             .decode(b64)
             .map_err(|e| CliError::Failure(format!("`{key}` is not base64: {e}")))
     };
-    let mut sealed = bytes("encrypted_value")?;
-    let nonce = bytes("nonce")?;
-    sealed.extend_from_slice(&bytes("tag")?);
+    let mut sealed = bytes("encrypted_value", &blob.encrypted_value)?;
+    let nonce = bytes("nonce", &blob.nonce)?;
+    sealed.extend_from_slice(&bytes("tag", &blob.tag)?);
     if nonce.len() != 12 {
         return Err(CliError::Failure(format!(
             "the nonce is {} bytes, expected 12",
             nonce.len()
         )));
     }
-    let key = machine_key(ek_fingerprint)?;
-    let cipher = Aes256Gcm::new(&key.into());
+    let key = machine_secret_key(ek_fingerprint)
+        .map_err(|_| CliError::Usage("--ek-fingerprint is not hexadecimal".into()))?;
+    let cipher = Aes256Gcm::new(key.as_ref().into());
     let plain = cipher
         .decrypt(Nonce::from_slice(&nonce), sealed.as_slice())
         .map_err(|_| {
@@ -226,37 +194,73 @@ pub fn decrypt_blob(blob: &Value, ek_fingerprint: &str) -> CliResult<String> {
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
+    use attest_ext_secret_vault::crypto::{machine_key, machine_key_id};
+
     use super::*;
 
-    fn seal(fp: &str, plaintext: &str) -> Value {
-        let key = machine_key(fp).unwrap();
-        let nonce = [7u8; 12];
-        let mut out = Aes256Gcm::new(&key.into())
-            .encrypt(Nonce::from_slice(&nonce), plaintext.as_bytes())
+    /// A blob as the vault answers it, sealed by the vault's own code under
+    /// the key it derives from the stored (bare, lower-case) fingerprint.
+    fn sealed_by_the_vault(stored_fp: &str, plaintext: &str) -> MachineSecretBlob {
+        let sealed = machine_key(stored_fp)
+            .unwrap()
+            .encrypt_str(plaintext)
             .unwrap();
-        let tag = out.split_off(out.len() - 16);
-        json!({
-            "encrypted_value": STANDARD.encode(&out),
-            "nonce": STANDARD.encode(nonce),
-            "tag": STANDARD.encode(tag),
-            "algorithm": ALGORITHM, "kdf": KDF,
-            "kdf_salt": HKDF_SALT, "kdf_info": HKDF_INFO,
-        })
+        MachineSecretBlob {
+            secret_id: "s".into(),
+            machine_id: "m".into(),
+            name: "disk-key".into(),
+            encrypted_value: STANDARD.encode(&sealed.ciphertext),
+            nonce: STANDARD.encode(&sealed.nonce),
+            tag: STANDARD.encode(&sealed.tag),
+            algorithm: ALGORITHM.into(),
+            kdf: KDF.into(),
+            kdf_salt: HKDF_SALT.into(),
+            kdf_info: HKDF_INFO.into(),
+            key_id: machine_key_id(stored_fp),
+            created_at: "2026-01-01T00:00:00Z".into(),
+            access_count: 1,
+            last_accessed_at: None,
+        }
+    }
+
+    /// The CLI opens what the vault sealed, whichever way the operator
+    /// spells the fingerprint (bare, or as `X-EK-Fingerprint` with a
+    /// `sha256:` prefix, in any case): both derive the same key.
+    #[test]
+    fn the_cli_opens_what_the_vault_sealed() {
+        let fp = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+        let blob = sealed_by_the_vault(fp, "s3cr3t");
+        for spelling in [
+            fp.to_owned(),
+            format!("sha256:{fp}"),
+            format!("SHA256:{}", fp.to_uppercase()),
+        ] {
+            assert_eq!(
+                decrypt_blob(&blob, &spelling).unwrap(),
+                "s3cr3t",
+                "{spelling}"
+            );
+        }
+        assert_eq!(
+            hex::encode(*machine_secret_key(&format!("sha256:{fp}")).unwrap()),
+            machine_key(fp).unwrap().to_hex().as_str()
+        );
     }
 
     #[test]
-    fn blobs_round_trip_and_wrong_fingerprints_fail() {
+    fn wrong_fingerprints_and_foreign_blobs_fail() {
         let fp = "ab".repeat(32);
-        let blob = seal(&fp, "s3cr3t");
-        assert_eq!(decrypt_blob(&blob, &fp).unwrap(), "s3cr3t");
-        assert_eq!(
-            decrypt_blob(&blob, &format!("sha256:{}", fp.to_uppercase())).unwrap(),
-            "s3cr3t"
-        );
+        let blob = sealed_by_the_vault(&fp, "s3cr3t");
         assert!(decrypt_blob(&blob, &"cd".repeat(32)).is_err());
-        assert!(decrypt_blob(&blob, "not-hex").is_err());
+        assert!(matches!(
+            decrypt_blob(&blob, "not-hex"),
+            Err(CliError::Usage(_))
+        ));
         let mut other = blob.clone();
-        other["kdf"] = json!("PBKDF2");
+        other.kdf = "PBKDF2".into();
         assert!(decrypt_blob(&other, &fp).is_err());
+        let mut altered = blob;
+        altered.tag = STANDARD.encode([0u8; 16]);
+        assert!(decrypt_blob(&altered, &fp).is_err());
     }
 }

@@ -2,11 +2,11 @@
 //! extension (`/api/v1/shared-secrets`). The server accepts the name
 //! wherever it takes an id.
 
+use attest_client::{AccessRequest, SharedSecretCreate, SharedSecretUpdate};
+use attest_proto::secret_vault::SecretValue;
 use clap::Subcommand;
-use serde_json::{json, Map, Value};
 
-use super::{done, insert, Ctx, ValueArgs};
-use crate::client::segment;
+use super::{done, Ctx, ValueArgs};
 use crate::error::CliResult;
 use crate::output::Column;
 
@@ -107,45 +107,39 @@ pub async fn run(ctx: &Ctx, cmd: SharedSecretCmd) -> CliResult<()> {
             value,
             description,
         } => {
-            let mut body = Map::new();
-            body.insert("name".into(), Value::String(name));
-            body.insert("value".into(), Value::String(value.read()?));
-            insert(&mut body, "description", description);
-            let res = c
-                .post("/api/v1/shared-secrets", Some(&Value::Object(body)))
-                .await?;
-            p.object(&res)
+            let body = SharedSecretCreate {
+                name,
+                value: SecretValue::new(value.read()?),
+                description,
+            };
+            p.object(&c.create_shared_secret(&body).await?)
         }
-        SharedSecretCmd::List => {
-            let res = c.get("/api/v1/shared-secrets", &[]).await?;
-            p.list(&res, LIST_COLUMNS)
-        }
+        SharedSecretCmd::List => p.list(&c.shared_secrets().await?, LIST_COLUMNS),
         SharedSecretCmd::Grant { name, machines } => {
-            let body = json!({"machine_ids": machines});
-            let res = c.post(&path(&name, "/access"), Some(&body)).await?;
-            p.list(&res, ACCESS_COLUMNS)
+            let body = AccessRequest {
+                machine_ids: machines,
+            };
+            p.list(&c.grant_shared_secret(&name, &body).await?, ACCESS_COLUMNS)
         }
         SharedSecretCmd::Revoke { name, machines } => {
-            let body = json!({"machine_ids": machines});
-            let res = c.delete(&path(&name, "/access"), Some(&body)).await?;
-            p.list(&res, ACCESS_COLUMNS)
+            let body = AccessRequest {
+                machine_ids: machines,
+            };
+            p.list(&c.revoke_shared_secret(&name, &body).await?, ACCESS_COLUMNS)
         }
         SharedSecretCmd::Access { name } => {
-            let res = c.get(&path(&name, "/access"), &[]).await?;
-            p.list(&res, ACCESS_COLUMNS)
+            p.list(&c.shared_secret_access(&name).await?, ACCESS_COLUMNS)
         }
         SharedSecretCmd::Rotate { name, value } => {
-            let body = json!({"value": value.read()?});
-            let res = c.put(&path(&name, ""), &body).await?;
-            p.object(&res)
+            let body = SharedSecretUpdate {
+                value: Some(SecretValue::new(value.read()?)),
+                description: None,
+            };
+            p.object(&c.update_shared_secret(&name, &body).await?)
         }
         SharedSecretCmd::Delete { name } => {
-            c.delete(&path(&name, ""), None).await?;
+            c.delete_shared_secret(&name).await?;
             done(ctx, &format!("shared secret {name} deleted"))
         }
     }
-}
-
-fn path(id_or_name: &str, suffix: &str) -> String {
-    format!("/api/v1/shared-secrets/{}{suffix}", segment(id_or_name))
 }

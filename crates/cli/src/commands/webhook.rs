@@ -2,11 +2,10 @@
 //! (`/api/v1/webhooks`). Signing secrets are write-only: the server
 //! answers only `has_secret`.
 
+use attest_client::{DeliveryQuery, EventList, WebhookCreate, WebhookUpdate};
 use clap::{ArgAction, Args, Subcommand};
-use serde_json::{json, Map, Value};
 
-use super::{done, insert, list_joined, object_joined, Ctx};
-use crate::client::segment;
+use super::{done, list_joined, object_joined, Ctx};
 use crate::error::{CliError, CliResult};
 use crate::output::Column;
 
@@ -159,59 +158,44 @@ pub async fn run(ctx: &Ctx, cmd: WebhookCmd) -> CliResult<()> {
     let p = &ctx.printer;
     match cmd {
         WebhookCmd::Add(args) => {
-            let mut body = Map::new();
-            body.insert("url".into(), Value::String(args.target_url));
-            body.insert("events".into(), json!(args.events));
-            insert(&mut body, "secret", args.secret);
-            body.insert("enabled".into(), Value::Bool(!args.disabled));
-            let res = c
-                .post("/api/v1/webhooks", Some(&Value::Object(body)))
-                .await?;
-            object_joined(ctx, &res)
+            let body = WebhookCreate {
+                url: args.target_url,
+                events: EventList::List(args.events),
+                secret: args.secret,
+                enabled: Some(!args.disabled),
+            };
+            object_joined(ctx, &c.create_webhook(&body).await?)
         }
-        WebhookCmd::List => {
-            let res = c.get("/api/v1/webhooks", &[]).await?;
-            list_joined(ctx, &res, LIST_COLUMNS)
-        }
-        WebhookCmd::Get { id } => {
-            let res = c.get(&path(&id, ""), &[]).await?;
-            object_joined(ctx, &res)
-        }
+        WebhookCmd::List => list_joined(ctx, &c.webhooks().await?, LIST_COLUMNS),
+        WebhookCmd::Get { id } => object_joined(ctx, &c.webhook(&id).await?),
         WebhookCmd::Update(args) => {
-            let mut body = Map::new();
-            insert(&mut body, "url", args.target_url);
-            if let Some(events) = args.events {
-                body.insert("events".into(), json!(events));
-            }
-            insert(&mut body, "secret", args.secret);
-            if let Some(enabled) = args.enabled {
-                body.insert("enabled".into(), Value::Bool(enabled));
-            }
-            if body.is_empty() {
+            let body = WebhookUpdate {
+                url: args.target_url,
+                events: args.events.map(EventList::List),
+                secret: args.secret,
+                enabled: args.enabled,
+            };
+            if body.url.is_none()
+                && body.events.is_none()
+                && body.secret.is_none()
+                && body.enabled.is_none()
+            {
                 return Err(CliError::Usage(
                     "nothing to change: give --url, --events, --secret or --enabled".into(),
                 ));
             }
-            let res = c.put(&path(&args.id, ""), &Value::Object(body)).await?;
-            object_joined(ctx, &res)
+            object_joined(ctx, &c.update_webhook(&args.id, &body).await?)
         }
         WebhookCmd::Delete { id } => {
-            c.delete(&path(&id, ""), None).await?;
+            c.delete_webhook(&id).await?;
             done(ctx, &format!("webhook {id} deleted"))
         }
         WebhookCmd::Deliveries { id, limit } => {
-            let res = c
-                .get(&path(&id, "/deliveries"), &[("limit", limit.to_string())])
-                .await?;
-            p.list(&res, DELIVERY_COLUMNS)
+            let query = DeliveryQuery {
+                limit: Some(i64::from(limit)),
+            };
+            p.list(&c.webhook_deliveries(&id, &query).await?, DELIVERY_COLUMNS)
         }
-        WebhookCmd::Test { id } => {
-            let res = c.post(&path(&id, "/test"), None).await?;
-            p.object(&res)
-        }
+        WebhookCmd::Test { id } => p.object(&c.test_webhook(&id).await?),
     }
-}
-
-fn path(id: &str, suffix: &str) -> String {
-    format!("/api/v1/webhooks/{}{suffix}", segment(id))
 }

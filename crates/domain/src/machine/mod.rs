@@ -9,6 +9,7 @@
 
 pub mod dual_control;
 pub mod lifecycle;
+pub mod secret_key;
 pub mod validate;
 
 pub use attest_proto::machine::{
