@@ -164,6 +164,18 @@ impl AuditRepo<'_> {
         Ok(n)
     }
 
+    /// Entries per action, ordered by action (from the `audit_log_action`
+    /// index); actions never recorded are absent.
+    pub async fn count_by_action(&self) -> Result<Vec<(String, i64)>> {
+        let rows =
+            sqlx::query("SELECT action, COUNT(*) FROM audit_log GROUP BY action ORDER BY action")
+                .fetch_all(self.store.pool())
+                .await?;
+        rows.iter()
+            .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
+            .collect()
+    }
+
     /// Walks the whole chain in id order inside one snapshot and checks
     /// it against the recorded tip (`verify.rs` says how it reads fast).
     /// Checkpoints are not consulted: see [`verify_with`](Self::verify_with).

@@ -9,13 +9,26 @@ pub mod machine_api;
 use std::sync::Arc;
 
 use attest_domain::clock::ManualClock;
+use attest_ext::Extension;
 use attest_image_factory::testing::FakeFactory;
 use attest_server::config::Settings;
-use attest_server::serve::{start, RunningServer};
+use attest_server::serve::{start_with, RunningServer};
 use attest_store::testing::TestDb;
 use chrono::{DateTime, Utc};
 use secrecy::SecretString;
 use tempfile::TempDir;
+
+/// The extensions the `attestation` binary compiles in
+/// (`crates/cli/src/builtin.rs`), in its load order: the server under test
+/// runs as the binary does.
+pub fn builtin_extensions() -> Vec<Arc<dyn Extension>> {
+    vec![
+        Arc::new(attest_ext_secret_vault::SecretVault::new()),
+        Arc::new(attest_ext_webhooks::Webhooks::default()),
+        Arc::new(attest_ext_metrics::Metrics),
+        Arc::new(attest_ext_pulumi_state::PulumiStateBackend::default()),
+    ]
+}
 
 /// Sends a request and decodes its JSON body, for tests that only care
 /// about the body.
@@ -120,7 +133,9 @@ impl TestApp {
         install_role_configs(&settings.delivery.config_cache_dir);
         tweak(&mut settings);
         let clock = ManualClock::new(epoch());
-        let server = start(settings, Arc::new(clock.clone())).await.unwrap();
+        let server = start_with(settings, Arc::new(clock.clone()), builtin_extensions())
+            .await
+            .unwrap();
         let operator_certs = record_roster(&server).await;
         TestApp {
             operator_certs,

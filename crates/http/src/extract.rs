@@ -13,7 +13,7 @@ use axum::http::header::CONTENT_TYPE;
 use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
 
-use super::error::ApiError;
+use crate::error::ApiError;
 
 /// A JSON body, deserialised with field-precise 422 errors.
 #[derive(Debug, Clone, Copy, Default)]
