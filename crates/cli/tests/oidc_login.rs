@@ -7,6 +7,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+/// The binary's own list of built-in extensions (`attestation serve`'s).
+#[path = "../src/builtin.rs"]
+mod builtin;
+
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
 use std::sync::Arc;
@@ -14,7 +18,7 @@ use std::time::Duration;
 
 use attest_domain::clock::SystemClock;
 use attest_server::config::{OidcSettings, Settings};
-use attest_server::serve::start;
+use attest_server::serve::start_with;
 use attest_store::testing::TestDb;
 use axum::routing::{get, post};
 use axum::{Form, Json, Router};
@@ -145,7 +149,9 @@ fn an_operator_logs_in_approves_and_verifies_the_audit_log_from_the_cli() {
             client_id: None,
             jwks_refresh_min_interval: Duration::from_secs(30),
         });
-        let server = start(settings, Arc::new(SystemClock)).await.unwrap();
+        let server = start_with(settings, Arc::new(SystemClock), builtin::extensions())
+            .await
+            .unwrap();
         (issuer, server, db)
     });
     let url = server.url();

@@ -167,13 +167,11 @@ impl AuditRepo<'_> {
     /// Entries per action, ordered by action (from the `audit_log_action`
     /// index); actions never recorded are absent.
     pub async fn count_by_action(&self) -> Result<Vec<(String, i64)>> {
-        let rows =
-            sqlx::query("SELECT action, COUNT(*) FROM audit_log GROUP BY action ORDER BY action")
-                .fetch_all(self.store.pool())
-                .await?;
-        rows.iter()
-            .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
-            .collect()
+        crate::grouped_counts(
+            self.store,
+            "SELECT action, COUNT(*) FROM audit_log GROUP BY action ORDER BY action",
+        )
+        .await
     }
 
     /// Walks the whole chain in id order inside one snapshot and checks

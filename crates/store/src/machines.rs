@@ -278,13 +278,11 @@ impl MachineRepo<'_> {
     /// by status; statuses without machines are absent. Answered from the
     /// `machines_status_registered` index.
     pub async fn count_by_status(&self) -> Result<Vec<(String, i64)>> {
-        let rows =
-            sqlx::query("SELECT status, COUNT(*) FROM machines GROUP BY status ORDER BY status")
-                .fetch_all(self.store.pool())
-                .await?;
-        rows.iter()
-            .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
-            .collect()
+        crate::grouped_counts(
+            self.store,
+            "SELECT status, COUNT(*) FROM machines GROUP BY status ORDER BY status",
+        )
+        .await
     }
 
     /// How many machines match `filter`.

@@ -10,11 +10,16 @@ use std::sync::Arc;
 
 use attest_domain::clock::SystemClock;
 use attest_server::config::Settings;
-use attest_server::serve::{start, RunningServer};
+use attest_server::serve::{start_with, RunningServer};
 use attest_store::testing::TestDb;
 use secrecy::SecretString;
 use serde_json::Value;
 use tempfile::TempDir;
+
+/// The binary's own list of built-in extensions, so the in-process server
+/// runs what `attestation serve` runs.
+#[path = "../../src/builtin.rs"]
+pub mod builtin;
 
 pub const ADMIN_TOKEN: &str = "cli-test-break-glass-token-0123456789";
 
@@ -52,7 +57,9 @@ impl TestServer {
             ] {
                 std::fs::copy(examples.join(file), configs.join(format!("{role}.yaml"))).unwrap();
             }
-            let server = start(settings, Arc::new(SystemClock)).await.unwrap();
+            let server = start_with(settings, Arc::new(SystemClock), builtin::extensions())
+                .await
+                .unwrap();
             (server, db)
         });
         let url = server.url();

@@ -9,7 +9,6 @@ pub mod machine_api;
 use std::sync::Arc;
 
 use attest_domain::clock::ManualClock;
-use attest_ext::Extension;
 use attest_image_factory::testing::FakeFactory;
 use attest_server::config::Settings;
 use attest_server::serve::{start_with, RunningServer};
@@ -18,17 +17,12 @@ use chrono::{DateTime, Utc};
 use secrecy::SecretString;
 use tempfile::TempDir;
 
-/// The extensions the `attestation` binary compiles in
-/// (`crates/cli/src/builtin.rs`), in its load order: the server under test
-/// runs as the binary does.
-pub fn builtin_extensions() -> Vec<Arc<dyn Extension>> {
-    vec![
-        Arc::new(attest_ext_secret_vault::SecretVault::new()),
-        Arc::new(attest_ext_webhooks::Webhooks::default()),
-        Arc::new(attest_ext_metrics::Metrics),
-        Arc::new(attest_ext_pulumi_state::PulumiStateBackend::default()),
-    ]
-}
+/// The extensions the `attestation` binary compiles in, from its own
+/// list (the server crate depends on no concrete extension; its tests
+/// run the server as the binary does, with the binary's list).
+#[path = "../../../cli/src/builtin.rs"]
+mod builtin;
+pub use builtin::extensions as builtin_extensions;
 
 /// Sends a request and decodes its JSON body, for tests that only care
 /// about the body.
