@@ -3,7 +3,9 @@
 //! axum's own `Json`/`Query` rejections are plain text with status 400/415;
 //! the seed's clients expect `422 {"detail":[{"type","loc","msg"}]}` naming
 //! the offending field, and `413` for oversized bodies. These wrappers give
-//! exactly that and never panic on any input.
+//! exactly that and never panic on any input. The rejections are
+//! [`ApiError`]s, so a router with another [`ErrorFormat`](crate::ErrorFormat)
+//! answers the same statuses in its own body.
 
 use attest_proto::error::LocItem;
 use axum::body::Bytes;
