@@ -4,6 +4,7 @@
 //! Executables named `attestation-<name>` on PATH are plugins, run as
 //! `attestation <name> …` (see `docs/cli-plugins.md`).
 
+mod builtin;
 mod client;
 mod commands;
 mod error;

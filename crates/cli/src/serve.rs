@@ -16,7 +16,7 @@ pub fn serve(args: &ServeArgs) -> ExitCode {
         }
     };
     init_logging(settings.log_format);
-    let extensions = attest_server::extensions::builtin();
+    let extensions = crate::builtin::extensions();
     let extension_vars: Vec<&str> = extensions
         .iter()
         .flat_map(|e| e.env_vars().iter().copied())

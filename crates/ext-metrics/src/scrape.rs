@@ -1,7 +1,6 @@
 //! The database-derived values, read at scrape time.
 
 use attest_ext::proto::machine::MachineStatus;
-use attest_ext::store::sqlx::{self, Row};
 use attest_ext::store::{Store, StoreError};
 
 /// What the database says now.
@@ -15,17 +14,12 @@ pub struct Snapshot {
     pub active_sessions: i64,
 }
 
-/// Reads the snapshot with three aggregate queries, each answered from an
-/// index (`machines_status_registered`, `audit_log_action`) or a small table.
+/// Reads the snapshot through the store's repositories: three aggregate
+/// queries, each answered from an index (`machines_status_registered`,
+/// `audit_log_action`) or a small table. The core's tables are the
+/// store's to query; an extension never writes SQL against them.
 pub async fn scrape(store: &Store, now_ms: i64) -> Result<Snapshot, StoreError> {
-    let pool = store.pool();
-    let rows = sqlx::query("SELECT status, COUNT(*) FROM machines GROUP BY status")
-        .fetch_all(pool)
-        .await?;
-    let mut counted = Vec::with_capacity(rows.len());
-    for row in &rows {
-        counted.push((row.try_get::<String, _>(0)?, row.try_get::<i64, _>(1)?));
-    }
+    let counted = store.machines().count_by_status().await?;
     let mut machines_by_status: Vec<(String, i64)> = MachineStatus::ALL
         .iter()
         .map(|s| {
@@ -43,27 +37,9 @@ pub async fn scrape(store: &Store, now_ms: i64) -> Result<Snapshot, StoreError> 
             machines_by_status.push((name, n));
         }
     }
-
-    let rows =
-        sqlx::query("SELECT action, COUNT(*) FROM audit_log GROUP BY action ORDER BY action")
-            .fetch_all(pool)
-            .await?;
-    let mut audit_entries = Vec::with_capacity(rows.len());
-    for row in &rows {
-        audit_entries.push((row.try_get::<String, _>(0)?, row.try_get::<i64, _>(1)?));
-    }
-
-    let active_sessions: i64 = sqlx::query(
-        "SELECT COUNT(*) FROM attest_nonces WHERE consumed_at_ms IS NULL AND expires_at_ms > $1",
-    )
-    .bind(now_ms)
-    .fetch_one(pool)
-    .await?
-    .try_get(0)?;
-
     Ok(Snapshot {
         machines_by_status,
-        audit_entries,
-        active_sessions,
+        audit_entries: store.audit().count_by_action().await?,
+        active_sessions: store.nonces().count_outstanding(now_ms).await?,
     })
 }

@@ -11,7 +11,9 @@
 //! [`telemetry`] counters, its settings, the server's master key for
 //! sealing secrets at rest ([`sealing`]), and operator and machine
 //! authentication ([`http::Operator`], [`http::AuthenticatedMachine`]).
-//! Handlers answer with [`http::ApiError`], so error bodies match the core's.
+//! Handlers answer with [`http::ApiError`], so error statuses and bodies
+//! match the core's: the error type, the extractors and the operator
+//! extractor are the core's own (`attest-http`), re-exported in [`http`].
 //!
 //! The crates an extension needs are re-exported ([`axum`], [`utoipa`],
 //! [`utoipa_axum`], [`store`], [`serde_json`]) so a third-party extension

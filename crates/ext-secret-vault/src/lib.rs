@@ -13,10 +13,11 @@
 //!   vault's master key, released in plaintext to machines on the secret's
 //!   access list.
 //!
-//! Register it when building the server binary:
+//! The `attestation` binary compiles it in (`crates/cli/src/builtin.rs`);
+//! another server binary registers it in its own list:
 //!
 //! ```ignore
-//! let mut extensions = attest_server::extensions::builtin();
+//! let mut extensions = vec![/* other extensions */];
 //! extensions.push(std::sync::Arc::new(attest_ext_secret_vault::SecretVault::new()));
 //! attest_server::serve::run(settings, clock, extensions).await
 //! ```

@@ -10,10 +10,11 @@
 //! and recorded in `extension_webhook_deliveries`. Targets on non-public
 //! networks are refused unless `ITL_WEBHOOK_ALLOW_PRIVATE_TARGETS=true`.
 //!
-//! Register it when building the server binary:
+//! The `attestation` binary compiles it in (`crates/cli/src/builtin.rs`);
+//! another server binary registers it in its own list:
 //!
 //! ```ignore
-//! let mut extensions = attest_server::extensions::builtin();
+//! let mut extensions = vec![/* other extensions */];
 //! extensions.push(std::sync::Arc::new(attest_ext_webhooks::Webhooks::default()));
 //! ```
 //!

@@ -18,6 +18,11 @@ const TOKEN: &str = "fleet-sim-smoke-token-0123456789abcdef";
 
 /// Test settings on `db` with the break-glass token and the example role
 /// configs; each test adds what its flow requires.
+/// The extensions the simulator touches: the metrics endpoint it probes.
+fn extensions() -> Vec<Arc<dyn attest_ext::Extension>> {
+    vec![Arc::new(attest_ext_metrics::Metrics)]
+}
+
 fn settings(db: &TestDb, dir: &std::path::Path) -> Settings {
     let mut settings = Settings::for_tests(dir, db.url().to_string()).unwrap();
     settings.admin_token = Some(SecretString::from(TOKEN));
@@ -49,9 +54,10 @@ async fn two_hundred_machines_complete_every_step() {
         settings.machines.require_quote = true;
         settings.delivery.require_ak_credential = true;
         settings.delivery.require_encrypted_delivery = true;
-        let server = attest_server::serve::start(settings, Arc::new(SystemClock))
-            .await
-            .unwrap();
+        let server =
+            attest_server::serve::start_with(settings, Arc::new(SystemClock), extensions())
+                .await
+                .unwrap();
         let mut api = Api::new(&server.url(), TOKEN, 16).unwrap();
         let opts = Options {
             machines: 200,
@@ -94,9 +100,13 @@ async fn scale_mode_attests_every_machine_and_probes_the_reads() {
     for db in TestDb::all().await {
         let backend = db.backend().to_string();
         let dir = tempfile::tempdir().unwrap();
-        let server = attest_server::serve::start(settings(&db, dir.path()), Arc::new(SystemClock))
-            .await
-            .unwrap();
+        let server = attest_server::serve::start_with(
+            settings(&db, dir.path()),
+            Arc::new(SystemClock),
+            extensions(),
+        )
+        .await
+        .unwrap();
         let api = Api::new(&server.url(), TOKEN, 16).unwrap();
         let opts = ScaleOptions {
             machines: 150,

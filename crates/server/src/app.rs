@@ -4,9 +4,10 @@
 use std::any::Any;
 
 use attest_ext::Mount;
+use attest_http::OperatorAuth;
 use axum::extract::DefaultBodyLimit;
 use axum::response::{IntoResponse, Response};
-use axum::Router;
+use axum::{Extension, Router};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::TraceLayer;
 use utoipa::OpenApi;
@@ -50,8 +51,12 @@ pub fn core_paths() -> Vec<String> {
 
 /// The complete application for `state`, with the extensions' routes
 /// (prefixes already checked by the registry) nested in.
+///
+/// The operator authenticator is lent to every route, core and extension,
+/// as a request extension: that is where `AuthenticatedOperator` finds it.
 pub fn build(state: AppState, mounts: Vec<Mount>) -> Router {
     let max_body = state.settings.max_body_bytes;
+    let operator_auth = OperatorAuth(state.auth.clone());
     let mut api = api_router();
     for mount in mounts {
         api = api.nest(mount.prefix, mount.router.with_state(()));
@@ -61,6 +66,7 @@ pub fn build(state: AppState, mounts: Vec<Mount>) -> Router {
         .merge(SwaggerUi::new("/docs").url("/openapi.json", document))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(Extension(operator_auth))
         .layer(DefaultBodyLimit::max(max_body))
         .layer(CatchPanicLayer::custom(panic_response))
         .layer(TraceLayer::new_for_http().make_span_with(request_span))

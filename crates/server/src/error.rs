@@ -1,12 +1,13 @@
 //! How the server's own service errors become [`ApiError`]s.
 //!
-//! [`ApiError`] itself, and its conversions from store and authentication
-//! errors, live in the extension SDK so core routes and extensions answer
-//! alike; the mapping of the machine services' errors is here.
+//! [`ApiError`] itself, its status decisions and its conversions from
+//! store and authentication errors live in `attest-http`, shared with the
+//! extensions and any other application; the mapping of the machine
+//! services' errors is here.
 
 use attest_proto::error::LocItem;
 
-pub use attest_ext::http::error::{method_not_allowed, not_found, ApiError};
+pub use attest_http::error::{method_not_allowed, not_found, ApiError};
 
 /// The answer for an enrollment-CA failure.
 pub fn pki_error(err: attest_pki::PkiError) -> ApiError {

@@ -1,4 +1,4 @@
-//! The FastAPI-shaped request extractors, shared with extensions through
-//! the SDK (`attest_ext::http::extract`).
+//! The validating request extractors, shared with extensions and other
+//! applications (`attest_http::extract`).
 
-pub use attest_ext::http::extract::*;
+pub use attest_http::extract::*;

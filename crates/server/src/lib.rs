@@ -16,7 +16,6 @@ pub mod keys;
 pub mod limits;
 pub mod machines;
 pub mod openapi;
-pub mod operator;
 pub mod operators;
 pub mod routes;
 pub mod serve;

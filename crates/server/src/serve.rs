@@ -1,10 +1,11 @@
 //! Start-up and shutdown.
 //!
-//! [`start`] does everything `attestation serve` does (connect, migrate, load
-//! or create the enrollment CA and the audit checkpoint key, resolve the
-//! master key, build the authenticator, bind, start periodic audit
-//! checkpoints) and returns a handle; [`run`] waits for SIGTERM or Ctrl-C on top of it. Integration
-//! tests call [`start`] with port 0 and a fresh database.
+//! [`start_with`] does everything `attestation serve` does (connect, migrate,
+//! load or create the enrollment CA and the audit checkpoint key, resolve the
+//! master key, build the authenticator, load the extensions it is given,
+//! bind, start periodic audit checkpoints) and returns a handle; [`run`]
+//! waits for SIGTERM or Ctrl-C on top of it. Integration tests call
+//! [`start_with`] with port 0, a fresh database and the extensions they need.
 
 use std::future::{Future, IntoFuture};
 use std::net::SocketAddr;
@@ -308,15 +309,11 @@ pub fn extension_context(state: &AppState) -> ExtensionContext {
     })
 }
 
-/// [`start_with`] the built-in extensions.
-pub async fn start(settings: Settings, clock: SharedClock) -> Result<RunningServer, StartupError> {
-    start_with(settings, clock, crate::extensions::builtin()).await
-}
-
 /// Prepares the state, loads `extensions` (those not disabled by
-/// configuration), binds, and serves in the background. A server binary
-/// with third-party extensions calls this with
-/// `builtin()` plus its own.
+/// configuration), binds, and serves in the background. The binary
+/// chooses the extensions (the `attestation` binary's built-ins are listed
+/// in `crates/cli/src/builtin.rs`; a binary with third-party extensions
+/// adds its own).
 pub async fn start_with(
     settings: Settings,
     clock: SharedClock,

@@ -6,13 +6,15 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 #![cfg(unix)]
 
+use attest_test_support as common;
+
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::sync::Arc;
 
 use attest_domain::clock::SystemClock;
 use attest_server::config::Settings;
-use attest_server::serve::start;
+use attest_server::serve::start_with;
 use secrecy::SecretString;
 
 fn mode_of(path: &Path) -> u32 {
@@ -30,7 +32,13 @@ async fn the_data_directory_and_its_secrets_are_owner_only() {
     let url = format!("sqlite://{}/attestation.db?mode=rwc", data.display());
     let mut settings = Settings::for_tests(&data, url).unwrap();
     settings.admin_token = Some(SecretString::from("files-at-rest-token-0123456789"));
-    let server = start(settings, Arc::new(SystemClock)).await.unwrap();
+    let server = start_with(
+        settings,
+        Arc::new(SystemClock),
+        common::builtin_extensions(),
+    )
+    .await
+    .unwrap();
     // A write, so SQLite has its WAL files.
     let res = reqwest::Client::new()
         .post(format!("{}/api/v1/audit/checkpoints", server.url()))

@@ -135,9 +135,13 @@ async fn replicas_agree_on_a_sources_count() {
         settings.ca_key_passphrase = a.server.state.settings.ca_key_passphrase.clone();
         settings.delivery.config_cache_dir =
             a.server.state.settings.delivery.config_cache_dir.clone();
-        let b = attest_server::serve::start(settings, Arc::new(a.clock.clone()))
-            .await
-            .unwrap();
+        let b = attest_server::serve::start_with(
+            settings,
+            Arc::new(a.clock.clone()),
+            common::builtin_extensions(),
+        )
+        .await
+        .unwrap();
         let flooder = client_from("127.0.0.4");
         for _ in 0..15 {
             assert_eq!(

@@ -164,6 +164,16 @@ impl AuditRepo<'_> {
         Ok(n)
     }
 
+    /// Entries per action, ordered by action (from the `audit_log_action`
+    /// index); actions never recorded are absent.
+    pub async fn count_by_action(&self) -> Result<Vec<(String, i64)>> {
+        crate::grouped_counts(
+            self.store,
+            "SELECT action, COUNT(*) FROM audit_log GROUP BY action ORDER BY action",
+        )
+        .await
+    }
+
     /// Walks the whole chain in id order inside one snapshot and checks
     /// it against the recorded tip (`verify.rs` says how it reads fast).
     /// Checkpoints are not consulted: see [`verify_with`](Self::verify_with).

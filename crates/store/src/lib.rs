@@ -247,6 +247,16 @@ where
     }
 }
 
+/// The `(key, count)` rows of a `SELECT key, COUNT(*) … GROUP BY key`
+/// query, in the query's order: the read behind the per-status and
+/// per-action counts the metrics extension exports.
+pub(crate) async fn grouped_counts(store: &Store, sql: &str) -> Result<Vec<(String, i64)>> {
+    let rows = sqlx::query(sql).fetch_all(store.pool()).await?;
+    rows.iter()
+        .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
+        .collect()
+}
+
 /// Switches the file to WAL once, on a lone connection: changing the
 /// journal mode needs an exclusive lock, which pooled connections opening
 /// side by side would fight over. WAL persists in the file.

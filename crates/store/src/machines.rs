@@ -273,6 +273,18 @@ impl MachineRepo<'_> {
         Ok(row.try_get(0)?)
     }
 
+    /// How many machines have each status, as stored (a status this binary
+    /// does not know, written by a newer replica, is counted too), ordered
+    /// by status; statuses without machines are absent. Answered from the
+    /// `machines_status_registered` index.
+    pub async fn count_by_status(&self) -> Result<Vec<(String, i64)>> {
+        crate::grouped_counts(
+            self.store,
+            "SELECT status, COUNT(*) FROM machines GROUP BY status ORDER BY status",
+        )
+        .await
+    }
+
     /// How many machines match `filter`.
     pub async fn count(&self, filter: MachineFilter) -> Result<i64> {
         let (clause, values) = filter_clause(filter);

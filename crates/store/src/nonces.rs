@@ -10,6 +10,10 @@ use crate::Store;
 /// "expired" or "replay" rather than "unknown".
 pub const NONCE_RETENTION_MS: i64 = 60 * 60 * 1000;
 
+/// Challenges still redeemable at `$1` (unconsumed, unexpired).
+const COUNT_OUTSTANDING: &str =
+    "SELECT COUNT(*) FROM attest_nonces WHERE consumed_at_ms IS NULL AND expires_at_ms > $1";
+
 /// A challenge to store.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewNonce<'a> {
@@ -48,6 +52,16 @@ impl Store {
 }
 
 impl NonceRepo<'_> {
+    /// How many challenges are outstanding at `now_ms`: issued, not yet
+    /// redeemed, not expired.
+    pub async fn count_outstanding(&self, now_ms: i64) -> Result<i64> {
+        let row = sqlx::query(COUNT_OUTSTANDING)
+            .bind(now_ms)
+            .fetch_one(self.store.pool())
+            .await?;
+        Ok(row.try_get(0)?)
+    }
+
     /// Stores `nonce` unless `capacity` challenges are already outstanding
     /// (unconsumed and unexpired); returns whether it was stored. Also
     /// purges rows past the retention period.
@@ -61,14 +75,11 @@ impl NonceRepo<'_> {
             .bind(now - NONCE_RETENTION_MS)
             .execute(&mut **tx)
             .await?;
-        let outstanding: i64 = sqlx::query(
-            "SELECT COUNT(*) FROM attest_nonces \
-             WHERE consumed_at_ms IS NULL AND expires_at_ms > $1",
-        )
-        .bind(now)
-        .fetch_one(&mut **tx)
-        .await?
-        .try_get(0)?;
+        let outstanding: i64 = sqlx::query(COUNT_OUTSTANDING)
+            .bind(now)
+            .fetch_one(&mut **tx)
+            .await?
+            .try_get(0)?;
         if outstanding >= i64::from(capacity) {
             return Ok(false);
         }

@@ -85,6 +85,31 @@ async fn append_list_count_verify() {
 
 /// An in-memory SQLite database is verified through the pool (nothing
 /// else can open it), with the same answers as a file.
+/// What the metrics extension reads: entries per action, by action.
+#[tokio::test]
+async fn entries_are_counted_by_action() {
+    for_each_backend(|store| async move {
+        assert_eq!(store.audit().count_by_action().await.unwrap(), vec![]);
+        for (i, action) in ["revoke", "approve", "lock", "approve", "approve"]
+            .into_iter()
+            .enumerate()
+        {
+            let mut e = entry(i);
+            e.action = action.into();
+            store.audit().append_one(&e, t0()).await.unwrap();
+        }
+        assert_eq!(
+            store.audit().count_by_action().await.unwrap(),
+            vec![
+                ("approve".to_owned(), 3),
+                ("lock".to_owned(), 1),
+                ("revoke".to_owned(), 1),
+            ]
+        );
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn an_in_memory_database_verifies_too() {
     let store = Store::connect("sqlite::memory:").await.unwrap();

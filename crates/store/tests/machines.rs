@@ -177,6 +177,33 @@ async fn insert_and_get_round_trip_every_field() {
     .await;
 }
 
+/// What the metrics extension reads: machines per stored status,
+/// including a status this binary does not know.
+#[tokio::test]
+async fn machines_are_counted_by_status() {
+    for_each_backend(|store| async move {
+        assert_eq!(store.machines().count_by_status().await.unwrap(), vec![]);
+        let mut approved = machine("m-a", 1);
+        approved.status = MachineStatus::Registered;
+        insert(&store, &approved).await;
+        insert(&store, &machine("m-p1", 2)).await;
+        insert(&store, &machine("m-p2", 3)).await;
+        sqlx::query("UPDATE machines SET status = 'from_the_future' WHERE machine_id = 'm-p2'")
+            .execute(store.pool())
+            .await
+            .unwrap();
+        assert_eq!(
+            store.machines().count_by_status().await.unwrap(),
+            vec![
+                ("from_the_future".to_owned(), 1),
+                ("pending_approval".to_owned(), 1),
+                ("registered".to_owned(), 1),
+            ]
+        );
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn insert_is_not_visible_after_rollback() {
     for_each_backend(|store| async move {
@@ -852,6 +879,33 @@ async fn nonce_capacity_counts_only_outstanding() {
             Redeemed::AlreadyConsumed
         );
         assert_eq!(nonce_rows(&store).await, 6);
+    })
+    .await;
+}
+
+/// What the metrics extension reads: outstanding challenges at an instant.
+#[tokio::test]
+async fn nonces_outstanding_are_counted_at_an_instant() {
+    for_each_backend(|store| async move {
+        let count = |now: i64| {
+            let store = store.clone();
+            async move { store.nonces().count_outstanding(now).await.unwrap() }
+        };
+        assert_eq!(count(NOW).await, 0);
+        assert!(issue(&store, &nonce_at("c1", NOW), 10).await);
+        assert!(issue(&store, &nonce_at("c2", NOW + 10), 10).await);
+        assert!(issue(&store, &nonce_at("c3", NOW + 20), 10).await);
+        assert_eq!(count(NOW + 30).await, 3);
+        // Redeemed: no longer outstanding.
+        assert!(matches!(
+            redeem(&store, "c2", NOW + 40).await,
+            Redeemed::Fresh(_)
+        ));
+        assert_eq!(count(NOW + 50).await, 2);
+        // Expired at its expiry instant, as `issue`'s capacity counts.
+        assert_eq!(count(NOW + TTL - 1).await, 2);
+        assert_eq!(count(NOW + TTL).await, 1);
+        assert_eq!(count(NOW + TTL + 20).await, 0);
     })
     .await;
 }

@@ -6,11 +6,13 @@ use std::sync::Arc;
 use attest_domain::clock::ManualClock;
 use attest_image_factory::testing::FakeFactory;
 use attest_server::config::Settings;
-use attest_server::serve::{start, RunningServer};
+use attest_server::serve::{start_with, RunningServer};
 use attest_store::testing::TestDb;
 use chrono::{DateTime, Utc};
 use secrecy::SecretString;
 use tempfile::TempDir;
+
+use crate::builtin_extensions;
 
 /// Sends a request and decodes its JSON body, for tests that only care
 /// about the body.
@@ -130,7 +132,9 @@ impl TestApp {
         install_role_configs(&settings.delivery.config_cache_dir);
         tweak(&mut settings);
         let clock = ManualClock::new(now);
-        let server = start(settings, Arc::new(clock.clone())).await.unwrap();
+        let server = start_with(settings, Arc::new(clock.clone()), builtin_extensions())
+            .await
+            .unwrap();
         let operator_certs = record_roster(&server).await;
         TestApp {
             operator_certs,

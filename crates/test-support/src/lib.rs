@@ -16,8 +16,13 @@
 
 mod app;
 mod backends;
+/// The binary's own list of built-in extensions (compiled from its file,
+/// never copied), so test servers run what `attestation serve` runs.
+#[path = "../../cli/src/builtin.rs"]
+mod builtin;
 pub mod idp;
 pub mod machine_api;
 
 pub use app::*;
 pub use backends::{each_backend, each_backend_with, each_operator_backend};
+pub use builtin::extensions as builtin_extensions;

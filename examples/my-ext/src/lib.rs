@@ -5,7 +5,9 @@
 //! server binary is built:
 //!
 //! ```ignore
-//! let mut extensions = attest_server::extensions::builtin();
+//! // The built-ins you want (the `attestation` binary's list is
+//! // crates/cli/src/builtin.rs), then this one.
+//! let mut extensions = vec![/* built-ins */];
 //! extensions.push(std::sync::Arc::new(my_ext::MyExtension));
 //! attest_server::serve::run(settings, clock, extensions).await
 //! ```

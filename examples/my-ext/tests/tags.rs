@@ -21,8 +21,14 @@ async fn tags_round_trip_on_every_backend() {
         let dir = tempfile::tempdir().unwrap();
         let mut settings = Settings::for_tests(dir.path(), db.url().to_string()).unwrap();
         settings.admin_token = Some(secrecy::SecretString::from(TOKEN));
-        let mut extensions = attest_server::extensions::builtin();
-        extensions.push(Arc::new(MyExtension));
+        // Next to the built-ins, as a binary that adds it would load it.
+        let extensions: Vec<Arc<dyn attest_ext::Extension>> = vec![
+            Arc::new(attest_ext_secret_vault::SecretVault::new()),
+            Arc::new(attest_ext_webhooks::Webhooks::default()),
+            Arc::new(attest_ext_metrics::Metrics),
+            Arc::new(attest_ext_pulumi_state::PulumiStateBackend::default()),
+            Arc::new(MyExtension),
+        ];
         let server = start_with(settings, Arc::new(SystemClock), extensions)
             .await
             .unwrap();

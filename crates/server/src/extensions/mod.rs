@@ -1,5 +1,8 @@
 //! The extension registry: assembles the server from the core plus
-//! compiled-in extensions.
+//! compiled-in extensions. Which extensions are compiled in is the
+//! binary's choice (the `attestation` binary lists its built-ins in
+//! `crates/cli/src/builtin.rs`); the server knows only the SDK's
+//! [`Extension`] trait.
 //!
 //! At start-up each extension is validated (snake_case unique name, semver
 //! version), then, unless disabled by `ITL_EXTENSIONS_DISABLED`, its
@@ -18,16 +21,6 @@ use attest_ext::extension::{is_semver, is_snake_case, is_valid_prefix};
 use attest_ext::{Extension, ExtensionContext, Mount};
 use attest_proto::extensions::ExtensionInfo;
 use attest_store::MigrationSet;
-
-/// The built-in extensions, in load order.
-pub fn builtin() -> Vec<Arc<dyn Extension>> {
-    vec![
-        Arc::new(attest_ext_secret_vault::SecretVault::new()),
-        Arc::new(attest_ext_webhooks::Webhooks::default()),
-        Arc::new(attest_ext_metrics::Metrics),
-        Arc::new(attest_ext_pulumi_state::PulumiStateBackend::default()),
-    ]
-}
 
 /// Why the set of extensions is unusable.
 #[derive(Debug, thiserror::Error)]

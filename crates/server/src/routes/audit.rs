@@ -18,8 +18,8 @@ use utoipa_axum::routes;
 use crate::checkpoints::{self, Trigger};
 use crate::error::ApiError;
 use crate::extract::{page_window, ApiJson, ApiQuery};
-use crate::operator::AuthenticatedOperator;
 use crate::state::AppState;
+use attest_http::AuthenticatedOperator;
 
 /// Largest page the seed allows.
 pub const MAX_PER_PAGE: i64 = 200;

@@ -21,9 +21,9 @@ use crate::error::ApiError;
 use crate::extract::{page_window, ApiJson, ApiQuery, OptionalJson};
 use crate::machines::admin::{self, ApproveOutcome};
 use crate::machines::{bundle, register};
-use crate::operator::AuthenticatedOperator;
 use crate::routes::audit::{DEFAULT_PER_PAGE, MAX_PER_PAGE};
 use crate::state::AppState;
+use attest_http::AuthenticatedOperator;
 
 /// Header carrying the number of machines matching the list filter.
 pub const TOTAL_COUNT: &str = "x-total-count";

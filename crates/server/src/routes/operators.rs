@@ -13,9 +13,9 @@ use utoipa_axum::routes;
 
 use crate::error::ApiError;
 use crate::extract::{ApiJson, OptionalJson};
-use crate::operator::AuthenticatedOperator;
 use crate::operators::certs;
 use crate::state::AppState;
+use attest_http::AuthenticatedOperator;
 
 /// Routes of this module.
 pub fn router() -> OpenApiRouter<AppState> {

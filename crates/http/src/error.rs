@@ -1,15 +1,18 @@
-//! The error every handler (core and extension) answers with.
+//! The error every handler (core, extension, any application) answers with.
 //!
 //! Handlers return [`ApiError`]; lower layers' errors convert into it with
 //! `From` impls (here for the store and authentication, in the server for
-//! its services), so the status code for each failure is decided once.
-//! Bodies are FastAPI-style `{"detail": …}`. Internal failures are logged
-//! with their cause and answered with a generic message, never the cause.
+//! its services), so the status code for each failure is decided once, in
+//! [`ApiError::status`], whatever the body looks like. The body is the
+//! application's choice ([`crate::format::ErrorFormat`]); without one it is
+//! FastAPI-style `{"detail": …}`. Internal failures are logged with their
+//! cause and answered with a generic message, never the cause.
 
-use attest_proto::error::{ErrorBody, ErrorDetail, LocItem, ValidationIssue};
+use attest_proto::error::{ErrorDetail, LocItem, ValidationIssue};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
+
+use crate::format::{ErrorFormat, ErrorReport};
 
 /// An error answered to a client.
 #[derive(Debug, thiserror::Error)]
@@ -101,6 +104,10 @@ impl ApiError {
 }
 
 impl IntoResponse for ApiError {
+    /// Renders the default ([`ErrorFormat::FastApi`]) body and attaches the
+    /// [`ErrorReport`] so a format layer further out can render it again in
+    /// its application's shape. Status and headers are decided here, once,
+    /// for every format.
     fn into_response(self) -> Response {
         let status = self.status();
         let retry_after = match &self {
@@ -121,7 +128,8 @@ impl IntoResponse for ApiError {
             }
             other => ErrorDetail::Message(other.to_string()),
         };
-        let mut response = (status, Json(ErrorBody { detail })).into_response();
+        let report = ErrorReport { status, detail };
+        let mut response = ErrorFormat::default().render(&report, None);
         if status == StatusCode::UNAUTHORIZED {
             response
                 .headers_mut()
@@ -132,6 +140,7 @@ impl IntoResponse for ApiError {
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
+        response.extensions_mut().insert(report);
         response
     }
 }
@@ -161,12 +170,14 @@ impl From<attest_auth::AuthError> for ApiError {
     }
 }
 
-/// `{"detail":"Not Found"}` for unknown paths, as FastAPI answers.
+/// 404 `Not Found` for unknown paths (`{"detail":"Not Found"}` in the
+/// FastAPI format, as FastAPI answers).
 pub async fn not_found() -> ApiError {
     ApiError::NotFound("Not Found".to_string())
 }
 
-/// `{"detail":"Method Not Allowed"}`, as FastAPI answers.
+/// 405 `Method Not Allowed` (`{"detail":"Method Not Allowed"}` in the
+/// FastAPI format, as FastAPI answers).
 pub async fn method_not_allowed() -> ApiError {
     ApiError::MethodNotAllowed("Method Not Allowed".to_string())
 }

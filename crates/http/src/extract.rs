@@ -3,7 +3,9 @@
 //! axum's own `Json`/`Query` rejections are plain text with status 400/415;
 //! the seed's clients expect `422 {"detail":[{"type","loc","msg"}]}` naming
 //! the offending field, and `413` for oversized bodies. These wrappers give
-//! exactly that and never panic on any input.
+//! exactly that and never panic on any input. The rejections are
+//! [`ApiError`]s, so a router with another [`ErrorFormat`](crate::ErrorFormat)
+//! answers the same statuses in its own body.
 
 use attest_proto::error::LocItem;
 use axum::body::Bytes;
@@ -13,7 +15,7 @@ use axum::http::header::CONTENT_TYPE;
 use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
 
-use super::error::ApiError;
+use crate::error::ApiError;
 
 /// A JSON body, deserialised with field-precise 422 errors.
 #[derive(Debug, Clone, Copy, Default)]
