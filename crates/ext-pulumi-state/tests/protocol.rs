@@ -636,3 +636,55 @@ async fn the_cli_request_sequence_on_every_backend() {
         db.close().await;
     }
 }
+
+/// `pulumi login` with an operator's OIDC access token (the server's own
+/// operator authentication): the CLI's first calls succeed as that
+/// operator, who may create a stack. A token of the same provider without
+/// the operator role, and the break-glass token, are refused.
+#[tokio::test]
+async fn an_operator_oidc_token_is_a_pulumi_access_token() {
+    use attest_test_support::idp::Idp;
+    let dbs = databases().await;
+    note_backends(&dbs);
+    let idp = Idp::start().await;
+    let oidc = idp.settings();
+    for db in dbs {
+        let h = Harness::start_tweaked(&db, &[], &|s| s.oidc = Some(oidc.clone())).await;
+        let now = chrono::Utc::now().timestamp();
+        let operator = Cli::new(&h.server.url(), &idp.operator(now, "alice"));
+
+        let (status, user) = operator
+            .call("GET", "/api/user", None, false, &Auth::Access)
+            .await;
+        assert_eq!(status, 200, "{user}");
+        assert_eq!(user["githubLogin"], json!("alice"), "{user}");
+        let (status, body) = operator
+            .call(
+                "POST",
+                "/api/stacks/acme/oidc-project",
+                Some(&json!({"stackName": "dev"})),
+                false,
+                &Auth::Access,
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        let (status, stacks) = operator
+            .call("GET", "/api/user/stacks", None, false, &Auth::Access)
+            .await;
+        assert_eq!(status, 200, "{stacks}");
+        assert!(stacks.to_string().contains("oidc-project"), "{stacks}");
+
+        let viewer = Cli::new(&h.server.url(), &idp.token(now, &["viewer"], "mallory"));
+        let (status, _) = viewer
+            .call("GET", "/api/user", None, false, &Auth::Access)
+            .await;
+        assert_eq!(status, 401, "a token without the operator role");
+        let break_glass = Cli::new(&h.server.url(), attest_test_support::ADMIN_TOKEN);
+        let (status, _) = break_glass
+            .call("GET", "/api/user", None, false, &Auth::Access)
+            .await;
+        assert_eq!(status, 401, "the break-glass token is no Pulumi credential");
+        h.stop().await;
+        db.close().await;
+    }
+}

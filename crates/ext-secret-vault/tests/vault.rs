@@ -10,42 +10,29 @@ use std::sync::Arc;
 
 use aes_gcm::aead::{Aead, KeyInit};
 use aes_gcm::{Aes256Gcm, Nonce};
-use attest_domain::clock::SystemClock;
 use attest_ext_secret_vault::SecretVault;
+use attest_image_factory::testing::FakeFactory;
 use attest_server::config::extensions::MachineAuthMode;
 use attest_server::config::Settings;
-use attest_server::serve::{start_with, RunningServer};
+use attest_server::serve::RunningServer;
 use attest_store::testing::TestDb;
+use attest_test_support::{launch, EnvPairs, Launch, ADMIN_TOKEN as TOKEN};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use reqwest::{Client, RequestBuilder};
 use serde_json::{json, Value};
 
-const TOKEN: &str = "vault-test-token-0123456789abcdef";
 const MASTER_KEY: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
 const DISK_KEY: &str = "disk-key-PLAINTEXT-4f1d9c";
 const JOIN_V1: &str = "K07::server:JOIN-V1-PLAINTEXT";
 const JOIN_V2: &str = "K07::server:JOIN-V2-PLAINTEXT";
 
-/// Name/value pairs as the server's environment.
-struct Pairs<'a>(&'a [(&'a str, &'a str)]);
-
-impl attest_server::config::Env for Pairs<'_> {
-    fn var(&self, name: &str) -> Option<String> {
-        self.0
-            .iter()
-            .find(|(k, _)| *k == name)
-            .map(|(_, v)| (*v).to_owned())
-            .filter(|v| !v.is_empty())
-    }
-    fn names(&self) -> Vec<String> {
-        self.0.iter().map(|(k, _)| (*k).to_owned()).collect()
-    }
-}
-
+/// The server (the shared test start-up, with this extension only) and
+/// its data directory.
 struct Harness {
     server: RunningServer,
     http: Client,
+    _factory: FakeFactory,
     _dir: tempfile::TempDir,
 }
 
@@ -61,23 +48,28 @@ impl Harness {
         env: &[(&str, &str)],
         cert_auth: bool,
     ) -> Harness {
-        let mut settings =
-            Settings::for_tests_with_env(dir.path(), db.url().to_string(), &Pairs(env)).unwrap();
-        settings.admin_token = Some(secrecy::SecretString::from(TOKEN));
-        if cert_auth {
-            settings.extensions.machine_auth = MachineAuthMode::EnrollmentCert;
-            settings.client_cert_header = true;
-        }
-        let server = start_with(
-            settings,
-            Arc::new(SystemClock),
-            vec![Arc::new(SecretVault::new())],
+        let tweak = |settings: &mut Settings| {
+            if cert_auth {
+                settings.extensions.machine_auth = MachineAuthMode::EnrollmentCert;
+                settings.client_cert_header = true;
+            }
+        };
+        let launched = launch(
+            db.url(),
+            dir.path(),
+            Launch {
+                tweak: Some(&tweak),
+                extensions: vec![Arc::new(SecretVault::new())],
+                now: chrono::Utc::now(),
+                clock: None,
+                env,
+            },
         )
-        .await
-        .unwrap();
+        .await;
         Harness {
-            server,
+            server: launched.server,
             http: Client::new(),
+            _factory: launched.factory,
             _dir: dir,
         }
     }
@@ -592,7 +584,7 @@ async fn master_key_is_validated_at_startup() {
             ],
         ] {
             let err =
-                Settings::for_tests_with_env(dir.path(), "sqlite::memory:".into(), &Pairs(&env))
+                Settings::for_tests_with_env(dir.path(), "sqlite::memory:".into(), &EnvPairs(&env))
                     .unwrap_err()
                     .to_string();
             assert!(err.contains("shared_secret_master_key"), "{err}");

@@ -668,7 +668,8 @@ async fn signing_secrets_are_sealed_at_rest_and_still_verify() {
         let other = "ab".repeat(32);
         let (server, webhooks) =
             start_tweaked(dir.path(), db.url(), &clock, &[allow_private()], |s| {
-                s.master_key = attest_server::config::keys::MasterKeySource::Hex(other.into());
+                s.master_key =
+                    attest_server::config::keys::MasterKeySource::Hex(other.clone().into());
             })
             .await;
         let api = Api::new(&server);

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use attest_domain::clock::ManualClock;
+use attest_ext::Extension;
 use attest_image_factory::testing::FakeFactory;
 use attest_server::config::Settings;
 use attest_server::serve::{start_with, RunningServer};
@@ -74,6 +75,83 @@ pub fn epoch() -> DateTime<Utc> {
         .with_timezone(&Utc)
 }
 
+/// How a test server starts, beyond what every test server shares (the
+/// break-glass [`ADMIN_TOKEN`], a CA passphrase, a loopback Image Factory,
+/// the example role configs).
+pub struct Launch<'a> {
+    /// Adjusts the settings last.
+    pub tweak: Option<&'a dyn Fn(&mut Settings)>,
+    /// The extensions (default: the binary's built-ins).
+    pub extensions: Vec<Arc<dyn Extension>>,
+    /// Where the manual clock starts (default: [`epoch`]).
+    pub now: DateTime<Utc>,
+    /// A clock the test already holds, instead of a new one at `now`.
+    pub clock: Option<ManualClock>,
+    /// The environment the settings are read from (default: none).
+    pub env: &'a [(&'a str, &'a str)],
+}
+
+impl Default for Launch<'_> {
+    fn default() -> Self {
+        Self {
+            tweak: None,
+            extensions: builtin_extensions(),
+            now: epoch(),
+            clock: None,
+            env: &[],
+        }
+    }
+}
+
+/// A started server and what it needs to stay alive.
+pub struct Launched {
+    pub server: RunningServer,
+    pub clock: ManualClock,
+    pub factory: FakeFactory,
+}
+
+/// Name/value pairs as the server's process environment.
+pub struct EnvPairs<'a>(pub &'a [(&'a str, &'a str)]);
+
+impl attest_server::config::Env for EnvPairs<'_> {
+    fn var(&self, name: &str) -> Option<String> {
+        self.0
+            .iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| (*v).to_owned())
+            .filter(|v| !v.is_empty())
+    }
+    fn names(&self) -> Vec<String> {
+        self.0.iter().map(|(k, _)| (*k).to_owned()).collect()
+    }
+}
+
+/// Starts the real server on port 0 on the database at `db_url` with its
+/// data directory in `dir`: the one start-up path of every test suite.
+pub async fn launch(db_url: &str, dir: &std::path::Path, launch: Launch<'_>) -> Launched {
+    let mut settings =
+        Settings::for_tests_with_env(dir, db_url.to_string(), &EnvPairs(launch.env)).unwrap();
+    settings.admin_token = Some(SecretString::from(ADMIN_TOKEN));
+    settings.ca_key_passphrase = Some(SecretString::from("test-ca-passphrase"));
+    let factory = FakeFactory::start().await;
+    settings.machines.image_factory_url = factory.url();
+    settings.machines.public_url = "https://attest.test".into();
+    settings.machines.image_factory_timeout = std::time::Duration::from_secs(2);
+    install_role_configs(&settings.delivery.config_cache_dir);
+    if let Some(tweak) = launch.tweak {
+        tweak(&mut settings);
+    }
+    let clock = launch.clock.unwrap_or_else(|| ManualClock::new(launch.now));
+    let server = start_with(settings, Arc::new(clock.clone()), launch.extensions)
+        .await
+        .unwrap();
+    Launched {
+        server,
+        clock,
+        factory,
+    }
+}
+
 impl TestApp {
     /// One server per available backend, default settings.
     pub async fn spawn_all() -> Vec<TestApp> {
@@ -122,28 +200,25 @@ impl TestApp {
         now: DateTime<Utc>,
     ) -> TestApp {
         let dir = tempfile::tempdir().unwrap();
-        let mut settings = Settings::for_tests(dir.path(), db.url().to_string()).unwrap();
-        settings.admin_token = Some(SecretString::from(ADMIN_TOKEN));
-        settings.ca_key_passphrase = Some(SecretString::from("test-ca-passphrase"));
-        let factory = FakeFactory::start().await;
-        settings.machines.image_factory_url = factory.url();
-        settings.machines.public_url = "https://attest.test".into();
-        settings.machines.image_factory_timeout = std::time::Duration::from_secs(2);
-        install_role_configs(&settings.delivery.config_cache_dir);
-        tweak(&mut settings);
-        let clock = ManualClock::new(now);
-        let server = start_with(settings, Arc::new(clock.clone()), builtin_extensions())
-            .await
-            .unwrap();
-        let operator_certs = record_roster(&server).await;
+        let launched = launch(
+            db.url(),
+            dir.path(),
+            Launch {
+                tweak: Some(tweak),
+                now,
+                ..Launch::default()
+            },
+        )
+        .await;
+        let operator_certs = record_roster(&launched.server).await;
         TestApp {
             operator_certs,
-            server,
+            server: launched.server,
             http: reqwest::Client::new(),
-            clock,
+            clock: launched.clock,
             db,
             dir,
-            factory,
+            factory: launched.factory,
         }
     }
 

@@ -17,50 +17,69 @@ use std::sync::{Arc, Mutex};
 
 use attest_domain::clock::ManualClock;
 use attest_ext_pulumi_state::PulumiStateBackend;
+use attest_image_factory::testing::FakeFactory;
 use attest_server::config::Settings;
-use attest_server::serve::{start_with, RunningServer};
+use attest_server::serve::RunningServer;
 use attest_store::testing::TestDb;
+use attest_test_support::{launch, Launch};
 use serde_json::Value;
 
-pub const ADMIN_TOKEN: &str = "pulumi-admin-token-0123456789abcdef";
+pub use attest_test_support::ADMIN_TOKEN;
 pub const PULUMI_TOKEN: &str = "pul-0123456789abcdef0123456789abcdef";
 pub const MASTER_KEY: &str = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
 /// The CLI's `User-Agent` (`pulumi-cli/1 (<version>; <GOOS>)`).
 pub const USER_AGENT: &str = "pulumi-cli/1 (3.150.0; linux)";
 
-/// The running server and its database.
+/// The running server (the shared test start-up, with this extension
+/// only) and its data directory.
 pub struct Harness {
     pub server: RunningServer,
     pub clock: ManualClock,
+    _factory: FakeFactory,
     _dir: tempfile::TempDir,
 }
 
 impl Harness {
     pub async fn start(db: &TestDb, env: &[(&str, &str)]) -> Harness {
+        Self::start_tweaked(db, env, &|_| {}).await
+    }
+
+    /// [`Harness::start`] with the server settings adjusted by `more`.
+    pub async fn start_tweaked(
+        db: &TestDb,
+        env: &[(&str, &str)],
+        more: &dyn Fn(&mut Settings),
+    ) -> Harness {
         let dir = tempfile::tempdir().unwrap();
-        let clock = ManualClock::new(chrono::Utc::now());
-        let mut settings = Settings::for_tests(dir.path(), db.url().to_string()).unwrap();
-        settings.admin_token = Some(secrecy::SecretString::from(ADMIN_TOKEN));
-        let mut ext_env = settings
-            .extensions
-            .env
-            .with("ITL_PULUMI_TOKEN", PULUMI_TOKEN)
-            .with("ITL_PULUMI_ORG", "acme")
-            .with("ITL_SHARED_SECRET_MASTER_KEY", MASTER_KEY);
-        for (k, v) in env {
-            ext_env = ext_env.with(k, v);
-        }
-        settings.extensions.env = ext_env;
-        let server = start_with(
-            settings,
-            Arc::new(clock.clone()),
-            vec![Arc::new(PulumiStateBackend::default())],
+        let tweak = |settings: &mut Settings| {
+            more(settings);
+            let mut ext_env = settings
+                .extensions
+                .env
+                .with("ITL_PULUMI_TOKEN", PULUMI_TOKEN)
+                .with("ITL_PULUMI_ORG", "acme")
+                .with("ITL_SHARED_SECRET_MASTER_KEY", MASTER_KEY);
+            for (k, v) in env {
+                ext_env = ext_env.with(k, v);
+            }
+            settings.extensions.env = ext_env;
+        };
+        let launched = launch(
+            db.url(),
+            dir.path(),
+            Launch {
+                tweak: Some(&tweak),
+                extensions: vec![Arc::new(PulumiStateBackend::default())],
+                now: chrono::Utc::now(),
+                clock: None,
+                env: &[],
+            },
         )
-        .await
-        .unwrap();
+        .await;
         Harness {
-            server,
-            clock,
+            server: launched.server,
+            clock: launched.clock,
+            _factory: launched.factory,
             _dir: dir,
         }
     }

@@ -19,13 +19,14 @@ use attest_domain::clock::ManualClock;
 use attest_ext_webhooks::config;
 use attest_ext_webhooks::Webhooks;
 use attest_server::config::Settings;
-use attest_server::serve::{start_with, RunningServer};
+use attest_server::serve::RunningServer;
+use attest_test_support::{launch, Launch};
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, Uri};
 use serde_json::Value;
 
-pub const TOKEN: &str = "webhooks-test-token-0123456789abcdef";
+pub use attest_test_support::ADMIN_TOKEN as TOKEN;
 
 /// One request the receiver got.
 #[derive(Debug, Clone)]
@@ -160,19 +161,31 @@ pub async fn start_tweaked(
     db_url: &str,
     clock: &ManualClock,
     env: &[(&str, &str)],
-    tweak: impl FnOnce(&mut Settings),
+    tweak: impl Fn(&mut Settings),
 ) -> (RunningServer, Arc<Webhooks>) {
-    let mut settings = Settings::for_tests(dir, db_url.to_owned()).unwrap();
-    tweak(&mut settings);
-    settings.admin_token = Some(secrecy::SecretString::from(TOKEN));
-    settings.extensions.env = settings.extensions.env.with(config::POLL_INTERVAL_MS, "25");
-    for (k, v) in env {
-        settings.extensions.env = settings.extensions.env.with(k, v);
-    }
     let webhooks = Arc::new(Webhooks::default());
-    let server = start_with(settings, Arc::new(clock.clone()), vec![webhooks.clone()])
-        .await
-        .unwrap();
+    let settings_tweak = |settings: &mut Settings| {
+        settings.extensions.env = settings.extensions.env.with(config::POLL_INTERVAL_MS, "25");
+        for (k, v) in env {
+            settings.extensions.env = settings.extensions.env.with(k, v);
+        }
+    };
+    let both = move |settings: &mut Settings| {
+        tweak(settings);
+        settings_tweak(settings);
+    };
+    let launched = launch(
+        db_url,
+        dir,
+        Launch {
+            tweak: Some(&both),
+            extensions: vec![webhooks.clone()],
+            clock: Some(clock.clone()),
+            ..Launch::default()
+        },
+    )
+    .await;
+    let server = launched.server;
     (server, webhooks)
 }
 
