@@ -83,6 +83,12 @@ fn snapshot_blocking(source: &Path, dest: &Path, busy_timeout: Duration) -> Resu
     )?;
     conn.busy_timeout(busy_timeout)?;
     conn.execute("VACUUM INTO ?1", [dest_text])?;
+    drop(conn);
+    // One self-contained file: a copy left in WAL mode would make every
+    // reader of the backup create `-wal` and `-shm` files beside it.
+    let copy = rusqlite::Connection::open(dest)?;
+    copy.query_row("PRAGMA journal_mode = DELETE", [], |_| Ok(()))?;
+    drop(copy);
     // Durable before the backup is reported as written.
     std::fs::File::open(dest)
         .and_then(|f| f.sync_all())
