@@ -114,7 +114,9 @@ enum Command {
     Backup(backup::BackupArgs),
     /// Restore a backup into the database and data directory the settings
     /// name; refuses to overwrite data unless --force. Stop the server first.
-    #[command(after_help = "Example:\n  attestation restore /var/backups/attestation-2026-05-14 --data-dir /srv/attestation")]
+    #[command(
+        after_help = "Example:\n  attestation restore /var/backups/attestation-2026-05-14 --data-dir /srv/attestation"
+    )]
     Restore(backup::RestoreArgs),
     /// Check a backup: file checksums, schema version, audit chain, CA key
     /// passphrase. Exits 1 if any check fails.
@@ -189,9 +191,9 @@ fn main() -> ExitCode {
     };
     match cli.command {
         Command::Serve(args) => serve::serve(&args),
-        Command::Backup(args) => {
-            backup::run(&args.settings, |settings| backup::backup(settings, args.dir))
-        }
+        Command::Backup(args) => backup::run(&args.settings, |settings| {
+            backup::backup(settings, args.dir)
+        }),
         Command::Restore(args) => backup::run(&args.settings, |settings| {
             backup::restore(settings, args.dir, args.force)
         }),

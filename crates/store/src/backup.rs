@@ -74,9 +74,9 @@ fn snapshot_blocking(source: &Path, dest: &Path, busy_timeout: Duration) -> Resu
         path: dest.display().to_string(),
         source,
     })?;
-    let dest_text = dest.to_str().ok_or_else(|| {
-        StoreError::InvalidUrl(format!("{}: path is not UTF-8", dest.display()))
-    })?;
+    let dest_text = dest
+        .to_str()
+        .ok_or_else(|| StoreError::InvalidUrl(format!("{}: path is not UTF-8", dest.display())))?;
     let conn = rusqlite::Connection::open_with_flags(
         source,
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
@@ -150,7 +150,8 @@ mod tests {
 
     #[test]
     fn password_leaves_the_url() {
-        let t = pg_tool_target("postgres://attest:s%40cret@db:5432/attest?sslmode=require").unwrap();
+        let t =
+            pg_tool_target("postgres://attest:s%40cret@db:5432/attest?sslmode=require").unwrap();
         assert_eq!(t.url, "postgres://attest@db:5432/attest?sslmode=require");
         assert_eq!(t.password.as_deref(), Some("s@cret"));
         assert!(!format!("{t:?}").contains("cret"));
@@ -197,8 +198,10 @@ mod tests {
             .await
             .is_err());
         let missing = dir.path().join("missing.db");
-        assert!(snapshot_sqlite(&missing, &dir.path().join("c2.db"), Duration::from_secs(1))
-            .await
-            .is_err());
+        assert!(
+            snapshot_sqlite(&missing, &dir.path().join("c2.db"), Duration::from_secs(1))
+                .await
+                .is_err()
+        );
     }
 }

@@ -50,8 +50,7 @@ pub use error::{Result, StoreError};
 pub use files::{DIR_MODE as SQLITE_DIR_MODE, FILE_MODE as SQLITE_FILE_MODE};
 pub use machines::{MachineFilter, MachineRecord, MachineRepo};
 pub use migrate::{
-    AppliedMigration, ComponentSchema, Migration, MigrationReport, MigrationSet,
-    CORE_MIGRATIONS,
+    AppliedMigration, ComponentSchema, Migration, MigrationReport, MigrationSet, CORE_MIGRATIONS,
 };
 pub use nonces::{NewNonce, NonceRepo, Redeemed, NONCE_RETENTION_MS};
 pub use rate_limits::{RateLimitRepo, SourceCount};

@@ -179,7 +179,9 @@ pub fn server_path(places: &[Place], path: &str) -> Option<PathBuf> {
 pub fn inside(dir: &Path, rel: &str) -> Option<PathBuf> {
     let ok = !rel.is_empty()
         && !rel.starts_with('/')
-        && rel.split('/').all(|c| !c.is_empty() && c != "." && c != "..");
+        && rel
+            .split('/')
+            .all(|c| !c.is_empty() && c != "." && c != "..");
     ok.then(|| dir.join(rel))
 }
 

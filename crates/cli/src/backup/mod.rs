@@ -114,7 +114,9 @@ where
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
-                .map_err(|e| BackupError::Invalid(format!("cannot start the async runtime: {e}")))?;
+                .map_err(|e| {
+                    BackupError::Invalid(format!("cannot start the async runtime: {e}"))
+                })?;
             runtime.block_on(command(settings))
         });
     match outcome {
@@ -218,7 +220,11 @@ async fn write_backup(settings: &Settings, out: &Path) -> Result<Manifest, Backu
 /// Restores the backup in `dir` into the database and directories the
 /// settings name. Refuses to overwrite a database that holds data, or an
 /// existing key file with other contents, unless `force`.
-pub async fn restore(settings: Settings, dir: PathBuf, force: bool) -> Result<ExitCode, BackupError> {
+pub async fn restore(
+    settings: Settings,
+    dir: PathBuf,
+    force: bool,
+) -> Result<ExitCode, BackupError> {
     let manifest = files::read_checked(&dir)?;
     let backend = Backend::from_url(&settings.database_url)?;
     if backend.as_str() != manifest.backend {
@@ -229,7 +235,11 @@ pub async fn restore(settings: Settings, dir: PathBuf, force: bool) -> Result<Ex
     }
     let places = layout::places(&settings);
     let mut targets = Vec::new();
-    for file in manifest.files.iter().filter(|f| f.path.starts_with(FILES_DIR)) {
+    for file in manifest
+        .files
+        .iter()
+        .filter(|f| f.path.starts_with(FILES_DIR))
+    {
         let to = layout::server_path(&places, &file.path).ok_or_else(|| {
             BackupError::Invalid(format!("the manifest names an unknown file: {}", file.path))
         })?;
@@ -267,9 +277,8 @@ fn restore_sqlite(
     manifest: &Manifest,
     force: bool,
 ) -> Result<(), BackupError> {
-    let target = sqlite_file(&settings.database_url)?.ok_or_else(|| {
-        BackupError::Invalid("cannot restore into an in-memory database".into())
-    })?;
+    let target = sqlite_file(&settings.database_url)?
+        .ok_or_else(|| BackupError::Invalid("cannot restore into an in-memory database".into()))?;
     let holds_data = std::fs::metadata(&target).is_ok_and(|m| m.len() > 0);
     if holds_data && !force {
         return Err(BackupError::NotEmpty(format!(

@@ -58,9 +58,7 @@ pub async fn restore(url: &str, file: &Path, force: bool) -> Result<(), BackupEr
     if force {
         command.args(["--clean", "--if-exists"]);
     }
-    command
-        .arg(format!("--dbname={}", target.url))
-        .arg(file);
+    command.arg(format!("--dbname={}", target.url)).arg(file);
     run(command, target.password.as_deref(), "pg_restore")
 }
 

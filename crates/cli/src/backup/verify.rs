@@ -54,7 +54,10 @@ impl Check {
 }
 
 /// Runs every check, prints the report, and exits 1 if any failed.
-pub async fn verify_backup(settings: Settings, dir: std::path::PathBuf) -> Result<ExitCode, BackupError> {
+pub async fn verify_backup(
+    settings: Settings,
+    dir: std::path::PathBuf,
+) -> Result<ExitCode, BackupError> {
     println!("verifying backup {}", dir.display());
     let mut checks = Vec::new();
     match read_checked(&dir) {
@@ -106,7 +109,12 @@ fn migration_sets() -> Vec<MigrationSet> {
     sets
 }
 
-async fn database_checks(settings: &Settings, dir: &Path, manifest: &Manifest, checks: &mut Vec<Check>) {
+async fn database_checks(
+    settings: &Settings,
+    dir: &Path,
+    manifest: &Manifest,
+    checks: &mut Vec<Check>,
+) {
     let url = if manifest.database == SQLITE_FILE {
         match std::fs::canonicalize(dir.join(SQLITE_FILE)) {
             Ok(path) => format!("sqlite://{}?mode=ro", path.display()),
@@ -145,7 +153,10 @@ async fn schema(store: &Store) -> Result<String, String> {
         .await
         .map_err(|e| format!("cannot read the migration history: {e}"))?;
     let line = |c: &attest_store::ComponentSchema| {
-        format!("{} {} (binary {})", c.component, c.db_version, c.binary_version)
+        format!(
+            "{} {} (binary {})",
+            c.component, c.db_version, c.binary_version
+        )
     };
     let refused: Vec<String> = status
         .iter()
