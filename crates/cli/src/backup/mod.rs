@@ -180,7 +180,7 @@ async fn write_backup(settings: &Settings, out: &Path) -> Result<Manifest, Backu
             SQLITE_FILE
         }
         Backend::Postgres => {
-            pg::dump(&settings.database_url, &out.join(PGDUMP_FILE)).await?;
+            pg::dump(&settings.database_url, &out.join(PGDUMP_FILE))?;
             PGDUMP_FILE
         }
     };

@@ -20,7 +20,7 @@ use attest_store::Store;
 use super::BackupError;
 
 /// `pg_dump` of the database at `url` into `file` (mode 0600).
-pub async fn dump(url: &str, file: &Path) -> Result<(), BackupError> {
+pub fn dump(url: &str, file: &Path) -> Result<(), BackupError> {
     let target = pg_tool_target(url)?;
     let mut command = Command::new("pg_dump");
     command
