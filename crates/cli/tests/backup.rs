@@ -156,18 +156,18 @@ fn tampered(backup: &Path, to: &Path, sql: &str) {
     copy_dir(backup, to);
     let db = to.join("database.sqlite");
     let rt = tokio::runtime::Runtime::new().unwrap();
+    // One plain connection, closed before the file is hashed: the store's
+    // pool would switch the copy to WAL and checkpoint it at its leisure.
     rt.block_on(async {
-        let store = attest_store::Store::connect(&format!("sqlite://{}", db.display()))
-            .await
-            .unwrap();
-        attest_store::sqlx::Executor::execute(store.pool(), sql)
-            .await
-            .unwrap();
-        store.close().await;
+        use attest_store::sqlx::{Connection, Executor};
+        let mut conn =
+            attest_store::sqlx::SqliteConnection::connect(&format!("sqlite://{}", db.display()))
+                .await
+                .unwrap();
+        conn.execute(sql).await.unwrap();
+        conn.close().await.unwrap();
     });
-    for suffix in ["-wal", "-shm"] {
-        let _ = std::fs::remove_file(to.join(format!("database.sqlite{suffix}")));
-    }
+    assert!(!to.join("database.sqlite-wal").exists());
     let bytes = std::fs::read(&db).unwrap();
     let manifest_path = to.join("manifest.json");
     let mut manifest: Value =
