@@ -4,6 +4,7 @@
 //! Executables named `attestation-<name>` on PATH are plugins, run as
 //! `attestation <name> …` (see `docs/cli-plugins.md`).
 
+mod backup;
 mod builtin;
 mod client;
 mod commands;
@@ -40,6 +41,7 @@ const EXAMPLES: &str = "Examples:
   attestation secret create 6f1c… --name disk-key --value-stdin
   attestation webhook add --url https://hooks.example/a --events machine.approved
   attestation completions bash > /etc/bash_completion.d/attestation
+  attestation backup /var/backups/attestation-2026-05-14
 
 Exit codes: 0 ok, 1 local failure (or a broken audit chain), 2 usage,
 3 authentication/authorisation (HTTP 401/403), 4 other HTTP 4xx,
@@ -103,6 +105,26 @@ enum Command {
     ///
     /// Example: DATABASE_URL=postgres://attest@db/attest attestation serve --listen 0.0.0.0:9000
     Serve(ServeArgs),
+    /// Take a consistent backup of the database and the data directory's
+    /// keys while the server may be running (same settings as `serve`).
+    ///
+    /// SQLite: an online snapshot; PostgreSQL: `pg_dump`. The backup is a
+    /// directory (see `docs/reliability.md`, "Backups").
+    #[command(after_help = "Example:\n  attestation backup /var/backups/attestation-2026-05-14")]
+    Backup(backup::BackupArgs),
+    /// Restore a backup into the database and data directory the settings
+    /// name; refuses to overwrite data unless --force. Stop the server first.
+    #[command(
+        after_help = "Example:\n  attestation restore /var/backups/attestation-2026-05-14 --data-dir /srv/attestation"
+    )]
+    Restore(backup::RestoreArgs),
+    /// Check a backup: file checksums, schema version, audit chain, CA key
+    /// passphrase. Exits 1 if any check fails.
+    #[command(
+        name = "verify-backup",
+        after_help = "Example:\n  ITL_CA_KEY_PASSPHRASE=… attestation verify-backup /var/backups/attestation-2026-05-14"
+    )]
+    VerifyBackup(backup::VerifyBackupArgs),
     /// Log in, log out, show the current identity.
     #[command(
         subcommand,
@@ -169,6 +191,15 @@ fn main() -> ExitCode {
     };
     match cli.command {
         Command::Serve(args) => serve::serve(&args),
+        Command::Backup(args) => backup::run(&args.settings, |settings| {
+            backup::backup(settings, args.dir)
+        }),
+        Command::Restore(args) => backup::run(&args.settings, |settings| {
+            backup::restore(settings, args.dir, args.force)
+        }),
+        Command::VerifyBackup(args) => backup::run(&args.settings, |settings| {
+            backup::verify_backup(settings, args.dir)
+        }),
         Command::Completions { shell } => {
             clap_complete::generate(
                 shell,
@@ -236,7 +267,11 @@ async fn client_command(global: GlobalArgs, command: Command) -> CliResult<ExitC
                 global.ca_cert.as_deref(),
             );
         }
-        Command::Serve(_) | Command::Completions { .. } => {}
+        Command::Serve(_)
+        | Command::Backup(_)
+        | Command::Restore(_)
+        | Command::VerifyBackup(_)
+        | Command::Completions { .. } => {}
     }
     Ok(ExitCode::SUCCESS)
 }

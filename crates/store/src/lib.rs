@@ -16,6 +16,7 @@ mod ak_credentials;
 mod approvals;
 mod audit;
 mod backend;
+pub mod backup;
 mod enrollment_certs;
 mod error;
 mod files;
@@ -48,7 +49,9 @@ pub use enrollment_certs::{EnrollmentCertRepo, HolderProof, IssuedCertRecord, Re
 pub use error::{Result, StoreError};
 pub use files::{DIR_MODE as SQLITE_DIR_MODE, FILE_MODE as SQLITE_FILE_MODE};
 pub use machines::{MachineFilter, MachineRecord, MachineRepo};
-pub use migrate::{AppliedMigration, Migration, MigrationReport, MigrationSet, CORE_MIGRATIONS};
+pub use migrate::{
+    AppliedMigration, ComponentSchema, Migration, MigrationReport, MigrationSet, CORE_MIGRATIONS,
+};
 pub use nonces::{NewNonce, NonceRepo, Redeemed, NONCE_RETENTION_MS};
 pub use rate_limits::{RateLimitRepo, SourceCount};
 pub use tx::WriteTx;

@@ -183,23 +183,7 @@ impl Store {
         sets: &[MigrationSet],
     ) -> Result<MigrationReport> {
         sqlx::query(CREATE_TABLE).execute(&mut *conn).await?;
-        let rows = sqlx::query(
-            "SELECT component, version, name, checksum FROM schema_migrations \
-             ORDER BY component, version",
-        )
-        .fetch_all(&mut *conn)
-        .await?;
-        let mut applied: BTreeMap<String, Vec<AppliedRow>> = BTreeMap::new();
-        for row in rows {
-            applied
-                .entry(row.try_get("component")?)
-                .or_default()
-                .push(AppliedRow {
-                    version: row.try_get("version")?,
-                    name: row.try_get("name")?,
-                    checksum: row.try_get("checksum")?,
-                });
-        }
+        let mut applied = read_applied(conn).await?;
 
         let mut report = MigrationReport::default();
         for set in sets {
@@ -224,6 +208,51 @@ impl Store {
             );
         }
         Ok(report)
+    }
+
+    /// Compares the database's migration history with `sets` without
+    /// changing anything: for each component, the version the database is
+    /// at, the newest the binary knows, and what is wrong, if anything
+    /// (the same checks [`Store::migrate`] refuses on, plus components the
+    /// binary does not know at all). For `attestation verify-backup`.
+    pub async fn schema_status(&self, sets: &[MigrationSet]) -> Result<Vec<ComponentSchema>> {
+        validate_sets(sets)?;
+        let mut conn = self.pool.acquire().await?;
+        let mut applied = read_applied(&mut conn).await?;
+        let mut status = Vec::new();
+        for set in sets {
+            let done = applied.remove(&*set.component).unwrap_or_default();
+            let (problem, pending_only) = match self.check_history(set, &done) {
+                Ok(pending) if pending.is_empty() => (None, false),
+                Ok(pending) => (
+                    Some(format!(
+                        "{} migration(s) not applied yet (the server applies them at start)",
+                        pending.len()
+                    )),
+                    true,
+                ),
+                Err(e) => (Some(e.to_string()), false),
+            };
+            status.push(ComponentSchema {
+                component: set.component.to_string(),
+                db_version: done.iter().map(|r| r.version).max().unwrap_or(0),
+                binary_version: set.migrations.last().map_or(0, |m| m.version),
+                known: true,
+                pending_only,
+                problem,
+            });
+        }
+        for (component, rows) in applied {
+            status.push(ComponentSchema {
+                component,
+                db_version: rows.iter().map(|r| r.version).max().unwrap_or(0),
+                binary_version: 0,
+                known: false,
+                pending_only: false,
+                problem: Some("component not known to this binary".into()),
+            });
+        }
+        Ok(status)
     }
 
     /// Checks the recorded history of one set; returns its pending migrations.
@@ -343,6 +372,53 @@ impl Store {
         );
         Ok(true)
     }
+}
+
+/// One component's schema as [`Store::schema_status`] found it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ComponentSchema {
+    /// `core` or `extension_<name>`.
+    pub component: String,
+    /// Newest applied version (0: none).
+    pub db_version: i64,
+    /// Newest version the binary has (0 for an unknown component).
+    pub binary_version: i64,
+    /// Whether the binary knows the component.
+    pub known: bool,
+    /// The only problem is migrations not applied yet: the server would
+    /// bring the schema up to date at start.
+    pub pending_only: bool,
+    /// What is wrong; `None` when the database matches the binary.
+    pub problem: Option<String>,
+}
+
+impl ComponentSchema {
+    /// A database a server of this binary would refuse to start on.
+    pub fn refused(&self) -> bool {
+        self.problem.is_some() && !self.pending_only
+    }
+}
+
+/// The recorded migration history, by component, in version order.
+async fn read_applied(conn: &mut AnyConnection) -> Result<BTreeMap<String, Vec<AppliedRow>>> {
+    let rows = sqlx::query(
+        "SELECT component, version, name, checksum FROM schema_migrations \
+         ORDER BY component, version",
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut applied: BTreeMap<String, Vec<AppliedRow>> = BTreeMap::new();
+    for row in rows {
+        applied
+            .entry(row.try_get("component")?)
+            .or_default()
+            .push(AppliedRow {
+                version: row.try_get("version")?,
+                name: row.try_get("name")?,
+                checksum: row.try_get("checksum")?,
+            });
+    }
+    Ok(applied)
 }
 
 fn validate_sets(sets: &[MigrationSet]) -> Result<()> {

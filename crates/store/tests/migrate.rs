@@ -228,3 +228,56 @@ async fn concurrent_migrators_apply_each_migration_once() {
         db.close().await;
     }
 }
+
+/// `schema_status` reports, without changing anything, what `migrate`
+/// would refuse (too new, unknown component) and what it would only apply.
+#[tokio::test]
+async fn schema_status_reports_without_migrating() {
+    for db in fresh().await {
+        let store = db.store();
+        store.migrate(&[CORE_MIGRATIONS, EXT]).await.unwrap();
+        let status = store.schema_status(&[CORE_MIGRATIONS, EXT]).await.unwrap();
+        assert_eq!(status.len(), 2);
+        assert!(status.iter().all(|c| c.problem.is_none() && c.known));
+        assert_eq!(status[1].db_version, 2);
+
+        // The binary knows less than the database: refused, as migrate would.
+        let status = store
+            .schema_status(&[CORE_MIGRATIONS, EXT_ONLY_V1])
+            .await
+            .unwrap();
+        let ext = &status[1];
+        assert!(ext.refused(), "{ext:?}");
+        assert!(
+            ext.problem.as_deref().unwrap().contains("version 2"),
+            "{ext:?}"
+        );
+
+        // The binary knows more: pending only, not refused, nothing applied.
+        let status = store
+            .schema_status(&[CORE_MIGRATIONS, V1_V2_V3])
+            .await
+            .unwrap();
+        assert!(
+            status[1].pending_only && !status[1].refused(),
+            "{:?}",
+            status[1]
+        );
+        let applied: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM schema_migrations WHERE component = 'extension_demo'",
+        )
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+        assert_eq!(applied, 2);
+
+        // A component the binary does not know at all.
+        let status = store.schema_status(&[CORE_MIGRATIONS]).await.unwrap();
+        let unknown = status
+            .iter()
+            .find(|c| c.component == "extension_demo")
+            .unwrap();
+        assert!(!unknown.known && unknown.refused(), "{unknown:?}");
+        db.close().await;
+    }
+}
