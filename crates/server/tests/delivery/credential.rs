@@ -1,9 +1,9 @@
-//! Credential activation (software TPM; swtpm in swtpm_delivery.rs).
+//! Credential activation (software TPM; swtpm in crates/swtpm-harness/tests/config_delivery.rs).
 
 use super::*;
 
 // ===========================================================================
-// Credential activation (software TPM; swtpm in swtpm_delivery.rs)
+// Credential activation (software TPM; swtpm in crates/swtpm-harness/tests/config_delivery.rs)
 // ===========================================================================
 
 /// A pending machine whose EK is a software RSA EK: (soft EK, material, id).

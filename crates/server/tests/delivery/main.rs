@@ -7,7 +7,8 @@
 //! The expected behaviour is `attestation-api.txt` (sections Config
 //! Delivery, EK-bound Config Encryption, Certificate Enrollment,
 //! offline-bundle, ak-activate) and `docs/config-delivery.md`. The same
-//! flows against swtpm are in `swtpm_delivery.rs`.
+//! flows against swtpm are in
+//! `crates/swtpm-harness/tests/config_delivery.rs`.
 
 use attest_test_support as common;
 use common::each_operator_backend;
