@@ -165,7 +165,7 @@ async fn error_message(resp: reqwest::Response) -> String {
         .unwrap_or_else(|_| text.chars().take(200).collect())
 }
 
-/// Runs the whole enrollment.
+/// Runs the whole enrollment: ask, wait for the decision, provision.
 pub async fn enroll(
     options: &EnrollOptions,
     config: &AgentConfig,
@@ -176,13 +176,17 @@ pub async fn enroll(
             "the manager URL must be https://".into(),
         ));
     }
-    let started = clock.now();
-    let deadline = started + chrono::Duration::seconds(ENROLLMENT_TTL_SECS as i64);
+    let deadline = clock.now() + chrono::Duration::seconds(ENROLLMENT_TTL_SECS as i64);
     let verifier = Arc::new(ManagerVerifier::new(
         crate::tls::provider(),
         options.trust.clone(),
     ));
-    let http = client(verifier.clone())?;
+    let session = Session {
+        http: client(verifier.clone())?,
+        options,
+        clock: &clock,
+        deadline,
+    };
 
     let facts = identity::detect(config, &options.identity, &options.manager).await?;
     let key = if options.csr {
@@ -197,100 +201,139 @@ pub async fn enroll(
         os_details: facts.os_details.clone(),
         csr: key.as_ref().map(|k| k.csr_pem.clone()),
     };
-
-    // 1. Ask. A rate limit or a server error is waited out; anything else
-    //    is final.
-    let url = options
-        .manager
-        .join(ENROLL_PATH)
-        .map_err(|e| EnrollError::Usage(e.to_string()))?;
-    let token: SecretString = loop {
-        match http.post(url.clone()).json(&request).send().await {
-            Ok(resp)
-                if resp.status() == StatusCode::ACCEPTED || resp.status() == StatusCode::OK =>
-            {
-                let body: EnrollAccepted = resp.json().await.map_err(|e| {
-                    EnrollError::Protocol(format!("enroll answer: {}", e.without_url()))
-                })?;
-                if !is_well_formed_token(&body.polling_token) {
-                    return Err(EnrollError::Protocol(
-                        "polling token is not 64 alphanumerics".into(),
-                    ));
-                }
-                break SecretString::from(body.polling_token);
-            }
-            Ok(resp)
-                if resp.status() == StatusCode::TOO_MANY_REQUESTS
-                    || resp.status().is_server_error() =>
-            {
-                let status = resp.status();
-                tracing::warn!(%status, "manager asked to retry the enrollment request: {}", error_message(resp).await);
-            }
-            Ok(resp) => {
-                let status = resp.status().as_u16();
-                return Err(EnrollError::Refused {
-                    status,
-                    message: error_message(resp).await,
-                });
-            }
-            // The first contact decides whether the manager is who we
-            // pinned: a TLS failure here is final.
-            Err(e) => return Err(EnrollError::Transport(chain(e))),
-        }
-        if clock.now() >= deadline {
-            return Err(EnrollError::Expired);
-        }
-        tokio::time::sleep(
-            options
-                .poll_interval
-                .max(Duration::from_secs(1))
-                .min(Duration::from_secs(60)),
-        )
-        .await;
-    };
+    let token = session.ask(&request).await?;
     let pinned = verifier
         .pinned()
         .ok_or_else(|| EnrollError::Protocol("no manager certificate was verified".into()))?;
     println!(
         "enrollment requested; waiting for an administrator to approve it (manager CA {pinned})"
     );
+    let bundle = session.decision(&token).await?;
+    provision(
+        options,
+        config,
+        &clock,
+        &bundle,
+        key.as_ref(),
+        facts.machine_id,
+        pinned.to_string(),
+    )
+    .await
+}
 
-    // 2. Poll until a decision or the 24-hour limit.
-    let status_url = options
-        .manager
-        .join(&format!("{ENROLL_STATUS_PATH}{}", token.expose_secret()))
-        .map_err(|e| EnrollError::Usage(e.to_string()))?;
-    let bundle = loop {
-        if clock.now() >= deadline {
-            return Err(EnrollError::Expired);
+/// One enrollment's connection to the manager and its 24-hour limit.
+struct Session<'a> {
+    http: reqwest::Client,
+    options: &'a EnrollOptions,
+    clock: &'a SharedClock,
+    deadline: chrono::DateTime<chrono::Utc>,
+}
+
+impl Session<'_> {
+    /// Sends the request until the manager accepts it. A rate limit or a
+    /// server error is waited out; anything else is final.
+    async fn ask(&self, request: &EnrollRequest) -> Result<SecretString, EnrollError> {
+        let url = self
+            .options
+            .manager
+            .join(ENROLL_PATH)
+            .map_err(|e| EnrollError::Usage(e.to_string()))?;
+        loop {
+            match self.http.post(url.clone()).json(request).send().await {
+                Ok(resp)
+                    if resp.status() == StatusCode::ACCEPTED || resp.status() == StatusCode::OK =>
+                {
+                    let body: EnrollAccepted = resp.json().await.map_err(|e| {
+                        EnrollError::Protocol(format!("enroll answer: {}", e.without_url()))
+                    })?;
+                    if !is_well_formed_token(&body.polling_token) {
+                        return Err(EnrollError::Protocol(
+                            "polling token is not 64 alphanumerics".into(),
+                        ));
+                    }
+                    return Ok(SecretString::from(body.polling_token));
+                }
+                Ok(resp)
+                    if resp.status() == StatusCode::TOO_MANY_REQUESTS
+                        || resp.status().is_server_error() =>
+                {
+                    let status = resp.status();
+                    tracing::warn!(%status, "manager asked to retry the enrollment request: {}", error_message(resp).await);
+                }
+                Ok(resp) => {
+                    let status = resp.status().as_u16();
+                    return Err(EnrollError::Refused {
+                        status,
+                        message: error_message(resp).await,
+                    });
+                }
+                // The first contact decides whether the manager is who we
+                // pinned: a TLS failure here is final.
+                Err(e) => return Err(EnrollError::Transport(chain(e))),
+            }
+            if self.clock.now() >= self.deadline {
+                return Err(EnrollError::Expired);
+            }
+            tokio::time::sleep(
+                self.options
+                    .poll_interval
+                    .max(Duration::from_secs(1))
+                    .min(Duration::from_secs(60)),
+            )
+            .await;
         }
-        tokio::time::sleep(options.poll_interval).await;
-        let resp = match http.get(status_url.clone()).send().await {
-            Ok(resp) => resp,
-            Err(e) => {
-                // Never log the URL: the token is in it.
-                tracing::warn!(error = %chain(e), "status poll failed; retrying");
+    }
+
+    /// Polls the status until an administrator decides or the 24-hour
+    /// limit passes; the approved bundle.
+    async fn decision(&self, token: &SecretString) -> Result<ApprovedBundle, EnrollError> {
+        let status_url = self
+            .options
+            .manager
+            .join(&format!("{ENROLL_STATUS_PATH}{}", token.expose_secret()))
+            .map_err(|e| EnrollError::Usage(e.to_string()))?;
+        loop {
+            if self.clock.now() >= self.deadline {
+                return Err(EnrollError::Expired);
+            }
+            tokio::time::sleep(self.options.poll_interval).await;
+            let resp = match self.http.get(status_url.clone()).send().await {
+                Ok(resp) => resp,
+                Err(e) => {
+                    // Never log the URL: the token is in it.
+                    tracing::warn!(error = %chain(e), "status poll failed; retrying");
+                    continue;
+                }
+            };
+            if resp.status() != StatusCode::OK {
+                tracing::warn!(status = %resp.status(), "status poll answered an error; retrying");
                 continue;
             }
-        };
-        if resp.status() != StatusCode::OK {
-            tracing::warn!(status = %resp.status(), "status poll answered an error; retrying");
-            continue;
+            let status: EnrollStatus = resp.json().await.map_err(|e| {
+                EnrollError::Protocol(format!("status answer: {}", e.without_url()))
+            })?;
+            match status {
+                EnrollStatus::Pending => tracing::debug!("enrollment pending"),
+                EnrollStatus::Approved(bundle) => return Ok(bundle),
+                EnrollStatus::Denied => return Err(EnrollError::Denied),
+                EnrollStatus::NotFound => return Err(EnrollError::NotFound),
+            }
         }
-        let status: EnrollStatus = resp
-            .json()
-            .await
-            .map_err(|e| EnrollError::Protocol(format!("status answer: {}", e.without_url())))?;
-        match status {
-            EnrollStatus::Pending => tracing::debug!("enrollment pending"),
-            EnrollStatus::Approved(bundle) => break bundle,
-            EnrollStatus::Denied => return Err(EnrollError::Denied),
-            EnrollStatus::NotFound => return Err(EnrollError::NotFound),
-        }
-    };
+    }
+}
 
-    // 3. Provision.
-    let files = check_bundle(&bundle, key.as_ref(), &clock)?;
+/// Writes the key, certificate and CA (0600, atomically), lets the
+/// manager through the allow-list and records the enrollment.
+async fn provision(
+    options: &EnrollOptions,
+    config: &AgentConfig,
+    clock: &SharedClock,
+    bundle: &ApprovedBundle,
+    key: Option<&csr::HostKey>,
+    machine_id: String,
+    manager_ca_fingerprint: String,
+) -> Result<Enrollment, EnrollError> {
+    let files = check_bundle(bundle, key, clock)?;
     let tls = &config.roles.patch_api.tls;
     write_atomic(&tls.key_file, files.key_pem.as_bytes(), 0o600)?;
     write_atomic(&tls.cert_file, bundle.server_crt.as_bytes(), 0o600)?;
@@ -299,8 +342,8 @@ pub async fn enroll(
     crate::allowlist::append_entries(&config.roles.patch_api.allowlist_file, &manager_addrs)?;
     let enrollment = Enrollment {
         manager: options.manager.to_string(),
-        manager_ca_fingerprint: pinned.to_string(),
-        machine_id: facts.machine_id,
+        manager_ca_fingerprint,
+        machine_id,
         enrolled_at: crate::api::envelope::rfc3339(clock.now()),
         allowlisted: manager_addrs,
         key_generated_on_host: key.is_some(),
