@@ -113,6 +113,20 @@ impl RateWindow {
         (self.window_start_ms, changed)
     }
 
+    /// Marks `sources` of `window_start_ms` as still to publish, after
+    /// publishing them failed: the next round sends them again instead of
+    /// waiting for their next request.
+    pub fn unpublished(&mut self, window_start_ms: i64, sources: &[Published]) {
+        if window_start_ms != self.window_start_ms {
+            return;
+        }
+        for (source, _) in sources {
+            if let Some(count) = self.counts.get_mut(source) {
+                count.dirty = true;
+            }
+        }
+    }
+
     /// Records the other replicas' totals for `window_start_ms` (sources
     /// not listed count as zero elsewhere).
     pub fn set_remote(&mut self, window_start_ms: i64, totals: &[(String, u32)]) {
@@ -149,6 +163,20 @@ mod tests {
     use super::*;
 
     const T0: i64 = 1_800_000_000_000; // a window boundary
+
+    #[test]
+    fn counts_that_failed_to_publish_are_published_again() {
+        let mut w = RateWindow::new(10);
+        assert_eq!(w.check("a", T0 + 10), Admission::Admit);
+        let (start, changes) = w.take_changes(T0 + 20);
+        assert_eq!(changes, vec![("a".to_owned(), 1)]);
+        assert!(w.take_changes(T0 + 30).1.is_empty(), "nothing new");
+        w.unpublished(start, &changes);
+        assert_eq!(w.take_changes(T0 + 40).1, vec![("a".to_owned(), 1)]);
+        // A failure reported after the window rolled over changes nothing.
+        w.unpublished(start, &changes);
+        assert!(w.take_changes(T0 + WINDOW_MS + 1).1.is_empty());
+    }
 
     #[test]
     fn admits_up_to_the_limit_per_source_and_window() {

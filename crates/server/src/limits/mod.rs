@@ -50,6 +50,9 @@ pub struct Limits {
     sources: Sources,
     register: Mutex<RateWindow>,
     attest: Mutex<RateWindow>,
+    /// One sync round at a time: an older round's read of the others'
+    /// totals must not land after a newer one's.
+    syncing: tokio::sync::Mutex<()>,
 }
 
 impl std::fmt::Debug for Limits {
@@ -68,6 +71,7 @@ impl Limits {
             sources,
             register: Mutex::new(RateWindow::new(register_per_minute)),
             attest: Mutex::new(RateWindow::new(attest_per_minute)),
+            syncing: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -102,6 +106,7 @@ impl Limits {
 
     /// Publishes this replica's new counts and reads the others' totals.
     pub async fn sync(&self, store: &Store, now_ms: i64) -> Result<(), StoreError> {
+        let _round = self.syncing.lock().await;
         for class in [Class::Register, Class::Attest] {
             let (window_start, changes, threshold) = match self.window(class).lock() {
                 Ok(mut w) => {
@@ -114,16 +119,22 @@ impl Limits {
                 Err(_) => continue,
             };
             let counts: Vec<SourceCount> = changes
-                .into_iter()
+                .iter()
                 .map(|(source, count)| SourceCount {
                     class: class.as_str().to_owned(),
-                    source,
-                    count: i64::from(count),
+                    source: source.clone(),
+                    count: i64::from(*count),
                 })
                 .collect();
             let repo = store.rate_limits();
             if !counts.is_empty() {
-                repo.publish(window_start, &self.replica, &counts).await?;
+                if let Err(e) = repo.publish(window_start, &self.replica, &counts).await {
+                    // Taken but not stored: publish them in the next round.
+                    if let Ok(mut w) = self.window(class).lock() {
+                        w.unpublished(window_start, &changes);
+                    }
+                    return Err(e);
+                }
             }
             let others = repo
                 .others(window_start, &self.replica, i64::from(threshold))
