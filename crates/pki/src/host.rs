@@ -11,7 +11,7 @@ use std::net::IpAddr;
 use chrono::Duration;
 use const_oid::db::rfc5280::{ID_KP_CLIENT_AUTH, ID_KP_SERVER_AUTH};
 use der::asn1::{Ia5String, ObjectIdentifier, OctetString};
-use der::{Decode, DecodePem, Encode};
+use der::{Decode, Encode};
 use spki::SubjectPublicKeyInfoOwned;
 use x509_cert::ext::pkix::name::GeneralName;
 use x509_cert::ext::pkix::SubjectAltName;
@@ -61,7 +61,17 @@ pub fn verify_csr(pem: &str) -> Result<VerifiedCsr, PkiError> {
             "certificate request larger than {MAX_CSR_PEM} bytes"
         )));
     }
-    let req = CertReq::from_pem(pem.trim().as_bytes())
+    // Not `CertReq::from_pem`: der 0.7's PEM reader never returns on a
+    // truncated body (e.g. `MIIB`), which would let one unauthenticated
+    // request spin a thread. Decode the base64 first, then the DER.
+    let (label, der_bytes) = der::pem::decode_vec(pem.trim().as_bytes())
+        .map_err(|e| PkiError::Malformed(format!("certificate request PEM: {e}")))?;
+    if label != "CERTIFICATE REQUEST" && label != "NEW CERTIFICATE REQUEST" {
+        return Err(PkiError::Malformed(format!(
+            "expected a CERTIFICATE REQUEST PEM block, got {label}"
+        )));
+    }
+    let req = CertReq::from_der(&der_bytes)
         .map_err(|e| PkiError::Malformed(format!("certificate request: {e}")))?;
     let alg = req.algorithm.oid;
     if ![ECDSA_WITH_SHA256, ECDSA_WITH_SHA384, SHA256_WITH_RSA].contains(&alg) {
@@ -204,7 +214,7 @@ mod tests {
         assert_eq!(verified.spki, want);
 
         // Another key in the request than the one that signed it.
-        let mut req = CertReq::from_pem(pem.as_bytes()).unwrap();
+        let mut req = <CertReq as der::DecodePem>::from_pem(pem.as_bytes()).unwrap();
         let other = SigningKey::random(&mut rand_core::OsRng);
         req.info.public_key = SubjectPublicKeyInfoOwned::from_der(
             spki::EncodePublicKey::to_public_key_der(other.verifying_key())
@@ -222,6 +232,13 @@ mod tests {
             Err(PkiError::Malformed(_))
         ));
         assert!(matches!(verify_csr("not pem"), Err(PkiError::Malformed(_))));
+        // A truncated body: der's own PEM reader never returns on it.
+        assert!(matches!(
+            verify_csr("-----BEGIN CERTIFICATE REQUEST-----\nMIIB\n-----END CERTIFICATE REQUEST-----\n"),
+            Err(PkiError::Malformed(_))
+        ));
+        let cert = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
+        assert!(matches!(verify_csr(cert), Err(PkiError::Malformed(_))));
     }
 
     #[test]
