@@ -63,14 +63,15 @@ async fn list(app: &TestApp, query: &str) -> Vec<Value> {
     answer.as_array().unwrap().clone()
 }
 
-/// The id of the one request for `machine_id`.
+/// The id of the pending request for `machine_id` (there is at most one).
 async fn id_of(app: &TestApp, machine_id: &str) -> String {
-    let all = list(app, "").await;
+    let all = list(app, "?status=pending").await;
     let mine: Vec<&Value> = all
         .iter()
         .filter(|r| r["machine_id"] == machine_id)
         .collect();
-    mine.last().unwrap()["id"].as_str().unwrap().to_owned()
+    assert_eq!(mine.len(), 1, "{all:?}");
+    mine[0]["id"].as_str().unwrap().to_owned()
 }
 
 async fn act(app: &TestApp, who: &str, id: &str, action: &str, body: Option<Value>) -> (StatusCode, Value) {
@@ -406,15 +407,15 @@ async fn tokens_expire_after_24_hours() {
 async fn a_denied_host_is_told_so_and_the_denial_is_audited() {
     each_operator_backend(unlimited, async |app| {
         let ctx = app.backend();
-        let token = token(app, &body("m1", "h1.example.test")).await;
+        let polling = token(app, &body("m1", "h1.example.test")).await;
         let id = id_of(app, "m1").await;
         let (status, denied) =
             act(app, "carol", &id, "deny", Some(json!({"reason": "unknown host"}))).await;
         assert_eq!(status, StatusCode::OK, "{ctx}: {denied}");
         assert_eq!(denied["status"], "denied");
         assert_eq!(denied["reason"], "unknown host");
-        assert_eq!(poll(app, &token).await, json!({"status": "denied"}), "{ctx}");
-        assert_eq!(poll(app, &token).await, json!({"status": "denied"}), "{ctx}");
+        assert_eq!(poll(app, &polling).await, json!({"status": "denied"}), "{ctx}");
+        assert_eq!(poll(app, &polling).await, json!({"status": "denied"}), "{ctx}");
         // Decided once.
         assert_eq!(act(app, "alice", &id, "approve", None).await.0, StatusCode::CONFLICT);
         assert_eq!(act(app, "alice", &id, "deny", None).await.0, StatusCode::CONFLICT);
@@ -427,8 +428,7 @@ async fn a_denied_host_is_told_so_and_the_denial_is_audited() {
         assert!(deny[0]["detail"].as_str().unwrap().contains("reason=unknown host"));
         assert!(audit_of(&log, "host.approve").is_empty());
         // Invalid reason.
-        let t2 = token(app, &body("m2", "h2.example.test")).await;
-        let _ = t2;
+        token(app, &body("m2", "h2.example.test")).await;
         let id2 = id_of(app, "m2").await;
         let (status, _) = act(app, "carol", &id2, "deny", Some(json!({"reason": "a\u{7}b"}))).await;
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
