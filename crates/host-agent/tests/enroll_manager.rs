@@ -108,7 +108,9 @@ async fn approve_when_pending(app: &TestApp, machine_id: &str) -> Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_agent_enrolls_with_the_real_server_and_serves_mutual_tls() {
     common::require_tools();
-    each_operator_backend(|_| {}, async |app| {
+    // Both enrollments come from loopback within the same (manual) minute.
+    let unlimited = |s: &mut attest_server::config::Settings| s.limits.host_enroll_per_minute = 0;
+    each_operator_backend(unlimited, async |app| {
         for csr in [true, false] {
             let dir = tempfile::tempdir().unwrap();
             let pki = Pki::new(&dir.path().join("pki"));
@@ -213,9 +215,25 @@ async fn the_agent_enrolls_with_the_real_server_and_serves_mutual_tls() {
             )
             .await
             .unwrap();
-            let (cert, key) = app.operator_identity("alice");
-            std::fs::write(dir.path().join("alice.pem"), cert).unwrap();
-            std::fs::write(dir.path().join("alice.key"), key).unwrap();
+            // The harness's clock starts at a fixed date (the host
+            // certificate, issued then, is valid for a year); curl's client
+            // certificate must be valid in real time, where the agent lives.
+            app.clock.set(Utc::now());
+            let issued = app
+                .server
+                .state
+                .ca
+                .issue_with_new_key(
+                    "patch-client",
+                    "operator",
+                    chrono::Duration::days(30),
+                    attest_pki::KeyAlgorithm::EcP256,
+                )
+                .unwrap();
+            app.clock.set(attest_test_support::epoch());
+            let (cert, key) = issued;
+            std::fs::write(dir.path().join("alice.pem"), cert.cert_pem).unwrap();
+            std::fs::write(dir.path().join("alice.key"), key.as_str()).unwrap();
             let out = common::run(
                 std::process::Command::new("curl")
                     .args(["-sS", "--max-time", "20", "-o", "/dev/null", "-w", "%{http_code}"])
