@@ -114,7 +114,10 @@ enum Command {
     #[command(subcommand, after_help = "Example:\n  attestation machine list")]
     Machine(MachineCmd),
     /// List, approve, deny and remove host agents enrolling (patch API).
-    #[command(subcommand, after_help = "Example:\n  attestation host list --status pending")]
+    #[command(
+        subcommand,
+        after_help = "Example:\n  attestation host list --status pending"
+    )]
     Host(HostCmd),
     /// Read and verify the hash-chained audit log and its signed checkpoints.
     #[command(subcommand, after_help = "Example:\n  attestation audit verify")]

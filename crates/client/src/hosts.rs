@@ -51,8 +51,12 @@ impl Client {
     }
 
     /// `POST /api/v1/host-enrollments/{id}/approve`.
-    pub async fn approve_host(&self, id: &str) -> Result<Response<HostEnrollmentInfo>, ClientError> {
-        self.bodiless(Method::POST, &host_path(id, "/approve")).await
+    pub async fn approve_host(
+        &self,
+        id: &str,
+    ) -> Result<Response<HostEnrollmentInfo>, ClientError> {
+        self.bodiless(Method::POST, &host_path(id, "/approve"))
+            .await
     }
 
     /// `POST /api/v1/host-enrollments/{id}/deny`.

@@ -31,7 +31,10 @@ use serde_json::Value;
 
 /// A TLS terminator on loopback forwarding to `upstream`; its chain
 /// includes its CA so the agent can find the pinned certificate.
-async fn tls_front(pki: &Pki, upstream: std::net::SocketAddr) -> (String, tokio::task::JoinHandle<()>) {
+async fn tls_front(
+    pki: &Pki,
+    upstream: std::net::SocketAddr,
+) -> (String, tokio::task::JoinHandle<()>) {
     pki.ca("manager-ca");
     pki.issue("manager-ca", "manager", "127.0.0.1", 365, true);
     let chain = vec![
@@ -49,7 +52,10 @@ async fn tls_front(pki: &Pki, upstream: std::net::SocketAddr) -> (String, tokio:
     .unwrap();
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("https://127.0.0.1:{}", listener.local_addr().unwrap().port());
+    let url = format!(
+        "https://127.0.0.1:{}",
+        listener.local_addr().unwrap().port()
+    );
     let task = tokio::spawn(async move {
         loop {
             let Ok((tcp, _)) = listener.accept().await else {
@@ -120,7 +126,8 @@ async fn the_agent_enrolls_with_the_real_server_and_serves_mutual_tls() {
             // The agent's configuration, before enrollment: no certificates.
             let served = dir.path().join("served");
             std::fs::create_dir_all(&served).unwrap();
-            let base = common::config_for(&served, &pki, &AgentOptions::new(&empty_apt_root(&served)));
+            let base =
+                common::config_for(&served, &pki, &AgentOptions::new(&empty_apt_root(&served)));
             let mut config = base.clone();
             let certs = dir.path().join("agent/certs");
             let p = &mut config.roles.patch_api;
@@ -142,13 +149,12 @@ async fn the_agent_enrolls_with_the_real_server_and_serves_mutual_tls() {
             let config_file = dir.path().join("config.yaml");
             std::fs::write(&config_file, serde_norway::to_string(&config).unwrap()).unwrap();
 
-            let fqdn = if csr { "host-csr.example.test" } else { "host-key.example.test" };
-            let mut args = vec![
-                "enroll",
-                "--manager",
-                &manager,
-                "--ca-fingerprint",
-            ];
+            let fqdn = if csr {
+                "host-csr.example.test"
+            } else {
+                "host-key.example.test"
+            };
+            let mut args = vec!["enroll", "--manager", &manager, "--ca-fingerprint"];
             let fp = pki.fingerprint("manager-ca");
             args.push(&fp);
             args.extend(["--poll-interval", "1", "--fqdn", fqdn]);
@@ -198,7 +204,10 @@ async fn the_agent_enrolls_with_the_real_server_and_serves_mutual_tls() {
                 .json()
                 .await
                 .unwrap();
-            let mine = enrolled.iter().find(|r| r["machine_id"] == machine_id).unwrap();
+            let mine = enrolled
+                .iter()
+                .find(|r| r["machine_id"] == machine_id)
+                .unwrap();
             assert!(mine["cert_serial"].is_string());
 
             // The agent serves mutual TLS with what it was given; a client
@@ -209,12 +218,10 @@ async fn the_agent_enrolls_with_the_real_server_and_serves_mutual_tls() {
             serve.roles.patch_api.listen = "127.0.0.1:0".parse().unwrap();
             serve.roles.patch_api.packages = base.roles.patch_api.packages.clone();
             serve.roles.patch_api.reboot_command = base.roles.patch_api.reboot_command.clone();
-            let api = attest_host_agent::start_patch_api(
-                &serve,
-                Arc::new(ManualClock::new(Utc::now())),
-            )
-            .await
-            .unwrap();
+            let api =
+                attest_host_agent::start_patch_api(&serve, Arc::new(ManualClock::new(Utc::now())))
+                    .await
+                    .unwrap();
             // The harness's clock starts at a fixed date (the host
             // certificate, issued then, is valid for a year); curl's client
             // certificate must be valid in real time, where the agent lives.
@@ -236,7 +243,15 @@ async fn the_agent_enrolls_with_the_real_server_and_serves_mutual_tls() {
             std::fs::write(dir.path().join("alice.key"), key.as_str()).unwrap();
             let out = common::run(
                 std::process::Command::new("curl")
-                    .args(["-sS", "--max-time", "20", "-o", "/dev/null", "-w", "%{http_code}"])
+                    .args([
+                        "-sS",
+                        "--max-time",
+                        "20",
+                        "-o",
+                        "/dev/null",
+                        "-w",
+                        "%{http_code}",
+                    ])
                     .arg("--cacert")
                     .arg(&tls.ca_file)
                     .arg("--cert")

@@ -115,8 +115,7 @@ impl EnrollmentCa {
             IpAddr::V4(v4) => v4.octets().to_vec(),
             IpAddr::V6(v6) => v6.octets().to_vec(),
         };
-        let ip = OctetString::new(ip)
-            .map_err(|e| PkiError::Crypto(format!("address SAN: {e}")))?;
+        let ip = OctetString::new(ip).map_err(|e| PkiError::Crypto(format!("address SAN: {e}")))?;
         let san = SubjectAltName(vec![GeneralName::DnsName(dns), GeneralName::IpAddress(ip)]);
         self.issue_leaf(
             host.fqdn,
@@ -228,13 +227,17 @@ mod tests {
             Err(PkiError::SignatureMismatch)
         ));
         assert!(matches!(
-            verify_csr("-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----\n"),
+            verify_csr(
+                "-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----\n"
+            ),
             Err(PkiError::Malformed(_))
         ));
         assert!(matches!(verify_csr("not pem"), Err(PkiError::Malformed(_))));
         // A truncated body: der's own PEM reader never returns on it.
         assert!(matches!(
-            verify_csr("-----BEGIN CERTIFICATE REQUEST-----\nMIIB\n-----END CERTIFICATE REQUEST-----\n"),
+            verify_csr(
+                "-----BEGIN CERTIFICATE REQUEST-----\nMIIB\n-----END CERTIFICATE REQUEST-----\n"
+            ),
             Err(PkiError::Malformed(_))
         ));
         let cert = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";

@@ -166,7 +166,9 @@ impl EnrollmentCa {
 }
 
 /// Returns (SPKI DER, private key PEM).
-pub(crate) fn generate_key(algorithm: KeyAlgorithm) -> Result<(Vec<u8>, Zeroizing<String>), PkiError> {
+pub(crate) fn generate_key(
+    algorithm: KeyAlgorithm,
+) -> Result<(Vec<u8>, Zeroizing<String>), PkiError> {
     use p256::elliptic_curve::sec1::ToEncodedPoint;
     use pkcs1::EncodeRsaPrivateKey;
     use spki::EncodePublicKey;

@@ -54,11 +54,8 @@ async fn poll(app: &TestApp, token: &str) -> Value {
 }
 
 async fn list(app: &TestApp, query: &str) -> Vec<Value> {
-    let (status, answer) = send(app.operator_get(
-        "alice",
-        &format!("/api/v1/host-enrollments{query}"),
-    ))
-    .await;
+    let (status, answer) =
+        send(app.operator_get("alice", &format!("/api/v1/host-enrollments{query}"))).await;
     assert_eq!(status, StatusCode::OK, "{answer}");
     answer.as_array().unwrap().clone()
 }
@@ -74,7 +71,13 @@ async fn id_of(app: &TestApp, machine_id: &str) -> String {
     mine[0]["id"].as_str().unwrap().to_owned()
 }
 
-async fn act(app: &TestApp, who: &str, id: &str, action: &str, body: Option<Value>) -> (StatusCode, Value) {
+async fn act(
+    app: &TestApp,
+    who: &str,
+    id: &str,
+    action: &str,
+    body: Option<Value>,
+) -> (StatusCode, Value) {
     let mut req = app.operator_post(who, &format!("/api/v1/host-enrollments/{id}/{action}"));
     if let Some(b) = body {
         req = req.json(&b);
@@ -267,7 +270,10 @@ async fn a_csr_keeps_the_key_on_the_host_and_must_verify() {
         let token = token(app, &req).await;
         let id = id_of(app, "0123456789abcdef0123456789abcdef").await;
         assert_eq!(list(app, "").await[0]["key_on_host"], true, "{ctx}");
-        assert_eq!(act(app, "bob", &id, "approve", None).await.0, StatusCode::OK);
+        assert_eq!(
+            act(app, "bob", &id, "approve", None).await.0,
+            StatusCode::OK
+        );
         let bundle = poll(app, &token).await;
         assert_eq!(bundle["status"], "approved", "{ctx}: {bundle}");
         assert!(bundle.get("server_key").is_none(), "{ctx}: {bundle}");
@@ -293,7 +299,11 @@ async fn a_csr_keeps_the_key_on_the_host_and_must_verify() {
         bad["csr"] = json!(tampered);
         let (status, answer) = enroll(app, &bad).await;
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{ctx}: {answer}");
-        assert_eq!(answer["detail"][0]["loc"], json!(["body", "csr"]), "{ctx}: {answer}");
+        assert_eq!(
+            answer["detail"][0]["loc"],
+            json!(["body", "csr"]),
+            "{ctx}: {answer}"
+        );
         bad["csr"] = json!("not a certificate request");
         let (status, answer) = enroll(app, &bad).await;
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{ctx}: {answer}");
@@ -303,31 +313,38 @@ async fn a_csr_keeps_the_key_on_the_host_and_must_verify() {
 
 #[tokio::test]
 async fn one_request_per_minute_per_address_with_the_seeds_body() {
-    each_operator_backend(|_| {}, async |app| {
-        let ctx = app.backend();
-        token(app, &body("m1", "one.example.test")).await;
-        let res = app
-            .post("/api/v1/enroll")
-            .json(&body("m2", "two.example.test"))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS, "{ctx}");
-        let retry: u64 = res.headers()["retry-after"].to_str().unwrap().parse().unwrap();
-        assert!((1..=60).contains(&retry), "{ctx}: {retry}");
-        assert_eq!(
-            res.json::<Value>().await.unwrap(),
-            json!({"error": "Rate limit exceeded. Try again in a minute."}),
-            "{ctx}"
-        );
-        // The status endpoint is not limited.
-        for _ in 0..3 {
-            poll(app, &"x".repeat(64)).await;
-        }
-        // A minute later the address may ask again.
-        app.clock.advance(Duration::seconds(61));
-        token(app, &body("m2", "two.example.test")).await;
-    })
+    each_operator_backend(
+        |_| {},
+        async |app| {
+            let ctx = app.backend();
+            token(app, &body("m1", "one.example.test")).await;
+            let res = app
+                .post("/api/v1/enroll")
+                .json(&body("m2", "two.example.test"))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS, "{ctx}");
+            let retry: u64 = res.headers()["retry-after"]
+                .to_str()
+                .unwrap()
+                .parse()
+                .unwrap();
+            assert!((1..=60).contains(&retry), "{ctx}: {retry}");
+            assert_eq!(
+                res.json::<Value>().await.unwrap(),
+                json!({"error": "Rate limit exceeded. Try again in a minute."}),
+                "{ctx}"
+            );
+            // The status endpoint is not limited.
+            for _ in 0..3 {
+                poll(app, &"x".repeat(64)).await;
+            }
+            // A minute later the address may ask again.
+            app.clock.advance(Duration::seconds(61));
+            token(app, &body("m2", "two.example.test")).await;
+        },
+    )
     .await;
 
     // Exempt addresses (as the schemathesis run exempts loopback) are not
@@ -365,15 +382,24 @@ async fn a_taken_machine_id_or_fqdn_is_a_conflict_until_it_is_free() {
         // Enrolled: taken.
         let id2 = id_of(app, "m1").await;
         assert_ne!(id, id2);
-        assert_eq!(act(app, "alice", &id2, "approve", None).await.0, StatusCode::OK);
+        assert_eq!(
+            act(app, "alice", &id2, "approve", None).await.0,
+            StatusCode::OK
+        );
         assert_eq!(poll(app, &t2).await["status"], "approved");
-        assert_eq!(enroll(app, &body("m1", "new.example.test")).await.0, StatusCode::CONFLICT);
+        assert_eq!(
+            enroll(app, &body("m1", "new.example.test")).await.0,
+            StatusCode::CONFLICT
+        );
         // A pending request that expired frees its names.
         token(app, &body("m2", "h2.example.test")).await;
         app.clock.advance(Duration::hours(24));
         token(app, &body("m2", "h2.example.test")).await;
         // Removed: free again.
-        assert_eq!(act(app, "alice", &id2, "remove", None).await.0, StatusCode::OK);
+        assert_eq!(
+            act(app, "alice", &id2, "remove", None).await.0,
+            StatusCode::OK
+        );
         token(app, &body("m1", "h1.example.test")).await;
     })
     .await;
@@ -386,8 +412,12 @@ async fn tokens_expire_after_24_hours() {
         let pending = token(app, &body("m1", "h1.example.test")).await;
         let approved = token(app, &body("m2", "h2.example.test")).await;
         let id2 = id_of(app, "m2").await;
-        assert_eq!(act(app, "alice", &id2, "approve", None).await.0, StatusCode::OK);
-        app.clock.advance(Duration::hours(24) - Duration::seconds(1));
+        assert_eq!(
+            act(app, "alice", &id2, "approve", None).await.0,
+            StatusCode::OK
+        );
+        app.clock
+            .advance(Duration::hours(24) - Duration::seconds(1));
         assert_eq!(poll(app, &pending).await["status"], "pending", "{ctx}");
         app.clock.advance(Duration::seconds(1));
         assert_eq!(poll(app, &pending).await["status"], "not_found", "{ctx}");
@@ -409,30 +439,66 @@ async fn a_denied_host_is_told_so_and_the_denial_is_audited() {
         let ctx = app.backend();
         let polling = token(app, &body("m1", "h1.example.test")).await;
         let id = id_of(app, "m1").await;
-        let (status, denied) =
-            act(app, "carol", &id, "deny", Some(json!({"reason": "unknown host"}))).await;
+        let (status, denied) = act(
+            app,
+            "carol",
+            &id,
+            "deny",
+            Some(json!({"reason": "unknown host"})),
+        )
+        .await;
         assert_eq!(status, StatusCode::OK, "{ctx}: {denied}");
         assert_eq!(denied["status"], "denied");
         assert_eq!(denied["reason"], "unknown host");
-        assert_eq!(poll(app, &polling).await, json!({"status": "denied"}), "{ctx}");
-        assert_eq!(poll(app, &polling).await, json!({"status": "denied"}), "{ctx}");
+        assert_eq!(
+            poll(app, &polling).await,
+            json!({"status": "denied"}),
+            "{ctx}"
+        );
+        assert_eq!(
+            poll(app, &polling).await,
+            json!({"status": "denied"}),
+            "{ctx}"
+        );
         // Decided once.
-        assert_eq!(act(app, "alice", &id, "approve", None).await.0, StatusCode::CONFLICT);
-        assert_eq!(act(app, "alice", &id, "deny", None).await.0, StatusCode::CONFLICT);
+        assert_eq!(
+            act(app, "alice", &id, "approve", None).await.0,
+            StatusCode::CONFLICT
+        );
+        assert_eq!(
+            act(app, "alice", &id, "deny", None).await.0,
+            StatusCode::CONFLICT
+        );
         // A denied request has nothing to remove.
-        assert_eq!(act(app, "alice", &id, "remove", None).await.0, StatusCode::CONFLICT);
+        assert_eq!(
+            act(app, "alice", &id, "remove", None).await.0,
+            StatusCode::CONFLICT
+        );
         let log = audit_log(app).await;
         let deny = audit_of(&log, "host.deny");
         assert_eq!(deny.len(), 1, "{ctx}");
         assert_eq!(deny[0]["operator_cn"], "carol");
-        assert!(deny[0]["detail"].as_str().unwrap().contains("reason=unknown host"));
+        assert!(deny[0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("reason=unknown host"));
         assert!(audit_of(&log, "host.approve").is_empty());
         // Invalid reason.
         token(app, &body("m2", "h2.example.test")).await;
         let id2 = id_of(app, "m2").await;
-        let (status, _) = act(app, "carol", &id2, "deny", Some(json!({"reason": "a\u{7}b"}))).await;
+        let (status, _) = act(
+            app,
+            "carol",
+            &id2,
+            "deny",
+            Some(json!({"reason": "a\u{7}b"})),
+        )
+        .await;
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
-        assert_eq!(act(app, "carol", "nope", "deny", None).await.0, StatusCode::NOT_FOUND);
+        assert_eq!(
+            act(app, "carol", "nope", "deny", None).await.0,
+            StatusCode::NOT_FOUND
+        );
     })
     .await;
 }
@@ -460,13 +526,22 @@ async fn a_removed_hosts_certificate_is_in_the_enrollment_crl() {
         };
         assert!(!crl_serials().await.contains(&serial), "{ctx}");
 
-        let (status, removed) =
-            act(app, "dave", &id, "remove", Some(json!({"reason": "decommissioned"}))).await;
+        let (status, removed) = act(
+            app,
+            "dave",
+            &id,
+            "remove",
+            Some(json!({"reason": "decommissioned"})),
+        )
+        .await;
         assert_eq!(status, StatusCode::OK, "{ctx}: {removed}");
         assert_eq!(removed["status"], "removed");
         assert_eq!(removed["removed_by"], "dave");
         assert!(crl_serials().await.contains(&serial), "{ctx}");
-        assert_eq!(act(app, "dave", &id, "remove", None).await.0, StatusCode::CONFLICT);
+        assert_eq!(
+            act(app, "dave", &id, "remove", None).await.0,
+            StatusCode::CONFLICT
+        );
 
         let log = audit_log(app).await;
         let remove = audit_of(&log, "host.remove");
@@ -475,7 +550,10 @@ async fn a_removed_hosts_certificate_is_in_the_enrollment_crl() {
         assert_eq!(remove[0]["prev_state"], "enrolled");
         assert_eq!(remove[0]["new_state"], "removed");
         let detail = remove[0]["detail"].as_str().unwrap();
-        assert!(detail.contains(&format!("revoked_serial={serial}")), "{detail}");
+        assert!(
+            detail.contains(&format!("revoked_serial={serial}")),
+            "{detail}"
+        );
         assert!(detail.contains("reason=decommissioned"), "{detail}");
         assert_eq!(list(app, "?status=removed").await.len(), 1);
     })
@@ -515,13 +593,17 @@ async fn admin_routes_refuse_missing_and_wrong_credentials() {
             }
         }
         // Nothing was decided; the break-glass token works.
-        let (status, all) = send(app.get("/api/v1/host-enrollments").bearer_auth(ADMIN_TOKEN)).await;
+        let (status, all) =
+            send(app.get("/api/v1/host-enrollments").bearer_auth(ADMIN_TOKEN)).await;
         assert_eq!(status, StatusCode::OK);
         assert_eq!(all[0]["status"], "pending", "{ctx}");
-        let (status, answer) = send(app.operator_get("alice", "/api/v1/host-enrollments?status=bogus")).await;
+        let (status, answer) =
+            send(app.operator_get("alice", "/api/v1/host-enrollments?status=bogus")).await;
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{ctx}: {answer}");
         assert_eq!(
-            send(app.operator_get("alice", "/api/v1/host-enrollments/nope")).await.0,
+            send(app.operator_get("alice", "/api/v1/host-enrollments/nope"))
+                .await
+                .0,
             StatusCode::NOT_FOUND
         );
     })
@@ -557,13 +639,24 @@ async fn malformed_requests_are_422_fastapi_style() {
             let mut bad = body("m1", "h1.example.test");
             bad[field] = value;
             let (status, answer) = enroll(app, &bad).await;
-            assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{ctx}: {field}: {answer}");
-            assert_eq!(answer["detail"][0]["loc"], json!(["body", field]), "{answer}");
+            assert_eq!(
+                status,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "{ctx}: {field}: {answer}"
+            );
+            assert_eq!(
+                answer["detail"][0]["loc"],
+                json!(["body", field]),
+                "{answer}"
+            );
         }
         // Nothing was recorded; an unknown or malformed token is not_found.
         assert!(list(app, "").await.is_empty());
         assert_eq!(poll(app, "short").await, json!({"status": "not_found"}));
-        assert_eq!(poll(app, &"Z".repeat(64)).await, json!({"status": "not_found"}));
+        assert_eq!(
+            poll(app, &"Z".repeat(64)).await,
+            json!({"status": "not_found"})
+        );
     })
     .await;
 }
@@ -571,7 +664,14 @@ async fn malformed_requests_are_422_fastapi_style() {
 #[tokio::test]
 async fn the_routes_are_in_the_openapi_document() {
     let app = TestApp::spawn_sqlite().await;
-    let doc: Value = app.get("/openapi.json").send().await.unwrap().json().await.unwrap();
+    let doc: Value = app
+        .get("/openapi.json")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let paths = doc["paths"].as_object().unwrap();
     for (path, method) in [
         ("/api/v1/enroll", "post"),

@@ -176,16 +176,17 @@ impl HostEnrollmentRepo<'_> {
     /// One request by id, read inside a write transaction.
     pub async fn get_in(tx: &mut WriteTx, id: &str) -> Result<Option<HostEnrollmentRecord>> {
         let sql = format!("SELECT {COLUMNS} FROM host_enrollments WHERE id = $1");
-        let row = sqlx::query(&sql)
-            .bind(id)
-            .fetch_optional(&mut **tx)
-            .await?;
+        let row = sqlx::query(&sql).bind(id).fetch_optional(&mut **tx).await?;
         row.as_ref().map(record_from_row).transpose()
     }
 
     /// Requests, oldest first, optionally only those in `status`; at most
     /// `limit`.
-    pub async fn list(&self, status: Option<&str>, limit: i64) -> Result<Vec<HostEnrollmentRecord>> {
+    pub async fn list(
+        &self,
+        status: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<HostEnrollmentRecord>> {
         let rows = match status {
             Some(status) => {
                 let sql = format!(

@@ -48,11 +48,11 @@ pub use audit::{AuditRepo, NewAuditEntry};
 pub use backend::{redacted_url, Backend};
 pub use enrollment_certs::{EnrollmentCertRepo, HolderProof, IssuedCertRecord, RevokedCert};
 pub use error::{Result, StoreError};
+pub use files::{DIR_MODE as SQLITE_DIR_MODE, FILE_MODE as SQLITE_FILE_MODE};
 pub use host_enrollments::{
     HostEnrollmentRecord, HostEnrollmentRepo, HOST_APPROVED, HOST_DENIED, HOST_ENROLLED,
     HOST_PENDING, HOST_REMOVED,
 };
-pub use files::{DIR_MODE as SQLITE_DIR_MODE, FILE_MODE as SQLITE_FILE_MODE};
 pub use machines::{MachineFilter, MachineRecord, MachineRepo};
 pub use migrate::{AppliedMigration, Migration, MigrationReport, MigrationSet, CORE_MIGRATIONS};
 pub use nonces::{NewNonce, NonceRepo, Redeemed, NONCE_RETENTION_MS};

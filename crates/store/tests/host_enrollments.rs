@@ -50,12 +50,21 @@ async fn requests_are_found_by_token_hash_and_duplicates_are_named() {
         let a = request("a", "m-a", "a.example.test");
         insert(&store, &a).await;
         let repo = store.host_enrollments();
-        assert_eq!(repo.by_token(&a.token_sha256).await.unwrap(), Some(a.clone()));
+        assert_eq!(
+            repo.by_token(&a.token_sha256).await.unwrap(),
+            Some(a.clone())
+        );
         assert_eq!(repo.by_token(&"f".repeat(64)).await.unwrap(), None);
         assert_eq!(repo.get("a").await.unwrap(), Some(a.clone()));
 
-        assert_eq!(taken(&store, "m-a", "x.example.test", T1).await, Some("machine_id"));
-        assert_eq!(taken(&store, "m-x", "a.example.test", T1).await, Some("fqdn"));
+        assert_eq!(
+            taken(&store, "m-a", "x.example.test", T1).await,
+            Some("machine_id")
+        );
+        assert_eq!(
+            taken(&store, "m-x", "a.example.test", T1).await,
+            Some("fqdn")
+        );
         assert_eq!(taken(&store, "m-x", "x.example.test", T1).await, None);
         // An expired pending request no longer holds its names.
         assert_eq!(taken(&store, "m-a", "a.example.test", LATER).await, None);
@@ -67,7 +76,10 @@ async fn requests_are_found_by_token_hash_and_duplicates_are_named() {
             ..a.clone()
         };
         let err = HostEnrollmentRepo::insert(&mut tx, &dup).await.unwrap_err();
-        assert!(matches!(err, attest_store::StoreError::Conflict(_)), "{err}");
+        assert!(
+            matches!(err, attest_store::StoreError::Conflict(_)),
+            "{err}"
+        );
     })
     .await;
 }
@@ -102,16 +114,24 @@ async fn decisions_fetch_and_removal_happen_once() {
                 .unwrap()
         );
         // Only an approved request is consumed, once.
-        assert!(!HostEnrollmentRepo::consume(&mut tx, "b", "01", T1).await.unwrap());
-        assert!(HostEnrollmentRepo::consume(&mut tx, "a", "0a", T1).await.unwrap());
-        assert!(!HostEnrollmentRepo::consume(&mut tx, "a", "0b", T1).await.unwrap());
+        assert!(!HostEnrollmentRepo::consume(&mut tx, "b", "01", T1)
+            .await
+            .unwrap());
+        assert!(HostEnrollmentRepo::consume(&mut tx, "a", "0a", T1)
+            .await
+            .unwrap());
+        assert!(!HostEnrollmentRepo::consume(&mut tx, "a", "0b", T1)
+            .await
+            .unwrap());
         // Removal: enrolled hosts only (a denied one has nothing to remove).
         assert!(!HostEnrollmentRepo::remove(&mut tx, "b", T1, "carol", None)
             .await
             .unwrap());
-        assert!(HostEnrollmentRepo::remove(&mut tx, "a", T1, "carol", Some("retired"))
-            .await
-            .unwrap());
+        assert!(
+            HostEnrollmentRepo::remove(&mut tx, "a", T1, "carol", Some("retired"))
+                .await
+                .unwrap()
+        );
         assert!(!HostEnrollmentRepo::remove(&mut tx, "a", T1, "carol", None)
             .await
             .unwrap());
@@ -126,7 +146,10 @@ async fn decisions_fetch_and_removal_happen_once() {
         assert_eq!(a.removed_by.as_deref(), Some("carol"));
         assert_eq!(a.reason.as_deref(), Some("retired"));
         let b = repo.get("b").await.unwrap().unwrap();
-        assert_eq!((b.status.as_str(), b.reason.as_deref()), (HOST_DENIED, Some("unknown")));
+        assert_eq!(
+            (b.status.as_str(), b.reason.as_deref()),
+            (HOST_DENIED, Some("unknown"))
+        );
 
         let ids = |v: Vec<HostEnrollmentRecord>| v.into_iter().map(|r| r.id).collect::<Vec<_>>();
         assert_eq!(ids(repo.list(None, 10).await.unwrap()), ["a", "b", "c"]);

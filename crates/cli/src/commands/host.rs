@@ -70,7 +70,10 @@ pub async fn run(ctx: &Ctx, cmd: HostCmd) -> CliResult<()> {
     let c = &ctx.client;
     let p = &ctx.printer;
     match cmd {
-        HostCmd::List { status } => p.list(&c.list_hosts(&HostListQuery { status }).await?, LIST_COLUMNS),
+        HostCmd::List { status } => p.list(
+            &c.list_hosts(&HostListQuery { status }).await?,
+            LIST_COLUMNS,
+        ),
         HostCmd::Show { id } => p.object(&c.host(&id).await?),
         HostCmd::Approve { id } => p.object(&c.approve_host(&id).await?),
         HostCmd::Deny { id, reason } => {

@@ -89,7 +89,16 @@ pub async fn remove(
     if let Some(r) = &reason {
         detail.push_str(&format!(" reason={r}"));
     }
-    append(&mut tx, operator, AuditAction::HostRemove, &before, HOST_REMOVED, detail, now).await?;
+    append(
+        &mut tx,
+        operator,
+        AuditAction::HostRemove,
+        &before,
+        HOST_REMOVED,
+        detail,
+        now,
+    )
+    .await?;
     let after = existing(&mut tx, id).await?;
     tx.commit().await?;
     info(&after)
@@ -166,7 +175,11 @@ async fn append(
 /// The operator's note: trimmed, at most [`REASON_MAX`] characters, no
 /// control characters (it goes into the audit log).
 fn reason(req: HostDecisionRequest) -> Result<Option<String>, HostEnrollError> {
-    let Some(r) = req.reason.map(|r| r.trim().to_owned()).filter(|r| !r.is_empty()) else {
+    let Some(r) = req
+        .reason
+        .map(|r| r.trim().to_owned())
+        .filter(|r| !r.is_empty())
+    else {
         return Ok(None);
     };
     if r.chars().count() > REASON_MAX || r.chars().any(char::is_control) {

@@ -71,7 +71,10 @@ pub fn token_hash(token: &str) -> String {
 /// The operators' view of a stored request.
 pub fn info(r: &HostEnrollmentRecord) -> Result<HostEnrollmentInfo, HostEnrollError> {
     let status = HostEnrollmentState::parse(&r.status).ok_or_else(|| {
-        HostEnrollError::Internal(format!("host enrollment {} has status {:?}", r.id, r.status))
+        HostEnrollError::Internal(format!(
+            "host enrollment {} has status {:?}",
+            r.id, r.status
+        ))
     })?;
     let os_details = serde_json::from_str(&r.os_details).map_err(|e| {
         HostEnrollError::Internal(format!("host enrollment {} os_details: {e}", r.id))

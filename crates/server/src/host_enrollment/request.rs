@@ -68,8 +68,8 @@ pub fn parse(req: EnrollRequest) -> Result<Parsed, HostEnrollError> {
             "must be the host's own unicast address".into(),
         ));
     }
-    let os_details = serde_json::to_string(&req.os_details)
-        .map_err(|e| invalid("os_details", e.to_string()))?;
+    let os_details =
+        serde_json::to_string(&req.os_details).map_err(|e| invalid("os_details", e.to_string()))?;
     if os_details.len() > OS_DETAILS_MAX {
         return Err(invalid(
             "os_details",
@@ -170,12 +170,21 @@ mod tests {
         assert_eq!(p.machine_id, "a1b2c3d4e5f6a7b8c9d0e1f2a3b4c5d6");
         assert_eq!(p.fqdn, "host-01.example.com");
         assert_eq!(p.os_details, "{}");
-        assert_eq!(field(parse(req("", "h.example", "192.0.2.5"))), "machine_id");
-        assert_eq!(field(parse(req("a/b", "h.example", "192.0.2.5"))), "machine_id");
+        assert_eq!(
+            field(parse(req("", "h.example", "192.0.2.5"))),
+            "machine_id"
+        );
+        assert_eq!(
+            field(parse(req("a/b", "h.example", "192.0.2.5"))),
+            "machine_id"
+        );
         assert_eq!(field(parse(req("m", "h_x.example", "192.0.2.5"))), "fqdn");
         let long = format!("{}.example.com", "a".repeat(60));
         assert_eq!(field(parse(req("m", &long, "192.0.2.5"))), "fqdn");
-        assert_eq!(field(parse(req("m", "h.example", "300.1.1.1"))), "ip_address");
+        assert_eq!(
+            field(parse(req("m", "h.example", "300.1.1.1"))),
+            "ip_address"
+        );
         assert_eq!(field(parse(req("m", "h.example", "0.0.0.0"))), "ip_address");
         let mut big = req("m", "h.example", "192.0.2.5");
         big.os_details
@@ -187,7 +196,9 @@ mod tests {
     #[test]
     fn a_csr_must_verify() {
         let mut r = req("m", "h.example", "192.0.2.5");
-        r.csr = Some("-----BEGIN CERTIFICATE REQUEST-----\nMIIB\n-----END CERTIFICATE REQUEST-----\n".into());
+        r.csr = Some(
+            "-----BEGIN CERTIFICATE REQUEST-----\nMIIB\n-----END CERTIFICATE REQUEST-----\n".into(),
+        );
         let parsed = parse(r).unwrap();
         assert!(matches!(
             verify(&parsed),

@@ -86,7 +86,10 @@ async fn hand_out(
             issued.serial_hex,
             if key.is_some() { "server" } else { "host" }
         )),
-        ..NewAuditEntry::new(format!("host:{}", row.machine_id), AuditAction::HostIssueCert)
+        ..NewAuditEntry::new(
+            format!("host:{}", row.machine_id),
+            AuditAction::HostIssueCert,
+        )
     };
     AuditRepo::append(&mut tx, &entry, now).await?;
     tx.commit().await?;
@@ -104,9 +107,10 @@ fn issue(
     state: &AppState,
     row: &HostEnrollmentRecord,
 ) -> Result<(IssuedCert, Option<Zeroizing<String>>), HostEnrollError> {
-    let ip: IpAddr = row.ip_address.parse().map_err(|_| {
-        HostEnrollError::Internal(format!("host enrollment {} ip_address", row.id))
-    })?;
+    let ip: IpAddr = row
+        .ip_address
+        .parse()
+        .map_err(|_| HostEnrollError::Internal(format!("host enrollment {} ip_address", row.id)))?;
     let host = HostName {
         fqdn: &row.fqdn,
         ip,
@@ -115,7 +119,10 @@ fn issue(
     match &row.csr_pem {
         Some(pem) => {
             let csr = attest_pki::verify_csr(pem)?;
-            Ok((state.ca.issue_host(host, HOST_OU, csr.spki, validity)?, None))
+            Ok((
+                state.ca.issue_host(host, HOST_OU, csr.spki, validity)?,
+                None,
+            ))
         }
         None => {
             let (issued, key) = state.ca.issue_host_with_new_key(host, HOST_OU, validity)?;

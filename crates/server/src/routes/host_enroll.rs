@@ -125,7 +125,9 @@ pub async fn approve_host_enrollment(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<HostEnrollmentInfo>, ApiError> {
-    Ok(Json(admin::approve(&state, operator.identity(), &id).await?))
+    Ok(Json(
+        admin::approve(&state, operator.identity(), &id).await?,
+    ))
 }
 
 /// Denies a pending request; the host's next poll answers `denied`.
@@ -147,7 +149,9 @@ pub async fn deny_host_enrollment(
     Path(id): Path<String>,
     OptionalJson(req): OptionalJson<HostDecisionRequest>,
 ) -> Result<Json<HostEnrollmentInfo>, ApiError> {
-    Ok(Json(admin::deny(&state, operator.identity(), &id, req).await?))
+    Ok(Json(
+        admin::deny(&state, operator.identity(), &id, req).await?,
+    ))
 }
 
 /// Removes an approved or enrolled host: its certificate is revoked and
@@ -170,5 +174,7 @@ pub async fn remove_host(
     Path(id): Path<String>,
     OptionalJson(req): OptionalJson<HostDecisionRequest>,
 ) -> Result<Json<HostEnrollmentInfo>, ApiError> {
-    Ok(Json(admin::remove(&state, operator.identity(), &id, req).await?))
+    Ok(Json(
+        admin::remove(&state, operator.identity(), &id, req).await?,
+    ))
 }
