@@ -234,6 +234,22 @@ async fn approved_without_csr_gets_a_host_certificate_and_key_once() {
         .unwrap();
         assert!(!dump[0].0.contains(&key_body), "{ctx}");
 
+        // A host certificate is not an operator's.
+        let as_host = app
+            .get("/api/v1/host-enrollments")
+            .header(
+                "x-client-cert",
+                urlencoding::encode(bundle["server_crt"].as_str().unwrap()).into_owned(),
+            )
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert!(
+            as_host == StatusCode::UNAUTHORIZED || as_host == StatusCode::FORBIDDEN,
+            "{ctx}: {as_host}"
+        );
+
         // Handed out once: the token is consumed.
         assert_eq!(poll(app, &token).await, json!({"status": "not_found"}), "{ctx}");
         let enrolled = list(app, "?status=enrolled").await;
