@@ -25,6 +25,7 @@ use crate::client::{api_client, http_client};
 use crate::commands::audit::AuditCmd;
 use crate::commands::auth::AuthCmd;
 use crate::commands::extensions::ExtensionsCmd;
+use crate::commands::host::HostCmd;
 use crate::commands::machine::MachineCmd;
 use crate::commands::secret::SecretCmd;
 use crate::commands::shared_secret::SharedSecretCmd;
@@ -37,6 +38,7 @@ const EXAMPLES: &str = "Examples:
   attestation --url https://attest.example:9000 auth login --username alice
   attestation machine list --status pending_approval
   attestation machine approve 6f1c… --role worker-app --hostname node-1
+  attestation host list --status pending
   attestation audit verify
   attestation secret create 6f1c… --name disk-key --value-stdin
   attestation webhook add --url https://hooks.example/a --events machine.approved
@@ -134,6 +136,12 @@ enum Command {
     /// List, approve, revoke, lock and unlock machines.
     #[command(subcommand, after_help = "Example:\n  attestation machine list")]
     Machine(MachineCmd),
+    /// List, approve, deny and remove host agents enrolling (patch API).
+    #[command(
+        subcommand,
+        after_help = "Example:\n  attestation host list --status pending"
+    )]
+    Host(HostCmd),
     /// Read and verify the hash-chained audit log and its signed checkpoints.
     #[command(subcommand, after_help = "Example:\n  attestation audit verify")]
     Audit(AuditCmd),
@@ -248,6 +256,7 @@ async fn client_command(global: GlobalArgs, command: Command) -> CliResult<ExitC
     };
     match command {
         Command::Machine(cmd) => commands::machine::run(&ctx, cmd).await?,
+        Command::Host(cmd) => commands::host::run(&ctx, cmd).await?,
         Command::Audit(cmd) => commands::audit::run(&ctx, cmd).await?,
         Command::Extensions(cmd) => commands::extensions::run(&ctx, cmd).await?,
         Command::Secret(cmd) => commands::secret::run(&ctx, cmd).await?,

@@ -12,6 +12,71 @@ use attest_test_support::idp::Idp;
 use common::*;
 use serde_json::{json, Value};
 
+/// `POST /api/v1/enroll` as a host agent would, returning the token.
+fn host_asks(s: &TestServer, machine_id: &str, fqdn: &str) -> String {
+    let body = json!({"machine_id": machine_id, "fqdn": fqdn, "ip_address": "192.0.2.9",
+        "os_details": {"name": "Debian"}});
+    let url = format!("{}/api/v1/enroll", s.url);
+    let answer: Value = s.rt.block_on(async {
+        let res = reqwest::Client::new()
+            .post(&url)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 202);
+        res.json().await.unwrap()
+    });
+    answer["polling_token"].as_str().unwrap().to_owned()
+}
+
+#[test]
+fn host_enrollments_from_the_cli() {
+    let s = TestServer::start();
+    host_asks(&s, "m1", "h1.example.test");
+    let table = s
+        .cli(&["host", "list", "--status", "pending"])
+        .ok()
+        .stdout();
+    assert!(table.starts_with("ID"), "{table}");
+    assert!(table.contains("h1.example.test"), "{table}");
+    let list = s.cli(&["host", "list", "-o", "json"]).ok().json();
+    let id = list[0]["id"].as_str().unwrap().to_owned();
+    let shown = s.cli(&["host", "show", &id, "-o", "json"]).ok().json();
+    assert_eq!(shown["status"], json!("pending"));
+    let approved = s.cli(&["host", "approve", &id, "-o", "json"]).ok().json();
+    assert_eq!(approved["status"], json!("approved"), "{approved}");
+    assert_eq!(approved["decided_by"], json!("SYSTEM"), "{approved}");
+    // Not pending any more: 409, exit code 4.
+    s.cli(&["host", "deny", &id]).fails(4);
+    let removed = s
+        .cli(&["host", "remove", &id, "--reason", "retired", "-o", "json"])
+        .ok()
+        .json();
+    assert_eq!(removed["status"], json!("removed"), "{removed}");
+    assert_eq!(removed["reason"], json!("retired"));
+
+    // A second host (a minute later: one request per minute per address).
+    s.app().clock.advance(chrono::Duration::seconds(61));
+    host_asks(&s, "m2", "h2.example.test");
+    let list = s
+        .cli(&["host", "list", "--status", "pending", "-o", "json"])
+        .ok()
+        .json();
+    let id2 = list[0]["id"].as_str().unwrap().to_owned();
+    let denied = s
+        .cli(&["host", "deny", &id2, "--reason", "unknown", "-o", "json"])
+        .ok()
+        .json();
+    assert_eq!(denied["status"], json!("denied"));
+    s.cli(&["host", "list", "--status", "bogus"]).fails(4);
+    s.cli(&["host", "show", "nope"]).fails(4);
+    Run::new(&["host", "list"])
+        .env("ATTESTATION_API_URL", &s.url)
+        .env("ATTESTATION_TOKEN", "wrong-token-0123456789")
+        .fails(3);
+}
+
 #[test]
 fn machine_lifecycle_from_the_cli() {
     let s = TestServer::start();
@@ -406,6 +471,11 @@ fn every_command_has_help_with_an_example_and_completions_work() {
         &["machine", "approvals"],
         &["machine", "offline-bundle"],
         &["machine", "import"],
+        &["host", "list"],
+        &["host", "show"],
+        &["host", "approve"],
+        &["host", "deny"],
+        &["host", "remove"],
         &["audit", "list"],
         &["audit", "verify"],
         &["audit", "checkpoints"],

@@ -13,6 +13,7 @@
 mod audit;
 mod error;
 mod extensions;
+mod hosts;
 mod machines;
 mod secrets;
 mod webhooks;
@@ -24,6 +25,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 pub use error::{render_detail, ClientError};
+pub use hosts::HostListQuery;
 pub use machines::{Approval, ApproveBody, ImportBody, MachineListQuery};
 pub use secrets::{
     AccessInfo, AccessRequest, MachineSecretBlob, MachineSecretCreate, MachineSecretInfo,

@@ -1,12 +1,12 @@
 //! Enrollment, agent side, against a protocol double of the manager.
 //!
-//! PROTOCOL DOUBLE: the manager's enrollment endpoints are not built yet.
+//! PROTOCOL DOUBLE (the real manager is exercised in enroll_manager.rs).
 //! `Manager` below is a loopback HTTPS server speaking the seed's exact
 //! protocol (`POST /api/v1/enroll` → 202 `{"polling_token"}`; `GET
 //! /api/v1/enroll/status/{token}` → 200 `{"status": …}` with the PKI
 //! bundle on approval), plus our CSR extension (it signs the host's CSR
-//! with `openssl` and returns no key). Once the server implements these
-//! endpoints, an end-to-end test against it should be added beside these.
+//! with `openssl` and returns no key). The double lets these tests reach
+//! answers the real server never gives (garbage, pending forever).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;

@@ -221,6 +221,7 @@ impl EnrollmentCa {
             }),
             key_usage: Some(KeyUsage(KeyUsages::KeyCertSign | KeyUsages::CRLSign)),
             extended_key_usage: None,
+            subject_alt_name: None,
         };
         let cert = key.build(
             Profile::Manual { issuer: None },

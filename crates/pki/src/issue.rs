@@ -73,6 +73,28 @@ impl EnrollmentCa {
         spki: SubjectPublicKeyInfoOwned,
         validity: Duration,
     ) -> Result<IssuedCert, PkiError> {
+        self.issue_leaf(
+            subject_cn,
+            subject_ou,
+            spki,
+            validity,
+            vec![ID_KP_CLIENT_AUTH],
+            None,
+        )
+    }
+
+    /// Issues an end-entity certificate `CN=<subject_cn>, OU=<subject_ou>`
+    /// with the extended key usages `eku` and, when given, the subject
+    /// alternative names `san` (shared by client and host certificates).
+    pub(crate) fn issue_leaf(
+        &self,
+        subject_cn: &str,
+        subject_ou: &str,
+        spki: SubjectPublicKeyInfoOwned,
+        validity: Duration,
+        eku: Vec<der::asn1::ObjectIdentifier>,
+        san: Option<x509_cert::ext::pkix::SubjectAltName>,
+    ) -> Result<IssuedCert, PkiError> {
         check_subject_key(&spki)?;
         let subject = cn_ou_name(subject_cn, subject_ou)?;
         let (validity, not_before, not_after) =
@@ -97,7 +119,8 @@ impl EnrollmentCa {
                 path_len_constraint: None,
             }),
             key_usage: Some(KeyUsage(KeyUsages::DigitalSignature.into())),
-            extended_key_usage: Some(ExtendedKeyUsage(vec![ID_KP_CLIENT_AUTH])),
+            extended_key_usage: Some(ExtendedKeyUsage(eku)),
+            subject_alt_name: san,
         };
         let cert = self.key.build(
             Profile::Manual {
@@ -143,7 +166,9 @@ impl EnrollmentCa {
 }
 
 /// Returns (SPKI DER, private key PEM).
-fn generate_key(algorithm: KeyAlgorithm) -> Result<(Vec<u8>, Zeroizing<String>), PkiError> {
+pub(crate) fn generate_key(
+    algorithm: KeyAlgorithm,
+) -> Result<(Vec<u8>, Zeroizing<String>), PkiError> {
     use p256::elliptic_curve::sec1::ToEncodedPoint;
     use pkcs1::EncodeRsaPrivateKey;
     use spki::EncodePublicKey;

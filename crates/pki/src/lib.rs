@@ -1,7 +1,8 @@
 //! The enrollment CA: a small, real certificate authority.
 //!
 //! It issues the client certificates that machines (OU = role) and operators
-//! (OU = `operator`) present, and verifies them again when they come back.
+//! (OU = `operator`) present, and the host certificates host agents serve
+//! their mutual-TLS API with (OU = `host`), and verifies them again when they come back.
 //! The CA private key never leaves this crate: it is stored encrypted at rest
 //! (PKCS#8 PBES2, scrypt + AES-256-CBC) and only used through
 //! [`EnrollmentCa::issue`] and friends.
@@ -10,6 +11,7 @@ mod ca;
 mod checkpoint;
 mod crl;
 mod error;
+mod host;
 mod issue;
 mod keysig;
 mod keystore;
@@ -23,6 +25,7 @@ pub use checkpoint::{
 };
 pub use crl::{crl_serials, CrlReason, RevokedEntry};
 pub use error::PkiError;
+pub use host::{verify_csr, HostName, VerifiedCsr};
 pub use issue::{IssuedCert, KeyAlgorithm};
 pub use keysig::verify_with_spki;
 pub use keystore::{read_or_create_secret_file, PassphraseSource};

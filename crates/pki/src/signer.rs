@@ -250,6 +250,7 @@ pub(crate) struct ExtraExtensions {
     pub(crate) basic_constraints: Option<BasicConstraints>,
     pub(crate) key_usage: Option<KeyUsage>,
     pub(crate) extended_key_usage: Option<ExtendedKeyUsage>,
+    pub(crate) subject_alt_name: Option<x509_cert::ext::pkix::SubjectAltName>,
 }
 
 fn sign_with<S, Sig>(signer: &S, msg: &[u8]) -> Result<BitString, PkiError>
@@ -295,6 +296,9 @@ where
         builder.add_extension(e).map_err(builder_err)?;
     }
     if let Some(e) = &extra.extended_key_usage {
+        builder.add_extension(e).map_err(builder_err)?;
+    }
+    if let Some(e) = &extra.subject_alt_name {
         builder.add_extension(e).map_err(builder_err)?;
     }
     let cert = builder.build::<Sig>().map_err(builder_err)?;

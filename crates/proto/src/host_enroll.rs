@@ -10,8 +10,12 @@
 //! Beyond the seed, a host may send a PEM certificate signing request in
 //! `csr`; the manager then signs it and returns no `server_key`, so the
 //! host's private key never leaves the host.
+//!
+//! Operators see requests as [`HostEnrollmentInfo`] under
+//! `/api/v1/host-enrollments` (list, approve, deny, remove).
 
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
 /// `POST /api/v1/enroll` path, relative to the manager's origin.
 pub const ENROLL_PATH: &str = "/api/v1/enroll";
@@ -27,7 +31,7 @@ pub const POLLING_TOKEN_LEN: usize = 64;
 pub const ENROLLMENT_TTL_SECS: u64 = 24 * 60 * 60;
 
 /// Body of `POST /api/v1/enroll`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct EnrollRequest {
     /// Contents of `/etc/machine-id`.
     pub machine_id: String,
@@ -45,7 +49,7 @@ pub struct EnrollRequest {
 
 /// `os_details` of [`EnrollRequest`]: the seed's common fields, plus any
 /// other keys a host chooses to send.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct OsDetails {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
@@ -61,14 +65,14 @@ pub struct OsDetails {
 }
 
 /// 202 answer of `POST /api/v1/enroll`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct EnrollAccepted {
     /// 64-character alphanumeric bearer token: a secret.
     pub polling_token: String,
 }
 
 /// 200 answer of `GET /api/v1/enroll/status/{token}`, tagged by `status`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum EnrollStatus {
     /// Awaiting an administrator.
@@ -82,7 +86,7 @@ pub enum EnrollStatus {
 }
 
 /// The PKI bundle of an approved enrollment.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct ApprovedBundle {
     /// PEM CA certificate: the agent trusts client certificates it issued.
     pub ca_crt: String,
@@ -95,9 +99,106 @@ pub struct ApprovedBundle {
 }
 
 /// Error body of the enrollment endpoints (`{"error": "..."}`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct EnrollError {
     pub error: String,
+}
+
+/// Where a host enrollment stands, as operators see it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum HostEnrollmentState {
+    /// Awaiting an operator.
+    Pending,
+    /// Approved; the host has not fetched its bundle yet.
+    Approved,
+    /// Denied by an operator.
+    Denied,
+    /// The host fetched its bundle and holds a certificate.
+    Enrolled,
+    /// Removed by an operator; its certificate is revoked.
+    Removed,
+}
+
+impl HostEnrollmentState {
+    /// Every state.
+    pub const ALL: [HostEnrollmentState; 5] = [
+        Self::Pending,
+        Self::Approved,
+        Self::Denied,
+        Self::Enrolled,
+        Self::Removed,
+    ];
+
+    /// The wire and stored spelling.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Approved => "approved",
+            Self::Denied => "denied",
+            Self::Enrolled => "enrolled",
+            Self::Removed => "removed",
+        }
+    }
+
+    /// Parses the stored spelling.
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|v| v.as_str() == s)
+    }
+}
+
+impl std::fmt::Display for HostEnrollmentState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A host enrollment request and what became of it (operators' view; the
+/// polling token is never shown, only a hash of it is kept).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct HostEnrollmentInfo {
+    /// Id of the request (UUID), used by approve, deny and remove.
+    pub id: String,
+    pub machine_id: String,
+    pub fqdn: String,
+    pub ip_address: String,
+    /// The `os_details` the host sent.
+    #[schema(value_type = Object)]
+    pub os_details: serde_json::Value,
+    pub status: HostEnrollmentState,
+    /// The host sent a certificate request: its key never left it.
+    pub key_on_host: bool,
+    /// The address the request came from.
+    pub source: Option<String>,
+    pub requested_at: String,
+    /// The polling token stops working then (24 hours after the request).
+    pub expires_at: String,
+    pub decided_at: Option<String>,
+    pub decided_by: Option<String>,
+    pub enrolled_at: Option<String>,
+    pub removed_at: Option<String>,
+    pub removed_by: Option<String>,
+    /// The operator's note on a denial or removal.
+    pub reason: Option<String>,
+    /// Serial (hex) of the host certificate, once the bundle was fetched.
+    pub cert_serial: Option<String>,
+}
+
+/// Query of `GET /api/v1/host-enrollments`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct HostEnrollmentListQuery {
+    /// Only requests in this status.
+    pub status: Option<HostEnrollmentState>,
+}
+
+/// Optional body of deny and remove: a note for the audit log.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HostDecisionRequest {
+    /// Recorded with the decision and in the audit log.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 /// True when `token` has the seed's form (64 ASCII alphanumerics). A host

@@ -35,6 +35,7 @@ fn api_router() -> OpenApiRouter<AppState> {
         .merge(routes::config::router())
         .merge(routes::enrollment::router())
         .merge(routes::extensions::router())
+        .merge(routes::host_enroll::router())
 }
 
 /// The core's route paths (OpenAPI form, `{param}`), which no extension
@@ -73,17 +74,23 @@ pub fn build(state: AppState, mounts: Vec<Mount>) -> Router {
         .with_state(state)
 }
 
-/// The request span: method and path, with config tokens (bearer
-/// credentials in the path) replaced, so debug logs never hold one.
+/// The request span: method and path, with config tokens and host
+/// enrollment polling tokens (bearer credentials in the path) replaced,
+/// so debug logs never hold one.
 fn request_span(req: &axum::http::Request<axum::body::Body>) -> tracing::Span {
     let path = loggable_path(req.uri().path());
     tracing::debug_span!("request", method = %req.method(), path = %path)
 }
 
-/// `path` with a config token replaced by `<token>`.
+/// `path` with a config or polling token replaced by `<token>`.
 fn loggable_path(path: &str) -> &str {
-    match path.strip_prefix("/api/v1/config/") {
-        Some(token) if !token.is_empty() => "/api/v1/config/<token>",
+    if let Some(token) = path.strip_prefix("/api/v1/config/") {
+        if !token.is_empty() {
+            return "/api/v1/config/<token>";
+        }
+    }
+    match path.strip_prefix(attest_proto::host_enroll::ENROLL_STATUS_PATH) {
+        Some(token) if !token.is_empty() => "/api/v1/enroll/status/<token>",
         _ => path,
     }
 }
@@ -110,5 +117,10 @@ mod tests {
         );
         assert_eq!(loggable_path("/api/v1/config"), "/api/v1/config");
         assert_eq!(loggable_path("/api/v1/machines/x"), "/api/v1/machines/x");
+        assert_eq!(
+            loggable_path(&format!("/api/v1/enroll/status/{}", "a".repeat(64))),
+            "/api/v1/enroll/status/<token>"
+        );
+        assert_eq!(loggable_path("/api/v1/enroll"), "/api/v1/enroll");
     }
 }

@@ -2,8 +2,10 @@
 //!
 //! [`ApiError`] itself, its status decisions and its conversions from
 //! store and authentication errors live in `attest-http`, shared with the
-//! extensions and any other application; the mapping of the machine
-//! services' errors is here.
+//! extensions and any other application; the mapping of the machine,
+//! operator and host-enrollment services' errors is here, and
+//! [`EnrollApiError`], the seed-shaped answers of the public host
+//! enrollment endpoints.
 
 use attest_proto::error::LocItem;
 
@@ -80,6 +82,131 @@ impl From<crate::operators::OperatorError> for ApiError {
             O::AlreadyRevoked(_) => Self::Conflict(err.to_string()),
             O::Pki(e) => pki_error(e),
             O::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<crate::host_enrollment::HostEnrollError> for ApiError {
+    fn from(err: crate::host_enrollment::HostEnrollError) -> Self {
+        use crate::host_enrollment::HostEnrollError as H;
+        match err {
+            H::InvalidField { field, message } => ApiError::invalid(
+                "value_error",
+                vec![LocItem::from("body"), LocItem::from(field)],
+                message,
+            ),
+            H::Duplicate(_) | H::StatusForbids(_) => Self::Conflict(err.to_string()),
+            H::UnknownEnrollment => Self::NotFound(err.to_string()),
+            H::Pki(e) => pki_error(e),
+            H::Internal(m) => Self::Internal(m),
+            H::Store(e) => e.into(),
+        }
+    }
+}
+
+/// The seed's 429 body for `POST /api/v1/enroll`.
+pub const ENROLL_RATE_LIMITED: &str = "Rate limit exceeded. Try again in a minute.";
+
+/// The seed's 500 body for a database failure on the enrollment endpoints.
+pub const ENROLL_DATABASE_ERROR: &str = "Database error";
+
+/// An error of the public enrollment endpoints (`/api/v1/enroll…`): the
+/// seed's `{"error": "…"}` bodies for 409, 429 and 5xx, so a seed host
+/// agent understands them; a malformed request (422, 413, 415) is answered
+/// FastAPI-style like the rest of this API.
+#[derive(Debug)]
+pub enum EnrollApiError {
+    /// Answered as [`ApiError`] answers.
+    Api(ApiError),
+    /// The seed's shape.
+    Seed {
+        status: axum::http::StatusCode,
+        error: String,
+        retry_after_secs: Option<u64>,
+    },
+}
+
+impl From<ApiError> for EnrollApiError {
+    fn from(err: ApiError) -> Self {
+        use axum::http::StatusCode;
+        let seed = |status, error: String, retry_after_secs| Self::Seed {
+            status,
+            error,
+            retry_after_secs,
+        };
+        match err {
+            ApiError::RateLimited {
+                retry_after_secs, ..
+            } => seed(
+                StatusCode::TOO_MANY_REQUESTS,
+                ENROLL_RATE_LIMITED.into(),
+                Some(retry_after_secs.max(1)),
+            ),
+            ApiError::TooManyRequests(_) => seed(
+                StatusCode::TOO_MANY_REQUESTS,
+                ENROLL_RATE_LIMITED.into(),
+                None,
+            ),
+            ApiError::Conflict(m) => seed(StatusCode::CONFLICT, m, None),
+            ApiError::Unavailable(reason) => {
+                tracing::warn!(%reason, "dependency unavailable");
+                seed(StatusCode::SERVICE_UNAVAILABLE, reason, None)
+            }
+            ApiError::Internal(cause) => {
+                tracing::error!(%cause, "internal error");
+                seed(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "Internal server error".into(),
+                    None,
+                )
+            }
+            other => Self::Api(other),
+        }
+    }
+}
+
+impl From<crate::host_enrollment::HostEnrollError> for EnrollApiError {
+    fn from(err: crate::host_enrollment::HostEnrollError) -> Self {
+        use crate::host_enrollment::HostEnrollError as H;
+        match err {
+            H::Store(e) => match ApiError::from(e) {
+                ApiError::Internal(cause) => {
+                    tracing::error!(%cause, "database error");
+                    Self::Seed {
+                        status: axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+                        error: ENROLL_DATABASE_ERROR.into(),
+                        retry_after_secs: None,
+                    }
+                }
+                other => other.into(),
+            },
+            other => ApiError::from(other).into(),
+        }
+    }
+}
+
+impl axum::response::IntoResponse for EnrollApiError {
+    fn into_response(self) -> axum::response::Response {
+        match self {
+            Self::Api(e) => e.into_response(),
+            Self::Seed {
+                status,
+                error,
+                retry_after_secs,
+            } => {
+                let mut response = (
+                    status,
+                    axum::Json(attest_proto::host_enroll::EnrollError { error }),
+                )
+                    .into_response();
+                if let Some(secs) = retry_after_secs {
+                    response.headers_mut().insert(
+                        axum::http::header::RETRY_AFTER,
+                        axum::http::HeaderValue::from(secs),
+                    );
+                }
+                response
+            }
         }
     }
 }

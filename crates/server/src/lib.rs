@@ -12,6 +12,7 @@ pub mod error;
 pub mod events;
 pub mod extensions;
 pub mod extract;
+pub mod host_enrollment;
 pub mod keys;
 pub mod limits;
 pub mod machines;

@@ -21,7 +21,8 @@ use utoipa::{Modify, OpenApi};
     tags(
         (name = "health", description = "Liveness and readiness"),
         (name = "audit", description = "Hash-chained audit log (operator)"),
-        (name = "operators", description = "Operator client certificates (operator)")
+        (name = "operators", description = "Operator client certificates (operator)"),
+        (name = "host-enrollment", description = "Host agents joining the control plane (seed: linux-patch-api.txt); admin routes need an operator")
     )
 )]
 pub struct ApiDoc;

@@ -140,8 +140,11 @@ pub async fn prepare(settings: Settings, clock: SharedClock) -> Result<AppState,
     .map_err(|e| StartupError::Factory(e.to_string()))?;
     warn_about_risky_settings(&settings);
     let limits = Arc::new(crate::limits::Limits::new(
-        settings.limits.register_per_minute,
-        settings.limits.attest_per_minute,
+        crate::limits::PerMinute {
+            register: settings.limits.register_per_minute,
+            attest: settings.limits.attest_per_minute,
+            host_enroll: settings.limits.host_enroll_per_minute,
+        },
         settings.limits.sources.clone(),
     ));
     Ok(AppState {

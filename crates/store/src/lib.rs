@@ -10,7 +10,8 @@
 //! [`Store::audit_checkpoints`] for its signed checkpoints,
 //! [`Store::machines`], [`Store::approvals`] and [`Store::nonces`] for the
 //! machine lifecycle, [`Store::enrollment_certs`] and
-//! [`Store::ak_credentials`] for certificates and AK credential activation.
+//! [`Store::ak_credentials`] for certificates and AK credential activation,
+//! [`Store::host_enrollments`] for host agents joining the control plane.
 
 mod ak_credentials;
 mod approvals;
@@ -20,6 +21,7 @@ pub mod backup;
 mod enrollment_certs;
 mod error;
 mod files;
+mod host_enrollments;
 mod machines;
 mod migrate;
 mod nonces;
@@ -48,6 +50,10 @@ pub use backend::{redacted_url, Backend};
 pub use enrollment_certs::{EnrollmentCertRepo, HolderProof, IssuedCertRecord, RevokedCert};
 pub use error::{Result, StoreError};
 pub use files::{DIR_MODE as SQLITE_DIR_MODE, FILE_MODE as SQLITE_FILE_MODE};
+pub use host_enrollments::{
+    HostEnrollmentRecord, HostEnrollmentRepo, HOST_APPROVED, HOST_DENIED, HOST_ENROLLED,
+    HOST_PENDING, HOST_REMOVED,
+};
 pub use machines::{MachineFilter, MachineRecord, MachineRepo};
 pub use migrate::{
     AppliedMigration, ComponentSchema, Migration, MigrationReport, MigrationSet, CORE_MIGRATIONS,

@@ -93,6 +93,12 @@ pub const CORE_MIGRATIONS: MigrationSet = MigrationSet {
             sqlite: include_str!("../migrations/sqlite/0007_audit_checkpoints.sql"),
             postgres: include_str!("../migrations/postgres/0007_audit_checkpoints.sql"),
         },
+        Migration {
+            version: 8,
+            name: "host_enrollments",
+            sqlite: include_str!("../migrations/sqlite/0008_host_enrollments.sql"),
+            postgres: include_str!("../migrations/postgres/0008_host_enrollments.sql"),
+        },
     ],
 };
 

@@ -3,6 +3,7 @@
 pub mod audit;
 pub mod auth;
 pub mod extensions;
+pub mod host;
 pub mod machine;
 pub mod secret;
 pub mod shared_secret;

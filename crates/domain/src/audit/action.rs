@@ -30,11 +30,19 @@ pub enum AuditAction {
     RevokeOperatorCert,
     /// A signed checkpoint of the audit chain taken on request.
     AuditCheckpoint,
+    /// A host enrollment request approved.
+    HostApprove,
+    /// A host enrollment request denied.
+    HostDeny,
+    /// A host's certificate issued when it fetched its approved bundle.
+    HostIssueCert,
+    /// An enrolled host removed (its certificate revoked).
+    HostRemove,
 }
 
 impl AuditAction {
     /// Every action, for documentation and tests.
-    pub const ALL: [AuditAction; 12] = [
+    pub const ALL: [AuditAction; 16] = [
         Self::Approve,
         Self::ApproveVote,
         Self::ApproveVoteRepeat,
@@ -47,6 +55,10 @@ impl AuditAction {
         Self::IssueOperatorCert,
         Self::RevokeOperatorCert,
         Self::AuditCheckpoint,
+        Self::HostApprove,
+        Self::HostDeny,
+        Self::HostIssueCert,
+        Self::HostRemove,
     ];
 
     /// The stored spelling.
@@ -64,6 +76,10 @@ impl AuditAction {
             Self::IssueOperatorCert => "issue_operator_cert",
             Self::RevokeOperatorCert => "revoke_operator_cert",
             Self::AuditCheckpoint => "audit.checkpoint",
+            Self::HostApprove => "host.approve",
+            Self::HostDeny => "host.deny",
+            Self::HostIssueCert => "host.issue_cert",
+            Self::HostRemove => "host.remove",
         }
     }
 }

@@ -1,9 +1,10 @@
 //! Per-source rate limits on the unauthenticated endpoints, agreed across
 //! replicas without a database write per request.
 //!
-//! Two classes: `register` (endpoints that create machine records) and
+//! Three classes: `register` (endpoints that create machine records),
 //! `attest` (challenge, attest, AK activation, config fetch, certificate
-//! requests). A handler names [`Throttled`] in its arguments to be limited.
+//! requests) and `host_enroll` (host agents asking to join, the seed's
+//! 1 request/minute, refused with the seed's own 429 body). A handler names [`Throttled`] in its arguments to be limited.
 //! The source is the peer address (an IPv6 client counts per /64), or the
 //! client a trusted proxy names in `X-Forwarded-For`. Counts live in
 //! memory ([`attest_domain::rate_limit`]) and are published to the database
@@ -20,6 +21,7 @@ use attest_domain::rate_limit::{Admission, RateWindow};
 use attest_store::{SourceCount, Store, StoreError};
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
+use axum::response::IntoResponse;
 
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -32,6 +34,8 @@ pub enum Class {
     Register,
     /// Attestation, activation, config fetch and certificate requests.
     Attest,
+    /// Host enrollment requests (`POST /api/v1/enroll`).
+    HostEnroll,
 }
 
 impl Class {
@@ -40,8 +44,17 @@ impl Class {
         match self {
             Self::Register => "register",
             Self::Attest => "attest",
+            Self::HostEnroll => "host_enroll",
         }
     }
+}
+
+/// Requests per source and minute of each class (`0`: unlimited).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PerMinute {
+    pub register: u32,
+    pub attest: u32,
+    pub host_enroll: u32,
 }
 
 /// This replica's counters.
@@ -50,6 +63,7 @@ pub struct Limits {
     sources: Sources,
     register: Mutex<RateWindow>,
     attest: Mutex<RateWindow>,
+    host_enroll: Mutex<RateWindow>,
     /// One sync round at a time: an older round's read of the others'
     /// totals must not land after a newer one's.
     syncing: tokio::sync::Mutex<()>,
@@ -64,13 +78,14 @@ impl std::fmt::Debug for Limits {
 }
 
 impl Limits {
-    /// Limits per source and minute (`0`: unlimited).
-    pub fn new(register_per_minute: u32, attest_per_minute: u32, sources: Sources) -> Self {
+    /// Limits per source and minute of each class (`0`: unlimited).
+    pub fn new(per_minute: PerMinute, sources: Sources) -> Self {
         Self {
             replica: uuid::Uuid::new_v4().to_string(),
             sources,
-            register: Mutex::new(RateWindow::new(register_per_minute)),
-            attest: Mutex::new(RateWindow::new(attest_per_minute)),
+            register: Mutex::new(RateWindow::new(per_minute.register)),
+            attest: Mutex::new(RateWindow::new(per_minute.attest)),
+            host_enroll: Mutex::new(RateWindow::new(per_minute.host_enroll)),
             syncing: tokio::sync::Mutex::new(()),
         }
     }
@@ -79,6 +94,7 @@ impl Limits {
         match class {
             Class::Register => &self.register,
             Class::Attest => &self.attest,
+            Class::HostEnroll => &self.host_enroll,
         }
     }
 
@@ -107,7 +123,7 @@ impl Limits {
     /// Publishes this replica's new counts and reads the others' totals.
     pub async fn sync(&self, store: &Store, now_ms: i64) -> Result<(), StoreError> {
         let _round = self.syncing.lock().await;
-        for class in [Class::Register, Class::Attest] {
+        for class in [Class::Register, Class::Attest, Class::HostEnroll] {
             let (window_start, changes, threshold) = match self.window(class).lock() {
                 Ok(mut w) => {
                     if w.limit() == 0 {
@@ -152,10 +168,15 @@ impl Limits {
     }
 }
 
-/// Which [`Class`] a [`Throttled`] extractor counts.
+/// Which [`Class`] a [`Throttled`] extractor counts, and how its refusal
+/// is answered.
 pub trait LimitClass {
     /// The class.
     const CLASS: Class;
+    /// The refusal's answer, made from the [`ApiError::RateLimited`] of
+    /// [`Limits::check`] (the host enrollment endpoints answer the seed's
+    /// own body, the others FastAPI's).
+    type Rejection: From<ApiError> + IntoResponse;
 }
 
 /// Marker: the `register` class.
@@ -163,6 +184,7 @@ pub trait LimitClass {
 pub struct RegisterClass;
 impl LimitClass for RegisterClass {
     const CLASS: Class = Class::Register;
+    type Rejection = ApiError;
 }
 
 /// Marker: the `attest` class.
@@ -170,6 +192,15 @@ impl LimitClass for RegisterClass {
 pub struct AttestClass;
 impl LimitClass for AttestClass {
     const CLASS: Class = Class::Attest;
+    type Rejection = ApiError;
+}
+
+/// Marker: the `host_enroll` class.
+#[derive(Debug)]
+pub struct HostEnrollClass;
+impl LimitClass for HostEnrollClass {
+    const CLASS: Class = Class::HostEnroll;
+    type Rejection = crate::error::EnrollApiError;
 }
 
 /// Naming it in a handler's arguments rate-limits the route: the request
@@ -179,7 +210,7 @@ impl LimitClass for AttestClass {
 pub struct Throttled<C>(PhantomData<C>);
 
 impl<C: LimitClass + Send + Sync> FromRequestParts<AppState> for Throttled<C> {
-    type Rejection = ApiError;
+    type Rejection = C::Rejection;
 
     async fn from_request_parts(
         parts: &mut Parts,
@@ -192,7 +223,8 @@ impl<C: LimitClass + Send + Sync> FromRequestParts<AppState> for Throttled<C> {
         if let Some(source) = peer.and_then(|ip| state.limits.sources.key(ip, &parts.headers)) {
             state
                 .limits
-                .check(C::CLASS, &source, state.clock.now().timestamp_millis())?;
+                .check(C::CLASS, &source, state.clock.now().timestamp_millis())
+                .map_err(C::Rejection::from)?;
         }
         Ok(Self(PhantomData))
     }

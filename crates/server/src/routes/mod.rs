@@ -8,6 +8,7 @@ pub mod config;
 pub mod enrollment;
 pub mod extensions;
 pub mod health;
+pub mod host_enroll;
 pub mod machines;
 pub mod operators;
 pub mod registration;
