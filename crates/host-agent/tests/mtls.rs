@@ -10,10 +10,12 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{empty_apt_root, eventually, write_allowlist, AgentOptions, Pki, TestAgent};
-use futures::{SinkExt, StreamExt};
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use common::{
+    client_config, empty_apt_root, eventually, next_json, write_allowlist, ws_connect,
+    AgentOptions, Pki, TestAgent,
+};
+use futures::SinkExt;
+use rustls::pki_types::ServerName;
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -74,27 +76,6 @@ macro_rules! eventually_async {
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
     }};
-}
-
-fn client_config(pki: &Pki, cert: Option<&str>) -> rustls::ClientConfig {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut roots = rustls::RootCertStore::empty();
-    roots
-        .add(CertificateDer::from_pem_file(pki.path("ca.pem")).unwrap())
-        .unwrap();
-    let builder = rustls::ClientConfig::builder_with_provider(provider)
-        .with_protocol_versions(&[&rustls::version::TLS13])
-        .unwrap()
-        .with_root_certificates(roots);
-    match cert {
-        Some(c) => builder
-            .with_client_auth_cert(
-                vec![CertificateDer::from_pem_file(pki.path(&format!("{c}.pem"))).unwrap()],
-                PrivateKeyDer::from_pem_file(pki.path(&format!("{c}.key"))).unwrap(),
-            )
-            .unwrap(),
-        None => builder.with_no_client_auth(),
-    }
 }
 
 /// Handshakes as `cert` (the client side of TLS 1.3 completes before the
@@ -500,47 +481,6 @@ async fn rate_limits_are_the_seeds_per_client_and_minute() {
     // The window passes on the agent's clock.
     agent.clock.advance(chrono::Duration::seconds(61));
     assert_eq!(agent.curl("GET", "/api/v1/system/info", None).0, 200);
-}
-
-async fn ws_connect(
-    agent: &TestAgent,
-) -> tokio_tungstenite::WebSocketStream<tokio_rustls::client::TlsStream<tokio::net::TcpStream>> {
-    let connector =
-        tokio_rustls::TlsConnector::from(Arc::new(client_config(&agent.pki, Some("client"))));
-    let tcp = tokio::net::TcpStream::connect(agent.addr).await.unwrap();
-    let tls = connector
-        .connect(ServerName::try_from("127.0.0.1").unwrap(), tcp)
-        .await
-        .unwrap();
-    let (ws, resp) = tokio_tungstenite::client_async(
-        format!("wss://127.0.0.1:{}/api/v1/ws/jobs", agent.addr.port()),
-        tls,
-    )
-    .await
-    .unwrap();
-    assert_eq!(resp.status(), 101);
-    ws
-}
-
-async fn next_json<S>(ws: &mut S) -> Value
-where
-    S: futures::Stream<
-            Item = Result<
-                tokio_tungstenite::tungstenite::Message,
-                tokio_tungstenite::tungstenite::Error,
-            >,
-        > + Unpin,
-{
-    loop {
-        let msg = tokio::time::timeout(Duration::from_secs(10), ws.next())
-            .await
-            .unwrap()
-            .unwrap()
-            .unwrap();
-        if let tokio_tungstenite::tungstenite::Message::Text(t) = msg {
-            return serde_json::from_str(&t).unwrap();
-        }
-    }
 }
 
 #[cfg_attr(

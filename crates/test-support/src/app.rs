@@ -182,6 +182,12 @@ impl TestApp {
         Self::spawn_on(TestDb::sqlite_with(&[]).await, &|_| {}).await
     }
 
+    /// A server on a fresh SQLite database, settings adjusted by `tweak`
+    /// (for tests whose subject is not the database).
+    pub async fn spawn_sqlite_with(tweak: &dyn Fn(&mut Settings)) -> TestApp {
+        Self::spawn_on(TestDb::sqlite_with(&[]).await, tweak).await
+    }
+
     /// A server on a fresh SQLite database whose clock starts at `now`
     /// (for tests that meet real time, such as tokens of a provider).
     pub async fn spawn_sqlite_at(now: DateTime<Utc>) -> TestApp {

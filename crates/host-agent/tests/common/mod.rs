@@ -15,6 +15,9 @@ use attest_domain::clock::{ManualClock, SharedClock};
 use attest_host_agent::config::AgentConfig;
 use attest_host_agent::RunningPatchApi;
 use chrono::Utc;
+use futures::StreamExt;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use serde_json::Value;
 
 /// Tools the tests drive.
@@ -73,6 +76,15 @@ impl Pki {
         pki.issue("ca", "client-long", "operator-long", 800, false);
         pki.issue("rogue-ca", "rogue", "intruder", 365, false);
         pki
+    }
+
+    /// A directory of certificates made elsewhere (nothing generated):
+    /// `ca.pem` and `client.pem`/`client.key` are what the client uses.
+    pub fn at(dir: &Path) -> Self {
+        std::fs::create_dir_all(dir).unwrap();
+        Self {
+            dir: dir.to_owned(),
+        }
     }
 
     pub fn path(&self, name: &str) -> PathBuf {
@@ -246,8 +258,18 @@ impl AgentOptions {
 impl TestAgent {
     pub async fn start(dir: &Path, pki: Arc<Pki>, opts: AgentOptions) -> Self {
         let config = config_for(dir, &pki, &opts);
-        let clock: SharedClock = Arc::new(opts.clock.clone());
-        let api = attest_host_agent::start_patch_api(&config, clock)
+        Self::with_config(dir, pki, config, opts.clock).await
+    }
+
+    /// An agent running `config` as given; `pki` is only the client side.
+    pub async fn with_config(
+        dir: &Path,
+        pki: Arc<Pki>,
+        config: AgentConfig,
+        clock: ManualClock,
+    ) -> Self {
+        let shared: SharedClock = Arc::new(clock.clone());
+        let api = attest_host_agent::start_patch_api(&config, shared)
             .await
             .unwrap();
         Self {
@@ -255,7 +277,7 @@ impl TestAgent {
             api,
             pki,
             config,
-            clock: opts.clock,
+            clock,
             dir: dir.to_owned(),
         }
     }
@@ -469,4 +491,69 @@ pub fn curl_at(
         code.parse().unwrap(),
         serde_json::from_str(body).unwrap_or(Value::Null),
     )
+}
+
+/// A rustls client trusting the PKI's `ca.pem`, presenting `cert` (TLS 1.3).
+pub fn client_config(pki: &Pki, cert: Option<&str>) -> rustls::ClientConfig {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(CertificateDer::from_pem_file(pki.path("ca.pem")).unwrap())
+        .unwrap();
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .unwrap()
+        .with_root_certificates(roots);
+    match cert {
+        Some(c) => builder
+            .with_client_auth_cert(
+                vec![CertificateDer::from_pem_file(pki.path(&format!("{c}.pem"))).unwrap()],
+                PrivateKeyDer::from_pem_file(pki.path(&format!("{c}.key"))).unwrap(),
+            )
+            .unwrap(),
+        None => builder.with_no_client_auth(),
+    }
+}
+
+/// The job WebSocket, over mutual TLS as the PKI's `client`.
+pub async fn ws_connect(
+    agent: &TestAgent,
+) -> tokio_tungstenite::WebSocketStream<tokio_rustls::client::TlsStream<tokio::net::TcpStream>> {
+    let connector =
+        tokio_rustls::TlsConnector::from(Arc::new(client_config(&agent.pki, Some("client"))));
+    let tcp = tokio::net::TcpStream::connect(agent.addr).await.unwrap();
+    let tls = connector
+        .connect(ServerName::try_from("127.0.0.1").unwrap(), tcp)
+        .await
+        .unwrap();
+    let (ws, resp) = tokio_tungstenite::client_async(
+        format!("wss://127.0.0.1:{}/api/v1/ws/jobs", agent.addr.port()),
+        tls,
+    )
+    .await
+    .unwrap();
+    assert_eq!(resp.status(), 101);
+    ws
+}
+
+/// The next text message, as JSON (10 s at most).
+pub async fn next_json<S>(ws: &mut S) -> Value
+where
+    S: futures::Stream<
+            Item = Result<
+                tokio_tungstenite::tungstenite::Message,
+                tokio_tungstenite::tungstenite::Error,
+            >,
+        > + Unpin,
+{
+    loop {
+        let msg = tokio::time::timeout(Duration::from_secs(10), ws.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        if let tokio_tungstenite::tungstenite::Message::Text(t) = msg {
+            return serde_json::from_str(&t).unwrap();
+        }
+    }
 }
