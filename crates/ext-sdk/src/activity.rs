@@ -3,15 +3,25 @@
 //! `machine.locked`, `secret.created`, `secret.accessed`, `webhook.test`,
 //! and `audit.checkpoint`).
 //!
-//! The core and extensions emit after their change has committed; each
-//! subscriber gets its own unbounded queue, so emitting never blocks a
-//! request and never drops an event for a slow consumer.
+//! Durable first: the core and extensions [`record`] an event in the
+//! transaction of the change it reports (the transactional outbox,
+//! `activity_outbox`), so it exists exactly when the change does; a
+//! consumer (the webhooks extension) takes it in the transaction that
+//! queues its deliveries. A crash at any point therefore neither loses nor
+//! repeats an event.
+//!
+//! After the commit, [`Activity::emit`] wakes the consumers at once and
+//! hands the event to in-process observers (each with its own unbounded
+//! queue, so emitting never blocks a request).
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
+use attest_domain::audit::format_timestamp;
+use attest_store::{OutboxEvent, OutboxRepo, Store, StoreError, WriteTx};
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, Notify};
 
 /// Event types, as the seed names them (declared with the webhook wire
 /// types, which deliver them).
@@ -51,10 +61,47 @@ impl ActivityEvent {
     }
 }
 
+impl ActivityEvent {
+    /// The event as recorded in the outbox; `None` for a row whose `data`
+    /// is not a JSON object or whose time does not parse (never written by
+    /// [`record`]).
+    pub fn from_outbox(row: &OutboxEvent) -> Option<Self> {
+        let timestamp = DateTime::parse_from_rfc3339(&row.occurred_at)
+            .ok()?
+            .with_timezone(&Utc);
+        let Ok(Value::Object(data)) = serde_json::from_str(&row.data) else {
+            return None;
+        };
+        Some(Self {
+            event_type: row.event_type.clone(),
+            timestamp,
+            machine_id: row.machine_id.clone(),
+            data,
+        })
+    }
+}
+
+/// Records `event` in `tx`, the transaction of the change it reports: the
+/// event is delivered exactly when that change commits. Call
+/// [`Activity::emit`] after the commit to wake the consumers at once.
+pub async fn record(tx: &mut WriteTx, event: &ActivityEvent) -> Result<(), StoreError> {
+    let data = Value::Object(event.data.clone()).to_string();
+    OutboxRepo::append(
+        tx,
+        &event.event_type,
+        &format_timestamp(event.timestamp),
+        event.machine_id.as_deref(),
+        &data,
+    )
+    .await
+}
+
 /// The activity channel; cheap to clone.
 #[derive(Debug, Clone, Default)]
 pub struct Activity {
     subscribers: Arc<Mutex<Vec<mpsc::UnboundedSender<ActivityEvent>>>>,
+    recorded: Arc<Notify>,
+    consumed: Arc<AtomicBool>,
 }
 
 impl Activity {
@@ -63,7 +110,37 @@ impl Activity {
         Self::default()
     }
 
-    /// A queue of every event emitted from now on.
+    /// Says that a loaded extension takes events from the outbox (the
+    /// webhooks extension, at start-up). Without one, the host discards
+    /// recorded events so the outbox does not grow.
+    pub fn register_consumer(&self) {
+        self.consumed.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether [`register_consumer`](Self::register_consumer) was called.
+    pub fn has_consumer(&self) -> bool {
+        self.consumed.load(Ordering::SeqCst)
+    }
+
+    /// Resolves after the next [`emit`](Self::emit) (or at once if one
+    /// came since the last wait): outbox consumers wait on this between
+    /// polls.
+    pub async fn recorded(&self) {
+        self.recorded.notified().await;
+    }
+
+    /// Records `event` in a transaction of its own and emits it: for
+    /// events that report no other write (a test event, say).
+    pub async fn publish(&self, store: &Store, event: ActivityEvent) -> Result<(), StoreError> {
+        let mut tx = store.begin_write().await?;
+        record(&mut tx, &event).await?;
+        tx.commit().await?;
+        self.emit(event);
+        Ok(())
+    }
+
+    /// A queue of every event emitted from now on (in-process observers;
+    /// deliveries read the outbox).
     pub fn subscribe(&self) -> mpsc::UnboundedReceiver<ActivityEvent> {
         let (tx, rx) = mpsc::unbounded_channel();
         if let Ok(mut subs) = self.subscribers.lock() {
@@ -72,9 +149,14 @@ impl Activity {
         rx
     }
 
-    /// Hands `event` to every subscriber; never waits.
+    /// After the commit of a change whose event was [`record`]ed: wakes
+    /// the outbox consumers and hands `event` to every observer; never
+    /// waits. An event emitted without being recorded is seen by observers
+    /// only.
     pub fn emit(&self, event: ActivityEvent) {
         tracing::debug!(event_type = %event.event_type, machine_id = ?event.machine_id, "activity");
+        self.recorded.notify_waiters();
+        self.recorded.notify_one();
         if let Ok(mut subs) = self.subscribers.lock() {
             // A dropped receiver unsubscribes.
             subs.retain(|tx| tx.send(event.clone()).is_ok());

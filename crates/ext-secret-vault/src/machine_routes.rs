@@ -2,7 +2,7 @@
 //! delete; the machine itself fetches the sealed blob and decrypts it with
 //! the key it derives from its own EK fingerprint.
 
-use attest_ext::activity::{kinds, ActivityEvent};
+use attest_ext::activity::{self, kinds, ActivityEvent};
 use attest_ext::axum::extract::{Path, State as AxumState};
 use attest_ext::axum::http::StatusCode;
 use attest_ext::axum::Json;
@@ -104,17 +104,17 @@ async fn create_inner(
     entry.machine_id = Some(machine_id.to_owned());
     entry.detail = Some(format!("secret {} name={}", row.secret_id, row.name));
     AuditRepo::append(&mut tx, &entry, state.ctx.clock.now()).await?;
+    let event = ActivityEvent::new(
+        kinds::SECRET_CREATED,
+        state.ctx.clock.now(),
+        Some(machine_id),
+    )
+    .with("secret_id", Some(&row.secret_id))
+    .with("name", Some(&row.name))
+    .with("kind", Some("machine"));
+    activity::record(&mut tx, &event).await?;
     tx.commit().await?;
-    state.ctx.activity.emit(
-        ActivityEvent::new(
-            kinds::SECRET_CREATED,
-            state.ctx.clock.now(),
-            Some(machine_id),
-        )
-        .with("secret_id", Some(&row.secret_id))
-        .with("name", Some(&row.name))
-        .with("kind", Some("machine")),
-    );
+    state.ctx.activity.emit(event);
     Ok(MachineSecretInfo::from(&row))
 }
 
@@ -161,19 +161,19 @@ pub async fn get_secret(
             .await?
             .ok_or_else(|| ApiError::NotFound("Secret not found".into()))?;
         repo::touch_machine_secret(&mut tx, &row.secret_id, &now).await?;
+        let event = ActivityEvent::new(
+            kinds::SECRET_ACCESSED,
+            state.ctx.clock.now(),
+            Some(&machine_id),
+        )
+        .with("secret_id", Some(&row.secret_id))
+        .with("name", Some(&row.name))
+        .with("kind", Some("machine"));
+        activity::record(&mut tx, &event).await?;
         tx.commit().await?;
         row.access_count += 1;
         row.last_accessed_at = Some(now);
-        state.ctx.activity.emit(
-            ActivityEvent::new(
-                kinds::SECRET_ACCESSED,
-                state.ctx.clock.now(),
-                Some(&machine_id),
-            )
-            .with("secret_id", Some(&row.secret_id))
-            .with("name", Some(&row.name))
-            .with("kind", Some("machine")),
-        );
+        state.ctx.activity.emit(event);
         Ok(MachineSecretBlob {
             secret_id: row.secret_id,
             machine_id: row.machine_id,

@@ -3,7 +3,7 @@
 //! access list. `{id}` accepts the id or the name (the seed's CLI passes
 //! names).
 
-use attest_ext::activity::{kinds, ActivityEvent};
+use attest_ext::activity::{self, kinds, ActivityEvent};
 use attest_ext::axum::extract::{Path, State as AxumState};
 use attest_ext::axum::http::StatusCode;
 use attest_ext::axum::Json;
@@ -122,13 +122,13 @@ pub async fn create(
         }
         let entry = audit(&operator, "shared_secret.create", &row, "");
         AuditRepo::append(&mut tx, &entry, state.ctx.clock.now()).await?;
+        let event = ActivityEvent::new(kinds::SECRET_CREATED, state.ctx.clock.now(), None)
+            .with("secret_id", Some(&row.shared_secret_id))
+            .with("name", Some(&row.name))
+            .with("kind", Some("shared"));
+        activity::record(&mut tx, &event).await?;
         tx.commit().await?;
-        state.ctx.activity.emit(
-            ActivityEvent::new(kinds::SECRET_CREATED, state.ctx.clock.now(), None)
-                .with("secret_id", Some(&row.shared_secret_id))
-                .with("name", Some(&row.name))
-                .with("kind", Some("shared")),
-        );
+        state.ctx.activity.emit(event);
         Ok(info(&row, 0))
     }
     .await;
@@ -426,17 +426,17 @@ pub async fn value(
                 row.shared_secret_id, row.encryption_key_id
             ))
         })?;
+        let event = ActivityEvent::new(
+            kinds::SECRET_ACCESSED,
+            state.ctx.clock.now(),
+            Some(&machine.machine_id),
+        )
+        .with("secret_id", Some(&row.shared_secret_id))
+        .with("name", Some(&row.name))
+        .with("kind", Some("shared"));
+        activity::record(&mut tx, &event).await?;
         tx.commit().await?;
-        state.ctx.activity.emit(
-            ActivityEvent::new(
-                kinds::SECRET_ACCESSED,
-                state.ctx.clock.now(),
-                Some(&machine.machine_id),
-            )
-            .with("secret_id", Some(&row.shared_secret_id))
-            .with("name", Some(&row.name))
-            .with("kind", Some("shared")),
-        );
+        state.ctx.activity.emit(event);
         Ok(SharedSecretValue {
             shared_secret_id: row.shared_secret_id,
             name: row.name,

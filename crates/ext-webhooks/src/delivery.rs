@@ -1,22 +1,27 @@
-//! Getting events to receivers: the enqueuer turns activity into durable
-//! queue rows, the worker claims due rows and POSTs them.
+//! Getting events to receivers: each worker round first takes committed
+//! events from the core's outbox (`activity_outbox`) and queues their
+//! deliveries in the same transaction, then claims due queue rows and
+//! POSTs them.
 //!
-//! The request that caused an event only hands it to an in-memory channel;
-//! everything slow (database, network) happens here, off the request path.
-//! Because pending deliveries live in `extension_webhook_queue`, a delivery
-//! survives a restart and is retried by whichever replica claims it first.
+//! The request that caused an event only wrote it into the outbox, in the
+//! transaction of its change; everything slow (network) happens here, off
+//! the request path. Taking an event and queueing its deliveries commit
+//! together, so a crash loses or repeats none; because pending deliveries
+//! live in `extension_webhook_queue`, a delivery survives a restart and is
+//! retried by whichever replica claims it first.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use attest_domain::audit::format_timestamp;
 use attest_ext::activity::ActivityEvent;
+use attest_ext::store::OutboxRepo;
 use attest_ext::store::StoreError;
 use attest_ext::telemetry::families;
 use attest_ext::ExtensionContext;
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
-use tokio::sync::{mpsc, watch, Notify};
+use tokio::sync::{watch, Notify};
 
 use crate::config::WebhookSettings;
 use crate::repo::{self, DeliveryRow, NewQueued, Queued};
@@ -28,17 +33,6 @@ pub const MAX_RESPONSE_BODY: usize = 4096;
 
 /// Header naming the queued delivery; the same on every retry of it.
 pub const DELIVERY_HEADER: &str = "X-Webhook-Delivery";
-
-/// Pauses between attempts to queue one event while the database fails
-/// (about 16 s in all, then the event is dropped with an error).
-const ENQUEUE_RETRIES: [Duration; 6] = [
-    Duration::from_millis(100),
-    Duration::from_millis(500),
-    Duration::from_secs(1),
-    Duration::from_secs(4),
-    Duration::from_secs(10),
-    Duration::ZERO,
-];
 
 /// Queue rows claimed per worker round.
 const BATCH: i64 = 16;
@@ -77,45 +71,35 @@ pub fn truncate_utf8(s: &str, max: usize) -> &str {
 }
 
 /// Most events the enqueuer takes from the channel for one transaction.
-/// One webhook lookup per batch instead of per event lets it keep up with a
-/// busy fleet; per event, the channel backed up and held the events in
-/// memory (a 20,000-machine scale run on PostgreSQL peaked at 72 MB
-/// instead of 30 MB).
-pub const ENQUEUE_BATCH: usize = 512;
+/// Outbox events taken per transaction. One webhook lookup per batch
+/// instead of per event lets it keep up with a busy fleet.
+pub const ENQUEUE_BATCH: i64 = 512;
 
-/// Queues each of `events` for every enabled webhook whose filter names
-/// it, all in one transaction; answers how many deliveries were queued.
-pub async fn enqueue_events(
-    ctx: &ExtensionContext,
-    events: &[ActivityEvent],
-) -> Result<usize, StoreError> {
-    let webhooks: Vec<_> = repo::list(ctx.store.pool())
+/// Takes up to [`ENQUEUE_BATCH`] committed events from the outbox and
+/// queues each for every enabled webhook whose filter names it, in one
+/// transaction; answers how many events were taken.
+pub async fn enqueue_from_outbox(ctx: &ExtensionContext) -> Result<usize, StoreError> {
+    let now = ctx.clock.now();
+    let mut tx = ctx.store.begin_write().await?;
+    let taken = OutboxRepo::take(&mut tx, ENQUEUE_BATCH).await?;
+    if taken.is_empty() {
+        tx.rollback().await?;
+        return Ok(0);
+    }
+    let webhooks: Vec<_> = repo::list(&mut *tx)
         .await?
         .into_iter()
         .filter(|w| w.enabled)
         .collect();
-    let wanted: Vec<(&ActivityEvent, Vec<&str>)> = events
-        .iter()
-        .map(|event| {
-            let targets = webhooks
-                .iter()
-                .filter(|w| w.wants(&event.event_type))
-                .map(|w| w.webhook_id.as_str())
-                .collect::<Vec<_>>();
-            (event, targets)
-        })
-        .filter(|(_, targets)| !targets.is_empty())
-        .collect();
-    if wanted.is_empty() {
-        return Ok(0);
-    }
-    let now = ctx.clock.now();
-    let mut tx = ctx.store.begin_write().await?;
-    for (event, targets) in &wanted {
-        let body = payload(event);
-        for webhook_id in targets {
+    for row in &taken {
+        let Some(event) = ActivityEvent::from_outbox(row) else {
+            tracing::error!(id = row.id, event_type = %row.event_type, "unreadable outbox event dropped");
+            continue;
+        };
+        let body = payload(&event);
+        for w in webhooks.iter().filter(|w| w.wants(&event.event_type)) {
             let item = NewQueued {
-                webhook_id,
+                webhook_id: &w.webhook_id,
                 event_type: &event.event_type,
                 payload: &body,
             };
@@ -123,67 +107,7 @@ pub async fn enqueue_events(
         }
     }
     tx.commit().await?;
-    Ok(wanted.iter().map(|(_, targets)| targets.len()).sum())
-}
-
-/// Up to [`ENQUEUE_BATCH`] events: `first` and what is already waiting.
-fn batch_after(
-    first: ActivityEvent,
-    events: &mut mpsc::UnboundedReceiver<ActivityEvent>,
-) -> Vec<ActivityEvent> {
-    let mut batch = vec![first];
-    while batch.len() < ENQUEUE_BATCH {
-        match events.try_recv() {
-            Ok(event) => batch.push(event),
-            Err(_) => break,
-        }
-    }
-    batch
-}
-
-/// Consumes the activity channel until shutdown, then drains what is
-/// already in it, so events emitted before shutdown are still queued.
-pub async fn run_enqueuer(
-    ctx: ExtensionContext,
-    mut events: mpsc::UnboundedReceiver<ActivityEvent>,
-    wake: Arc<Notify>,
-    mut stop: watch::Receiver<bool>,
-) {
-    let handle = |batch: Vec<ActivityEvent>| {
-        let (ctx, wake) = (ctx.clone(), wake.clone());
-        async move {
-            // A database hiccup must not lose the events: retry a few
-            // times before giving up (and saying so).
-            for (attempt, pause) in ENQUEUE_RETRIES.iter().enumerate() {
-                match enqueue_events(&ctx, &batch).await {
-                    Ok(0) => return,
-                    Ok(_) => {
-                        wake.notify_one();
-                        return;
-                    }
-                    Err(err) if attempt + 1 < ENQUEUE_RETRIES.len() => {
-                        tracing::warn!(events = batch.len(), error = %err, "could not queue webhook deliveries; retrying");
-                        tokio::time::sleep(*pause).await;
-                    }
-                    Err(err) => {
-                        tracing::error!(events = batch.len(), error = %err, "could not queue webhook deliveries; events dropped");
-                    }
-                }
-            }
-        }
-    };
-    loop {
-        tokio::select! {
-            event = events.recv() => match event {
-                Some(first) => handle(batch_after(first, &mut events)).await,
-                None => return,
-            },
-            _ = stopped(&mut stop) => break,
-        }
-    }
-    while let Ok(first) = events.try_recv() {
-        handle(batch_after(first, &mut events)).await;
-    }
+    Ok(taken.len())
 }
 
 /// Resolves once `stop` holds true (or its sender is gone).
@@ -242,15 +166,18 @@ impl Worker {
             self.idle_rounds.send_modify(|n| *n += 1);
             tokio::select! {
                 _ = wake.notified() => {}
+                _ = self.ctx.activity.recorded() => {}
                 _ = tokio::time::sleep(self.settings.poll_interval) => {}
                 _ = stopped(&mut stop) => return,
             }
         }
     }
 
-    /// Claims the due rows and delivers them concurrently; returns how
-    /// many were attempted.
+    /// Queues the deliveries of newly committed events, then claims the
+    /// due rows and delivers them concurrently; returns how many events
+    /// were taken plus how many deliveries were attempted.
     pub async fn run_once(&self) -> Result<usize, StoreError> {
+        let taken = enqueue_from_outbox(&self.ctx).await?;
         let now = self.ctx.clock.now();
         let lease = now
             + chrono::Duration::from_std(self.settings.timeout * 2 + Duration::from_secs(30))
@@ -274,7 +201,7 @@ impl Worker {
                 tracing::warn!(error = %err, "could not record webhook delivery");
             }
         }
-        Ok(n)
+        Ok(taken + n)
     }
 
     /// One attempt of one queued delivery, recorded with its outcome.

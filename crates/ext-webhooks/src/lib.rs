@@ -73,7 +73,6 @@ struct Running {
     wake: Arc<Notify>,
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
-    subscribed: bool,
 }
 
 impl Webhooks {
@@ -149,6 +148,7 @@ impl Extension for Webhooks {
                 owner: uuid::Uuid::new_v4().to_string(),
                 idle_rounds: self.idle_rounds.clone(),
             };
+            ctx.activity.register_consumer();
             let task = tokio::spawn(worker.run(wake.clone(), stop_rx));
             if !settings.allow_private_targets {
                 tracing::debug!("webhook SSRF guard active");
@@ -160,7 +160,6 @@ impl Extension for Webhooks {
                 wake,
                 stop,
                 tasks: vec![task],
-                subscribed: false,
             });
             Ok(())
         })
@@ -184,23 +183,7 @@ impl Extension for Webhooks {
         vec![Mount::new(PREFIX, routes::router(state))]
     }
 
-    /// Starts the task that turns activity events into queue rows.
-    fn subscribe(&self, ctx: &ExtensionContext) {
-        let mut running = self.lock();
-        let Some(r) = running.as_mut().filter(|r| !r.subscribed) else {
-            return;
-        };
-        let task = tokio::spawn(delivery::run_enqueuer(
-            ctx.clone(),
-            ctx.activity.subscribe(),
-            r.wake.clone(),
-            r.stop.subscribe(),
-        ));
-        r.tasks.push(task);
-        r.subscribed = true;
-    }
-
-    /// Stops both tasks, letting a delivery in flight finish. Undelivered
+    /// Stops the worker, letting a delivery in flight finish. Undelivered
     /// work stays queued in the database for the next start.
     fn on_shutdown<'a>(&'a self, _ctx: &'a ExtensionContext) -> BoxFuture<'a, ()> {
         Box::pin(async move {

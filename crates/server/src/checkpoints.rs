@@ -17,6 +17,7 @@ use attest_domain::audit::{format_timestamp, ChainVerifier, VerifyReport};
 use attest_ext::activity::{kinds, ActivityEvent};
 use attest_pki::CheckpointSigner;
 use attest_proto::audit::AuditCheckpointKey;
+use attest_store::CheckpointRepo;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use tokio::task::JoinHandle;
@@ -106,8 +107,12 @@ pub async fn take(
     };
     let signature = signer.sign(&statement(&checkpoint).signed_bytes())?;
     checkpoint.signature = STANDARD.encode(signature);
-    let stored = state.store.audit_checkpoints().insert(&checkpoint).await?;
-    announce(state, &stored);
+    let mut tx = state.store.begin_write().await?;
+    let stored = CheckpointRepo::insert_in(&mut tx, &checkpoint).await?;
+    let event = announcement(state, &stored);
+    crate::events::record(&mut tx, &event).await?;
+    tx.commit().await?;
+    state.activity.emit(event);
     tracing::info!(
         id = ?stored.id,
         entries = stored.entries,
@@ -118,14 +123,14 @@ pub async fn take(
     Ok(Some(stored))
 }
 
-/// Hands the checkpoint to the activity channel (webhooks deliver it as
-/// `audit.checkpoint`, its `data` the checkpoint as served).
-fn announce(state: &AppState, checkpoint: &AuditCheckpoint) {
+/// The activity event webhooks deliver as `audit.checkpoint`, its `data`
+/// the checkpoint as served; recorded with the checkpoint.
+fn announcement(state: &AppState, checkpoint: &AuditCheckpoint) -> ActivityEvent {
     let mut event = ActivityEvent::new(kinds::AUDIT_CHECKPOINT, state.clock.now(), None);
     if let Ok(serde_json::Value::Object(fields)) = serde_json::to_value(checkpoint) {
         event.data = fields;
     }
-    state.activity.emit(event);
+    event
 }
 
 /// Walks the chain and checks it against every stored checkpoint and every

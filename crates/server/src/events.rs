@@ -6,9 +6,9 @@
 //! delay an HTTP response.
 
 use attest_domain::audit::format_timestamp;
-use attest_ext::{Activity, ActivityEvent, EventBus};
+use attest_ext::{ActivityEvent, EventBus};
 use attest_proto::events::{NodeEvent, NodeEventPayload};
-use attest_store::MachineRecord;
+use attest_store::{MachineRecord, StoreError, WriteTx};
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 use tokio::sync::broadcast;
@@ -76,16 +76,16 @@ impl EventSink {
     }
 }
 
-/// Emits operator-visible activity (`machine.approved`, …: what webhooks
-/// deliver) about `machine`, after the change has committed. `data` holds
-/// the machine's EK fingerprint, hostname and role plus `extra`.
-pub fn machine_activity(
-    activity: &Activity,
+/// Operator-visible activity (`machine.approved`, …: what webhooks
+/// deliver) about `machine`: `data` holds the machine's EK fingerprint,
+/// hostname and role plus `extra`. Recorded in the change's transaction
+/// ([`record`]), emitted after its commit.
+pub fn machine_event(
     kind: &str,
     machine: &MachineRecord,
     now: DateTime<Utc>,
     extra: &[(&str, Option<&str>)],
-) {
+) -> ActivityEvent {
     let mut event = ActivityEvent::new(kind, now, Some(&machine.machine_id))
         .with("ek_fingerprint", Some(&machine.ek_fingerprint))
         .with("hostname", machine.hostname.as_deref())
@@ -93,7 +93,12 @@ pub fn machine_activity(
     for (key, value) in extra {
         event = event.with(key, *value);
     }
-    activity.emit(event);
+    event
+}
+
+/// Records `event` in `tx` (see `attest_ext::activity::record`).
+pub async fn record(tx: &mut WriteTx, event: &ActivityEvent) -> Result<(), StoreError> {
+    attest_ext::activity::record(tx, event).await
 }
 
 fn node_fields(m: &MachineRecord) -> Map<String, Value> {

@@ -77,6 +77,7 @@ pub struct RunningServer {
     /// Publishes rate-limit counts to the other replicas (held so that it
     /// stops with the server).
     _limits_sync: AbortOnDrop,
+    _outbox_discard: Option<AbortOnDrop>,
     /// Periodic audit checkpoints, when enabled.
     checkpoints: Option<AbortOnDrop>,
 }
@@ -367,6 +368,8 @@ pub async fn start_with(
     ));
     tracing::info!("listening on http://{addr}");
     let limits_sync = AbortOnDrop(tokio::spawn(sync_limits(state.clone())));
+    let outbox_discard = (!state.activity.has_consumer())
+        .then(|| AbortOnDrop(tokio::spawn(discard_outbox(state.clone()))));
     // After the extensions subscribed, so webhooks see the first checkpoint.
     let checkpoints = state
         .settings
@@ -381,8 +384,33 @@ pub async fn start_with(
         shutdown: Some(tx),
         task,
         _limits_sync: limits_sync,
+        _outbox_discard: outbox_discard,
         checkpoints,
     })
+}
+
+/// How often recorded activity is discarded when no extension consumes it.
+const OUTBOX_DISCARD_INTERVAL: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// With no outbox consumer loaded (webhooks disabled), recorded activity
+/// has no reader: drop it in batches so the outbox does not grow. (All
+/// replicas are expected to load the same extensions.)
+async fn discard_outbox(state: AppState) {
+    let mut tick = tokio::time::interval(OUTBOX_DISCARD_INTERVAL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let dropped = async {
+            let mut tx = state.store.begin_write().await?;
+            let n = attest_store::OutboxRepo::take(&mut tx, 4096).await?.len();
+            tx.commit().await?;
+            Ok::<_, attest_store::StoreError>(n)
+        }
+        .await;
+        if let Err(e) = dropped {
+            tracing::debug!(error = %e, "could not discard unconsumed activity");
+        }
+    }
 }
 
 /// How often a replica publishes its rate-limit counts and reads the

@@ -25,6 +25,7 @@ mod host_enrollments;
 mod machines;
 mod migrate;
 mod nonces;
+mod outbox;
 mod rate_limits;
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -59,6 +60,7 @@ pub use migrate::{
     AppliedMigration, ComponentSchema, Migration, MigrationReport, MigrationSet, CORE_MIGRATIONS,
 };
 pub use nonces::{NewNonce, NonceRepo, Redeemed, NONCE_RETENTION_MS};
+pub use outbox::{OutboxEvent, OutboxRepo};
 pub use rate_limits::{RateLimitRepo, SourceCount};
 pub use tx::WriteTx;
 

@@ -99,6 +99,12 @@ pub const CORE_MIGRATIONS: MigrationSet = MigrationSet {
             sqlite: include_str!("../migrations/sqlite/0008_host_enrollments.sql"),
             postgres: include_str!("../migrations/postgres/0008_host_enrollments.sql"),
         },
+        Migration {
+            version: 9,
+            name: "activity_outbox",
+            sqlite: include_str!("../migrations/sqlite/0009_activity_outbox.sql"),
+            postgres: include_str!("../migrations/postgres/0009_activity_outbox.sql"),
+        },
     ],
 };
 

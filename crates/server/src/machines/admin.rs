@@ -21,9 +21,9 @@ use chrono::{DateTime, Utc};
 
 use super::detail::{approval_record, machine_detail};
 use super::{rotate_token, text, MachineError};
-use crate::events::machine_activity;
+use crate::events::{machine_event, record};
 use crate::state::AppState;
-use attest_ext::activity::kinds;
+use attest_ext::activity::{kinds, ActivityEvent};
 
 /// A page of machines and the total matching the filter.
 pub async fn list(
@@ -303,9 +303,16 @@ impl Approval<'_> {
             detail,
         )
         .await?;
-        tx.commit().await?;
         let approved_by = voters.map_or_else(|| operator.to_owned(), |v| v.join(","));
-        emit_provisioned(self.state, &m, self.now, &approved_by);
+        let event = machine_event(
+            kinds::MACHINE_APPROVED,
+            &m,
+            self.now,
+            &[("approved_by", Some(&approved_by))],
+        );
+        record(&mut tx, &event).await?;
+        tx.commit().await?;
+        emit_provisioned(self.state, &m, self.now, event);
         Ok(ApproveOutcome::Approved(Box::new(machine_detail(&m))))
     }
 
@@ -432,16 +439,15 @@ async fn apply_approval(
     Ok(())
 }
 
-/// `node.provisioned` and `machine.approved` (`approved_by`: the
-/// approving operator, or both under dual control).
-fn emit_provisioned(state: &AppState, m: &MachineRecord, now: DateTime<Utc>, approved_by: &str) {
-    machine_activity(
-        &state.activity,
-        kinds::MACHINE_APPROVED,
-        m,
-        now,
-        &[("approved_by", Some(approved_by))],
-    );
+/// `node.provisioned` and the recorded `machine.approved` (`approved_by`:
+/// the approving operator, or both under dual control).
+fn emit_provisioned(
+    state: &AppState,
+    m: &MachineRecord,
+    now: DateTime<Utc>,
+    approved: ActivityEvent,
+) {
+    state.activity.emit(approved);
     state.events.emit(
         NodeEvent::Provisioned,
         m,
@@ -459,11 +465,11 @@ async fn change(
     state: &AppState,
     operator: &str,
     machine_id: &str,
-    action: AuditAction,
+    (action, detail): (AuditAction, Option<String>),
     event: impl FnOnce(&MachineRecord) -> Event,
     edit: impl FnOnce(&mut MachineRecord, &Outcome, &str),
-    detail: Option<String>,
-) -> Result<MachineRecord, MachineError> {
+    announce: impl FnOnce(&MachineRecord, DateTime<Utc>) -> Option<ActivityEvent>,
+) -> Result<(MachineRecord, Option<ActivityEvent>), MachineError> {
     let now = state.clock.now();
     let ts = format_timestamp(now);
     let mut tx = state.store.begin_write().await?;
@@ -504,8 +510,12 @@ async fn change(
         detail,
     };
     AuditRepo::append(&mut tx, &entry, now).await?;
+    let activity = announce(&m, now);
+    if let Some(event) = &activity {
+        record(&mut tx, event).await?;
+    }
     tx.commit().await?;
-    Ok(m)
+    Ok((m, activity))
 }
 
 /// `POST /machines/{id}/revoke`.
@@ -520,11 +530,12 @@ pub async fn revoke(
     if let Some(r) = &reason {
         detail.push_str(&format!(" reason={r}"));
     }
-    let m = change(
+    let wipe = if req.wipe { "true" } else { "false" };
+    let (m, activity) = change(
         state,
         operator,
         machine_id,
-        AuditAction::Revoke,
+        (AuditAction::Revoke, Some(detail)),
         |_| Event::Revoke { wipe: req.wipe },
         |m, outcome, ts| {
             if m.revoked_at.is_none() {
@@ -536,7 +547,18 @@ pub async fn revoke(
             m.config_token_issued_at = None;
             m.config_token_consumed_at = None;
         },
-        Some(detail),
+        |m, now| {
+            Some(machine_event(
+                kinds::MACHINE_REVOKED,
+                m,
+                now,
+                &[
+                    ("revoked_by", Some(operator)),
+                    ("reason", reason.as_deref()),
+                    ("wipe", Some(wipe)),
+                ],
+            ))
+        },
     )
     .await?;
     let now = state.clock.now();
@@ -546,17 +568,9 @@ pub async fn revoke(
         now,
         &[("reason", reason.as_deref())],
     );
-    machine_activity(
-        &state.activity,
-        kinds::MACHINE_REVOKED,
-        &m,
-        now,
-        &[
-            ("revoked_by", Some(operator)),
-            ("reason", reason.as_deref()),
-            ("wipe", Some(if req.wipe { "true" } else { "false" })),
-        ],
-    );
+    if let Some(event) = activity {
+        state.activity.emit(event);
+    }
     Ok(machine_detail(&m))
 }
 
@@ -568,23 +582,29 @@ pub async fn lock(
     req: LockRequest,
 ) -> Result<MachineDetail, MachineError> {
     let reason = text("reason", req.reason.as_deref())?;
-    let m = change(
+    let (m, activity) = change(
         state,
         operator,
         machine_id,
-        AuditAction::Lock,
+        (
+            AuditAction::Lock,
+            reason.as_ref().map(|r| format!("reason={r}")),
+        ),
         |_| Event::Lock,
         |m, _, ts| m.locked_at = Some(ts.to_owned()),
-        reason.as_ref().map(|r| format!("reason={r}")),
+        |m, now| {
+            Some(machine_event(
+                kinds::MACHINE_LOCKED,
+                m,
+                now,
+                &[("locked_by", Some(operator)), ("reason", reason.as_deref())],
+            ))
+        },
     )
     .await?;
-    machine_activity(
-        &state.activity,
-        kinds::MACHINE_LOCKED,
-        &m,
-        state.clock.now(),
-        &[("locked_by", Some(operator)), ("reason", reason.as_deref())],
-    );
+    if let Some(event) = activity {
+        state.activity.emit(event);
+    }
     Ok(machine_detail(&m))
 }
 
@@ -595,16 +615,16 @@ pub async fn unlock(
     operator: &str,
     machine_id: &str,
 ) -> Result<MachineDetail, MachineError> {
-    let m = change(
+    let (m, _) = change(
         state,
         operator,
         machine_id,
-        AuditAction::Unlock,
+        (AuditAction::Unlock, None),
         |m| Event::Unlock {
             previously_attested: m.attested_at.is_some(),
         },
         |m, _, _| m.locked_at = None,
-        None,
+        |_, _| None,
     )
     .await?;
     debug_assert!(m.status != MachineStatus::Locked);

@@ -11,7 +11,7 @@ use attest_ext::activity::kinds;
 use attest_store::{AuditRepo, MachineRepo, NewAuditEntry};
 
 use super::MachineError;
-use crate::events::machine_activity;
+use crate::events::{machine_event, record};
 use crate::state::AppState;
 
 /// Counts a refused attestation of `machine_id` and locks the machine when
@@ -66,12 +66,7 @@ async fn count_and_lock(
             detail: Some(detail.clone()),
         };
         AuditRepo::append(&mut tx, &entry, now).await?;
-    }
-    tx.commit().await?;
-    if lock {
-        tracing::warn!(%machine_id, "{detail}");
-        machine_activity(
-            &state.activity,
+        let event = machine_event(
             kinds::MACHINE_LOCKED,
             &m,
             now,
@@ -80,6 +75,12 @@ async fn count_and_lock(
                 ("reason", Some(&detail)),
             ],
         );
+        record(&mut tx, &event).await?;
+        tx.commit().await?;
+        tracing::warn!(%machine_id, "{detail}");
+        state.activity.emit(event);
+        return Ok(());
     }
+    tx.commit().await?;
     Ok(())
 }

@@ -14,15 +14,17 @@ use attest_store::{MachineRecord, MachineRepo, NewAuditEntry};
 
 use super::ek::{self, VerifiedEk};
 use super::{new_record, retry_on_conflict, rotate_token, Hardware, MachineError};
-use crate::events::machine_activity;
+use crate::events::{machine_event, record};
 use crate::state::AppState;
-use attest_ext::activity::kinds;
+use attest_ext::activity::{kinds, ActivityEvent};
 
 /// What register decided, for the response and the events.
 struct Registered {
     machine: MachineRecord,
     token: Option<String>,
     created: bool,
+    /// `machine.registered` for a new machine, recorded with it.
+    activity: Option<ActivityEvent>,
 }
 
 /// `POST /api/v1/register`: verify the EK, build the boot ISO, then create
@@ -113,13 +115,9 @@ fn announce(
             now,
             &[("ip_address", client_ip), ("tpm_available", Some("true"))],
         );
-        machine_activity(
-            &state.activity,
-            kinds::MACHINE_REGISTERED,
-            m,
-            now,
-            &[("via", Some("register"))],
-        );
+    }
+    if let Some(event) = &done.activity {
+        state.activity.emit(event.clone());
     }
 }
 
@@ -210,16 +208,26 @@ async fn register_write(
         .issue_config_token
         .then(|| rotate_token(&mut m, now));
     m.updated_at = format_timestamp(now);
-    if created {
+    let activity = if created {
         MachineRepo::insert(&mut tx, &m).await?;
+        let event = machine_event(
+            kinds::MACHINE_REGISTERED,
+            &m,
+            now,
+            &[("via", Some("register"))],
+        );
+        record(&mut tx, &event).await?;
+        Some(event)
     } else {
         MachineRepo::save(&mut tx, &m).await?;
-    }
+        None
+    };
     tx.commit().await?;
     Ok(Registered {
         machine: m,
         token,
         created,
+        activity,
     })
 }
 
@@ -238,8 +246,8 @@ pub async fn self_register(
         req.hw_product.as_deref(),
     )?;
     let role = req.desired_role.unwrap_or_default();
-    let (m, created) = retry_on_conflict(|| self_register_write(state, &ek, &hw, role)).await?;
-    if created {
+    let (m, activity) = retry_on_conflict(|| self_register_write(state, &ek, &hw, role)).await?;
+    if let Some(event) = activity {
         let now = state.clock.now();
         state.events.emit(
             NodeEvent::Registered,
@@ -250,13 +258,7 @@ pub async fn self_register(
                 ("tpm_available", Some("true")),
             ],
         );
-        machine_activity(
-            &state.activity,
-            kinds::MACHINE_REGISTERED,
-            &m,
-            now,
-            &[("via", Some("self-register"))],
-        );
+        state.activity.emit(event);
     }
     let message = match m.status {
         MachineStatus::PendingApproval => {
@@ -284,21 +286,28 @@ async fn self_register_write(
     ek: &VerifiedEk,
     hw: &Hardware,
     role: Role,
-) -> Result<(MachineRecord, bool), MachineError> {
+) -> Result<(MachineRecord, Option<ActivityEvent>), MachineError> {
     let now = state.clock.now();
     let mut tx = state.store.begin_write().await?;
     if let Some(m) = MachineRepo::find_by_ek(&mut tx, Some(&ek.sha256), Some(&ek.sha384)).await? {
         transition(Some(m.status), Event::SelfRegister)?;
         tx.rollback().await?;
-        return Ok((m, false));
+        return Ok((m, None));
     }
     let outcome = transition(None, Event::SelfRegister)?;
     super::check_pending_cap(state, &mut tx).await?;
     let mut m = new_record(ek, role, outcome.status, now);
     hw.apply(&mut m);
     MachineRepo::insert(&mut tx, &m).await?;
+    let event = machine_event(
+        kinds::MACHINE_REGISTERED,
+        &m,
+        now,
+        &[("via", Some("self-register"))],
+    );
+    record(&mut tx, &event).await?;
     tx.commit().await?;
-    Ok((m, true))
+    Ok((m, Some(event)))
 }
 
 /// `POST /api/v1/machines/import` (operator): idempotent registration from

@@ -8,7 +8,7 @@ use sqlx::any::AnyRow;
 use sqlx::Row;
 
 use crate::error::Result;
-use crate::Store;
+use crate::{Store, WriteTx};
 
 const COLUMNS: &str = "id, entries, root_hash, timestamp, key_id, algorithm, signature";
 
@@ -30,6 +30,17 @@ impl CheckpointRepo<'_> {
     /// the id the database gave it.
     pub async fn insert(&self, checkpoint: &AuditCheckpoint) -> Result<AuditCheckpoint> {
         let mut tx = self.store.begin_write().await?;
+        let stored = Self::insert_in(&mut tx, checkpoint).await?;
+        tx.commit().await?;
+        Ok(stored)
+    }
+
+    /// [`insert`](Self::insert) inside the caller's transaction (with
+    /// the activity event that announces it).
+    pub async fn insert_in(
+        tx: &mut WriteTx,
+        checkpoint: &AuditCheckpoint,
+    ) -> Result<AuditCheckpoint> {
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO audit_checkpoints (entries, root_hash, timestamp, key_id, algorithm, \
              signature) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
@@ -40,9 +51,8 @@ impl CheckpointRepo<'_> {
         .bind(&checkpoint.key_id)
         .bind(&checkpoint.algorithm)
         .bind(&checkpoint.signature)
-        .fetch_one(&mut *tx)
+        .fetch_one(&mut **tx)
         .await?;
-        tx.commit().await?;
         Ok(AuditCheckpoint {
             id: Some(id),
             ..checkpoint.clone()
