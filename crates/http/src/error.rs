@@ -64,7 +64,12 @@ pub enum ApiError {
         /// Seconds until a retry may succeed (at least 1).
         retry_after_secs: u64,
     },
-    /// 503: a dependency (database, image factory) is unavailable.
+    /// 408 with `Retry-After` and `Connection: close`: the request did not
+    /// complete within the configured request timeout.
+    #[error("{0}")]
+    RequestTimeout(String),
+    /// 503 with `Retry-After`: a dependency (database, image factory) is
+    /// unavailable, or the database pool had no free connection in time.
     #[error("{0}")]
     Unavailable(String),
     /// 500: a bug or an unexpected failure; the cause is logged, not sent.
@@ -88,6 +93,7 @@ impl ApiError {
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Unprocessable(_) | Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::TooManyRequests(_) | Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -114,8 +120,10 @@ impl IntoResponse for ApiError {
             Self::RateLimited {
                 retry_after_secs, ..
             } => Some((*retry_after_secs).max(1)),
+            Self::RequestTimeout(_) | Self::Unavailable(_) => Some(UNAVAILABLE_RETRY_AFTER_SECS),
             _ => None,
         };
+        let close = matches!(self, Self::RequestTimeout(_));
         let detail = match self {
             Self::Validation(issues) => ErrorDetail::Validation(issues),
             Self::Internal(cause) => {
@@ -140,10 +148,20 @@ impl IntoResponse for ApiError {
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
+        if close {
+            response
+                .headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
         response.extensions_mut().insert(report);
         response
     }
 }
+
+/// `Retry-After` of a 503 or 408: long enough for a pool to free a
+/// connection or a restarting database to come back, short enough that a
+/// well-behaved client does not give up.
+pub const UNAVAILABLE_RETRY_AFTER_SECS: u64 = 2;
 
 impl From<attest_store::StoreError> for ApiError {
     fn from(err: attest_store::StoreError) -> Self {

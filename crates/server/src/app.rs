@@ -1,11 +1,14 @@
 //! Assembles the router: every route module, the OpenAPI document, the docs
-//! UI, and the cross-cutting layers (body limit, panic guard, tracing).
+//! UI, and the cross-cutting layers (body limit, request deadline, panic
+//! guard, tracing).
 
 use std::any::Any;
+use std::time::Duration;
 
 use attest_ext::Mount;
 use attest_http::OperatorAuth;
-use axum::extract::DefaultBodyLimit;
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::middleware::{from_fn_with_state, Next};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Router};
 use tower_http::catch_panic::CatchPanicLayer;
@@ -69,9 +72,29 @@ pub fn build(state: AppState, mounts: Vec<Mount>) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .layer(Extension(operator_auth))
         .layer(DefaultBodyLimit::max(max_body))
+        .layer(from_fn_with_state(state.settings.request_timeout, deadline))
         .layer(CatchPanicLayer::custom(panic_response))
         .layer(TraceLayer::new_for_http().make_span_with(request_span))
         .with_state(state)
+}
+
+/// Answers `408` (with `Retry-After`, closing the connection) when a
+/// request has not produced its response head within `limit`: a client
+/// sending its body too slowly, or work waiting too long, must not hold a
+/// connection and a task without bound. A streamed body, once its head is
+/// out, is not limited.
+async fn deadline(State(limit): State<Duration>, req: Request, next: Next) -> Response {
+    match tokio::time::timeout(limit, next.run(req)).await {
+        Ok(response) => response,
+        Err(_) => {
+            tracing::warn!(limit_secs = limit.as_secs(), "request timed out");
+            ApiError::RequestTimeout(format!(
+                "the request did not complete within {} s",
+                limit.as_secs()
+            ))
+            .into_response()
+        }
+    }
 }
 
 /// The request span: method and path, with config tokens and host

@@ -172,6 +172,7 @@ async fn open_store(settings: &Settings, clock: &SharedClock) -> Result<Store, S
         &settings.database_url,
         StoreOptions {
             max_connections: settings.db_max_connections,
+            acquire_timeout: settings.db_acquire_timeout,
             ..StoreOptions::default()
         },
     )

@@ -26,6 +26,14 @@ attest_settings::declare! {
         "Connection pool size.")
         .flag("--db-max-connections").value_name("N")
         .derived("8 (SQLite), 16 (PostgreSQL)");
+    pub DB_ACQUIRE_TIMEOUT_SECONDS: u64 = Setting::new("db_acquire_timeout_seconds", "ITL_DB_ACQUIRE_TIMEOUT_SECONDS",
+        "How long a request waits for a free database connection when the pool is exhausted; then it answers `503` with `Retry-After` instead of queueing without bound. At least 1.")
+        .flag("--db-acquire-timeout-seconds").value_name("SECONDS")
+        .default("5");
+    pub REQUEST_TIMEOUT_SECONDS: u64 = Setting::new("request_timeout_seconds", "ITL_REQUEST_TIMEOUT_SECONDS",
+        "Longest time from a request's arrival to its response head (a client sending its body slowly, or work waiting too long); then it answers `408` with `Retry-After` and closes the connection. Streamed response bodies are not limited. At least 1.")
+        .flag("--request-timeout-seconds").value_name("SECONDS")
+        .default("60");
     pub MAX_BODY_BYTES: usize = Setting::new("max_body_bytes", "ITL_MAX_BODY_BYTES",
         "Largest request body; larger bodies get `413`. At least 1024.")
         .flag("--max-body-bytes").value_name("BYTES")

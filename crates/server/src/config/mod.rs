@@ -181,6 +181,10 @@ pub struct Settings {
     pub data_dir: PathBuf,
     /// Pool size.
     pub db_max_connections: u32,
+    /// How long a request waits for a pooled connection.
+    pub db_acquire_timeout: Duration,
+    /// Longest time to a response head.
+    pub request_timeout: Duration,
     /// Request body limit in bytes.
     pub max_body_bytes: usize,
     /// Shutdown grace period.
@@ -253,6 +257,13 @@ impl Settings {
             ));
         }
         let shutdown_timeout = Duration::from_secs(src.value(&g::SHUTDOWN_TIMEOUT_SECONDS)?);
+        let at_least_one_second =
+            |setting: &attest_settings::Setting<u64>| match src.value(setting)? {
+                0 => Err(ConfigError::invalid(setting.spec.key, "must be at least 1")),
+                secs => Ok(Duration::from_secs(secs)),
+            };
+        let db_acquire_timeout = at_least_one_second(&g::DB_ACQUIRE_TIMEOUT_SECONDS)?;
+        let request_timeout = at_least_one_second(&g::REQUEST_TIMEOUT_SECONDS)?;
         let admin_token = src.get(&g::ADMIN_TOKEN)?;
         if let Some(token) = &admin_token {
             use secrecy::ExposeSecret;
@@ -289,6 +300,8 @@ impl Settings {
             database_url,
             data_dir,
             db_max_connections,
+            db_acquire_timeout,
+            request_timeout,
             max_body_bytes,
             shutdown_timeout,
             log_format: src.value(&g::LOG_FORMAT)?,
