@@ -79,6 +79,9 @@ pub const ENQUEUE_BATCH: i64 = 512;
 /// queues each for every enabled webhook whose filter names it, in one
 /// transaction; answers how many events were taken.
 pub async fn enqueue_from_outbox(ctx: &ExtensionContext) -> Result<usize, StoreError> {
+    if !ctx.store.outbox_has_events().await? {
+        return Ok(0);
+    }
     let now = ctx.clock.now();
     let mut tx = ctx.store.begin_write().await?;
     let taken = OutboxRepo::take(&mut tx, ENQUEUE_BATCH).await?;

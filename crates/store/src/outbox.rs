@@ -88,6 +88,20 @@ impl OutboxRepo {
 }
 
 impl Store {
+    /// Whether any event waits, by a plain read: lets an idle consumer
+    /// skip opening a write transaction (on SQLite, the database's write
+    /// lock) every poll.
+    pub async fn outbox_has_events(&self) -> Result<bool> {
+        let row = sqlx::query("SELECT EXISTS (SELECT 1 FROM activity_outbox) AS found")
+            .fetch_one(self.pool())
+            .await?;
+        // SQLite answers an integer, PostgreSQL a boolean.
+        Ok(match self.backend() {
+            Backend::Sqlite => row.try_get::<i64, _>("found")? != 0,
+            Backend::Postgres => row.try_get::<bool, _>("found")?,
+        })
+    }
+
     /// Events recorded and not yet taken.
     pub async fn outbox_pending(&self) -> Result<i64> {
         let row = sqlx::query("SELECT COUNT(*) AS n FROM activity_outbox")
