@@ -110,7 +110,7 @@ pub async fn take(
     let mut tx = state.store.begin_write().await?;
     let stored = CheckpointRepo::insert_in(&mut tx, &checkpoint).await?;
     let event = announcement(state, &stored);
-    crate::events::record(&mut tx, &event).await?;
+    attest_ext::activity::record(&mut tx, &event).await?;
     tx.commit().await?;
     state.activity.emit(event);
     tracing::info!(

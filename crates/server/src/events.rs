@@ -8,7 +8,7 @@
 use attest_domain::audit::format_timestamp;
 use attest_ext::{ActivityEvent, EventBus};
 use attest_proto::events::{NodeEvent, NodeEventPayload};
-use attest_store::{MachineRecord, StoreError, WriteTx};
+use attest_store::MachineRecord;
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 use tokio::sync::broadcast;
@@ -79,7 +79,7 @@ impl EventSink {
 /// Operator-visible activity (`machine.approved`, …: what webhooks
 /// deliver) about `machine`: `data` holds the machine's EK fingerprint,
 /// hostname and role plus `extra`. Recorded in the change's transaction
-/// ([`record`]), emitted after its commit.
+/// (`attest_ext::activity::record`), emitted after its commit.
 pub fn machine_event(
     kind: &str,
     machine: &MachineRecord,
@@ -94,11 +94,6 @@ pub fn machine_event(
         event = event.with(key, *value);
     }
     event
-}
-
-/// Records `event` in `tx` (see `attest_ext::activity::record`).
-pub async fn record(tx: &mut WriteTx, event: &ActivityEvent) -> Result<(), StoreError> {
-    attest_ext::activity::record(tx, event).await
 }
 
 fn node_fields(m: &MachineRecord) -> Map<String, Value> {

@@ -101,12 +101,4 @@ impl Store {
             Backend::Postgres => row.try_get::<bool, _>("found")?,
         })
     }
-
-    /// Events recorded and not yet taken.
-    pub async fn outbox_pending(&self) -> Result<i64> {
-        let row = sqlx::query("SELECT COUNT(*) AS n FROM activity_outbox")
-            .fetch_one(self.pool())
-            .await?;
-        Ok(row.try_get("n")?)
-    }
 }

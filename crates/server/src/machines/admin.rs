@@ -21,8 +21,9 @@ use chrono::{DateTime, Utc};
 
 use super::detail::{approval_record, machine_detail};
 use super::{rotate_token, text, MachineError};
-use crate::events::{machine_event, record};
+use crate::events::machine_event;
 use crate::state::AppState;
+use attest_ext::activity::record;
 use attest_ext::activity::{kinds, ActivityEvent};
 
 /// A page of machines and the total matching the filter.

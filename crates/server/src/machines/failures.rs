@@ -11,8 +11,9 @@ use attest_ext::activity::kinds;
 use attest_store::{AuditRepo, MachineRepo, NewAuditEntry};
 
 use super::MachineError;
-use crate::events::{machine_event, record};
+use crate::events::machine_event;
 use crate::state::AppState;
+use attest_ext::activity::record;
 
 /// Counts a refused attestation of `machine_id` and locks the machine when
 /// the count reaches the threshold. The refusal is what the client hears,

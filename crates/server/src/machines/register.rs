@@ -14,8 +14,9 @@ use attest_store::{MachineRecord, MachineRepo, NewAuditEntry};
 
 use super::ek::{self, VerifiedEk};
 use super::{new_record, retry_on_conflict, rotate_token, Hardware, MachineError};
-use crate::events::{machine_event, record};
+use crate::events::machine_event;
 use crate::state::AppState;
+use attest_ext::activity::record;
 use attest_ext::activity::{kinds, ActivityEvent};
 
 /// What register decided, for the response and the events.
