@@ -55,6 +55,16 @@ impl SimMachine {
         self
     }
 
+    /// The approval it asks its operators for (role, hostname).
+    pub fn approve_body(&self) -> ApproveBody {
+        ApproveBody::from(self.id.approve_request())
+    }
+
+    /// The id the server gave it at self-register (empty before).
+    pub fn machine_id(&self) -> &str {
+        &self.machine_id
+    }
+
     /// True for a controlplane machine (two operators approve it).
     pub fn dual_control(&self) -> bool {
         self.id.dual_control()
@@ -62,12 +72,18 @@ impl SimMachine {
 
     /// Runs the whole flow, recording each step; stops at the first error.
     pub async fn run(&mut self, api: &Api, out: &mut Vec<StepResult>) {
+        self.run_until(api, Step::RequestCert, out).await;
+    }
+
+    /// Runs the flow up to and including `last`, recording each step;
+    /// stops at the first error.
+    pub async fn run_until(&mut self, api: &Api, last: Step, out: &mut Vec<StepResult>) {
         macro_rules! step {
             ($step:expr, $call:expr) => {{
                 let r = $call.await;
                 let ok = r.is_ok();
                 out.push(($step, r));
-                if !ok {
+                if !ok || $step == last {
                     return;
                 }
             }};
@@ -255,6 +271,19 @@ impl SimMachine {
         &self,
         api: &Api,
     ) -> Result<(Response<AttestResponse>, std::time::Duration), SimError> {
+        let (body, challenge) = self.attest_request(api).await?;
+        let res = api.r#as(As::Machine)?.attest(&body).await?;
+        expect(&res, 200)?;
+        Ok((res, challenge))
+    }
+
+    /// A fresh challenge from `api` and the attest request with a quote
+    /// over its nonce, not sent: for sending elsewhere (another replica)
+    /// or twice (a replay). Also the challenge's duration.
+    pub async fn attest_request(
+        &self,
+        api: &Api,
+    ) -> Result<(AttestRequest, std::time::Duration), SimError> {
         let (q, challenge) = self.quoted(api).await?;
         let body = AttestRequest {
             nonce_id: Some(q.nonce_id),
@@ -263,9 +292,7 @@ impl SimMachine {
             pcr_values: Some(q.pcr_values),
             ..self.id.attest_request()
         };
-        let res = api.r#as(As::Machine)?.attest(&body).await?;
-        expect(&res, 200)?;
-        Ok((res, challenge))
+        Ok((body, challenge))
     }
 
     async fn config(&self, api: &Api, config_url: &str) -> Result<std::time::Duration, SimError> {

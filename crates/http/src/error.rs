@@ -165,16 +165,19 @@ pub const UNAVAILABLE_RETRY_AFTER_SECS: u64 = 2;
 
 impl From<attest_store::StoreError> for ApiError {
     fn from(err: attest_store::StoreError) -> Self {
-        use attest_store::sqlx::Error as Sqlx;
-        match &err {
-            attest_store::StoreError::Connect { .. }
-            | attest_store::StoreError::Query(
-                Sqlx::PoolTimedOut | Sqlx::PoolClosed | Sqlx::Io(_) | Sqlx::WorkerCrashed,
-            ) => {
+        match err.outage() {
+            Some(attest_store::Outage::Unreachable) => {
                 tracing::warn!(error = %err, "database unavailable");
                 Self::Unavailable("database unavailable".to_string())
             }
-            _ => Self::Internal(err.to_string()),
+            Some(attest_store::Outage::StorageFull) => {
+                tracing::error!(
+                    error = %err,
+                    "database storage full or failing: writes are refused until space returns"
+                );
+                Self::Unavailable("database storage full".to_string())
+            }
+            None => Self::Internal(err.to_string()),
         }
     }
 }

@@ -49,7 +49,7 @@ pub use audit::pg_copy::{CopyError, CopyRows};
 pub use audit::{AuditRepo, NewAuditEntry};
 pub use backend::{redacted_url, Backend};
 pub use enrollment_certs::{EnrollmentCertRepo, HolderProof, IssuedCertRecord, RevokedCert};
-pub use error::{Result, StoreError};
+pub use error::{Outage, Result, StoreError};
 pub use files::{DIR_MODE as SQLITE_DIR_MODE, FILE_MODE as SQLITE_FILE_MODE};
 pub use host_enrollments::{
     HostEnrollmentRecord, HostEnrollmentRepo, HOST_APPROVED, HOST_DENIED, HOST_ENROLLED,
@@ -139,7 +139,16 @@ impl Store {
         };
         let mut pool_options = AnyPoolOptions::new()
             .max_connections(options.max_connections.max(1))
-            .acquire_timeout(options.acquire_timeout);
+            .acquire_timeout(options.acquire_timeout)
+            // A connection whose transaction could be neither committed
+            // nor rolled back (SQLite rolls back by itself on a full disk,
+            // so the driver's ROLLBACK fails and it still counts a
+            // transaction open) would refuse every later BEGIN: close it
+            // instead of handing it out. The pool's ping before this
+            // check has run any rollback the transaction's drop queued.
+            .before_acquire(|conn, _meta| {
+                Box::pin(async move { Ok(!sqlx::Connection::is_in_transaction(conn)) })
+            });
         let mut write_lock = None;
         if backend == Backend::Sqlite {
             write_lock = Some(Arc::new(tokio::sync::Mutex::new(())));

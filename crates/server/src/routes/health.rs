@@ -25,14 +25,20 @@ pub async fn healthz() -> Json<HealthResponse> {
     })
 }
 
-/// Readiness: 200 only while the database answers.
+/// How long readiness waits for the database. Shorter than the pool's
+/// acquire timeout: while the database is down the pool keeps retrying
+/// the connection until that timeout, and a probe must not hang that long.
+const READINESS_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Readiness: 200 only while the database answers (within 2 s).
 #[utoipa::path(get, path = "/readyz", tag = "health",
     responses(
         (status = 200, description = "Database answers", body = ReadinessResponse),
         (status = 503, description = "Database unavailable", body = ReadinessResponse)))]
 pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<ReadinessResponse>) {
     let database = state.store.backend().to_string();
-    match state.store.ping().await {
+    let ping = tokio::time::timeout(READINESS_TIMEOUT, state.store.ping()).await;
+    match ping.unwrap_or_else(|_| Err(attest_store::StoreError::Task("no answer in time".into()))) {
         Ok(()) => (
             StatusCode::OK,
             Json(ReadinessResponse {
