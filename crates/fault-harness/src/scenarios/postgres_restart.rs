@@ -36,7 +36,11 @@ pub async fn run(
     cluster.create_database("attest")?;
     let deployment = Deployment::new(setup).await?;
     let url = cluster.url("attest");
-    let spec = deployment.spec("server", free_port()?, &deployment.data_dir(), Some(&url));
+    let mut spec = deployment.spec("server", free_port()?, &deployment.data_dir(), Some(&url));
+    // Requests that start while the database is down wait this long for a
+    // connection, then answer 503: shorter than the outage, so they do.
+    spec.env
+        .push(("ITL_DB_ACQUIRE_TIMEOUT_SECONDS".into(), "1".into()));
     let server = ServerProcess::start(spec).await?;
     let api = deployment.api(&server)?;
     deployment.subscribe(&api).await?;
