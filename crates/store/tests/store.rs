@@ -358,3 +358,66 @@ async fn write_helper_commits_on_ok_and_rolls_back_on_err() {
     })
     .await;
 }
+
+/// A write the storage refuses (SQLITE_FULL, here from `max_page_count`
+/// rather than a full disk) is an outage, not a bug, and it does not
+/// poison the connection: SQLite rolls the transaction back by itself,
+/// the driver's own ROLLBACK then fails and it still counts a transaction
+/// open, so without the pool's check every later BEGIN on that connection
+/// failed. The fault harness exercises the same with a real full disk.
+#[tokio::test]
+async fn a_full_database_refuses_writes_as_an_outage_and_recovers() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/full.db?mode=rwc", dir.path().display());
+    let options = StoreOptions {
+        max_connections: 1,
+        ..StoreOptions::default()
+    };
+    let store = Store::connect_with(&url, options).await.unwrap();
+    sqlx::query("CREATE TABLE blobs (b BLOB NOT NULL)")
+        .execute(store.pool())
+        .await
+        .unwrap();
+    let pages: i64 = sqlx::query("PRAGMA page_count")
+        .fetch_one(store.pool())
+        .await
+        .unwrap()
+        .get(0);
+    // The pool's one connection: a few pages more than the file has.
+    sqlx::query(&format!("PRAGMA max_page_count = {}", pages + 4))
+        .execute(store.pool())
+        .await
+        .unwrap();
+    let big = vec![7u8; 64 * 1024];
+    let mut tx = store.begin_write().await.unwrap();
+    let err = sqlx::query("INSERT INTO blobs (b) VALUES ($1)")
+        .bind(big.clone())
+        .execute(&mut *tx)
+        .await
+        .map_err(StoreError::from)
+        .unwrap_err();
+    assert_eq!(
+        err.outage(),
+        Some(attest_store::Outage::StorageFull),
+        "{err}"
+    );
+    drop(tx);
+    // Space returns: the next transaction works on a sound connection.
+    sqlx::query("PRAGMA max_page_count = 1000000")
+        .execute(store.pool())
+        .await
+        .unwrap();
+    let mut tx = store.begin_write().await.unwrap();
+    sqlx::query("INSERT INTO blobs (b) VALUES ($1)")
+        .bind(big)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    let n: i64 = sqlx::query("SELECT COUNT(*) FROM blobs")
+        .fetch_one(store.pool())
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(n, 1);
+}
