@@ -5,7 +5,8 @@
 # Usage: scripts/bench/flow.sh LABEL [DATABASE_URL]
 #   MACHINES (default 1000) and CONCURRENCY (default 64) set the run;
 #   ATTEST_ROUNDS (default 5) re-attests per machine afterwards (quotes/s);
-#   SERVER_CPUS / SIM_CPUS (e.g. 0 and 1) pin server and simulator apart.
+#   SERVER_CPUS / SIM_CPUS (e.g. 0 and 1) pin server and simulator apart;
+#   PROFILE=FILE records the server with `perf record -g` during the run.
 # Needs release builds: cargo build --release -p attestation -p attest-fleet-sim
 # Exits non-zero when the simulator reports any failed flow or re-attest.
 set -u
@@ -28,13 +29,18 @@ start_server "$work/server-$label.log" "$receiver" || exit 1
 curl -s -o /dev/null -H "Authorization: Bearer $T" -H 'content-type: application/json' \
   -d '{"url":"http://127.0.0.1:9300/hook","events":["machine.registered","machine.approved"],"secret":"bench-secret"}' \
   localhost:9000/api/v1/webhooks
+if [ -n "${PROFILE:-}" ]; then
+  perf record -q -F 499 -g -p "$server" -o "$PROFILE" 2>/dev/null &
+  profiler=$!
+fi
 t0=$(date +%s.%N)
 machines=${MACHINES:-1000}
 ITL_ADMIN_TOKEN=$T ${SIM_CPUS:+taskset -c "$SIM_CPUS"} target/release/attestation-fleet-sim \
   --url http://127.0.0.1:9000 -n "$machines" -c "${CONCURRENCY:-64}" \
-  --attest-rounds "${ATTEST_ROUNDS:-5}" \
+  --attest-rounds "${ATTEST_ROUNDS:-5}" --server-pid "$server" \
   --json "$work/report-$label.json" | tee "$work/sim-$label.txt"
 status=${PIPESTATUS[0]}
+if [ -n "${profiler:-}" ]; then kill -INT "$profiler"; wait "$profiler"; fi
 t1=$(date +%s.%N)
 n=0
 # A failed run cannot deliver every event: do not wait for them.

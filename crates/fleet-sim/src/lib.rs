@@ -13,6 +13,7 @@ pub mod idp;
 pub mod machine;
 pub mod report;
 pub mod scale;
+pub mod server_cpu;
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -24,6 +25,7 @@ pub use floor::measure as crypto_floor;
 pub use idp::SimIdp;
 pub use report::{AttestPhase, Latency, Report, Step};
 pub use scale::{run_scale, ScaleOptions, ScaleReport};
+pub use server_cpu::ServerCpu;
 
 use machine::SimMachine;
 
@@ -71,6 +73,9 @@ pub struct Options {
     /// After the flows, every machine that completed one attests this many
     /// more times (challenge + quote), timed as its own phase; 0 skips it.
     pub attest_rounds: usize,
+    /// The server's process id (same host): its CPU time per flow and per
+    /// quote is reported.
+    pub server_pid: Option<u32>,
 }
 
 /// Runs the fleet; `progress` is called after each machine finishes.
@@ -94,6 +99,8 @@ pub async fn run(
     let fleet = (0..opts.machines)
         .map(|i| SimMachine::new(i, i % every == 0).map(|m| m.with_operators(&alice, &bob)))
         .collect::<Result<Vec<_>, _>>()?;
+    let cpu = || opts.server_pid.and_then(server_cpu::cpu_ms);
+    let cpu_start = cpu();
     let started = Instant::now();
     let results: Vec<(SimMachine, Vec<machine::StepResult>)> = stream::iter(fleet)
         .map(|mut m| {
@@ -109,6 +116,7 @@ pub async fn run(
         .collect()
         .await;
     let wall = started.elapsed();
+    let cpu_flows = cpu();
     let attest_phase = if opts.attest_rounds > 0 {
         let attested: Vec<&SimMachine> = results
             .iter()
@@ -119,6 +127,7 @@ pub async fn run(
     } else {
         None
     };
+    let cpu_attests = cpu();
 
     let mut samples: BTreeMap<Step, Vec<Duration>> = BTreeMap::new();
     let mut step_errors: BTreeMap<Step, u64> = BTreeMap::new();
@@ -169,6 +178,21 @@ pub async fn run(
     };
     let secs = wall.as_secs_f64().max(f64::EPSILON);
     let machines_per_second = completed as f64 / secs;
+    let server_cpu = match (cpu_start, cpu_flows) {
+        (Some(start), Some(flows)) => Some(ServerCpu {
+            ms_per_flow: (flows - start) / (completed.max(1) as f64),
+            cores_during_flows: (flows - start) / 1000.0 / secs,
+            ms_per_quote: attest_phase
+                .as_ref()
+                .zip(cpu_attests)
+                .map(|(p, end)| (end - flows) / (p.latency.count.max(1) as f64)),
+            cores_during_attests: attest_phase
+                .as_ref()
+                .zip(cpu_attests)
+                .map(|(p, end)| (end - flows) / 1000.0 / p.wall_seconds.max(f64::EPSILON)),
+        }),
+        _ => None,
+    };
     Ok(Report {
         machines: opts.machines as u64,
         concurrency: opts.concurrency,
@@ -187,6 +211,7 @@ pub async fn run(
             .map(|f| machines_per_second / f.flows_per_second_one_core),
         crypto_floor: floor,
         attest_phase,
+        server_cpu,
     })
 }
 

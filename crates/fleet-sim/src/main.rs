@@ -67,7 +67,8 @@ struct Args {
     /// ITL_REQUIRE_NONCE / ITL_REQUIRE_QUOTE for it.
     #[arg(long)]
     scale: bool,
-    /// The server's process id (same host), for its peak RSS in scale mode.
+    /// The server's process id (same host): its CPU time per flow and per
+    /// quote, and in scale mode its peak RSS.
     #[arg(long)]
     server_pid: Option<u32>,
     /// Where the simulated operators' OIDC provider listens; the server's
@@ -113,6 +114,7 @@ async fn main() -> ExitCode {
         dual_control_every: args.dual_control_every,
         floor_rounds: args.floor_rounds,
         attest_rounds: args.attest_rounds,
+        server_pid: args.server_pid,
     };
     let idp = match SimIdp::start(args.idp_listen).await {
         Ok(idp) => idp,

@@ -144,6 +144,8 @@ pub struct Report {
     pub floor_ratio: Option<f64>,
     /// The re-attest phase (`--attest-rounds`), when run.
     pub attest_phase: Option<AttestPhase>,
+    /// The server's CPU time per flow and per quote (`--server-pid`).
+    pub server_cpu: Option<crate::ServerCpu>,
 }
 
 /// Attested machines attesting again: one challenge and one verified quote
@@ -237,6 +239,19 @@ impl Report {
             );
             for (kind, n) in &p.errors {
                 let _ = writeln!(out, "  {n:>6}  {kind}");
+            }
+        }
+        if let Some(c) = &self.server_cpu {
+            let _ = writeln!(
+                out,
+                "\nserver CPU: {:.2} ms per flow ({:.2} cores busy)",
+                c.ms_per_flow, c.cores_during_flows
+            );
+            if let (Some(q), Some(cores)) = (c.ms_per_quote, c.cores_during_attests) {
+                let _ = writeln!(
+                    out,
+                    "server CPU: {q:.3} ms per verified quote ({cores:.2} cores busy)"
+                );
             }
         }
         out

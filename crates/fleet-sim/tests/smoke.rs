@@ -65,6 +65,9 @@ async fn two_hundred_machines_complete_every_step() {
             dual_control_every: 10,
             floor_rounds: 2,
             attest_rounds: 2,
+            // The server runs in this process: its CPU figure includes the
+            // simulator's, but it must be measured.
+            server_pid: Some(std::process::id()),
         };
         let report =
             tokio::time::timeout(Duration::from_secs(600), run(&mut api, &idp, &opts, |_| {}))
@@ -87,6 +90,11 @@ async fn two_hundred_machines_complete_every_step() {
         assert_eq!(phase.latency.count, 400, "{backend}");
         assert!(phase.quotes_per_second > 0.0);
         assert_eq!(report.failures(), 0);
+        let cpu = report.server_cpu.as_ref().unwrap();
+        assert!(
+            cpu.ms_per_flow > 0.0 && cpu.ms_per_quote.unwrap() > 0.0,
+            "{cpu:?}"
+        );
         server.shutdown().await.unwrap();
         db.close().await;
     }
