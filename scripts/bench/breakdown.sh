@@ -27,9 +27,15 @@ label=breakdown-$backend
 PROFILE="$work/perf-$backend.data" scripts/bench/flow.sh "$label" $url >/dev/null
 echo "== $backend: $MACHINES machines, $ATTEST_ROUNDS re-attests each, concurrency $CONCURRENCY, server on CPU $SERVER_CPUS, simulator on CPU $SIM_CPUS"
 grep -E "machines/s|whole flow|server CPU|verified quotes/s|service throughput" "$work/sim-$label.txt"
-echo "-- the server's profile, self time by shared object:"
-perf report -i "$work/perf-$backend.data" --no-children --sort dso --stdio 2>/dev/null |
-  grep -E '^ +[0-9]' | head -8
-echo "-- by symbol:"
-perf report -i "$work/perf-$backend.data" --no-children --sort symbol --stdio 2>/dev/null |
-  grep -E '^ +[0-9]' | head -25
+profile() { perf report -i "$work/perf-$backend.data" --no-children -g none --stdio --percent-limit 0 "$@" 2>/dev/null | grep -E '^ +[0-9.]+%'; }
+echo "-- the server's profile (self time), by kind:"
+profile --sort symbol | awk '
+  { pct = $1; sub(/%/, "", pct); sym = $0 }
+  sym ~ /\[k\]/ { k["kernel (scheduling, syscalls, I/O)"] += pct; next }
+  sym ~ /aws_lc|p256|p384|sha2|bignum|ecdsa|rsa/ { k["cryptography"] += pct; next }
+  sym ~ /sqlite3|pcache|btree|vdbe/ { k["SQLite"] += pct; next }
+  sym ~ /malloc|free|_int_|unlink_chunk|memmove|memcpy/ { k["allocator and copies"] += pct; next }
+  { k["other (server, tokio, hyper, serde, …)"] += pct }
+  END { for (n in k) printf "  %6.2f%%  %s\n", k[n], n }' | sort -rn
+echo "-- by symbol (top 20):"
+profile --sort symbol | head -20 | sed -E 's/[[:space:]]+$//' | cut -c1-100
