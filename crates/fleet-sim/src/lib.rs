@@ -178,21 +178,13 @@ pub async fn run(
     };
     let secs = wall.as_secs_f64().max(f64::EPSILON);
     let machines_per_second = completed as f64 / secs;
-    let server_cpu = match (cpu_start, cpu_flows) {
-        (Some(start), Some(flows)) => Some(ServerCpu {
-            ms_per_flow: (flows - start) / (completed.max(1) as f64),
-            cores_during_flows: (flows - start) / 1000.0 / secs,
-            ms_per_quote: attest_phase
-                .as_ref()
-                .zip(cpu_attests)
-                .map(|(p, end)| (end - flows) / (p.latency.count.max(1) as f64)),
-            cores_during_attests: attest_phase
-                .as_ref()
-                .zip(cpu_attests)
-                .map(|(p, end)| (end - flows) / 1000.0 / p.wall_seconds.max(f64::EPSILON)),
-        }),
-        _ => None,
-    };
+    let server_cpu = ServerCpu::of_phases(
+        [cpu_start, cpu_flows, cpu_attests],
+        (completed, wall),
+        attest_phase
+            .as_ref()
+            .map(|p| (p.latency.count, Duration::from_secs_f64(p.wall_seconds))),
+    );
     Ok(Report {
         machines: opts.machines as u64,
         concurrency: opts.concurrency,

@@ -3,6 +3,8 @@
 //! per verified quote, apart from the simulator's own work on the same
 //! machine.
 
+use std::time::Duration;
+
 use serde::Serialize;
 
 /// CPU milliseconds the process has used so far, or `None` when it cannot
@@ -48,6 +50,31 @@ pub struct ServerCpu {
     pub cores_during_attests: Option<f64>,
 }
 
+impl ServerCpu {
+    /// From the CPU readings (ms) at the start, after the flows and after
+    /// the re-attest phase, the flows completed in their wall time, and
+    /// the quotes verified in the re-attest phase's wall time (if it ran).
+    /// `None` when the flows' readings are missing.
+    pub fn of_phases(
+        [start, after_flows, after_attests]: [Option<f64>; 3],
+        (flows, flows_wall): (u64, Duration),
+        attests: Option<(u64, Duration)>,
+    ) -> Option<Self> {
+        let (start, after_flows) = (start?, after_flows?);
+        let per = |ms: f64, n: u64| ms / (n.max(1) as f64);
+        let cores = |ms: f64, wall: Duration| ms / 1000.0 / wall.as_secs_f64().max(f64::EPSILON);
+        let attest = attests
+            .zip(after_attests)
+            .map(|((n, wall), end)| (per(end - after_flows, n), cores(end - after_flows, wall)));
+        Some(Self {
+            ms_per_flow: per(after_flows - start, flows),
+            cores_during_flows: cores(after_flows - start, flows_wall),
+            ms_per_quote: attest.map(|(ms, _)| ms),
+            cores_during_attests: attest.map(|(_, c)| c),
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -59,6 +86,23 @@ mod tests {
                     1500 250 0 0 20 0 9 0 1000 0 0";
         assert_eq!(ticks_of(line), Some(1750));
         assert_eq!(ticks_of("garbage"), None);
+    }
+
+    #[test]
+    fn per_flow_and_per_quote_figures() {
+        let secs = Duration::from_secs;
+        let cpu = ServerCpu::of_phases(
+            [Some(1000.0), Some(3000.0), Some(4000.0)],
+            (200, secs(4)),
+            Some((500, secs(2))),
+        )
+        .unwrap();
+        assert_eq!(cpu.ms_per_flow, 10.0);
+        assert_eq!(cpu.cores_during_flows, 0.5);
+        assert_eq!(cpu.ms_per_quote, Some(2.0));
+        assert_eq!(cpu.cores_during_attests, Some(0.5));
+        let unread = ServerCpu::of_phases([None, Some(1.0), None], (1, secs(1)), None);
+        assert_eq!(unread, None);
     }
 
     #[test]
