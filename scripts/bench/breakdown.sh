@@ -2,8 +2,12 @@
 # Where the server's time goes (issue 23): the whole flow with the server
 # and the simulator pinned to separate cores (SERVER_CPUS=0, SIM_CPUS=1
 # unless set), the server's own CPU time per complete flow and per
-# verified quote (fleet-sim --server-pid), and a perf profile of the
-# server over the run (flows, then ATTEST_ROUNDS re-attests per machine).
+# verified quote (fleet-sim --server-pid), a perf profile of the server
+# over the run (flows, then ATTEST_ROUNDS re-attests per machine), and
+# SQL statements and committed write transactions per flow and per
+# re-attest: two more runs, without and with the re-attests, with sqlx's
+# statement log on (statements of the background tasks, which poll on a
+# timer, are left out by their tables) and the commit counter of /metrics.
 # Usage: scripts/bench/breakdown.sh [DATABASE_URL]   (SQLite without one;
 #   a PostgreSQL URL names a database that is dropped and created first)
 #   MACHINES (default 500), ATTEST_ROUNDS (default 10), CONCURRENCY (64).
@@ -17,16 +21,34 @@ url=${1:-}
 export MACHINES=${MACHINES:-500} CONCURRENCY=${CONCURRENCY:-64} ATTEST_ROUNDS=${ATTEST_ROUNDS:-10}
 export SERVER_CPUS=${SERVER_CPUS-0} SIM_CPUS=${SIM_CPUS-1}
 backend=sqlite
-if [ -n "$url" ]; then
-  backend=pg
-  admin="${url%/*}/postgres" db="${url##*/}"
+[ -n "$url" ] && backend=pg
+fresh_db() {
+  [ -z "$url" ] && return 0
+  local admin="${url%/*}/postgres" db="${url##*/}"
   psql -q -v ON_ERROR_STOP=1 "$admin" -c "DROP DATABASE IF EXISTS $db" >/dev/null
   psql -q -v ON_ERROR_STOP=1 "$admin" -c "CREATE DATABASE $db" >/dev/null
-fi
+}
 label=breakdown-$backend
+fresh_db
 PROFILE="$work/perf-$backend.data" scripts/bench/flow.sh "$label" $url >/dev/null
+# Request statements and commits of a run labelled $1.
+statements() {
+  grep 'sqlx::query' "$work/server-$1.log" |
+    grep -cvE 'rate_limit_counts|activity_outbox|extension_webhook_queue' || true
+}
+commits() { sed -n 's/^attestation_db_write_transactions_total{outcome="committed"} //p' "$work/metrics-$1.txt"; }
+for rounds in 0 "$ATTEST_ROUNDS"; do
+  fresh_db
+  ATTEST_ROUNDS=$rounds ITL_LOG=info,sqlx::query=debug \
+    scripts/bench/flow.sh "$backend-count-$rounds" $url >/dev/null
+done
+s0=$(statements "$backend-count-0") s1=$(statements "$backend-count-$ATTEST_ROUNDS")
+c0=$(commits "$backend-count-0") c1=$(commits "$backend-count-$ATTEST_ROUNDS")
+quotes=$((MACHINES * ATTEST_ROUNDS))
 echo "== $backend: $MACHINES machines, $ATTEST_ROUNDS re-attests each, concurrency $CONCURRENCY, server on CPU $SERVER_CPUS, simulator on CPU $SIM_CPUS"
 grep -E "machines/s|whole flow|server CPU|verified quotes/s|service throughput" "$work/sim-$label.txt"
+echo "per complete flow: $(echo "scale=1; $s0 / $MACHINES" | bc) statements, $(echo "scale=2; $c0 / $MACHINES" | bc) committed write transactions"
+echo "per re-attest (challenge + attest): $(echo "scale=2; ($s1 - $s0) / $quotes" | bc) statements, $(echo "scale=2; ($c1 - $c0) / $quotes" | bc) committed write transactions"
 profile() { perf report -i "$work/perf-$backend.data" --no-children -g none --stdio --percent-limit 0 "$@" 2>/dev/null | grep -E '^ +[0-9.]+%'; }
 echo "-- the server's profile (self time), by kind:"
 profile --sort symbol | awk '

@@ -41,6 +41,7 @@ ITL_ADMIN_TOKEN=$T ${SIM_CPUS:+taskset -c "$SIM_CPUS"} target/release/attestatio
   --json "$work/report-$label.json" | tee "$work/sim-$label.txt"
 status=${PIPESTATUS[0]}
 if [ -n "${profiler:-}" ]; then kill -INT "$profiler"; wait "$profiler"; fi
+curl -s localhost:9000/metrics >"$work/metrics-$label.txt"
 t1=$(date +%s.%N)
 n=0
 # A failed run cannot deliver every event: do not wait for them.

@@ -43,6 +43,19 @@ pub fn render(telemetry: &Telemetry, snapshot: &Snapshot) -> String {
         &families::ACTIVE_SESSIONS,
         &[(Vec::new(), snapshot.active_sessions)],
     );
+    let writes = snapshot.write_transactions;
+    let count = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+    write_family(
+        &mut out,
+        &families::DB_WRITE_TRANSACTIONS,
+        &[
+            (vec!["committed".into()], count(writes.committed)),
+            (
+                vec!["not_committed".into()],
+                count(writes.begun.saturating_sub(writes.committed)),
+            ),
+        ],
+    );
     out
 }
 
@@ -99,6 +112,10 @@ mod tests {
             machines_by_status: vec![("attested".into(), 3), ("revoked".into(), 0)],
             audit_entries: vec![("say \"hi\"\\\n".into(), 2)],
             active_sessions: 4,
+            write_transactions: attest_ext::store::WriteStats {
+                begun: 10,
+                committed: 7,
+            },
         };
         let text = render(&t, &snapshot);
         assert!(text.contains(
@@ -107,6 +124,10 @@ mod tests {
         assert!(text.contains("# TYPE attestation_machines_by_status gauge\n"));
         assert!(text.contains("attestation_machines_by_status{status=\"revoked\"} 0\n"));
         assert!(text.contains("attestation_active_sessions 4\n"));
+        assert!(text.contains("attestation_db_write_transactions_total{outcome=\"committed\"} 7\n"));
+        assert!(
+            text.contains("attestation_db_write_transactions_total{outcome=\"not_committed\"} 3\n")
+        );
         assert!(text.contains("action=\"say \\\"hi\\\"\\\\\\n\"} 2"));
         assert!(text.contains("# TYPE attestation_secret_operations_total counter\n"));
     }

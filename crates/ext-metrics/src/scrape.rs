@@ -12,6 +12,8 @@ pub struct Snapshot {
     pub audit_entries: Vec<(String, i64)>,
     /// Unconsumed, unexpired attestation nonces.
     pub active_sessions: i64,
+    /// This replica's write transactions so far.
+    pub write_transactions: attest_ext::store::WriteStats,
 }
 
 /// Reads the snapshot through the store's repositories: three aggregate
@@ -41,5 +43,6 @@ pub async fn scrape(store: &Store, now_ms: i64) -> Result<Snapshot, StoreError> 
         machines_by_status,
         audit_entries: store.audit().count_by_action().await?,
         active_sessions: store.nonces().count_outstanding(now_ms).await?,
+        write_transactions: store.write_stats(),
     })
 }

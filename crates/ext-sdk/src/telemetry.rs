@@ -78,6 +78,13 @@ pub mod families {
         kind: Kind::Gauge,
         labels: &["status"],
     };
+    /// Write transactions of this replica by outcome (from the store).
+    pub const DB_WRITE_TRANSACTIONS: Family = Family {
+        name: "attestation_db_write_transactions_total",
+        help: "Database write transactions of this replica",
+        kind: Kind::Counter,
+        labels: &["outcome"],
+    };
     /// Outstanding attestation nonces (from the database).
     pub const ACTIVE_SESSIONS: Family = Family {
         name: "attestation_active_sessions",

@@ -128,6 +128,7 @@ async fn metrics_follow_the_machine_flow() {
             "attestation_audit_log_entries_total",
             "attestation_machines_by_status",
             "attestation_active_sessions",
+            "attestation_db_write_transactions_total",
         ] {
             assert!(
                 text.contains(&format!("# TYPE {family} ")),
@@ -179,6 +180,9 @@ async fn metrics_follow_the_machine_flow() {
             "{ctx}\n{text}"
         );
         assert_eq!(after["attestation_active_sessions"], 1.0, "{ctx}");
+        // The flow wrote: self-register, approve, the challenges, attest.
+        let committed = "attestation_db_write_transactions_total{outcome=\"committed\"}";
+        assert!(after[committed] >= before[committed] + 4.0, "{ctx}\n{text}");
 
         // Revoking moves the gauge and adds an audit entry.
         expect(

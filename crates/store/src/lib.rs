@@ -62,7 +62,7 @@ pub use migrate::{
 pub use nonces::{NewNonce, NonceRepo, Redeemed, NONCE_RETENTION_MS};
 pub use outbox::{OutboxEvent, OutboxRepo};
 pub use rate_limits::{RateLimitRepo, SourceCount};
-pub use tx::WriteTx;
+pub use tx::{WriteStats, WriteTx};
 
 /// Re-exported so callers can name row and connection types without their
 /// own sqlx dependency drifting from ours.
@@ -100,6 +100,8 @@ pub struct Store {
     /// order so they queue on a fair async mutex rather than spin in
     /// SQLite's busy handler. `BEGIN IMMEDIATE` still guards other processes.
     write_lock: Option<Arc<tokio::sync::Mutex<()>>>,
+    /// Write transactions begun and committed by this process.
+    write_counts: Arc<tx::WriteCounts>,
     clock: SharedClock,
     /// The full URL (with any password): only for opening the native
     /// connection audit verification reads through; never logged.
@@ -191,6 +193,7 @@ impl Store {
             pool,
             backend,
             write_lock,
+            write_counts: Arc::default(),
             clock: Arc::new(SystemClock),
             url: url.into(),
             busy_timeout: options.busy_timeout,

@@ -9,6 +9,8 @@
 //! tip). Why, in detail: `docs/storage.md`.
 
 use std::ops::{Deref, DerefMut};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use futures::future::BoxFuture;
 use sqlx::{Any, AnyConnection, Transaction};
@@ -17,6 +19,24 @@ use tokio::sync::OwnedMutexGuard;
 use crate::error::{Result, StoreError};
 use crate::{Backend, Store};
 
+/// Write transactions of this process since it started: what a commit
+/// costs is what bounds write throughput, so operators and benchmarks
+/// count them (`attestation_db_write_transactions_total` on `/metrics`).
+#[derive(Debug, Default)]
+pub struct WriteCounts {
+    begun: AtomicU64,
+    committed: AtomicU64,
+}
+
+/// A reading of [`WriteCounts`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WriteStats {
+    /// Write transactions opened.
+    pub begun: u64,
+    /// Of those, committed (the rest rolled back, failed or are open).
+    pub committed: u64,
+}
+
 /// An open write transaction. Dropping it without [`commit`](Self::commit)
 /// rolls back. Derefs to the connection, so `query(…).execute(&mut *tx)`.
 pub struct WriteTx {
@@ -24,6 +44,7 @@ pub struct WriteTx {
     // before the in-process write lock is released.
     tx: Transaction<'static, Any>,
     backend: Backend,
+    counts: Arc<WriteCounts>,
     _guard: Option<OwnedMutexGuard<()>>,
 }
 
@@ -36,6 +57,7 @@ impl WriteTx {
     /// Makes the transaction's writes durable and visible.
     pub async fn commit(self) -> Result<()> {
         self.tx.commit().await?;
+        self.counts.committed.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }
 
@@ -73,11 +95,21 @@ impl Store {
             Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
             Backend::Postgres => self.pool.begin().await?,
         };
+        self.write_counts.begun.fetch_add(1, Ordering::Relaxed);
         Ok(WriteTx {
             tx,
             backend: self.backend,
+            counts: self.write_counts.clone(),
             _guard: guard,
         })
+    }
+
+    /// Write transactions this process has begun and committed so far.
+    pub fn write_stats(&self) -> WriteStats {
+        WriteStats {
+            begun: self.write_counts.begun.load(Ordering::Relaxed),
+            committed: self.write_counts.committed.load(Ordering::Relaxed),
+        }
     }
 
     /// Runs `f` in a write transaction: commits on `Ok`, rolls back on `Err`.

@@ -421,3 +421,26 @@ async fn a_full_database_refuses_writes_as_an_outage_and_recovers() {
         .get(0);
     assert_eq!(n, 1);
 }
+
+/// Every write transaction is counted when it begins, and again when it
+/// commits; a rolled-back or dropped one only begins.
+#[tokio::test]
+async fn write_transactions_are_counted() {
+    for db in TestDb::all().await {
+        let store = db.store();
+        let before = store.write_stats();
+        let tx = store.begin_write().await.unwrap();
+        tx.commit().await.unwrap();
+        let tx = store.begin_write().await.unwrap();
+        tx.rollback().await.unwrap();
+        drop(store.begin_write().await.unwrap());
+        let refused: Result<(), StoreError> = store
+            .write(|_| Box::pin(async { Err(StoreError::Conflict("refused".into())) }))
+            .await;
+        assert!(refused.is_err());
+        let after = store.write_stats();
+        assert_eq!(after.begun - before.begun, 4, "{}", db.backend());
+        assert_eq!(after.committed - before.committed, 1, "{}", db.backend());
+        db.close().await;
+    }
+}
