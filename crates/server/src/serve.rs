@@ -78,6 +78,7 @@ pub struct RunningServer {
     /// stops with the server).
     _limits_sync: AbortOnDrop,
     _outbox_discard: Option<AbortOnDrop>,
+    _nonce_purge: AbortOnDrop,
     /// Periodic audit checkpoints, when enabled.
     checkpoints: Option<AbortOnDrop>,
 }
@@ -369,6 +370,7 @@ pub async fn start_with(
     ));
     tracing::info!("listening on http://{addr}");
     let limits_sync = AbortOnDrop(tokio::spawn(sync_limits(state.clone())));
+    let nonce_purge = AbortOnDrop(tokio::spawn(purge_nonces(state.clone())));
     let outbox_discard = (!state.activity.has_consumer())
         .then(|| AbortOnDrop(tokio::spawn(discard_outbox(state.clone()))));
     // After the extensions subscribed, so webhooks see the first checkpoint.
@@ -386,6 +388,7 @@ pub async fn start_with(
         task,
         _limits_sync: limits_sync,
         _outbox_discard: outbox_discard,
+        _nonce_purge: nonce_purge,
         checkpoints,
     })
 }
@@ -410,6 +413,33 @@ async fn discard_outbox(state: AppState) {
         .await;
         if let Err(e) = dropped {
             tracing::debug!(error = %e, "could not discard unconsumed activity");
+        }
+    }
+}
+
+/// How often challenges past their retention are removed (a challenge
+/// itself no longer purges, so that it costs one statement).
+const NONCE_PURGE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Removes nonces past [`attest_store::NONCE_RETENTION_MS`] now and every
+/// [`NONCE_PURGE_INTERVAL`]. Every replica does; the deletes are idempotent.
+async fn purge_nonces(state: AppState) {
+    let mut tick = tokio::time::interval(NONCE_PURGE_INTERVAL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let now_ms = state.clock.now().timestamp_millis();
+        let purged = async {
+            let mut tx = state.store.begin_write().await?;
+            let n = attest_store::NonceRepo::purge(&mut tx, now_ms).await?;
+            tx.commit().await?;
+            Ok::<_, attest_store::StoreError>(n)
+        }
+        .await;
+        match purged {
+            Ok(0) => {}
+            Ok(n) => tracing::debug!(purged = n, "removed challenges past their retention"),
+            Err(e) => tracing::warn!(error = %e, "could not purge old challenges"),
         }
     }
 }

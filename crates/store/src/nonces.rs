@@ -63,37 +63,41 @@ impl NonceRepo<'_> {
     }
 
     /// Stores `nonce` unless `capacity` challenges are already outstanding
-    /// (unconsumed and unexpired); returns whether it was stored. Also
-    /// purges rows past the retention period.
+    /// (unconsumed and unexpired); returns whether it was stored.
     ///
-    /// The count and the insert share a transaction; on PostgreSQL two
-    /// replicas may each see one slot free and both insert, so the cap can
-    /// be exceeded by the number of concurrent requests (a soft limit).
+    /// One statement: the count is the insert's condition, so a challenge
+    /// costs the database one write and no separate read. Rows past the
+    /// retention period are removed by [`Self::purge`], not here. On
+    /// PostgreSQL two replicas may each see one slot free and both insert,
+    /// so the cap can be exceeded by the number of concurrent requests (a
+    /// soft limit); SQLite's write lock makes it exact.
     pub async fn issue(tx: &mut WriteTx, nonce: &NewNonce<'_>, capacity: u32) -> Result<bool> {
-        let now = nonce.issued_at_ms;
-        sqlx::query("DELETE FROM attest_nonces WHERE expires_at_ms < $1")
-            .bind(now - NONCE_RETENTION_MS)
-            .execute(&mut **tx)
-            .await?;
-        let outstanding: i64 = sqlx::query(COUNT_OUTSTANDING)
-            .bind(now)
-            .fetch_one(&mut **tx)
-            .await?
-            .try_get(0)?;
-        if outstanding >= i64::from(capacity) {
-            return Ok(false);
-        }
-        sqlx::query(
+        let inserted = sqlx::query(
             "INSERT INTO attest_nonces (nonce_id, nonce, issued_at_ms, expires_at_ms) \
-             VALUES ($1, $2, $3, $4)",
+             SELECT $1, $2, $3, $4 WHERE (SELECT COUNT(*) FROM attest_nonces \
+             WHERE consumed_at_ms IS NULL AND expires_at_ms > $3) < $5",
         )
         .bind(nonce.nonce_id)
         .bind(nonce.nonce)
         .bind(nonce.issued_at_ms)
         .bind(nonce.expires_at_ms)
+        .bind(i64::from(capacity))
         .execute(&mut **tx)
-        .await?;
-        Ok(true)
+        .await?
+        .rows_affected();
+        Ok(inserted == 1)
+    }
+
+    /// Removes nonces that expired more than [`NONCE_RETENTION_MS`] before
+    /// `now_ms`; returns how many. The server runs it on a timer.
+    pub async fn purge(tx: &mut WriteTx, now_ms: i64) -> Result<u64> {
+        Ok(
+            sqlx::query("DELETE FROM attest_nonces WHERE expires_at_ms < $1")
+                .bind(now_ms - NONCE_RETENTION_MS)
+                .execute(&mut **tx)
+                .await?
+                .rows_affected(),
+        )
     }
 
     /// Consumes `nonce_id` at `now_ms`. The conditional `UPDATE` is the
