@@ -176,16 +176,26 @@ async fn lifecycle(
     Ok(())
 }
 
+/// What the delivery check found.
+#[derive(Debug, Clone, Default)]
+pub struct DeliveryCheck {
+    /// Events the database says committed.
+    pub committed: u64,
+    /// Of those, delivered.
+    pub delivered: u64,
+    /// Missing events, and events that arrived under two different
+    /// delivery ids (queued twice).
+    pub violations: Vec<String>,
+}
+
 /// Waits (up to `within`) until every event the database says committed
 /// was delivered to `sink`: `machine.registered` for every machine,
-/// `machine.approved` for every approved one. Returns the number of
-/// events checked and the violations (missing events, and events that
-/// arrived under two different delivery ids, i.e. were queued twice).
+/// `machine.approved` for every approved one.
 pub async fn deliveries(
     api: &Api,
     sink: &Sink,
     within: Duration,
-) -> Result<(u64, Vec<String>), HarnessError> {
+) -> Result<DeliveryCheck, HarnessError> {
     let admin = api.r#as(As::Admin)?;
     let machines = admin
         .list_machines(&MachineListQuery::default())
@@ -211,6 +221,8 @@ pub async fn deliveries(
             .map(|(e, m)| format!("{e} for {m} was committed but never delivered"))
             .collect();
         if missing.is_empty() || Instant::now() >= deadline {
+            let committed = wanted.len() as u64;
+            let delivered = committed - missing.len() as u64;
             let mut violations = missing;
             violations.extend(
                 got.events
@@ -220,7 +232,11 @@ pub async fn deliveries(
                         format!("{e} for {m} queued {} times: {ids:?}", ids.len())
                     }),
             );
-            return Ok((wanted.len() as u64, violations));
+            return Ok(DeliveryCheck {
+                committed,
+                delivered,
+                violations,
+            });
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     }

@@ -166,11 +166,10 @@ impl Deployment {
         api: &Api,
         into: &mut Outcome,
     ) -> Result<(), HarnessError> {
-        let (events, violations) =
-            checks::deliveries(api, &self.sink, Duration::from_secs(90)).await?;
-        into.events_delivered = events - violations.len().min(events as usize) as u64;
-        into.checks += events;
-        into.violations.extend(violations);
+        let found = checks::deliveries(api, &self.sink, Duration::from_secs(90)).await?;
+        into.events_delivered = found.delivered;
+        into.checks += found.committed;
+        into.violations.extend(found.violations);
         into.webhook_requests = self.sink.deliveries().requests;
         Ok(())
     }
