@@ -10,7 +10,8 @@
 # timer, are left out by their tables) and the commit counter of /metrics.
 # Usage: scripts/bench/breakdown.sh [DATABASE_URL]   (SQLite without one;
 #   a PostgreSQL URL names a database that is dropped and created first)
-#   MACHINES (default 500), ATTEST_ROUNDS (default 10), CONCURRENCY (64).
+#   MACHINES (default 500), ATTEST_ROUNDS (default 10), CONCURRENCY (64);
+#   AK=p256 for P-256 AKs (flow.sh).
 # Needs release builds (cargo build --release -p attestation -p attest-fleet-sim)
 # and perf (Debian: linux-perf). Prints a summary; files in $BENCH_DIR.
 set -eu
@@ -45,7 +46,7 @@ done
 s0=$(statements "$backend-count-0") s1=$(statements "$backend-count-$ATTEST_ROUNDS")
 c0=$(commits "$backend-count-0") c1=$(commits "$backend-count-$ATTEST_ROUNDS")
 quotes=$((MACHINES * ATTEST_ROUNDS))
-echo "== $backend: $MACHINES machines, $ATTEST_ROUNDS re-attests each, concurrency $CONCURRENCY, server on CPU $SERVER_CPUS, simulator on CPU $SIM_CPUS"
+echo "== $backend, ${AK:-p384} AKs: $MACHINES machines, $ATTEST_ROUNDS re-attests each, concurrency $CONCURRENCY, server on CPU $SERVER_CPUS, simulator on CPU $SIM_CPUS"
 grep -E "machines/s|whole flow|server CPU|verified quotes/s|service throughput" "$work/sim-$label.txt"
 echo "per complete flow: $(echo "scale=1; $s0 / $MACHINES" | bc) statements, $(echo "scale=2; $c0 / $MACHINES" | bc) committed write transactions"
 echo "per re-attest (challenge + attest): $(echo "scale=2; ($s1 - $s0) / $quotes" | bc) statements, $(echo "scale=2; ($c1 - $c0) / $quotes" | bc) committed write transactions"

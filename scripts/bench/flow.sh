@@ -6,7 +6,8 @@
 #   MACHINES (default 1000) and CONCURRENCY (default 64) set the run;
 #   ATTEST_ROUNDS (default 5) re-attests per machine afterwards (quotes/s);
 #   SERVER_CPUS / SIM_CPUS (e.g. 0 and 1) pin server and simulator apart;
-#   PROFILE=FILE records the server with `perf record -g` during the run.
+#   PROFILE=FILE records the server with `perf record -g` during the run;
+#   AK=p256 gives the machines P-256 AKs (and the server ITL_AK_POLICY=standard).
 # Needs release builds: cargo build --release -p attestation -p attest-fleet-sim
 # Exits non-zero when the simulator reports any failed flow or re-attest.
 set -u
@@ -24,6 +25,7 @@ export ITL_DATA_DIR=$work/data ITL_ADMIN_TOKEN=$T \
   ITL_WEBHOOK_ALLOW_PRIVATE_TARGETS=true ITL_SHARED_SECRET_MASTER_KEY=$(openssl rand -hex 32) \
   ITL_LISTEN=127.0.0.1:9000
 if [ -n "${2:-}" ]; then export DATABASE_URL=$2; fi
+if [ "${AK:-p384}" = p256 ]; then export ITL_AK_POLICY=standard; fi
 . scripts/bench/server.sh
 start_server "$work/server-$label.log" "$receiver" || exit 1
 curl -s -o /dev/null -H "Authorization: Bearer $T" -H 'content-type: application/json' \
@@ -37,7 +39,7 @@ t0=$(date +%s.%N)
 machines=${MACHINES:-1000}
 ITL_ADMIN_TOKEN=$T ${SIM_CPUS:+taskset -c "$SIM_CPUS"} target/release/attestation-fleet-sim \
   --url http://127.0.0.1:9000 -n "$machines" -c "${CONCURRENCY:-64}" \
-  --attest-rounds "${ATTEST_ROUNDS:-5}" --server-pid "$server" \
+  --attest-rounds "${ATTEST_ROUNDS:-5}" --server-pid "$server" --ak "${AK:-p384}" \
   --json "$work/report-$label.json" | tee "$work/sim-$label.txt"
 status=${PIPESTATUS[0]}
 if [ -n "${profiler:-}" ]; then kill -INT "$profiler"; wait "$profiler"; fi

@@ -31,13 +31,14 @@ fn setup<E: std::fmt::Display>(what: &'static str) -> impl Fn(E) -> SimError {
     move |e| SimError::Setup(format!("crypto floor, {what}: {e}"))
 }
 
-/// Measures each operation a flow makes the server do, `rounds` times.
-pub fn measure(rounds: u32) -> Result<CryptoFloor, SimError> {
+/// Measures each operation a flow makes the server do, `rounds` times,
+/// with an AK of `ak_kind`.
+pub fn measure(rounds: u32, ak_kind: AkKind) -> Result<CryptoFloor, SimError> {
     let mut rng = rand::rngs::OsRng;
     let ek = SoftEk::P256(p256::SecretKey::random(&mut rng))
         .public()
         .map_err(setup("EK"))?;
-    let ak = SoftAk::generate(AkKind::EcdsaP384, &mut rng).map_err(setup("AK"))?;
+    let ak = SoftAk::generate(ak_kind, &mut rng).map_err(setup("AK"))?;
     let ak_public = ak.ak_public().map_err(setup("AK"))?;
     let name = ak.name().map_err(setup("AK name"))?;
     let values = pcrs();

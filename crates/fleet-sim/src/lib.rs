@@ -76,6 +76,9 @@ pub struct Options {
     /// The server's process id (same host): its CPU time per flow and per
     /// quote is reported.
     pub server_pid: Option<u32>,
+    /// The machines' AK type (P-384 by default; P-256 needs the server's
+    /// `ITL_AK_POLICY=standard`).
+    pub ak: attest_tpm::soft::AkKind,
 }
 
 /// Runs the fleet; `progress` is called after each machine finishes.
@@ -97,7 +100,9 @@ pub async fn run(
 
     // Keys are made before the clock starts: the run measures the service.
     let fleet = (0..opts.machines)
-        .map(|i| SimMachine::new(i, i % every == 0).map(|m| m.with_operators(&alice, &bob)))
+        .map(|i| {
+            SimMachine::with_ak(i, i % every == 0, opts.ak).map(|m| m.with_operators(&alice, &bob))
+        })
         .collect::<Result<Vec<_>, _>>()?;
     let cpu = || opts.server_pid.and_then(server_cpu::cpu_ms);
     let cpu_start = cpu();
@@ -172,7 +177,7 @@ pub async fn run(
     let completed = flows.len() as u64;
     let flow = Latency::of(&mut flows, failed, wall);
     let floor = if opts.floor_rounds > 0 {
-        Some(crypto_floor(opts.floor_rounds)?)
+        Some(crypto_floor(opts.floor_rounds, opts.ak)?)
     } else {
         None
     };

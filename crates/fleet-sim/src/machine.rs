@@ -37,9 +37,16 @@ pub type StepResult = (Step, Result<std::time::Duration, SimError>);
 
 impl SimMachine {
     /// Fresh keys: an ECC P-256 EK (cheap to make) and an ECDSA P-384 AK
-    /// (what ak-activate accepts). `dual_control` picks the controlplane role.
+    /// (what ak-activate accepts by default). `dual_control` picks the
+    /// controlplane role.
     pub fn new(index: usize, dual_control: bool) -> Result<Self, SimError> {
-        let ak = SoftAk::generate(AkKind::EcdsaP384, &mut rand::rngs::OsRng)
+        Self::with_ak(index, dual_control, AkKind::EcdsaP384)
+    }
+
+    /// As [`Self::new`] with an AK of `kind` (P-256 and RSA-2048 need the
+    /// server's `ITL_AK_POLICY=standard`).
+    pub fn with_ak(index: usize, dual_control: bool, kind: AkKind) -> Result<Self, SimError> {
+        let ak = SoftAk::generate(kind, &mut rand::rngs::OsRng)
             .map_err(|e| SimError::Setup(format!("AK: {e}")))?;
         Ok(Self {
             id: Identity::new(index, dual_control)?,

@@ -15,9 +15,17 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use attest_fleet_sim::{run, run_scale, Api, Options, ScaleOptions, SimError, SimIdp};
+use attest_tpm::soft::AkKind;
 use clap::Parser;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
+
+/// `--ak`.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum AkArg {
+    P384,
+    P256,
+}
 
 /// Simulated TPM machines through self-register, AK credential activation,
 /// approval, attestation with quotes, encrypted config and request-cert.
@@ -55,6 +63,11 @@ struct Args {
     /// (challenge + quote), timed as a phase of its own: verified quotes/s.
     #[arg(long, default_value_t = 0)]
     attest_rounds: usize,
+    /// The machines' AK: `p384` (what the seed's ak-activate accepts) or
+    /// `p256` (common in real fleets; run the server with
+    /// `ITL_AK_POLICY=standard`).
+    #[arg(long, value_enum, default_value = "p384")]
+    ak: AkArg,
     /// Also write the report as JSON to this file.
     #[arg(long)]
     json: Option<PathBuf>,
@@ -115,6 +128,10 @@ async fn main() -> ExitCode {
         floor_rounds: args.floor_rounds,
         attest_rounds: args.attest_rounds,
         server_pid: args.server_pid,
+        ak: match args.ak {
+            AkArg::P384 => AkKind::EcdsaP384,
+            AkArg::P256 => AkKind::EcdsaP256,
+        },
     };
     let idp = match SimIdp::start(args.idp_listen).await {
         Ok(idp) => idp,

@@ -68,6 +68,7 @@ async fn two_hundred_machines_complete_every_step() {
             // The server runs in this process: its CPU figure includes the
             // simulator's, but it must be measured.
             server_pid: Some(std::process::id()),
+            ak: attest_tpm::soft::AkKind::EcdsaP384,
         };
         let report =
             tokio::time::timeout(Duration::from_secs(600), run(&mut api, &idp, &opts, |_| {}))

@@ -1,6 +1,7 @@
 //! Settings of config delivery, machine certificates and AK binding.
 
 use std::path::{Path, PathBuf};
+use std::str::FromStr;
 use std::time::Duration;
 
 use attest_settings::{Setting, Sources};
@@ -20,6 +21,9 @@ attest_settings::declare! {
     pub REQUIRE_AK_CREDENTIAL: bool = Setting::new("require_ak_credential", "ITL_REQUIRE_AK_CREDENTIAL",
         "When true, ak-activate needs a completed credential activation (`activation_id` + `activation_secret`), proving the AK lives in the EK's TPM. Turn on once every machine's agent supports it; see `docs/attestation.md`.")
         .default("false");
+    pub AK_POLICY: AkPolicySetting = Setting::new("ak_policy", "ITL_AK_POLICY",
+        "Which attestation keys ak-credential and ak-activate accept: `strong` (ECDSA P-384 or RSA >= 3072, as the seed's ak-activate demands) or `standard` (also ECDSA P-256 and RSA-2048, what `tpm2_createak` makes by default and most fleets have).")
+        .default("strong");
     pub MACHINE_CERTS_PER_DAY: u32 = Setting::new("machine_certs_per_day", "ITL_MACHINE_CERTS_PER_DAY",
         "Most enrollment certificates `request-cert` issues to one machine in any 24 hours; more answer `429` with `Retry-After`. Every issuance is audited (`request_cert`).")
         .default("10");
@@ -32,6 +36,39 @@ attest_settings::declare! {
 /// slow TPM to run ActivateCredential, short enough not to pile up.
 pub const AK_CREDENTIAL_TTL: Duration = Duration::from_secs(300);
 
+/// Which AKs are accepted (`ITL_AK_POLICY`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AkPolicySetting {
+    /// ECDSA P-384 or RSA >= 3072 (the seed).
+    #[default]
+    Strong,
+    /// Also ECDSA P-256 and RSA-2048.
+    Standard,
+}
+
+attest_settings::text_value!(AkPolicySetting);
+
+impl FromStr for AkPolicySetting {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "strong" => Ok(Self::Strong),
+            "standard" => Ok(Self::Standard),
+            other => Err(format!("expected strong or standard, got `{other}`")),
+        }
+    }
+}
+
+impl AkPolicySetting {
+    /// The TPM library's policy.
+    pub fn policy(self) -> attest_tpm::ak::AkPolicy {
+        match self {
+            Self::Strong => attest_tpm::ak::AkPolicy::Strong,
+            Self::Standard => attest_tpm::ak::AkPolicy::Standard,
+        }
+    }
+}
+
 /// The resolved group.
 #[derive(Debug, Clone)]
 pub struct DeliverySettings {
@@ -43,6 +80,8 @@ pub struct DeliverySettings {
     pub enrollment_cert_days: u32,
     /// ak-activate needs a completed credential activation.
     pub require_ak_credential: bool,
+    /// Which AKs ak-credential and ak-activate accept.
+    pub ak_policy: AkPolicySetting,
     /// nextUpdate - thisUpdate of the enrollment CA's CRL.
     pub crl_validity: Duration,
     /// request-cert issuances per machine per 24 hours.
@@ -81,6 +120,7 @@ impl DeliverySettings {
             require_encrypted_delivery: src.value(&REQUIRE_ENCRYPTED_DELIVERY)?,
             enrollment_cert_days,
             require_ak_credential: src.value(&REQUIRE_AK_CREDENTIAL)?,
+            ak_policy: src.value(&AK_POLICY)?,
             crl_validity: Duration::from_secs(u64::from(crl_hours) * 3600),
         })
     }

@@ -8,7 +8,7 @@ use attest_proto::machine::{AkActivateRequest, AkActivateResponse};
 use attest_store::{MachineRecord, MachineRepo};
 use attest_tpm::quote::{verify_quote, CounterState, PcrValues, QuoteEvidence, QuotePolicy};
 use attest_tpm::wire::PcrSelection;
-use attest_tpm::{AkPolicy, AkPublicKey};
+use attest_tpm::AkPublicKey;
 
 use super::evidence::{counters, decode_b64, machine_presenting_ek};
 use super::nonce::{self, redeem};
@@ -84,7 +84,7 @@ impl<'r> ActivateInput<'r> {
         let activation = activation_fields(state, req)?;
         let ak = AkPublicKey::from_spki_pem(&req.ak_pub)
             .map_err(|e| MachineError::field("ak_pub", e.to_string()))?;
-        ak.check_policy(AkPolicy::Strong)
+        ak.check_policy(state.settings.delivery.ak_policy.policy())
             .map_err(|e| MachineError::field("ak_pub", e.to_string()))?;
         let quote = decode_b64("quote", Some(&req.quote))?
             .ok_or_else(|| MachineError::missing("quote", "quote is required"))?;

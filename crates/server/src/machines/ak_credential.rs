@@ -33,8 +33,8 @@ const REQUIRED_ATTRS: u32 = attrs::FIXED_TPM
     | attrs::RESTRICTED
     | attrs::SIGN_ENCRYPT;
 
-/// Parses and vets a base64 TPM2B_PUBLIC AK.
-pub(crate) fn parse_ak_public(b64: &str) -> Result<AkPublicKey, MachineError> {
+/// Parses and vets a base64 TPM2B_PUBLIC AK against `policy`.
+pub(crate) fn parse_ak_public(b64: &str, policy: AkPolicy) -> Result<AkPublicKey, MachineError> {
     let field = |m: String| MachineError::field("ak_tpm_public", m);
     let bytes = STANDARD
         .decode(b64.trim())
@@ -49,8 +49,7 @@ pub(crate) fn parse_ak_public(b64: &str) -> Result<AkPublicKey, MachineError> {
         )));
     }
     let ak = AkPublicKey::from_tpm2b_public(&bytes).map_err(|e| field(e.to_string()))?;
-    ak.check_policy(AkPolicy::Strong)
-        .map_err(|e| field(e.to_string()))?;
+    ak.check_policy(policy).map_err(|e| field(e.to_string()))?;
     Ok(ak)
 }
 
@@ -76,7 +75,10 @@ pub async fn ak_credential(
     if !super::ak_activate::may_bind_ak(&m, true) {
         return Err(super::ak_activate::ak_already_active());
     }
-    let ak = parse_ak_public(&req.ak_tpm_public)?;
+    let ak = parse_ak_public(
+        &req.ak_tpm_public,
+        state.settings.delivery.ak_policy.policy(),
+    )?;
     let name = ak
         .name()
         .ok_or_else(|| MachineError::field("ak_tpm_public", "AK Name could not be computed"))?

@@ -284,3 +284,44 @@ async fn ak_activate_refuses_unknown_machines_foreign_eks_and_weak_keys() {
     })
     .await;
 }
+
+/// `ITL_AK_POLICY=standard` accepts the P-256 AK the default (`strong`,
+/// the seed's rule) refuses in the test above; its quote is verified.
+#[tokio::test]
+async fn the_standard_ak_policy_accepts_a_p256_ak() {
+    each_operator_backend(
+        |s| s.delivery.ak_policy = attest_server::config::delivery::AkPolicySetting::Standard,
+        async |app| {
+            let ctx = app.backend();
+            let ek = Ek::new();
+            let id = pending(app, &ek).await;
+            let (nonce_id, nonce_bytes) = nonce(app).await;
+            let ak = SoftAk::generate(AkKind::EcdsaP256, &mut rand::rngs::OsRng).unwrap();
+            let (quote, sig) = ak.quote(&pcrs(), &nonce_bytes, clock_info(1, 0)).unwrap();
+            let body = json!({
+                "ek_cert_pem": ek.material,
+                "ak_pub": ak.spki_pem().unwrap(),
+                "quote": STANDARD.encode(&quote),
+                "quote_sig": STANDARD.encode(&sig),
+                "pcr_values": pcrs().to_map(),
+                "nonce_id": nonce_id,
+            });
+            expect(ak_activate(app, &id, &body).await, StatusCode::OK, &ctx);
+            assert_ne!(machine(app, &id).await["ak_activated_at"], Value::Null);
+            // A quote over the wrong nonce still fails with the weaker key.
+            let (other_id, _) = nonce(app).await;
+            let (bad_quote, bad_sig) = ak.quote(&pcrs(), b"not the nonce", clock_info(2, 0)).unwrap();
+            let res = ak_activate(
+                app,
+                &id,
+                &merge(
+                    body,
+                    json!({"nonce_id": other_id, "quote": STANDARD.encode(bad_quote), "quote_sig": STANDARD.encode(bad_sig)}),
+                ),
+            )
+            .await;
+            assert_ne!(res.0, StatusCode::OK, "{ctx}: {res:?}");
+        },
+    )
+    .await;
+}
