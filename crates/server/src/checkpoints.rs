@@ -204,10 +204,7 @@ fn check(signer: &CheckpointSigner, checkpoint: &AuditCheckpoint) -> Result<(), 
 /// the alarm) and the next run tries again.
 pub fn spawn_periodic(state: AppState, interval: Duration) -> JoinHandle<()> {
     tokio::spawn(async move {
-        let mut ticks = tokio::time::interval(interval);
-        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            ticks.tick().await;
+        crate::periodic::every(interval, || async {
             match take(&state, Trigger::Periodic).await {
                 Ok(_) => {}
                 Err(CheckpointError::ChainInvalid(reason)) => {
@@ -215,6 +212,7 @@ pub fn spawn_periodic(state: AppState, interval: Duration) -> JoinHandle<()> {
                 }
                 Err(err) => tracing::warn!(error = %err, "periodic audit checkpoint failed"),
             }
-        }
+        })
+        .await;
     })
 }

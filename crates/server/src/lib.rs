@@ -18,6 +18,7 @@ pub mod limits;
 pub mod machines;
 pub mod openapi;
 pub mod operators;
+mod periodic;
 pub mod routes;
 pub mod serve;
 pub mod state;

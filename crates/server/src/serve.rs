@@ -400,21 +400,22 @@ const OUTBOX_DISCARD_INTERVAL: std::time::Duration = std::time::Duration::from_s
 /// has no reader: drop it in batches so the outbox does not grow. (All
 /// replicas are expected to load the same extensions.)
 async fn discard_outbox(state: AppState) {
-    let mut tick = tokio::time::interval(OUTBOX_DISCARD_INTERVAL);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tick.tick().await;
-        let dropped = async {
-            let mut tx = state.store.begin_write().await?;
-            let n = attest_store::OutboxRepo::take(&mut tx, 4096).await?.len();
-            tx.commit().await?;
-            Ok::<_, attest_store::StoreError>(n)
-        }
-        .await;
+    crate::periodic::every(OUTBOX_DISCARD_INTERVAL, || async {
+        let dropped = state
+            .store
+            .write(|tx| {
+                Box::pin(async move {
+                    Ok::<_, attest_store::StoreError>(
+                        attest_store::OutboxRepo::take(tx, 4096).await?.len(),
+                    )
+                })
+            })
+            .await;
         if let Err(e) = dropped {
             tracing::debug!(error = %e, "could not discard unconsumed activity");
         }
-    }
+    })
+    .await;
 }
 
 /// How often challenges past their retention are removed (a challenge
@@ -424,24 +425,19 @@ const NONCE_PURGE_INTERVAL: std::time::Duration = std::time::Duration::from_secs
 /// Removes nonces past [`attest_store::NONCE_RETENTION_MS`] now and every
 /// [`NONCE_PURGE_INTERVAL`]. Every replica does; the deletes are idempotent.
 async fn purge_nonces(state: AppState) {
-    let mut tick = tokio::time::interval(NONCE_PURGE_INTERVAL);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tick.tick().await;
+    crate::periodic::every(NONCE_PURGE_INTERVAL, || async {
         let now_ms = state.clock.now().timestamp_millis();
-        let purged = async {
-            let mut tx = state.store.begin_write().await?;
-            let n = attest_store::NonceRepo::purge(&mut tx, now_ms).await?;
-            tx.commit().await?;
-            Ok::<_, attest_store::StoreError>(n)
-        }
-        .await;
+        let purged = state
+            .store
+            .write(|tx| Box::pin(attest_store::NonceRepo::purge(tx, now_ms)))
+            .await;
         match purged {
             Ok(0) => {}
             Ok(n) => tracing::debug!(purged = n, "removed challenges past their retention"),
             Err(e) => tracing::warn!(error = %e, "could not purge old challenges"),
         }
-    }
+    })
+    .await;
 }
 
 /// How often a replica publishes its rate-limit counts and reads the
@@ -451,15 +447,13 @@ const LIMITS_SYNC_INTERVAL: std::time::Duration = std::time::Duration::from_secs
 /// Publishes rate-limit counts every [`LIMITS_SYNC_INTERVAL`] until the
 /// server stops. A failure only delays agreement between replicas.
 async fn sync_limits(state: AppState) {
-    let mut tick = tokio::time::interval(LIMITS_SYNC_INTERVAL);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tick.tick().await;
+    crate::periodic::every(LIMITS_SYNC_INTERVAL, || async {
         let now_ms = state.clock.now().timestamp_millis();
         if let Err(e) = state.limits.sync(&state.store, now_ms).await {
             tracing::warn!(error = %e, "could not share rate-limit counts with other replicas");
         }
-    }
+    })
+    .await;
 }
 
 async fn serve_until(

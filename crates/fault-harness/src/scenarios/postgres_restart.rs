@@ -41,7 +41,7 @@ pub async fn run(
     // connection, then answer 503: shorter than the outage, so they do.
     spec.env
         .push(("ITL_DB_ACQUIRE_TIMEOUT_SECONDS".into(), "1".into()));
-    let server = ServerProcess::start(spec).await?;
+    let mut server = ServerProcess::start(spec).await?;
     let api = deployment.api(&server)?;
     deployment.subscribe(&api).await?;
     let probe = quick_client()?;
@@ -68,19 +68,12 @@ pub async fn run(
         }
         cluster.start_server()?;
         let started = Instant::now();
-        loop {
-            if let Ok(res) = probe.get(&readyz).send().await {
-                if res.status().as_u16() == 200 {
-                    break;
-                }
-            }
-            if started.elapsed() > Duration::from_secs(60) {
-                return Err(HarnessError::Check(
-                    "the server did not become ready within 60 s of PostgreSQL's start".into(),
-                ));
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        server
+            .wait_ready(Duration::from_secs(60))
+            .await
+            .map_err(|e| {
+                HarnessError::Check(format!("not ready again after PostgreSQL's start: {e}"))
+            })?;
         report
             .recovery_ms
             .push(started.elapsed().as_millis() as u64);

@@ -37,8 +37,11 @@ const READINESS_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2)
         (status = 503, description = "Database unavailable", body = ReadinessResponse)))]
 pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<ReadinessResponse>) {
     let database = state.store.backend().to_string();
-    let ping = tokio::time::timeout(READINESS_TIMEOUT, state.store.ping()).await;
-    match ping.unwrap_or_else(|_| Err(attest_store::StoreError::Task("no answer in time".into()))) {
+    let ping = match tokio::time::timeout(READINESS_TIMEOUT, state.store.ping()).await {
+        Ok(answer) => answer.map_err(|e| e.to_string()),
+        Err(_) => Err(format!("no answer within {READINESS_TIMEOUT:?}")),
+    };
+    match ping {
         Ok(()) => (
             StatusCode::OK,
             Json(ReadinessResponse {

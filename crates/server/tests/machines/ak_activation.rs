@@ -10,16 +10,21 @@ use super::*;
 /// over `nonce_bytes`.
 fn ak_body(ek: &Ek, nonce_bytes: &[u8], nonce_id: Option<&str>) -> (SoftAk, Value) {
     let ak = strong_ak();
+    let body = body_for(&ak, ek, nonce_bytes, nonce_id);
+    (ak, body)
+}
+
+/// The ak-activate body for `ak` quoting [`pcrs`] over `nonce_bytes`.
+fn body_for(ak: &SoftAk, ek: &Ek, nonce_bytes: &[u8], nonce_id: Option<&str>) -> Value {
     let (quote, sig) = ak.quote(&pcrs(), nonce_bytes, clock_info(1, 0)).unwrap();
-    let body = json!({
+    json!({
         "ek_cert_pem": ek.material,
         "ak_pub": ak.spki_pem().unwrap(),
         "quote": STANDARD.encode(quote),
         "quote_sig": STANDARD.encode(sig),
         "pcr_values": pcrs().to_map(),
         "nonce_id": nonce_id,
-    });
-    (ak, body)
+    })
 }
 
 async fn ak_activate(app: &TestApp, id: &str, body: &Value) -> (StatusCode, Value) {
@@ -297,15 +302,7 @@ async fn the_standard_ak_policy_accepts_a_p256_ak() {
             let id = pending(app, &ek).await;
             let (nonce_id, nonce_bytes) = nonce(app).await;
             let ak = SoftAk::generate(AkKind::EcdsaP256, &mut rand::rngs::OsRng).unwrap();
-            let (quote, sig) = ak.quote(&pcrs(), &nonce_bytes, clock_info(1, 0)).unwrap();
-            let body = json!({
-                "ek_cert_pem": ek.material,
-                "ak_pub": ak.spki_pem().unwrap(),
-                "quote": STANDARD.encode(&quote),
-                "quote_sig": STANDARD.encode(&sig),
-                "pcr_values": pcrs().to_map(),
-                "nonce_id": nonce_id,
-            });
+            let body = body_for(&ak, &ek, &nonce_bytes, Some(&nonce_id));
             expect(ak_activate(app, &id, &body).await, StatusCode::OK, &ctx);
             assert_ne!(machine(app, &id).await["ak_activated_at"], Value::Null);
             // A quote over the wrong nonce still fails with the weaker key.
