@@ -106,7 +106,14 @@ impl Served {
     #[allow(clippy::zombie_processes)]
     fn start(data_dir: &Path) -> Served {
         let mut child = Command::new(env!("CARGO_BIN_EXE_attestation"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--certs-listen",
+                "127.0.0.1:0",
+                "--data-dir",
+            ])
             .arg(data_dir)
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())

@@ -26,7 +26,13 @@ impl Server {
     #[allow(clippy::zombie_processes)]
     fn start(cwd: &Path, env: &[(&str, &str)]) -> Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_attestation"))
-            .args(["serve", "--listen", "127.0.0.1:0"])
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--certs-listen",
+                "127.0.0.1:0",
+            ])
             .current_dir(cwd)
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
@@ -240,6 +246,8 @@ fn a_database_migrated_by_a_newer_binary_is_refused() {
         .args([
             "serve",
             "--listen",
+            "127.0.0.1:0",
+            "--certs-listen",
             "127.0.0.1:0",
             "--database-url",
             db.url(),

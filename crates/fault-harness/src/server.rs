@@ -82,6 +82,9 @@ impl ServerProcess {
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env("ITL_LISTEN", format!("127.0.0.1:{}", self.spec.port))
+            // Replicas share the machine: the certificate-lifecycle
+            // listener takes any free port.
+            .env("ITL_CERTS_LISTEN", "127.0.0.1:0")
             .envs(self.spec.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(log)

@@ -19,4 +19,4 @@ pub mod format;
 pub use auth::{refuse_forgeable, AuthenticatedOperator, OperatorAuth};
 pub use error::{method_not_allowed, not_found, ApiError};
 pub use extract::{ApiJson, ApiQuery, ClientIp, OptionalJson};
-pub use format::{ErrorFormat, ErrorReport};
+pub use format::{ErrorFormat, ErrorReport, REQUEST_ID_HEADER};

@@ -7,6 +7,7 @@
 //! schema.
 
 pub mod audit;
+pub mod certs;
 pub mod error;
 pub mod events;
 pub mod extensions;

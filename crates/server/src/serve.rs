@@ -61,6 +61,9 @@ pub enum StartupError {
     /// The server loop failed.
     #[error("server: {0}")]
     Serve(std::io::Error),
+    /// The certificate-lifecycle application could not start.
+    #[error("{0}")]
+    Certs(#[from] attest_certs_api::serve::CertsStartError),
 }
 
 /// A started server.
@@ -71,6 +74,9 @@ pub struct RunningServer {
     pub state: AppState,
     /// What the extensions were given.
     pub extension_context: ExtensionContext,
+    /// The certificate-lifecycle application on its own listener, when
+    /// enabled.
+    pub certs: Option<attest_certs_api::RunningCerts>,
     loaded: crate::extensions::Loaded,
     shutdown: Option<oneshot::Sender<()>>,
     task: JoinHandle<Result<(), std::io::Error>>,
@@ -106,12 +112,16 @@ impl RunningServer {
             let _ = tx.send(());
         }
         drop(self.checkpoints.take());
+        let certs = match self.certs.take() {
+            Some(certs) => certs.shutdown().await.map_err(StartupError::Serve),
+            None => Ok(()),
+        };
         let served = match self.task.await {
             Ok(result) => result.map_err(StartupError::Serve),
             Err(join) => Err(StartupError::Serve(std::io::Error::other(join.to_string()))),
         };
         self.loaded.shutdown().await;
-        served
+        served.and(certs)
     }
 }
 
@@ -179,7 +189,9 @@ async fn open_store(settings: &Settings, clock: &SharedClock) -> Result<Store, S
     )
     .await?
     .with_clock(clock.clone());
-    let report = store.migrate(&[CORE_MIGRATIONS]).await?;
+    let report = store
+        .migrate(&[CORE_MIGRATIONS, attest_certs_store::CERTS_MIGRATIONS])
+        .await?;
     tracing::info!(
         database = %store.redacted_url(),
         backend = %store.backend(),
@@ -369,6 +381,7 @@ pub async fn start_with(
         grace,
     ));
     tracing::info!("listening on http://{addr}");
+    let certs = start_certs(&state).await?;
     let limits_sync = AbortOnDrop(tokio::spawn(sync_limits(state.clone())));
     let nonce_purge = AbortOnDrop(tokio::spawn(purge_nonces(state.clone())));
     let outbox_discard = (!state.activity.has_consumer())
@@ -383,6 +396,7 @@ pub async fn start_with(
         addr,
         state,
         extension_context,
+        certs,
         loaded,
         shutdown: Some(tx),
         task,
@@ -391,6 +405,41 @@ pub async fn start_with(
         _nonce_purge: nonce_purge,
         checkpoints,
     })
+}
+
+/// Binds and starts the certificate-lifecycle application when enabled:
+/// the same store, clock and operator authentication as the attestation
+/// API, on its own listener.
+async fn start_certs(
+    state: &AppState,
+) -> Result<Option<attest_certs_api::RunningCerts>, StartupError> {
+    let settings = &state.settings;
+    if !settings.certs.enabled {
+        return Ok(None);
+    }
+    let listen = settings.certs.listen;
+    let listener = TcpListener::bind(listen)
+        .await
+        .map_err(|source| StartupError::Bind {
+            addr: listen,
+            source,
+        })?;
+    let config = attest_certs_api::CertsConfig {
+        listen,
+        auth_type: settings.certs.auth_type,
+        bootstrap_token: settings.certs.bootstrap_token.clone(),
+        operator_role: settings.certs.operator_role.clone(),
+        max_body_bytes: settings.max_body_bytes,
+        request_timeout: settings.request_timeout,
+        shutdown_timeout: settings.shutdown_timeout,
+    };
+    let certs_state = attest_certs_api::CertsState {
+        store: state.store.clone(),
+        clock: state.clock.clone(),
+        operators: state.auth.clone(),
+        config: Arc::new(config),
+    };
+    Ok(Some(attest_certs_api::start(certs_state, listener).await?))
 }
 
 /// How often recorded activity is discarded when no extension consumes it.

@@ -31,6 +31,9 @@ impl SendJson for reqwest::RequestBuilder {
 /// The break-glass token every test server is started with.
 pub const ADMIN_TOKEN: &str = "test-break-glass-token-0123456789";
 
+/// The certificate-lifecycle API's bootstrap token of every test server.
+pub const CERTS_BOOTSTRAP_TOKEN: &str = "test-certs-bootstrap-token-0123";
+
 /// A running server and what it needs to stay alive.
 pub struct TestApp {
     pub server: RunningServer,
@@ -133,6 +136,7 @@ pub async fn launch(db_url: &str, dir: &std::path::Path, launch: Launch<'_>) -> 
         Settings::for_tests_with_env(dir, db_url.to_string(), &EnvPairs(launch.env)).unwrap();
     settings.admin_token = Some(SecretString::from(ADMIN_TOKEN));
     settings.ca_key_passphrase = Some(SecretString::from("test-ca-passphrase"));
+    settings.certs.bootstrap_token = Some(SecretString::from(CERTS_BOOTSTRAP_TOKEN));
     let factory = FakeFactory::start().await;
     settings.machines.image_factory_url = factory.url();
     settings.machines.public_url = "https://attest.test".into();
@@ -244,6 +248,29 @@ impl TestApp {
 
     pub fn post(&self, path: &str) -> reqwest::RequestBuilder {
         self.http.post(self.url(path))
+    }
+
+    /// Absolute URL of `path` on the certificate-lifecycle listener.
+    pub fn certs_url(&self, path: &str) -> String {
+        match &self.server.certs {
+            Some(certs) => format!("{}{}", certs.url(), path),
+            None => panic!("the certificate-lifecycle listener is disabled in this test server"),
+        }
+    }
+
+    /// Mints the certificate-lifecycle API's first administrator key
+    /// through the day-0 bootstrap (once per server).
+    pub async fn certs_bootstrap(&self, actor_name: &str) -> String {
+        let res = self
+            .http
+            .post(self.certs_url("/api/v1/auth/bootstrap"))
+            .json(&serde_json::json!({"token": CERTS_BOOTSTRAP_TOKEN, "actor_name": actor_name}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 201, "bootstrap");
+        let body: serde_json::Value = res.json().await.unwrap();
+        body["key_value"].as_str().unwrap().to_owned()
     }
 
     /// `GET path` as the break-glass operator.

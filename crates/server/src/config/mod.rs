@@ -16,6 +16,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 pub mod audit;
+pub mod certs;
 pub mod delivery;
 pub mod extensions;
 pub mod general;
@@ -49,6 +50,7 @@ pub fn specs() -> Vec<Spec> {
         machines::ALL,
         delivery::ALL,
         extensions::ALL,
+        certs::ALL,
     ]
     .concat()
 }
@@ -217,6 +219,8 @@ pub struct Settings {
     pub delivery: delivery::DeliverySettings,
     /// The extension registry and machine authentication.
     pub extensions: extensions::ExtensionSettings,
+    /// The certificate-lifecycle application's listener and authentication.
+    pub certs: certs::CertsSettings,
 }
 
 impl Settings {
@@ -286,6 +290,7 @@ impl Settings {
         let machines = machines::MachineSettings::resolve(src, format!("http://{listen}"))?;
         let delivery = delivery::DeliverySettings::resolve(src, &data_dir)?;
         let extensions = extensions::ExtensionSettings::resolve(src)?;
+        let certs = certs::CertsSettings::resolve(src)?;
         if extensions.machine_auth == extensions::MachineAuthMode::EnrollmentCert
             && !client_cert_header
         {
@@ -318,6 +323,7 @@ impl Settings {
             machines,
             delivery,
             extensions,
+            certs,
         })
     }
 
@@ -355,7 +361,8 @@ impl Settings {
             .set(general::LISTEN.spec.key, "127.0.0.1:0")
             .set(general::DATA_DIR.spec.key, data_dir.display().to_string())
             .set(general::DATABASE_URL.spec.key, database_url.clone())
-            .set(general::SHUTDOWN_TIMEOUT_SECONDS.spec.key, "5");
+            .set(general::SHUTDOWN_TIMEOUT_SECONDS.spec.key, "5")
+            .set(certs::CERTS_LISTEN.spec.key, "127.0.0.1:0");
         let sources = Sources::load(&flags, env, CONFIG_FILE_ENV, &specs())?;
         let mut settings = Self::from_sources(&sources)?;
         settings.machines.public_url = "http://127.0.0.1:9".into();

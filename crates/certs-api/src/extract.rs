@@ -1,0 +1,71 @@
+//! Extractors answering certctl's 400 for a malformed body or query.
+//!
+//! They wrap `attest-http`'s validating extractors (which never panic and
+//! name the offending field) and turn their 422 into the 400 certctl's
+//! clients expect, the field named in the message.
+
+use attest_certs_domain::paging::PageRequest;
+use attest_http::{ApiError, ApiJson, ApiQuery, ErrorReport};
+use attest_proto::error::ErrorDetail;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use serde::de::DeserializeOwned;
+
+use crate::error::CertsError;
+
+fn as_bad_request(err: ApiError) -> CertsError {
+    match err {
+        ApiError::Validation(issues) => {
+            let report = ErrorReport {
+                status: axum::http::StatusCode::BAD_REQUEST,
+                detail: ErrorDetail::Validation(issues),
+            };
+            CertsError::Invalid(report.message())
+        }
+        ApiError::PayloadTooLarge(m) => CertsError::Invalid(m),
+        other => CertsError::from(other),
+    }
+}
+
+/// A JSON body (`Content-Type: application/json`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Json<T>(pub T);
+
+impl<S, T> FromRequest<S> for Json<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned,
+{
+    type Rejection = CertsError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        ApiJson::<T>::from_request(req, state)
+            .await
+            .map(|ApiJson(v)| Json(v))
+            .map_err(as_bad_request)
+    }
+}
+
+/// Query parameters.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Query<T>(pub T);
+
+impl<S, T> FromRequestParts<S> for Query<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned,
+{
+    type Rejection = CertsError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        ApiQuery::<T>::from_request_parts(parts, state)
+            .await
+            .map(|ApiQuery(v)| Query(v))
+            .map_err(as_bad_request)
+    }
+}
+
+/// Validates `page`/`per_page` (400 when out of range).
+pub fn page(page: Option<i64>, per_page: Option<i64>) -> Result<PageRequest, CertsError> {
+    PageRequest::new(page, per_page).map_err(|e| CertsError::Invalid(e.to_string()))
+}

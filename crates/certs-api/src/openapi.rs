@@ -1,0 +1,49 @@
+//! The application's OpenAPI document (served at its own `/openapi.json`,
+//! with Swagger UI at `/docs`).
+
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+/// Document metadata; paths come from the route modules.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Certificate lifecycle API",
+        description = "certctl's certificate lifecycle API (issuers, CA hierarchy, profiles, \
+                       owners, teams, renewal policies, managed certificates, RBAC, audit) on \
+                       the fleet-trust control plane. Paginated lists take `page` (default 1) \
+                       and `per_page` (default 50, max 500) and answer `{data, total, page, \
+                       per_page}`; errors are `{\"error\", \"request_id\"}`.",
+        license(name = "Apache-2.0")
+    ),
+    modifiers(&BearerAuth),
+    security(("bearerAuth" = [])),
+    tags(
+        (name = "Health", description = "Health and readiness probes, auth info"),
+        (name = "Auth", description = "Bootstrap, API keys, roles and permissions"),
+        (name = "Audit", description = "The hash-chained audit trail shared with the attestation API")
+    )
+)]
+pub struct CertsApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        openapi
+            .components
+            .get_or_insert_with(Default::default)
+            .add_security_scheme(
+                "bearerAuth",
+                SecurityScheme::Http(
+                    HttpBuilder::new()
+                        .scheme(HttpAuthScheme::Bearer)
+                        .description(Some(
+                            "An API key (bootstrap or POST /api/v1/auth/keys), an operator's \
+                             OIDC access token, or the break-glass ITL_ADMIN_TOKEN",
+                        ))
+                        .build(),
+                ),
+            );
+    }
+}

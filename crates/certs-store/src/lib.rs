@@ -1,0 +1,45 @@
+//! Storage of the certificate-lifecycle application on the shared store.
+//!
+//! Its tables live next to the attestation service's in the one database
+//! (SQLite or PostgreSQL, through `attest-store`'s query layer) as the
+//! migration component `certs` ([`CERTS_MIGRATIONS`]), and every write
+//! runs inside a caller's [`WriteTx`](attest_store::WriteTx) so that the
+//! change and its audit entry on the one hash-chained log commit together.
+//!
+//! Repositories: [`rbac`] (roles, grants, who holds which role), [`keys`]
+//! (API keys and the one-shot bootstrap).
+
+use std::borrow::Cow;
+
+use attest_store::{Migration, MigrationSet, StoreError};
+
+pub mod audit_view;
+pub mod keys;
+pub mod rbac;
+
+/// The component's migrations, applied by the server at start.
+pub const CERTS_MIGRATIONS: MigrationSet = MigrationSet {
+    component: Cow::Borrowed("certs"),
+    migrations: &[Migration {
+        version: 1,
+        name: "rbac",
+        sqlite: include_str!("../migrations/sqlite/0001_rbac.sql"),
+        postgres: include_str!("../migrations/postgres/0001_rbac.sql"),
+    }],
+};
+
+/// A unique or foreign-key refusal as [`StoreError::Conflict`] (the
+/// caller says what conflicted), anything else unchanged.
+pub(crate) fn conflict_or(err: sqlx::Error) -> StoreError {
+    match &err {
+        sqlx::Error::Database(db) if db.is_unique_violation() || db.is_foreign_key_violation() => {
+            StoreError::Conflict(db.message().to_owned())
+        }
+        _ => StoreError::Query(err),
+    }
+}
+
+/// Timestamps are stored as the wire's RFC 3339 text (UTC, seconds).
+pub(crate) fn timestamp(at: chrono::DateTime<chrono::Utc>) -> String {
+    at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
