@@ -27,6 +27,10 @@ fn api_router() -> OpenApiRouter<CertsState> {
         .merge(routes::health::router())
         .merge(routes::auth::router())
         .merge(routes::audit::router())
+        .merge(routes::catalog::teams::router())
+        .merge(routes::catalog::owners::router())
+        .merge(routes::catalog::profiles::router())
+        .merge(routes::catalog::renewal_policies::router())
 }
 
 /// The OpenAPI document of every route [`build`] serves.

@@ -21,7 +21,11 @@ use utoipa::{Modify, OpenApi};
     tags(
         (name = "Health", description = "Health and readiness probes, auth info"),
         (name = "Auth", description = "Bootstrap, API keys, roles and permissions"),
-        (name = "Audit", description = "The hash-chained audit trail shared with the attestation API")
+        (name = "Audit", description = "The hash-chained audit trail shared with the attestation API"),
+        (name = "Teams", description = "Team management for ownership grouping"),
+        (name = "Owners", description = "Certificate owner management with email routing"),
+        (name = "Profiles", description = "Certificate enrollment profiles with crypto constraints"),
+        (name = "RenewalPolicies", description = "Lifecycle renewal policies")
     )
 )]
 pub struct CertsApiDoc;

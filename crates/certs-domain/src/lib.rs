@@ -8,9 +8,11 @@
 //! ([`names`]).
 
 pub mod audit;
+pub mod catalog;
 pub mod names;
 pub mod paging;
 pub mod permissions;
+pub mod profile;
 pub mod rbac;
 
 /// The one tenant of this deployment (certctl's Bundle 1 is

@@ -7,32 +7,50 @@
 //! change and its audit entry on the one hash-chained log commit together.
 //!
 //! Repositories: [`rbac`] (roles, grants, who holds which role), [`keys`]
-//! (API keys and the one-shot bootstrap).
+//! (API keys and the one-shot bootstrap), [`records`] (one generic
+//! repository for simple resources) and [`catalog`] (teams, owners,
+//! profiles, renewal policies on it).
 
 use std::borrow::Cow;
 
 use attest_store::{Migration, MigrationSet, StoreError};
 
 pub mod audit_view;
+pub mod catalog;
 pub mod keys;
 pub mod rbac;
+pub mod records;
 
 /// The component's migrations, applied by the server at start.
 pub const CERTS_MIGRATIONS: MigrationSet = MigrationSet {
     component: Cow::Borrowed("certs"),
-    migrations: &[Migration {
-        version: 1,
-        name: "rbac",
-        sqlite: include_str!("../migrations/sqlite/0001_rbac.sql"),
-        postgres: include_str!("../migrations/postgres/0001_rbac.sql"),
-    }],
+    migrations: &[
+        Migration {
+            version: 1,
+            name: "rbac",
+            sqlite: include_str!("../migrations/sqlite/0001_rbac.sql"),
+            postgres: include_str!("../migrations/postgres/0001_rbac.sql"),
+        },
+        Migration {
+            version: 2,
+            name: "catalog",
+            sqlite: include_str!("../migrations/sqlite/0002_catalog.sql"),
+            postgres: include_str!("../migrations/postgres/0002_catalog.sql"),
+        },
+    ],
 };
 
 /// A unique or foreign-key refusal as [`StoreError::Conflict`] (the
-/// caller says what conflicted), anything else unchanged.
+/// caller says what conflicted), anything else unchanged. SQLite reports
+/// an `ON DELETE RESTRICT` refusal as SQLITE_CONSTRAINT_TRIGGER (1811),
+/// which sqlx does not classify as a foreign-key violation.
 pub(crate) fn conflict_or(err: sqlx::Error) -> StoreError {
     match &err {
-        sqlx::Error::Database(db) if db.is_unique_violation() || db.is_foreign_key_violation() => {
+        sqlx::Error::Database(db)
+            if db.is_unique_violation()
+                || db.is_foreign_key_violation()
+                || db.code().as_deref() == Some("1811") =>
+        {
             StoreError::Conflict(db.message().to_owned())
         }
         _ => StoreError::Query(err),
