@@ -527,6 +527,59 @@ fn openssl_made_cas_import_and_bad_pairs_do_not() {
     let ca = Authority::import(&read(&cert), &read(&key)).unwrap();
     assert_eq!(ca.path_len(), Some(0));
 
+    // Name constraints openssl wrote are read and enforced; kinds this
+    // module cannot enforce are refused at import.
+    let constrained = |name: &str, nc: &str| -> Result<Authority, PkiError> {
+        let key = d.join(format!("{name}-key.pem"));
+        let cert = d.join(format!("{name}.pem"));
+        let subj = format!("/CN={name}");
+        openssl_ok(&[
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            p(&key),
+            "-out",
+            p(&cert),
+            "-days",
+            "30",
+            "-subj",
+            &subj,
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
+            "keyUsage=critical,keyCertSign,cRLSign",
+            "-addext",
+            nc,
+        ]);
+        Authority::import(&read(&cert), &read(&key))
+    };
+    let ca = constrained(
+        "nc-dns",
+        "nameConstraints=critical,permitted;DNS:example.com,excluded;DNS:secret.example.com",
+    )
+    .unwrap();
+    let nc = ca.name_constraints().unwrap();
+    assert_eq!(nc.permitted_dns, vec!["example.com"]);
+    assert_eq!(nc.excluded_dns, vec!["secret.example.com"]);
+    let (mut req, _) = leaf_req("ok.example.com", KeyAlgorithm::EcP256);
+    let leaf = ca.issue_leaf(&req, now).unwrap();
+    let (ok, text) = verify(d, &ca, &[], &leaf.cert_pem);
+    assert!(ok, "{text}");
+    req.dns_names = vec!["secret.example.com".into()];
+    assert!(matches!(
+        ca.issue_leaf(&req, now),
+        Err(PkiError::NameConstraintViolation(_))
+    ));
+    assert!(matches!(
+        constrained("nc-ip", "nameConstraints=critical,permitted;IP:10.0.0.0/255.0.0.0"),
+        Err(PkiError::NameConstraintViolation(m)) if m.contains("iPAddress")
+    ));
+
     // Not a CA.
     let (leaf_cert, leaf_key) = make_ca(
         "not-a-ca",

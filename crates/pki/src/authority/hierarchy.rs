@@ -376,8 +376,8 @@ fn ca_key_algorithm(key: &CaKey) -> Result<KeyAlgorithm, PkiError> {
         CaKey::P256(_) => Ok(KeyAlgorithm::EcP256),
         CaKey::P384(_) => Ok(KeyAlgorithm::EcP384),
         CaKey::Rsa(k) => {
-            let private: &rsa::RsaPrivateKey = (**k).as_ref();
-            let bits = u32::try_from(rsa::traits::PublicKeyParts::n(private).bits()).unwrap_or(0);
+            let bits =
+                u32::try_from(rsa::traits::PublicKeyParts::n(k.private()).bits()).unwrap_or(0);
             KeyAlgorithm::from_family_and_bits("RSA", bits).ok_or_else(|| {
                 PkiError::UnsupportedAlgorithm(format!(
                     "RSA CA keys of {bits} bits (2048, 3072 or 4096 only)"

@@ -59,6 +59,14 @@ impl Authority {
         let spki = SubjectPublicKeyInfoOwned::from_der(&req.public_key_der)
             .map_err(|e| PkiError::Malformed(format!("public key: {e}")))?;
         let san = self.subject_alt_names(req)?;
+        if req.crl_distribution_points.len() > MAX_URLS
+            || req.ocsp_urls.len() > MAX_URLS
+            || req.ca_issuers_urls.len() > MAX_URLS
+        {
+            return Err(PkiError::InvalidName(format!(
+                "more than {MAX_URLS} URLs in one list"
+            )));
+        }
         let (validity, not_before, not_after) =
             validity_from(now, req.validity, Some(self.not_after))?;
         let serial_number = random_serial()?;
@@ -90,14 +98,6 @@ impl Authority {
             // Critical only when the subject is empty (RFC 5280 4.2.1.6);
             // here it always has a CN.
             exts.push(extension(&SubjectAltName(san), false)?);
-        }
-        if req.crl_distribution_points.len() > MAX_URLS
-            || req.ocsp_urls.len() > MAX_URLS
-            || req.ca_issuers_urls.len() > MAX_URLS
-        {
-            return Err(PkiError::InvalidName(format!(
-                "more than {MAX_URLS} URLs in one list"
-            )));
         }
         if let Some(ext) = extensions::crl_distribution_points(&req.crl_distribution_points)? {
             exts.push(ext);
