@@ -87,6 +87,19 @@ pub enum PkiError {
         /// What would fit instead.
         advice: String,
     },
+    /// A certificate that must be a CA (to import it, to issue from it) is
+    /// not one: no basicConstraints CA:TRUE, or a keyUsage without
+    /// keyCertSign.
+    #[error("not a CA certificate: {0}")]
+    NotACa(String),
+    /// A name is outside what the issuing CA's name constraints allow, or a
+    /// child CA's constraints would not lie within its parent's.
+    #[error("name constraints: {0}")]
+    NameConstraintViolation(String),
+    /// The issuing CA's basicConstraints pathLenConstraint does not allow
+    /// the requested sub-CA.
+    #[error("path length constraint: {0}")]
+    PathLength(String),
     /// A cryptographic operation (key generation, signing, encryption) failed.
     #[error("cryptographic operation failed: {0}")]
     Crypto(String),

@@ -26,22 +26,67 @@ use crate::{EnrollmentCa, PkiError};
 
 /// How far notBefore is backdated, so a relying party whose clock is a bit
 /// behind ours still accepts a freshly issued certificate.
-const BACKDATE: Duration = Duration::minutes(5);
+pub(crate) const BACKDATE: Duration = Duration::minutes(5);
 
 /// Upper bound on a DN attribute (RFC 5280 ub-common-name / ub-organizational-unit-name).
 const MAX_NAME_LEN: usize = 64;
 
-/// Key type for [`EnrollmentCa::issue_with_new_key`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A key type: of the keys [`EnrollmentCa::issue_with_new_key`] and
+/// [`crate::authority::generate_key_pair`] generate, and of the CAs
+/// [`crate::authority::Authority`] runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum KeyAlgorithm {
-    /// ECDSA P-384 (SEC1 `EC PRIVATE KEY`).
+    /// ECDSA P-384 (SEC1 `EC PRIVATE KEY` from `issue_with_new_key`).
     EcP384,
-    /// ECDSA P-256 (SEC1 `EC PRIVATE KEY`).
+    /// ECDSA P-256 (SEC1 `EC PRIVATE KEY` from `issue_with_new_key`).
     EcP256,
-    /// RSA 2048 (PKCS#1 `RSA PRIVATE KEY`).
+    /// RSA 2048 (PKCS#1 `RSA PRIVATE KEY` from `issue_with_new_key`).
     Rsa2048,
-    /// RSA 3072 (PKCS#1 `RSA PRIVATE KEY`).
+    /// RSA 3072 (PKCS#1 `RSA PRIVATE KEY` from `issue_with_new_key`).
     Rsa3072,
+    /// RSA 4096 (PKCS#1 `RSA PRIVATE KEY` from `issue_with_new_key`).
+    Rsa4096,
+}
+
+impl KeyAlgorithm {
+    /// `"ECDSA"` or `"RSA"`, as [`crate::authority::KeyDescription`] names it.
+    pub fn family(self) -> &'static str {
+        match self {
+            Self::EcP256 | Self::EcP384 => "ECDSA",
+            Self::Rsa2048 | Self::Rsa3072 | Self::Rsa4096 => "RSA",
+        }
+    }
+
+    /// Key size in bits: the curve order for ECDSA, the modulus for RSA.
+    pub fn bits(self) -> u32 {
+        match self {
+            Self::EcP256 => 256,
+            Self::EcP384 => 384,
+            Self::Rsa2048 => 2048,
+            Self::Rsa3072 => 3072,
+            Self::Rsa4096 => 4096,
+        }
+    }
+
+    /// True for the ECDSA variants.
+    pub fn is_ec(self) -> bool {
+        matches!(self, Self::EcP256 | Self::EcP384)
+    }
+
+    /// The variant for a family (`"ECDSA"`/`"EC"`/`"RSA"`, any case) and a
+    /// size, e.g. certctl's `("ECDSA", 256)`; `None` for anything else.
+    pub fn from_family_and_bits(family: &str, bits: u32) -> Option<Self> {
+        let ec = family.eq_ignore_ascii_case("ECDSA") || family.eq_ignore_ascii_case("EC");
+        let rsa = family.eq_ignore_ascii_case("RSA");
+        match (ec, rsa, bits) {
+            (true, _, 256) => Some(Self::EcP256),
+            (true, _, 384) => Some(Self::EcP384),
+            (_, true, 2048) => Some(Self::Rsa2048),
+            (_, true, 3072) => Some(Self::Rsa3072),
+            (_, true, 4096) => Some(Self::Rsa4096),
+            _ => None,
+        }
+    }
 }
 
 /// A certificate this CA issued.
@@ -207,13 +252,10 @@ pub(crate) fn generate_key(
                 .map_err(|e| crypto("encode public key", &e))?;
             Ok((spki.into_vec(), pem))
         }
-        KeyAlgorithm::Rsa2048 | KeyAlgorithm::Rsa3072 => {
-            let bits = if algorithm == KeyAlgorithm::Rsa2048 {
-                2048
-            } else {
-                3072
-            };
-            let key = rsa::RsaPrivateKey::new(&mut OsRng, bits)
+        KeyAlgorithm::Rsa2048 | KeyAlgorithm::Rsa3072 | KeyAlgorithm::Rsa4096 => {
+            use pkcs8::DecodePrivateKey;
+            let pkcs8 = crate::signer::generate_rsa_pkcs8(algorithm.bits() as usize)?;
+            let key = rsa::RsaPrivateKey::from_pkcs8_der(pkcs8.as_slice())
                 .map_err(|e| crypto("RSA key generation", &e))?;
             let pem = key
                 .to_pkcs1_pem(LineEnding::LF)
@@ -296,7 +338,7 @@ pub(crate) fn cn_ou_name(cn: &str, ou: &str) -> Result<Name, PkiError> {
     ]))
 }
 
-fn rdn(
+pub(crate) fn rdn(
     oid: der::asn1::ObjectIdentifier,
     what: &str,
     value: &str,

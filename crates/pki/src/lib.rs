@@ -6,7 +6,12 @@
 //! The CA private key never leaves this crate: it is stored encrypted at rest
 //! (PKCS#8 PBES2, scrypt + AES-256-CBC) and only used through
 //! [`EnrollmentCa::issue`] and friends.
+//!
+//! [`authority`] is a second, general-purpose CA: root and intermediate
+//! [`Authority`]s issuing end-entity certificates for the
+//! certificate-lifecycle application, with no storage of its own.
 
+pub mod authority;
 mod ca;
 mod checkpoint;
 mod crl;
@@ -19,6 +24,10 @@ mod signer;
 mod verify;
 mod wrap;
 
+pub use authority::{
+    generate_key_pair, key_algorithm_of, pkcs12_certs_only, Authority, CaRequest, Eku, IssuedLeaf,
+    KeyDescription, LeafRequest, NameConstraints,
+};
 pub use ca::{CaAlgorithm, CaOptions, EnrollmentCa, CA_CERT_FILE, CA_KEY_FILE, CA_PASSPHRASE_FILE};
 pub use checkpoint::{
     CheckpointSigner, CHECKPOINT_ALGORITHM, CHECKPOINT_KEY_FILE, CHECKPOINT_PASSPHRASE_FILE,

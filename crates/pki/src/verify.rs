@@ -184,8 +184,7 @@ pub(crate) fn verify_signature(
         CaKey::P384(k) => ecdsa_verify_p384(k.verifying_key(), alg, msg, sig),
         CaKey::P256(k) => ecdsa_verify_p256(k.verifying_key(), alg, msg, sig),
         CaKey::Rsa(k) => {
-            let private: &rsa::RsaPrivateKey = (**k).as_ref();
-            let public = private.to_public_key();
+            let public = k.private().to_public_key();
             let Ok(signature) = rsa::pkcs1v15::Signature::try_from(sig) else {
                 return Err(PkiError::BadSignature);
             };
