@@ -31,6 +31,8 @@ fn api_router() -> OpenApiRouter<CertsState> {
         .merge(routes::catalog::owners::router())
         .merge(routes::catalog::profiles::router())
         .merge(routes::catalog::renewal_policies::router())
+        .merge(routes::issuers::router())
+        .merge(routes::certificates::router())
 }
 
 /// The OpenAPI document of every route [`build`] serves.

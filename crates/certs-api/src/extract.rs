@@ -69,3 +69,23 @@ where
 pub fn page(page: Option<i64>, per_page: Option<i64>) -> Result<PageRequest, CertsError> {
     PageRequest::new(page, per_page).map_err(|e| CertsError::Invalid(e.to_string()))
 }
+
+/// A JSON body that may be absent (`T::default()`): for bodies whose every
+/// field is optional.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct OptionalJson<T>(pub T);
+
+impl<S, T> FromRequest<S> for OptionalJson<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned + Default,
+{
+    type Rejection = CertsError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        attest_http::OptionalJson::<T>::from_request(req, state)
+            .await
+            .map(|attest_http::OptionalJson(v)| OptionalJson(v))
+            .map_err(as_bad_request)
+    }
+}

@@ -25,7 +25,10 @@ use utoipa::{Modify, OpenApi};
         (name = "Teams", description = "Team management for ownership grouping"),
         (name = "Owners", description = "Certificate owner management with email routing"),
         (name = "Profiles", description = "Certificate enrollment profiles with crypto constraints"),
-        (name = "RenewalPolicies", description = "Lifecycle renewal policies")
+        (name = "RenewalPolicies", description = "Lifecycle renewal policies"),
+        (name = "Issuers", description = "Issuers: GenericCA (a local CA) has a connector; other types answer connector not available"),
+        (name = "IntermediateCAs", description = "The CA hierarchy of an issuer"),
+        (name = "Certificates", description = "Managed certificates: inventory, versions, renewal, revocation, export")
     )
 )]
 pub struct CertsApiDoc;

@@ -21,6 +21,10 @@ pub struct CertsState {
     pub operators: Arc<OperatorAuthenticator>,
     /// The resolved configuration.
     pub config: Arc<CertsConfig>,
+    /// Seals CA private keys at rest (the server's master key).
+    pub master_key: attest_ext::MasterKey,
+    /// CA signing material already unsealed, by CA id (immutable per id).
+    pub authorities: crate::issuers::signing::AuthorityCache,
 }
 
 /// Runs `f` in one write transaction: commits on `Ok`, rolls back on

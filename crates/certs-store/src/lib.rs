@@ -16,7 +16,9 @@ use std::borrow::Cow;
 use attest_store::{Migration, MigrationSet, StoreError};
 
 pub mod audit_view;
+pub mod authorities;
 pub mod catalog;
+pub mod certificates;
 pub mod keys;
 pub mod rbac;
 pub mod records;
@@ -36,6 +38,18 @@ pub const CERTS_MIGRATIONS: MigrationSet = MigrationSet {
             name: "catalog",
             sqlite: include_str!("../migrations/sqlite/0002_catalog.sql"),
             postgres: include_str!("../migrations/postgres/0002_catalog.sql"),
+        },
+        Migration {
+            version: 3,
+            name: "authorities",
+            sqlite: include_str!("../migrations/sqlite/0003_authorities.sql"),
+            postgres: include_str!("../migrations/postgres/0003_authorities.sql"),
+        },
+        Migration {
+            version: 4,
+            name: "certificates",
+            sqlite: include_str!("../migrations/sqlite/0004_certificates.sql"),
+            postgres: include_str!("../migrations/postgres/0004_certificates.sql"),
         },
     ],
 };

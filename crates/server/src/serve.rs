@@ -438,6 +438,8 @@ async fn start_certs(
         clock: state.clock.clone(),
         operators: state.auth.clone(),
         config: Arc::new(config),
+        master_key: state.master_key.clone(),
+        authorities: Default::default(),
     };
     Ok(Some(attest_certs_api::start(certs_state, listener).await?))
 }

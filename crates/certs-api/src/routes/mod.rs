@@ -6,4 +6,6 @@
 pub mod audit;
 pub mod auth;
 pub mod catalog;
+pub mod certificates;
 pub mod health;
+pub mod issuers;

@@ -5,4 +5,6 @@
 pub mod audit;
 pub mod auth;
 pub mod catalog;
+pub mod certificates;
 pub mod common;
+pub mod issuers;

@@ -1,0 +1,134 @@
+//! The CA that signs for an issuer, unsealed once and cached.
+//!
+//! A CA's certificate and key never change under its id, so the unsealed
+//! [`Authority`] and its chain are cached per id; what can change (the
+//! issuer's choice of CA, the CA's state) is read from the database on
+//! every issuance.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use attest_certs_store::authorities::{CaRecord, CA_ACTIVE};
+use attest_certs_store::records;
+use attest_ext::{MasterKey, Sealed};
+use attest_pki::authority::Authority;
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine;
+
+use crate::error::{CertsError, CertsResult};
+use crate::state::CertsState;
+
+/// A CA ready to sign: its authority and the chain above it.
+pub struct SigningCa {
+    /// The CA's id.
+    pub ca_id: String,
+    /// Certificate and key.
+    pub authority: Authority,
+    /// DER of the CA certificate and every CA above it, nearest first.
+    pub chain_der: Vec<Vec<u8>>,
+    /// The same chain as PEM, nearest first.
+    pub chain_pem: String,
+}
+
+/// Unsealed CAs by id.
+#[derive(Clone, Default)]
+pub struct AuthorityCache(Arc<RwLock<HashMap<String, Arc<SigningCa>>>>);
+
+impl AuthorityCache {
+    fn get(&self, id: &str) -> Option<Arc<SigningCa>> {
+        self.0.read().ok().and_then(|m| m.get(id).cloned())
+    }
+
+    fn put(&self, ca: Arc<SigningCa>) {
+        if let Ok(mut m) = self.0.write() {
+            m.insert(ca.ca_id.clone(), ca);
+        }
+    }
+}
+
+/// Seals a CA key for storage: (ciphertext, nonce, tag) in base64.
+pub fn seal_key(master: &MasterKey, pkcs8_der: &[u8]) -> CertsResult<(String, String, String)> {
+    let sealed = master
+        .key
+        .encrypt(pkcs8_der)
+        .map_err(|e| CertsError::Internal(format!("seal CA key: {e}")))?;
+    Ok((
+        B64.encode(&sealed.ciphertext),
+        B64.encode(&sealed.nonce),
+        B64.encode(&sealed.tag),
+    ))
+}
+
+fn unseal(master: &MasterKey, ca: &CaRecord) -> CertsResult<Authority> {
+    let decode = |s: &str| {
+        B64.decode(s)
+            .map_err(|_| CertsError::Internal(format!("CA {}: sealed key is not base64", ca.id)))
+    };
+    let sealed = Sealed {
+        ciphertext: decode(&ca.key_ciphertext)?,
+        nonce: decode(&ca.key_nonce)?,
+        tag: decode(&ca.key_tag)?,
+    };
+    let key = master.key.decrypt(&sealed).map_err(|_| {
+        CertsError::Internal(format!(
+            "CA {}: its key does not open with the configured master key (sealed by {})",
+            ca.id, ca.key_sealed_by
+        ))
+    })?;
+    let cert_der = pem_to_der(&ca.cert_pem)?;
+    Authority::from_parts(&cert_der, &key)
+        .map_err(|e| CertsError::Internal(format!("CA {}: {e}", ca.id)))
+}
+
+/// The DER of the first certificate in `pem`.
+pub fn pem_to_der(pem: &str) -> CertsResult<Vec<u8>> {
+    let body: String = pem
+        .lines()
+        .skip_while(|l| !l.starts_with("-----BEGIN CERTIFICATE-----"))
+        .skip(1)
+        .take_while(|l| !l.starts_with("-----END"))
+        .collect();
+    B64.decode(body.trim())
+        .map_err(|_| CertsError::Internal("stored CA certificate is not PEM".into()))
+}
+
+/// The CA `ca_id`, unsealed (from the cache when possible), with its
+/// chain. Refuses a CA that is not active.
+pub async fn signing_ca(state: &CertsState, ca_id: &str) -> CertsResult<Arc<SigningCa>> {
+    let record = records::get::<CaRecord>(&state.store, ca_id)
+        .await?
+        .ok_or_else(|| CertsError::not_found("CA"))?;
+    if record.state != CA_ACTIVE {
+        return Err(CertsError::Conflict(format!(
+            "CA {ca_id} is {}: it issues nothing new",
+            record.state
+        )));
+    }
+    if let Some(ca) = state.authorities.get(ca_id) {
+        return Ok(ca);
+    }
+    let authority = unseal(&state.master_key, &record)?;
+    let mut chain_pem = record.cert_pem.trim_end().to_owned();
+    chain_pem.push('\n');
+    let mut chain_der = vec![authority.cert_der().to_vec()];
+    let mut parent = record.parent_ca_id.clone();
+    // Bounded walk: a cycle would be a corrupt database.
+    for _ in 0..32 {
+        let Some(id) = parent else { break };
+        let up = records::get::<CaRecord>(&state.store, &id)
+            .await?
+            .ok_or_else(|| CertsError::Internal(format!("CA {id} is missing from the chain")))?;
+        chain_pem.push_str(up.cert_pem.trim_end());
+        chain_pem.push('\n');
+        chain_der.push(pem_to_der(&up.cert_pem)?);
+        parent = up.parent_ca_id;
+    }
+    let ca = Arc::new(SigningCa {
+        ca_id: ca_id.to_owned(),
+        authority,
+        chain_der,
+        chain_pem,
+    });
+    state.authorities.put(ca.clone());
+    Ok(ca)
+}
