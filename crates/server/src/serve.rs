@@ -384,6 +384,7 @@ pub async fn start_with(
     let listen = settings.listen;
     let grace = settings.shutdown_timeout;
     let mut state = prepare(settings, clock).await?;
+    let (tls, tls_reload) = load_tls(&state.settings)?.unzip();
     let extension_context = extension_context(&state);
     let mut loaded = crate::extensions::load(
         &extensions,
@@ -400,11 +401,11 @@ pub async fn start_with(
         tracing::warn!(
             "ITL_MACHINE_AUTH=ek-fingerprint: machines fetch secrets by naming their EK \
              fingerprint, which is public (it is in webhook payloads and the API); set \
-             ITL_MACHINE_AUTH=enrollment-cert behind a TLS proxy that forwards client certificates"
+             ITL_MACHINE_AUTH=enrollment-cert with TLS client certificates \
+             (ITL_TLS_CLIENT_CA_FILE) or behind a TLS proxy that forwards them"
         );
     }
     let mounts = std::mem::take(&mut loaded.mounts);
-    let (tls, tls_reload) = load_tls(&state.settings)?.unzip();
     let listener = TcpListener::bind(listen)
         .await
         .map_err(|source| StartupError::Bind {
