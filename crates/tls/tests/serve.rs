@@ -21,18 +21,21 @@ struct Server {
     addr: SocketAddr,
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<std::io::Result<()>>,
+    /// Lets `/slow` answer.
     release: Arc<Notify>,
+    /// Notified when a `/slow` request reaches its handler.
+    entered: Arc<Notify>,
 }
 
 impl Server {
     async fn start(tls: Option<TlsSource>, grace: Duration) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let release = Arc::new(Notify::new());
+        let (release, entered) = (Arc::new(Notify::new()), Arc::new(Notify::new()));
         let (tx, rx) = oneshot::channel::<()>();
         let task = tokio::spawn(serve(
             listener,
-            router(release.clone()),
+            router(release.clone(), entered.clone()),
             tls,
             async move {
                 let _ = rx.await;
@@ -44,6 +47,7 @@ impl Server {
             stop: Some(tx),
             task,
             release,
+            entered,
         }
     }
 
@@ -351,9 +355,7 @@ async fn shutdown_lets_in_flight_requests_finish_and_refuses_new_ones() {
     let config = client_config(&pki.server_ca.pem, None, &[b"h2".as_slice()]);
     let addr = server.addr;
     let slow = tokio::spawn(get_tls(addr, config, "/slow"));
-    // Time for the request to reach its handler (where it waits for
-    // `release`); had it not, the shutdown would refuse it below.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    server.entered.notified().await;
     server.begin_shutdown();
     eventually(
         Duration::from_secs(10),
@@ -367,7 +369,7 @@ async fn shutdown_lets_in_flight_requests_finish_and_refuses_new_ones() {
     )
     .await;
     assert!(!server.task.is_finished(), "a request is still in flight");
-    server.release.notify_waiters();
+    server.release.notify_one();
     let answer = slow.await.unwrap().unwrap();
     assert_eq!((answer.status, answer.body.as_str()), (200, "done"));
     tokio::time::timeout(Duration::from_secs(10), &mut server.task)
@@ -387,7 +389,7 @@ async fn requests_still_running_after_the_grace_period_are_dropped() {
     .await;
     let config = client_config(&pki.server_ca.pem, None, &[b"http/1.1".as_slice()]);
     let slow = tokio::spawn(get_tls(server.addr, config, "/slow"));
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    server.entered.notified().await;
     server.begin_shutdown();
     tokio::time::timeout(Duration::from_secs(10), &mut server.task)
         .await

@@ -156,8 +156,9 @@ impl Ca {
 }
 
 /// Answers `/whoami` with `peer=<ip> leaf=<sha256|none> chain=<n>`, and
-/// `/slow` once `release` is notified.
-pub fn router(release: Arc<tokio::sync::Notify>) -> Router {
+/// `/slow`, which notifies `entered` on arrival, once `release` is
+/// notified.
+pub fn router(release: Arc<tokio::sync::Notify>, entered: Arc<tokio::sync::Notify>) -> Router {
     Router::new()
         .route(
             "/whoami",
@@ -178,6 +179,7 @@ pub fn router(release: Arc<tokio::sync::Notify>) -> Router {
         .route(
             "/slow",
             get(move || async move {
+                entered.notify_one();
                 release.notified().await;
                 "done"
             }),
