@@ -1,10 +1,14 @@
-//! Client certificates forwarded by the TLS proxy in `X-Client-Cert`.
+//! Operator client certificates: verified by the server's own TLS
+//! handshake (DER, from the listener), or forwarded by a TLS proxy in
+//! `X-Client-Cert`.
 //!
-//! The proxy has already done the TLS handshake; we re-verify the forwarded
-//! PEM against the enrollment CA anyway, so a misconfigured proxy that
-//! forwards any certificate does not turn into a bypass. The header itself
+//! Either way the certificate is verified again against the enrollment CA
+//! and looked up in the issuance records: the listener's (or the proxy's)
+//! verification may trust other CAs, and a misconfigured proxy that
+//! forwards any certificate must not turn into a bypass. The header itself
 //! is only trustworthy if the proxy strips it from client requests: that is
-//! why it is off unless configured.
+//! why it is off unless configured. A certificate verified by the server's
+//! own handshake takes precedence over the header.
 
 use attest_pki::{EnrollmentCa, PkiError};
 use futures::future::BoxFuture;
@@ -61,18 +65,41 @@ pub trait ClientCertVerifier: Send + Sync {
     /// Returns the identity, or a client-safe reason why the certificate is
     /// not acceptable (not issued by the CA, bad signature, expired, revoked…).
     fn verify(&self, cert_pem: &str) -> Result<ClientCertIdentity, String>;
+
+    /// [`ClientCertVerifier::verify`] for a DER certificate (the leaf a TLS
+    /// handshake verified).
+    fn verify_der(&self, cert_der: &[u8]) -> Result<ClientCertIdentity, String>;
 }
 
 impl ClientCertVerifier for EnrollmentCa {
     fn verify(&self, cert_pem: &str) -> Result<ClientCertIdentity, String> {
-        self.verify_client_cert(cert_pem)
-            .map(|v| ClientCertIdentity {
-                cn: v.cn,
-                ou: v.ou,
-                serial_hex: v.serial_hex,
-            })
-            .map_err(|e| safe_reason(&e))
+        identity(self.verify_client_cert(cert_pem))
     }
+
+    fn verify_der(&self, cert_der: &[u8]) -> Result<ClientCertIdentity, String> {
+        identity(self.verify_client_cert_der(cert_der))
+    }
+}
+
+fn identity(
+    verified: Result<attest_pki::VerifiedClientCert, PkiError>,
+) -> Result<ClientCertIdentity, String> {
+    verified
+        .map(|v| ClientCertIdentity {
+            cn: v.cn,
+            ou: v.ou,
+            serial_hex: v.serial_hex,
+        })
+        .map_err(|e| safe_reason(&e))
+}
+
+/// Where the operator's certificate comes from.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Presented<'a> {
+    /// The leaf the server's TLS handshake verified, DER.
+    Tls(&'a [u8]),
+    /// The PEM a proxy forwarded in `X-Client-Cert`.
+    Forwarded(&'a str),
 }
 
 /// PKI errors reworded for clients: no paths, no parser internals.
@@ -113,20 +140,20 @@ pub fn forwarded_cert_pem(headers: &HeaderMap) -> Result<Option<String>, AuthErr
     Ok(Some(pem.into_owned()))
 }
 
-/// `Ok(None)` if the header is absent; `Ok(Some(operator))` for a valid,
-/// recorded, unrevoked operator certificate; `Err(Forbidden)` for a valid
-/// certificate whose OU is not `operator`; `Err(Unauthenticated)` for
-/// anything else.
+/// `Ok(operator)` for a valid, recorded, unrevoked operator certificate;
+/// `Err(Forbidden)` for a valid certificate whose OU is not `operator`;
+/// `Err(Unauthenticated)` for anything else.
 pub(crate) async fn authenticate(
-    headers: &HeaderMap,
+    presented: Presented<'_>,
     verifier: &dyn ClientCertVerifier,
     registry: &dyn OperatorCertRegistry,
-) -> Result<Option<Operator>, AuthError> {
-    let Some(pem) = forwarded_cert_pem(headers)? else {
-        return Ok(None);
-    };
+) -> Result<Operator, AuthError> {
     let unauth = |r: &str| AuthError::Unauthenticated(r.to_owned());
-    let identity = verifier.verify(&pem).map_err(AuthError::Unauthenticated)?;
+    let identity = match presented {
+        Presented::Tls(der) => verifier.verify_der(der),
+        Presented::Forwarded(pem) => verifier.verify(pem),
+    }
+    .map_err(AuthError::Unauthenticated)?;
     if identity.ou.as_deref() != Some(OPERATOR_OU) {
         return Err(AuthError::Forbidden(
             "client certificate is not an operator certificate (OU must be 'operator')".into(),
@@ -145,9 +172,9 @@ pub(crate) async fn authenticate(
     if record.revoked {
         return Err(unauth("operator certificate revoked"));
     }
-    Ok(Some(Operator {
+    Ok(Operator {
         identity: cn,
         method: AuthMethod::ClientCert,
         principal: record.principal,
-    }))
+    })
 }

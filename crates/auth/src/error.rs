@@ -36,8 +36,11 @@ impl AuthError {
 /// Configuration problems found by [`crate::OperatorAuthenticator::new`].
 #[derive(Debug, thiserror::Error)]
 pub enum AuthSetupError {
-    /// `client_cert_header_enabled` without a verifier to check the certificates.
-    #[error("client certificate header is enabled but no certificate verifier was supplied")]
+    /// Client certificates (header or TLS) enabled without a verifier to
+    /// check them.
+    #[error(
+        "client certificate authentication is enabled but no certificate verifier was supplied"
+    )]
     MissingClientCertVerifier,
     /// The break-glass token is empty.
     #[error("the admin token must not be empty")]

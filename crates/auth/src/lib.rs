@@ -4,15 +4,18 @@
 //!
 //! 1. `Authorization: Bearer <JWT>` validated against the OIDC issuer's JWKS
 //!    ([`oidc`]); the token must carry the operator role.
-//! 2. `X-Client-Cert: <url-encoded PEM>` forwarded by the TLS proxy, verified
-//!    against the enrollment CA, OU must be `operator` ([`client_cert`]).
+//! 2. A client certificate, verified against the enrollment CA, OU must be
+//!    `operator`, on record and not revoked ([`client_cert`]): the leaf the
+//!    server's own TLS handshake verified (passed in as DER) or, without
+//!    one, `X-Client-Cert: <url-encoded PEM>` forwarded by a TLS proxy.
 //! 3. `Authorization: Bearer <ITL_ADMIN_TOKEN>`, the break-glass token,
 //!    compared in constant time ([`break_glass`]).
 //!
 //! A method that fails lets the next one try (break-glass is used "when
 //! neither OIDC nor mTLS succeeds"); if none succeeds, the failure of the
 //! highest-precedence method that was attempted is returned. The crate knows
-//! nothing about axum: it takes an [`http::HeaderMap`].
+//! nothing about axum or TLS: it takes an [`http::HeaderMap`] and the DER
+//! bytes of a verified peer certificate.
 
 pub mod break_glass;
 pub mod client_cert;
@@ -44,7 +47,8 @@ pub use oidc::{OidcConfig, OidcValidator};
 pub enum AuthMethod {
     /// OIDC bearer token.
     Oidc,
-    /// Client certificate forwarded by the TLS proxy.
+    /// Client certificate (verified by the server's TLS handshake, or
+    /// forwarded by the TLS proxy).
     ClientCert,
     /// The shared break-glass token.
     BreakGlass,
@@ -102,6 +106,9 @@ pub struct AuthConfig {
     /// Trust `X-Client-Cert` (`ITL_CLIENT_CERT_HEADER`). Only safe when the
     /// TLS proxy strips the header from client requests.
     pub client_cert_header_enabled: bool,
+    /// Accept the client certificate the server's own TLS listener
+    /// verified (client authentication on, `ITL_TLS_CLIENT_AUTH`).
+    pub tls_client_cert_enabled: bool,
 }
 
 impl fmt::Debug for AuthConfig {
@@ -116,22 +123,48 @@ impl fmt::Debug for AuthConfig {
                 "client_cert_header_enabled",
                 &self.client_cert_header_enabled,
             )
+            .field("tls_client_cert_enabled", &self.tls_client_cert_enabled)
             .finish()
     }
 }
 
-/// Authenticates operators from request headers.
+/// Authenticates operators from request headers and the TLS peer
+/// certificate.
 pub struct OperatorAuthenticator {
     oidc: Option<OidcValidator>,
     client_cert: Option<ClientCertAuth>,
     break_glass: Option<BreakGlassToken>,
 }
 
-/// What checks a forwarded operator certificate: the CA's signature and
-/// validity, then the issuance record (revocation, principal).
+/// What checks an operator certificate: the CA's signature and validity,
+/// then the issuance record (revocation, principal); and where
+/// certificates are taken from.
 struct ClientCertAuth {
     verifier: Arc<dyn ClientCertVerifier>,
     registry: Arc<dyn OperatorCertRegistry>,
+    header: bool,
+    tls: bool,
+}
+
+impl ClientCertAuth {
+    /// The certificate to check: the TLS-verified one first, the header
+    /// only when trusted; `Ok(None)` when there is neither.
+    fn presented<'a>(
+        &self,
+        headers: &HeaderMap,
+        tls_peer_cert: Option<&'a [u8]>,
+        forwarded: &'a mut Option<String>,
+    ) -> Result<Option<client_cert::Presented<'a>>, AuthError> {
+        if let (true, Some(der)) = (self.tls, tls_peer_cert) {
+            return Ok(Some(client_cert::Presented::Tls(der)));
+        }
+        if !self.header {
+            return Ok(None);
+        }
+        *forwarded = forwarded_cert_pem(headers)?;
+        let forwarded: &'a Option<String> = forwarded;
+        Ok(forwarded.as_deref().map(client_cert::Presented::Forwarded))
+    }
 }
 
 impl fmt::Debug for OperatorAuthenticator {
@@ -147,8 +180,8 @@ impl fmt::Debug for OperatorAuthenticator {
 impl OperatorAuthenticator {
     /// Builds the authenticator.
     ///
-    /// Fails if the client-cert header is enabled without a verifier and a
-    /// registry of issued operator certificates, if the admin token is
+    /// Fails if client certificates (header or TLS) are enabled without a
+    /// verifier and a registry of issued operator certificates, if the admin token is
     /// empty, if OIDC names no audience or client, or if the OIDC HTTP
     /// client cannot be built. No network I/O happens here: discovery runs
     /// on first use.
@@ -161,10 +194,19 @@ impl OperatorAuthenticator {
             .oidc
             .map(|c| OidcValidator::new(c, clock.clone()))
             .transpose()?;
-        let client_cert = if config.client_cert_header_enabled {
+        let (header, tls) = (
+            config.client_cert_header_enabled,
+            config.tls_client_cert_enabled,
+        );
+        let client_cert = if header || tls {
             let (verifier, registry) =
                 client_cert.ok_or(AuthSetupError::MissingClientCertVerifier)?;
-            Some(ClientCertAuth { verifier, registry })
+            Some(ClientCertAuth {
+                verifier,
+                registry,
+                header,
+                tls,
+            })
         } else {
             None
         };
@@ -186,11 +228,25 @@ impl OperatorAuthenticator {
         self.oidc.is_some() || self.client_cert.is_some() || self.break_glass.is_some()
     }
 
-    /// Authenticates the request described by `headers`.
+    /// Authenticates the request described by `headers` (no TLS peer
+    /// certificate: see [`OperatorAuthenticator::authenticate_with_peer_cert`]).
     ///
     /// `Err(Unauthenticated)` maps to 401, `Err(Forbidden)` to 403
     /// ([`AuthError::status_code`]).
     pub async fn authenticate(&self, headers: &HeaderMap) -> Result<Operator, AuthError> {
+        self.authenticate_with_peer_cert(headers, None).await
+    }
+
+    /// Authenticates the request described by `headers`, arriving on a
+    /// connection whose client certificate the server's TLS listener
+    /// verified (`tls_peer_cert`, the leaf's DER). That certificate takes
+    /// the place of `X-Client-Cert` and goes through the same checks; it
+    /// counts only when [`AuthConfig::tls_client_cert_enabled`] is set.
+    pub async fn authenticate_with_peer_cert(
+        &self,
+        headers: &HeaderMap,
+        tls_peer_cert: Option<&[u8]>,
+    ) -> Result<Operator, AuthError> {
         let bearer = bearer_token(headers)?;
         // The first failure in precedence order is what the client sees.
         let mut failure: Option<AuthError> = None;
@@ -208,15 +264,26 @@ impl OperatorAuthenticator {
         }
 
         if let Some(cert) = &self.client_cert {
-            match client_cert::authenticate(headers, cert.verifier.as_ref(), cert.registry.as_ref())
-                .await
-            {
-                Ok(Some(operator)) => return Ok(operator),
-                Ok(None) => {}
-                Err(e) => {
+            let mut forwarded = None;
+            let checked = match cert.presented(headers, tls_peer_cert, &mut forwarded) {
+                Ok(Some(presented)) => Some(
+                    client_cert::authenticate(
+                        presented,
+                        cert.verifier.as_ref(),
+                        cert.registry.as_ref(),
+                    )
+                    .await,
+                ),
+                Ok(None) => None,
+                Err(e) => Some(Err(e)),
+            };
+            match checked {
+                Some(Ok(operator)) => return Ok(operator),
+                Some(Err(e)) => {
                     tracing::debug!(reason = %e, "client certificate authentication failed");
                     failure.get_or_insert(e);
                 }
+                None => {}
             }
         }
 

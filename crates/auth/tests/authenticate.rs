@@ -56,6 +56,10 @@ struct Options {
     client_id: Option<String>,
     admin_token: Option<String>,
     cert_verifier: Option<Arc<dyn ClientCertVerifier>>,
+    /// Trust `X-Client-Cert` (with a verifier).
+    header: bool,
+    /// Accept the TLS-verified peer certificate (with a verifier).
+    tls: bool,
     registry: Arc<Records>,
 }
 
@@ -91,6 +95,8 @@ impl Default for Options {
             client_id: None,
             admin_token: Some(ADMIN_TOKEN.into()),
             cert_verifier: None,
+            header: true,
+            tls: false,
             registry: Arc::new(Records::default()),
         }
     }
@@ -110,7 +116,8 @@ async fn fixture(opts: Options) -> Fixture {
     let config = AuthConfig {
         oidc: Some(oidc),
         admin_token: opts.admin_token.map(SecretString::from),
-        client_cert_header_enabled: opts.cert_verifier.is_some(),
+        client_cert_header_enabled: opts.cert_verifier.is_some() && opts.header,
+        tls_client_cert_enabled: opts.cert_verifier.is_some() && opts.tls,
     };
     let registry = opts.registry.clone() as Arc<dyn OperatorCertRegistry>;
     let cert = opts.cert_verifier.map(|v| (v, registry));
@@ -697,6 +704,135 @@ async fn revoked_and_unrecorded_operator_certificates_are_refused() {
     expect_401(f.auth.authenticate(&h).await, "not on record");
 }
 
+/// A certificate issued by `ca` as DER, the way a TLS handshake hands
+/// the verified leaf over.
+fn cert_der(ca: &EnrollmentCa, cn: &str, ou: &str) -> (Vec<u8>, String) {
+    let (issued, _) = ca
+        .issue_with_new_key(cn, ou, Duration::days(1), KeyAlgorithm::EcP256)
+        .unwrap();
+    (issued.cert_der, issued.serial_hex)
+}
+
+#[tokio::test]
+async fn tls_verified_peer_certificates_get_the_same_checks_and_beat_the_header() {
+    let ours = pki("ITL Attestation Enrollment CA");
+    let theirs = pki("Other CA");
+    let records = Arc::new(Records::default());
+    let f = fixture(Options {
+        cert_verifier: Some(ours.ca.clone()),
+        header: false,
+        tls: true,
+        registry: records.clone(),
+        ..Options::default()
+    })
+    .await;
+    let none = HeaderMap::new();
+    let (bob, bob_serial) = cert_der(&ours.ca, "bob", "operator");
+
+    let op = f
+        .auth
+        .authenticate_with_peer_cert(&none, Some(&bob))
+        .await
+        .unwrap();
+    assert_eq!(
+        (op.identity.as_str(), op.method),
+        ("bob", AuthMethod::ClientCert)
+    );
+    assert_eq!(op.principal, Some(format!("oidc:{bob_serial}")));
+
+    // The enrollment CA decides, whatever the listener trusted.
+    let (foreign, _) = cert_der(&theirs.ca, "bob", "operator");
+    expect_401(
+        f.auth
+            .authenticate_with_peer_cert(&none, Some(&foreign))
+            .await,
+        "not issued by the enrollment CA",
+    );
+    let (machine, _) = cert_der(&ours.ca, "m-1", "worker");
+    expect_403(
+        f.auth
+            .authenticate_with_peer_cert(&none, Some(&machine))
+            .await,
+    );
+    expect_401(
+        f.auth
+            .authenticate_with_peer_cert(&none, Some(b"junk"))
+            .await,
+        "malformed client certificate",
+    );
+    records.revoked.lock().unwrap().push(bob_serial.clone());
+    expect_401(
+        f.auth.authenticate_with_peer_cert(&none, Some(&bob)).await,
+        "revoked",
+    );
+
+    // The header is not trusted here: neither alone nor next to a peer.
+    let carol = cert_header(&ours.ca, "carol", "operator");
+    expect_401(f.auth.authenticate(&carol).await, "no credentials");
+    expect_401(
+        f.auth.authenticate_with_peer_cert(&carol, Some(&bob)).await,
+        "revoked",
+    );
+
+    // A refused certificate still lets the break-glass token through.
+    let mut glass = HeaderMap::new();
+    glass.insert(
+        http::header::AUTHORIZATION,
+        HeaderValue::from_str(&format!("Bearer {ADMIN_TOKEN}")).unwrap(),
+    );
+    let op = f
+        .auth
+        .authenticate_with_peer_cert(&glass, Some(&machine))
+        .await
+        .unwrap();
+    assert_eq!(op.method, AuthMethod::BreakGlass);
+}
+
+#[tokio::test]
+async fn with_both_sources_the_tls_peer_wins_and_the_header_fills_in() {
+    let ours = pki("ITL Attestation Enrollment CA");
+    let f = fixture(Options {
+        cert_verifier: Some(ours.ca.clone()),
+        header: true,
+        tls: true,
+        ..Options::default()
+    })
+    .await;
+    let (bob, _) = cert_der(&ours.ca, "bob", "operator");
+    let carol = cert_header(&ours.ca, "carol", "operator");
+    let op = f
+        .auth
+        .authenticate_with_peer_cert(&carol, Some(&bob))
+        .await
+        .unwrap();
+    assert_eq!(op.identity, "bob");
+    let op = f
+        .auth
+        .authenticate_with_peer_cert(&carol, None)
+        .await
+        .unwrap();
+    assert_eq!(op.identity, "carol");
+}
+
+#[tokio::test]
+async fn tls_peer_certificates_are_ignored_unless_enabled() {
+    let ours = pki("ITL Attestation Enrollment CA");
+    let f = fixture(Options {
+        cert_verifier: Some(ours.ca.clone()),
+        header: true,
+        tls: false,
+        ..Options::default()
+    })
+    .await;
+    let (bob, _) = cert_der(&ours.ca, "bob", "operator");
+    expect_401(
+        f.auth
+            .authenticate_with_peer_cert(&HeaderMap::new(), Some(&bob))
+            .await,
+        "no credentials",
+    );
+}
+
 #[tokio::test]
 async fn client_cert_header_ignored_when_disabled() {
     let ours = pki("ITL Attestation Enrollment CA");
@@ -742,6 +878,7 @@ async fn oidc_wins_over_client_cert_and_break_glass() {
                 }),
                 admin_token: Some(SecretString::from(jwt.clone())),
                 client_cert_header_enabled: true,
+                tls_client_cert_enabled: false,
             },
             Some((
                 ours.ca.clone() as Arc<dyn ClientCertVerifier>,
@@ -796,6 +933,7 @@ async fn secrets_are_redacted_in_debug_output() {
         oidc: None,
         admin_token: Some(SecretString::from(ADMIN_TOKEN)),
         client_cert_header_enabled: false,
+        tls_client_cert_enabled: false,
     };
     let text = format!("{config:?}");
     assert!(!text.contains(ADMIN_TOKEN));

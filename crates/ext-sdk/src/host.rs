@@ -26,8 +26,9 @@ pub enum MachineCredential {
     /// The seed's `X-EK-Fingerprint` header. A fingerprint is not a
     /// secret, so this only identifies.
     EkFingerprint,
-    /// A certificate issued by the enrollment CA, presented through the
-    /// TLS proxy (`X-Client-Cert`), unexpired and not revoked.
+    /// A certificate issued by the enrollment CA, unexpired and not
+    /// revoked: verified by the server's TLS listener, or forwarded by a
+    /// TLS proxy (`X-Client-Cert`).
     EnrollmentCertificate,
 }
 
@@ -53,10 +54,13 @@ pub struct MachineIdentity {
 /// Answers 401 without a usable credential, 403 for a revoked or rejected
 /// machine.
 pub trait MachineAuthenticator: Send + Sync {
-    /// The machine the request's headers prove.
+    /// The machine the request proves: by its headers, or by
+    /// `tls_peer_cert`, the client certificate (leaf, DER) the server's TLS
+    /// listener verified for the request's connection.
     fn authenticate<'a>(
         &'a self,
         headers: &'a HeaderMap,
+        tls_peer_cert: Option<&'a [u8]>,
     ) -> BoxFuture<'a, Result<MachineIdentity, ApiError>>;
 }
 
@@ -200,12 +204,24 @@ impl ExtensionContext {
         Ok(self.operators.authenticate(headers).await?)
     }
 
-    /// The machine the headers prove (401 / 403 otherwise).
+    /// The machine the headers prove (401 / 403 otherwise). Handlers
+    /// should prefer the `AuthenticatedMachine` extractor, which also
+    /// passes the TLS-verified client certificate.
     pub async fn authenticate_machine(
         &self,
         headers: &HeaderMap,
     ) -> Result<MachineIdentity, ApiError> {
-        self.machines.authenticate(headers).await
+        self.machines.authenticate(headers, None).await
+    }
+
+    /// The machine the headers or the TLS-verified client certificate
+    /// (`tls_peer_cert`, leaf DER) prove (401 / 403 otherwise).
+    pub async fn authenticate_machine_with_peer_cert(
+        &self,
+        headers: &HeaderMap,
+        tls_peer_cert: Option<&[u8]>,
+    ) -> Result<MachineIdentity, ApiError> {
+        self.machines.authenticate(headers, tls_peer_cert).await
     }
 }
 

@@ -15,6 +15,18 @@ use axum::http::Method;
 
 use crate::error::ApiError;
 
+pub use attest_tls::PeerCertificates;
+
+/// The client certificate the server's TLS listener verified for this
+/// request's connection (the leaf, DER), if any: what operator and machine
+/// authentication take instead of a forwarded `X-Client-Cert`.
+pub fn tls_peer_certificate(parts: &Parts) -> Option<&[u8]> {
+    parts
+        .extensions
+        .get::<PeerCertificates>()
+        .and_then(PeerCertificates::leaf)
+}
+
 /// The operator authentication of an application, lent to
 /// [`AuthenticatedOperator`] as a request extension: install it on the
 /// assembled router with `router.layer(axum::Extension(OperatorAuth(…)))`.
@@ -58,7 +70,9 @@ impl<S: Send + Sync> FromRequestParts<S> for AuthenticatedOperator {
                 "operator route mounted without OperatorAuth".into(),
             ));
         };
-        let operator = auth.authenticate(&parts.headers).await?;
+        let operator = auth
+            .authenticate_with_peer_cert(&parts.headers, tls_peer_certificate(parts))
+            .await?;
         refuse_forgeable(parts)?;
         tracing::debug!(identity = %operator.identity, method = %operator.method, "operator authenticated");
         Ok(Self(operator))

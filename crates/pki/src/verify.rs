@@ -96,7 +96,24 @@ impl EnrollmentCa {
         if cert_pem.len() > MAX_CERT_PEM_BYTES {
             return Err(PkiError::Malformed("certificate PEM too large".into()));
         }
-        let cert = parse_cert_pem(cert_pem)?;
+        self.verify_parsed_client_cert(&parse_cert_pem(cert_pem)?)
+    }
+
+    /// [`EnrollmentCa::verify_client_cert`] for a DER certificate (as a TLS
+    /// handshake hands it over).
+    pub fn verify_client_cert_der(&self, cert_der: &[u8]) -> Result<VerifiedClientCert, PkiError> {
+        if cert_der.len() > MAX_CERT_PEM_BYTES {
+            return Err(PkiError::Malformed("certificate too large".into()));
+        }
+        let cert = Certificate::from_der(cert_der)
+            .map_err(|e| PkiError::Malformed(format!("certificate: {e}")))?;
+        self.verify_parsed_client_cert(&cert)
+    }
+
+    fn verify_parsed_client_cert(
+        &self,
+        cert: &Certificate,
+    ) -> Result<VerifiedClientCert, PkiError> {
         let tbs = &cert.tbs_certificate;
 
         let issuer = tbs
@@ -149,16 +166,16 @@ impl EnrollmentCa {
             });
         }
 
-        check_usage(&cert)?;
+        check_usage(cert)?;
 
         let serial_hex = hex::encode(tbs.serial_number.as_bytes());
         if self.revocation.is_revoked(&serial_hex) {
             return Err(PkiError::Revoked { serial_hex });
         }
 
-        let cn = single_attribute(&cert, COMMON_NAME, "CN")?
+        let cn = single_attribute(cert, COMMON_NAME, "CN")?
             .ok_or_else(|| PkiError::Malformed("subject has no CN".into()))?;
-        let ou = single_attribute(&cert, ORGANIZATIONAL_UNIT_NAME, "OU")?;
+        let ou = single_attribute(cert, ORGANIZATIONAL_UNIT_NAME, "OU")?;
         let spki_der = tbs
             .subject_public_key_info
             .to_der()
@@ -380,7 +397,7 @@ mod tests {
     use chrono::{Duration, Utc};
     use const_oid::db::rfc5280::{ID_KP_CLIENT_AUTH, ID_KP_SERVER_AUTH};
     use der::pem::LineEnding;
-    use der::EncodePem;
+    use der::{Encode, EncodePem};
     use spki::{EncodePublicKey, SubjectPublicKeyInfoOwned};
     use x509_cert::builder::{Builder, CertificateBuilder, Profile};
     use x509_cert::ext::pkix::{BasicConstraints, ExtendedKeyUsage, KeyUsage, KeyUsages};
@@ -526,6 +543,26 @@ mod tests {
         let pem = cert.to_pem(LineEnding::LF).unwrap();
         assert!(matches!(
             ca.verify_client_cert(&pem),
+            Err(PkiError::Malformed(_))
+        ));
+    }
+
+    #[test]
+    fn der_and_pem_are_verified_alike() {
+        let (_dir, _clock, ca) = ca(Duration::days(365));
+        let pem = leaf(&ca, &client_extensions(), Duration::days(10));
+        let der = crate::ca::parse_cert_pem(&pem).unwrap().to_der().unwrap();
+        assert_eq!(
+            ca.verify_client_cert_der(&der).unwrap(),
+            ca.verify_client_cert(&pem).unwrap()
+        );
+        let (_other_dir, _, other) = self::ca(Duration::days(365));
+        assert!(matches!(
+            other.verify_client_cert_der(&der),
+            Err(PkiError::NotIssuedByCa | PkiError::BadSignature)
+        ));
+        assert!(matches!(
+            ca.verify_client_cert_der(b"not DER"),
             Err(PkiError::Malformed(_))
         ));
     }

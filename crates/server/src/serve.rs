@@ -3,11 +3,11 @@
 //! [`start_with`] does everything `attestation serve` does (connect, migrate,
 //! load or create the enrollment CA and the audit checkpoint key, resolve the
 //! master key, build the authenticator, load the extensions it is given,
-//! bind, start periodic audit checkpoints) and returns a handle; [`run`]
+//! load the TLS certificate when configured, bind, start periodic audit
+//! checkpoints) and returns a handle; [`run`]
 //! waits for SIGTERM or Ctrl-C on top of it. Integration tests call
 //! [`start_with`] with port 0, a fresh database and the extensions they need.
 
-use std::future::{Future, IntoFuture};
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -15,6 +15,7 @@ use attest_auth::{AuthConfig, OidcConfig, OperatorAuthenticator};
 use attest_domain::clock::SharedClock;
 use attest_pki::{CaOptions, CheckpointSigner, EnrollmentCa, PassphraseSource};
 use attest_store::{Store, StoreOptions, CORE_MIGRATIONS};
+use attest_tls::{ReloadTask, TlsSource};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -55,6 +56,9 @@ pub enum StartupError {
         /// The I/O error.
         source: std::io::Error,
     },
+    /// The TLS certificate, key or client CAs cannot be used.
+    #[error("{0}")]
+    Tls(#[from] attest_tls::TlsError),
     /// The compiled-in extensions are inconsistent (names, prefixes).
     #[error("{0}")]
     Extensions(#[from] crate::extensions::RegistryError),
@@ -78,6 +82,10 @@ pub struct RunningServer {
     /// enabled.
     pub certs: Option<attest_certs_api::RunningCerts>,
     loaded: crate::extensions::Loaded,
+    /// What the listener serves over HTTPS, when configured.
+    tls: Option<TlsSource>,
+    /// Reloads the certificate on SIGHUP and on file change.
+    _tls_reload: Vec<ReloadTask>,
     shutdown: Option<oneshot::Sender<()>>,
     task: JoinHandle<Result<(), std::io::Error>>,
     /// Publishes rate-limit counts to the other replicas (held so that it
@@ -100,9 +108,22 @@ impl Drop for AbortOnDrop {
 }
 
 impl RunningServer {
-    /// Base URL, e.g. `http://127.0.0.1:41234`.
+    /// Base URL, e.g. `http://127.0.0.1:41234` (`https://` with TLS).
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        format!("{scheme}://{}", self.addr)
+    }
+
+    /// The listener's TLS certificate source, when it serves HTTPS.
+    pub fn tls(&self) -> Option<&TlsSource> {
+        self.tls.as_ref()
+    }
+
+    /// Re-reads the TLS certificate, key and client CA files, as SIGHUP
+    /// does (a failure is logged and keeps the previous certificate); a
+    /// no-op on plain HTTP.
+    pub fn reload_tls(&self) -> Result<(), attest_tls::TlsError> {
+        self.tls.as_ref().map_or(Ok(()), TlsSource::reload)
     }
 
     /// Stops accepting connections, lets in-flight requests finish, and
@@ -272,6 +293,7 @@ fn authenticator(
             }),
             admin_token: settings.admin_token.clone(),
             client_cert_header_enabled: settings.client_cert_header,
+            tls_client_cert_enabled: tls_verifies_clients(settings),
         },
         Some((
             ca.clone() as Arc<dyn attest_auth::ClientCertVerifier>,
@@ -307,6 +329,39 @@ fn warn_about_risky_settings(settings: &Settings) {
     }
 }
 
+/// Whether the listener verifies client certificates, which then reach
+/// operator and machine authentication.
+fn tls_verifies_clients(settings: &Settings) -> bool {
+    settings
+        .tls
+        .as_ref()
+        .is_some_and(crate::config::tls::TlsSettings::verifies_clients)
+}
+
+/// The listener's certificate and client verification, loaded now (after
+/// the enrollment CA exists: it may be the client CA file), with its
+/// reloads on SIGHUP and on file change.
+fn load_tls(settings: &Settings) -> Result<Option<(TlsSource, Vec<ReloadTask>)>, StartupError> {
+    use crate::config::tls::TlsClientAuth;
+    let Some(tls) = &settings.tls else {
+        return Ok(None);
+    };
+    let ca_files = tls.client_ca_file.iter().cloned().collect();
+    let client_auth = match tls.client_auth {
+        TlsClientAuth::Off => attest_tls::ClientAuth::off(),
+        TlsClientAuth::Optional => attest_tls::ClientAuth::optional(ca_files),
+        TlsClientAuth::Required => attest_tls::ClientAuth::required(ca_files),
+    };
+    if tls.client_auth == TlsClientAuth::Off && tls.client_ca_file.is_some() {
+        tracing::warn!("ITL_TLS_CLIENT_AUTH=off: ITL_TLS_CLIENT_CA_FILE is not used");
+    }
+    let source = TlsSource::from_files(&tls.cert_file, &tls.key_file, client_auth)?;
+    let mut reloads = vec![source.spawn_reload_on_change(attest_tls::DEFAULT_RELOAD_INTERVAL)];
+    #[cfg(unix)]
+    reloads.push(source.spawn_reload_on_sighup()?);
+    Ok(Some((source, reloads)))
+}
+
 /// The host services lent to extensions, built from the state.
 pub fn extension_context(state: &AppState) -> ExtensionContext {
     ExtensionContext::new(HostParts {
@@ -323,6 +378,7 @@ pub fn extension_context(state: &AppState) -> ExtensionContext {
             ca: state.ca.clone(),
             mode: state.settings.extensions.machine_auth,
             client_cert_header: state.settings.client_cert_header,
+            tls_client_certs: tls_verifies_clients(&state.settings),
         }),
     })
 }
@@ -340,6 +396,7 @@ pub async fn start_with(
     let listen = settings.listen;
     let grace = settings.shutdown_timeout;
     let mut state = prepare(settings, clock).await?;
+    let (tls, tls_reload) = load_tls(&state.settings)?.unzip();
     let extension_context = extension_context(&state);
     let mut loaded = crate::extensions::load(
         &extensions,
@@ -356,7 +413,8 @@ pub async fn start_with(
         tracing::warn!(
             "ITL_MACHINE_AUTH=ek-fingerprint: machines fetch secrets by naming their EK \
              fingerprint, which is public (it is in webhook payloads and the API); set \
-             ITL_MACHINE_AUTH=enrollment-cert behind a TLS proxy that forwards client certificates"
+             ITL_MACHINE_AUTH=enrollment-cert with TLS client certificates \
+             (ITL_TLS_CLIENT_CA_FILE) or behind a TLS proxy that forwards them"
         );
     }
     let mounts = std::mem::take(&mut loaded.mounts);
@@ -372,15 +430,17 @@ pub async fn start_with(
     })?;
     let router = app::build(state.clone(), mounts);
     let (tx, rx) = oneshot::channel::<()>();
-    let task = tokio::spawn(serve_until(
+    let task = tokio::spawn(attest_tls::serve(
         listener,
         router,
+        tls.clone(),
         async move {
             let _ = rx.await;
         },
         grace,
     ));
-    tracing::info!("listening on http://{addr}");
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    tracing::info!("listening on {scheme}://{addr}");
     let certs = start_certs(&state).await?;
     let limits_sync = AbortOnDrop(tokio::spawn(sync_limits(state.clone())));
     let nonce_purge = AbortOnDrop(tokio::spawn(purge_nonces(state.clone())));
@@ -398,6 +458,8 @@ pub async fn start_with(
         extension_context,
         certs,
         loaded,
+        tls,
+        _tls_reload: tls_reload.unwrap_or_default(),
         shutdown: Some(tx),
         task,
         _limits_sync: limits_sync,
@@ -505,39 +567,6 @@ async fn sync_limits(state: AppState) {
         }
     })
     .await;
-}
-
-async fn serve_until(
-    listener: TcpListener,
-    router: axum::Router,
-    signal: impl Future<Output = ()> + Send + 'static,
-    grace: std::time::Duration,
-) -> Result<(), std::io::Error> {
-    let (stopping_tx, stopping_rx) = oneshot::channel::<()>();
-    let server = axum::serve(
-        listener,
-        router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-    )
-    .with_graceful_shutdown(async move {
-        signal.await;
-        tracing::info!(
-            "shutting down: waiting up to {}s for in-flight requests",
-            grace.as_secs()
-        );
-        let _ = stopping_tx.send(());
-    });
-    let serving = server.into_future();
-    tokio::pin!(serving);
-    tokio::select! {
-        result = &mut serving => result,
-        () = async {
-            let _ = stopping_rx.await;
-            tokio::time::sleep(grace).await;
-        } => {
-            tracing::warn!("grace period over; dropping remaining connections");
-            Ok(())
-        }
-    }
 }
 
 /// Runs until SIGTERM or Ctrl-C, then shuts down gracefully.

@@ -298,6 +298,28 @@ impl TestApp {
         }
     }
 
+    /// Writes the certificate and key of operator `cn` of the roster to
+    /// `<cn>.pem` and `<cn>.key` (owner-only) in the server's temporary
+    /// directory, for clients that read files (`curl --cert --key`).
+    pub fn operator_identity_files(&self, cn: &str) -> (std::path::PathBuf, std::path::PathBuf) {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        let (cert_pem, key_pem) = self.operator_identity(cn);
+        let cert = self.dir.path().join(format!("{cn}.pem"));
+        let key = self.dir.path().join(format!("{cn}.key"));
+        std::fs::write(&cert, cert_pem).unwrap();
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&key)
+            .unwrap()
+            .write_all(key_pem.as_bytes())
+            .unwrap();
+        (cert, key)
+    }
+
     /// `POST path` as operator `cn` (client certificate).
     pub fn operator_post(&self, cn: &str, path: &str) -> reqwest::RequestBuilder {
         self.post(path)

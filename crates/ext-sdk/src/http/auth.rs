@@ -25,7 +25,13 @@ impl<S: HasContext + Send + Sync> FromRequestParts<S> for AuthenticatedMachine {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let machine = state.context().authenticate_machine(&parts.headers).await?;
+        let machine = state
+            .context()
+            .authenticate_machine_with_peer_cert(
+                &parts.headers,
+                attest_http::auth::tls_peer_certificate(parts),
+            )
+            .await?;
         tracing::debug!(machine_id = %machine.machine_id, credential = ?machine.credential, "machine authenticated");
         Ok(Self(machine))
     }

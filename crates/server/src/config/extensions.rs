@@ -14,7 +14,7 @@ attest_settings::declare! {
         "Comma-separated names of built-in (or compiled-in) extensions not to load, e.g. `webhooks,metrics`. See [extensions](extensions.md).")
         .derived("none");
     pub MACHINE_AUTH: MachineAuthMode = Setting::new("machine_auth", "ITL_MACHINE_AUTH",
-        "How machines authenticate to extension routes (secret retrieval): `ek-fingerprint` (the seed's `X-EK-Fingerprint` header; compatible, but a fingerprint is public) or `enrollment-cert` (**recommended**: the machine's enrollment certificate, forwarded by the TLS proxy in `X-Client-Cert`; needs `client_cert_header`).")
+        "How machines authenticate to extension routes (secret retrieval): `ek-fingerprint` (the seed's `X-EK-Fingerprint` header; compatible, but a fingerprint is public) or `enrollment-cert` (**recommended**: the machine's enrollment certificate, verified in the TLS handshake (`tls_client_ca_file`) or forwarded by the TLS proxy in `X-Client-Cert` (`client_cert_header`); needs one of them).")
         .default("ek-fingerprint");
 }
 
@@ -25,8 +25,9 @@ pub enum MachineAuthMode {
     /// is public: anyone who knows it can act as the machine.
     #[default]
     EkFingerprint,
-    /// The machine's enrollment certificate, passed by the TLS proxy in
-    /// `X-Client-Cert` (needs `ITL_CLIENT_CERT_HEADER`). Recommended.
+    /// The machine's enrollment certificate, verified by the listener's
+    /// TLS handshake or passed by the TLS proxy in `X-Client-Cert` (needs
+    /// TLS client authentication or `ITL_CLIENT_CERT_HEADER`). Recommended.
     EnrollmentCert,
 }
 

@@ -67,7 +67,7 @@ attest_settings::declare! {
         .flag("--oidc-jwks-refresh-seconds").value_name("SECONDS")
         .default("30");
     pub CLIENT_CERT_HEADER: bool = Setting::new("client_cert_header", "ITL_CLIENT_CERT_HEADER",
-        "Trust `X-Client-Cert` (URL-encoded PEM) forwarded by a TLS-terminating proxy. **Only enable when the proxy strips this header from client requests**; otherwise anyone can claim any certificate.")
+        "Trust `X-Client-Cert` (URL-encoded PEM) forwarded by a TLS-terminating proxy. **Only enable when the proxy strips this header from client requests**; otherwise anyone can claim any certificate. Not needed when the server verifies client certificates itself (`tls_client_ca_file`), whose certificate then takes precedence.")
         .flag("--client-cert-header").value_name("BOOL")
         .default("false");
     pub CA_DIR: PathBuf = Setting::new("ca_dir", "ITL_CA_DIR",

@@ -15,7 +15,7 @@ use super::ConfigError;
 attest_settings::declare! {
     pub PUBLIC_URL: String = Setting::new("public_url", "ITL_PUBLIC_URL",
         "Base URL machines reach this service at; `config_url` values and the boot ISO's `talos.config=` argument are built on it. Set it to the external HTTPS name behind your proxy.")
-        .derived("`http://<listen>`");
+        .derived("`http://<listen>` (`https://` with `tls_cert_file`)");
     pub IMAGE_FACTORY_URL: String = Setting::new("image_factory_url", "ITL_IMAGE_FACTORY_URL",
         "Talos Image Factory used by `POST /api/v1/register` to build boot ISOs.")
         .default("https://factory.talos.dev");

@@ -2,7 +2,7 @@
 //! variables over an optional TOML file over built-in defaults.
 //!
 //! Each setting is declared once, in the module of its group ([`general`],
-//! [`keys`], [`audit`], [`machines`], [`delivery`], [`extensions`]), with
+//! [`tls`], [`keys`], [`audit`], [`machines`], [`delivery`], [`extensions`]), with
 //! `attest_settings`: its
 //! key, variable, flag, default, secrecy and documentation line. The flags of
 //! `attestation serve`, the accepted file keys, the unknown-variable
@@ -25,6 +25,7 @@ pub mod limits;
 pub mod machines;
 pub mod operators;
 pub mod quote_policy;
+pub mod tls;
 
 use attest_settings::cli::Flags;
 pub use attest_settings::{ConfigError, Env, ProcessEnv};
@@ -43,6 +44,7 @@ const OTHER_KNOWN_ENV: &[&str] = &[CONFIG_FILE_ENV, "ITL_LOG"];
 pub fn specs() -> Vec<Spec> {
     [
         general::ALL,
+        tls::ALL,
         operators::ALL,
         limits::ALL,
         keys::ALL,
@@ -177,6 +179,8 @@ impl OidcSettings {
 pub struct Settings {
     /// Listen address.
     pub listen: SocketAddr,
+    /// HTTPS on the listener, when configured (plain HTTP otherwise).
+    pub tls: Option<tls::TlsSettings>,
     /// Database URL (may contain a password: log [`Settings::database_url_redacted`]).
     pub database_url: String,
     /// Data directory.
@@ -287,21 +291,27 @@ impl Settings {
         let limits = limits::LimitSettings::resolve(src)?;
         let master_key = keys::MasterKeySource::resolve(src, &data_dir)?;
         let audit = audit::AuditSettings::resolve(src, &data_dir)?;
-        let machines = machines::MachineSettings::resolve(src, format!("http://{listen}"))?;
+        let tls = tls::TlsSettings::resolve(src)?;
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let machines = machines::MachineSettings::resolve(src, format!("{scheme}://{listen}"))?;
         let delivery = delivery::DeliverySettings::resolve(src, &data_dir)?;
         let extensions = extensions::ExtensionSettings::resolve(src)?;
         let certs = certs::CertsSettings::resolve(src)?;
+        let tls_verifies_clients = tls.as_ref().is_some_and(tls::TlsSettings::verifies_clients);
         if extensions.machine_auth == extensions::MachineAuthMode::EnrollmentCert
             && !client_cert_header
+            && !tls_verifies_clients
         {
             return Err(ConfigError::invalid(
                 extensions::MACHINE_AUTH.spec.key,
-                "enrollment-cert needs client_cert_header = true: the TLS proxy \
-                 forwards the machine's certificate in X-Client-Cert",
+                "enrollment-cert needs the machine's certificate: TLS client authentication \
+                 (tls_client_ca_file with tls_client_auth optional or required), or \
+                 client_cert_header = true behind a TLS proxy that forwards it in X-Client-Cert",
             ));
         }
         Ok(Self {
             listen,
+            tls,
             database_url,
             data_dir,
             db_max_connections,
@@ -473,6 +483,7 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.to_string().contains("client_cert_header"), "{err}");
+        assert!(err.to_string().contains("tls_client_ca_file"), "{err}");
         let s = Settings::resolve(
             &ServeArgs::default(),
             &[
@@ -486,6 +497,83 @@ mod tests {
             extensions::MachineAuthMode::EnrollmentCert
         );
         assert!(Settings::resolve(&ServeArgs::default(), &[("ITL_MACHINE_AUTH", "nope")]).is_err());
+    }
+
+    #[test]
+    fn tls_needs_a_certificate_and_its_key_together() {
+        struct Pairs<'a>(&'a [(&'a str, &'a str)]);
+        impl Env for Pairs<'_> {
+            fn var(&self, name: &str) -> Option<String> {
+                let found = self.0.iter().find(|(k, _)| *k == name);
+                found.map(|(_, v)| (*v).to_owned())
+            }
+            fn names(&self) -> Vec<String> {
+                self.0.iter().map(|(k, _)| (*k).to_owned()).collect()
+            }
+        }
+        let resolve = |env: &[(&str, &str)]| Settings::resolve(&ServeArgs::default(), &Pairs(env));
+        let s = resolve(&[("X", "y")]).unwrap();
+        assert_eq!(s.tls, None, "plain HTTP by default");
+        assert_eq!(s.machines.public_url, "http://127.0.0.1:9000");
+
+        let err = resolve(&[("ITL_TLS_CERT_FILE", "/tls/cert.pem")]).unwrap_err();
+        assert!(err.to_string().contains("tls_key_file"), "{err}");
+        let err = resolve(&[("ITL_TLS_KEY_FILE", "/tls/key.pem")]).unwrap_err();
+        assert!(err.to_string().contains("tls_cert_file"), "{err}");
+        let err = resolve(&[("ITL_TLS_CLIENT_CA_FILE", "/tls/ca.pem")]).unwrap_err();
+        assert!(err.to_string().contains("tls_cert_file"), "{err}");
+
+        let pair = [
+            ("ITL_TLS_CERT_FILE", "/tls/cert.pem"),
+            ("ITL_TLS_KEY_FILE", "/tls/key.pem"),
+        ];
+        let s = resolve(&pair).unwrap();
+        let t = s.tls.unwrap();
+        assert_eq!(t.client_auth, tls::TlsClientAuth::Off);
+        assert_eq!(t.client_ca_file, None);
+        assert_eq!(s.machines.public_url, "https://127.0.0.1:9000");
+
+        let with_ca = [pair[0], pair[1], ("ITL_TLS_CLIENT_CA_FILE", "/tls/ca.pem")];
+        let t = resolve(&with_ca).unwrap().tls.unwrap();
+        assert_eq!(
+            t.client_auth,
+            tls::TlsClientAuth::Optional,
+            "the default with a CA"
+        );
+        assert_eq!(t.client_ca_file, Some(PathBuf::from("/tls/ca.pem")));
+        let required = [
+            with_ca[0],
+            with_ca[1],
+            with_ca[2],
+            ("ITL_TLS_CLIENT_AUTH", "required"),
+        ];
+        assert_eq!(
+            resolve(&required).unwrap().tls.unwrap().client_auth,
+            tls::TlsClientAuth::Required
+        );
+        let off = [
+            with_ca[0],
+            with_ca[1],
+            with_ca[2],
+            ("ITL_TLS_CLIENT_AUTH", "off"),
+        ];
+        assert!(!resolve(&off).unwrap().tls.unwrap().verifies_clients());
+
+        let err = resolve(&[pair[0], pair[1], ("ITL_TLS_CLIENT_AUTH", "required")]).unwrap_err();
+        assert!(err.to_string().contains("tls_client_ca_file"), "{err}");
+        let err = resolve(&[pair[0], pair[1], ("ITL_TLS_CLIENT_AUTH", "sometimes")]).unwrap_err();
+        assert!(err.to_string().contains("ITL_TLS_CLIENT_AUTH"), "{err}");
+
+        // Machines may authenticate by the certificate the handshake verified.
+        let machines = [
+            with_ca[0],
+            with_ca[1],
+            with_ca[2],
+            ("ITL_MACHINE_AUTH", "enrollment-cert"),
+        ];
+        assert!(resolve(&machines).is_ok());
+        let no_clients = [pair[0], pair[1], ("ITL_MACHINE_AUTH", "enrollment-cert")];
+        assert!(resolve(&no_clients).is_err());
     }
 
     #[test]
@@ -600,6 +688,7 @@ mod tests {
     fn every_default_parses() {
         for check in [
             general::check_defaults,
+            tls::check_defaults,
             operators::check_defaults,
             limits::check_defaults,
             keys::check_defaults,

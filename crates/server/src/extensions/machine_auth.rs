@@ -1,6 +1,7 @@
 //! Machine authentication for extension routes, as `ITL_MACHINE_AUTH`
 //! selects: the seed's `X-EK-Fingerprint` header, or the machine's
-//! enrollment certificate forwarded by the TLS proxy.
+//! enrollment certificate, verified by the server's own TLS listener or
+//! forwarded by a TLS proxy in `X-Client-Cert`.
 
 use std::sync::Arc;
 
@@ -25,12 +26,17 @@ pub struct HostMachineAuth {
     pub mode: MachineAuthMode,
     /// Whether `X-Client-Cert` is trusted at all (`ITL_CLIENT_CERT_HEADER`).
     pub client_cert_header: bool,
+    /// Whether the listener verifies client certificates
+    /// (`ITL_TLS_CLIENT_AUTH` optional or required): the verified one then
+    /// comes before the header.
+    pub tls_client_certs: bool,
 }
 
 impl MachineAuthenticator for HostMachineAuth {
     fn authenticate<'a>(
         &'a self,
         headers: &'a HeaderMap,
+        tls_peer_cert: Option<&'a [u8]>,
     ) -> BoxFuture<'a, Result<MachineIdentity, ApiError>> {
         Box::pin(async move {
             let (record, credential) = match self.mode {
@@ -39,7 +45,7 @@ impl MachineAuthenticator for HostMachineAuth {
                     MachineCredential::EkFingerprint,
                 ),
                 MachineAuthMode::EnrollmentCert => (
-                    self.by_certificate(headers).await?,
+                    self.by_certificate(headers, tls_peer_cert).await?,
                     MachineCredential::EnrollmentCertificate,
                 ),
             };
@@ -82,19 +88,32 @@ impl HostMachineAuth {
             .ok_or_else(|| ApiError::Unauthorized("unknown EK fingerprint".into()))
     }
 
-    async fn by_certificate(&self, headers: &HeaderMap) -> Result<MachineRecord, ApiError> {
-        if !self.client_cert_header {
-            return Err(ApiError::Unauthorized(
-                "machine certificate authentication needs ITL_CLIENT_CERT_HEADER".into(),
-            ));
-        }
-        let pem = attest_auth::forwarded_cert_pem(headers)?.ok_or_else(|| {
-            ApiError::Unauthorized("a machine enrollment certificate is required".into())
-        })?;
-        let cert = self
-            .ca
-            .verify_client_cert(&pem)
-            .map_err(|_| ApiError::Unauthorized("machine certificate not valid".into()))?;
+    /// The certificate verified by the TLS handshake when there is one,
+    /// else the forwarded header when it is trusted; checked against the
+    /// enrollment CA either way (the listener may trust other CAs).
+    async fn by_certificate(
+        &self,
+        headers: &HeaderMap,
+        tls_peer_cert: Option<&[u8]>,
+    ) -> Result<MachineRecord, ApiError> {
+        let verified = match tls_peer_cert.filter(|_| self.tls_client_certs) {
+            Some(der) => self.ca.verify_client_cert_der(der),
+            None if self.client_cert_header => {
+                let pem = attest_auth::forwarded_cert_pem(headers)?.ok_or_else(|| {
+                    ApiError::Unauthorized("a machine enrollment certificate is required".into())
+                })?;
+                self.ca.verify_client_cert(&pem)
+            }
+            None => {
+                return Err(ApiError::Unauthorized(
+                    "a machine enrollment certificate is required (a client certificate in \
+                     the TLS handshake)"
+                        .into(),
+                ))
+            }
+        };
+        let cert =
+            verified.map_err(|_| ApiError::Unauthorized("machine certificate not valid".into()))?;
         let issued = self
             .store
             .enrollment_certs()
