@@ -454,3 +454,14 @@ async fn the_break_glass_token_is_admin_and_every_change_is_audited_on_the_one_c
     })
     .await;
 }
+
+#[tokio::test]
+async fn the_certificate_lifecycle_api_runs_without_the_attestation_api() {
+    let app = TestApp::spawn_sqlite_with(&|s| s.attestation_enabled = false).await;
+    let (s, body, _) = call(&app, Method::GET, "/health", None, None).await;
+    assert_eq!((s, body), (StatusCode::OK, json!({"status": "healthy"})));
+    let key = app.certs_bootstrap("admin-alice").await;
+    let (s, _, _) = call(&app, Method::GET, "/api/v1/auth/me", Some(&key), None).await;
+    assert_eq!(s, StatusCode::OK);
+    app.stop().await;
+}

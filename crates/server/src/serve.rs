@@ -76,7 +76,9 @@ pub enum StartupError {
 
 /// A started server.
 pub struct RunningServer {
-    /// The bound address (the real port when 0 was asked for).
+    /// The attestation API's bound address (the real port when 0 was asked
+    /// for); its configured address, unbound, when
+    /// `ITL_ATTESTATION_ENABLED=false`.
     pub addr: SocketAddr,
     /// The state the handlers see, for tests that poke the store directly.
     pub state: AppState,
@@ -420,29 +422,40 @@ pub async fn start_with(
         );
     }
     let mounts = std::mem::take(&mut loaded.mounts);
-    let listener = TcpListener::bind(listen)
-        .await
-        .map_err(|source| StartupError::Bind {
+    let router = app::build(state.clone(), mounts);
+    let (tx, rx) = oneshot::channel::<()>();
+    let stopped = async move {
+        let _ = rx.await;
+    };
+    let (addr, task) = if state.settings.attestation_enabled {
+        let listener = TcpListener::bind(listen)
+            .await
+            .map_err(|source| StartupError::Bind {
+                addr: listen,
+                source,
+            })?;
+        let addr = listener.local_addr().map_err(|source| StartupError::Bind {
             addr: listen,
             source,
         })?;
-    let addr = listener.local_addr().map_err(|source| StartupError::Bind {
-        addr: listen,
-        source,
-    })?;
-    let router = app::build(state.clone(), mounts);
-    let (tx, rx) = oneshot::channel::<()>();
-    let task = tokio::spawn(attest_tls::serve(
-        listener,
-        router,
-        tls.clone(),
-        async move {
-            let _ = rx.await;
-        },
-        grace,
-    ));
-    let scheme = if tls.is_some() { "https" } else { "http" };
-    tracing::info!("listening on {scheme}://{addr}");
+        let task = tokio::spawn(attest_tls::serve(
+            listener,
+            router,
+            tls.clone(),
+            stopped,
+            grace,
+        ));
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        tracing::info!("listening on {scheme}://{addr}");
+        (addr, task)
+    } else {
+        tracing::info!("ITL_ATTESTATION_ENABLED=false: the attestation API is not served");
+        let task = tokio::spawn(async move {
+            stopped.await;
+            Ok(())
+        });
+        (listen, task)
+    };
     let (certs, certs_reload) = start_certs(&state).await?;
     let limits_sync = AbortOnDrop(tokio::spawn(sync_limits(state.clone())));
     let nonce_purge = AbortOnDrop(tokio::spawn(purge_nonces(state.clone())));
@@ -657,36 +670,69 @@ pub async fn run(
     clock: SharedClock,
     extensions: Vec<Arc<dyn Extension>>,
 ) -> Result<(), StartupError> {
+    // Listen for the signals before starting: a SIGTERM during start-up
+    // (say, right after the first listener reports) must shut down
+    // gracefully, not kill the process.
+    let signals = ShutdownSignals::install();
     let server = start_with(settings, clock, extensions).await?;
-    shutdown_signal().await;
+    signals.wait().await;
     server.shutdown().await?;
     tracing::info!("stopped");
     Ok(())
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        if let Err(err) = tokio::signal::ctrl_c().await {
-            tracing::error!(%err, "cannot listen for Ctrl-C");
-            std::future::pending::<()>().await;
-        }
-    };
+/// SIGTERM and Ctrl-C, listened for from the moment of installation.
+struct ShutdownSignals {
     #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut sig) => {
-                sig.recv().await;
+    terminate: Option<tokio::signal::unix::Signal>,
+    #[cfg(unix)]
+    interrupt: Option<tokio::signal::unix::Signal>,
+}
+
+impl ShutdownSignals {
+    fn install() -> Self {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            let listen = |kind: SignalKind, name: &str| match signal(kind) {
+                Ok(sig) => Some(sig),
+                Err(err) => {
+                    tracing::error!(%err, "cannot listen for {name}");
+                    None
+                }
+            };
+            Self {
+                terminate: listen(SignalKind::terminate(), "SIGTERM"),
+                interrupt: listen(SignalKind::interrupt(), "Ctrl-C"),
             }
-            Err(err) => {
-                tracing::error!(%err, "cannot listen for SIGTERM");
+        }
+        #[cfg(not(unix))]
+        Self {}
+    }
+
+    async fn wait(self) {
+        #[cfg(unix)]
+        {
+            async fn next(sig: Option<tokio::signal::unix::Signal>) {
+                match sig {
+                    Some(mut sig) => {
+                        sig.recv().await;
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            }
+            tokio::select! {
+                () = next(self.interrupt) => tracing::info!("received Ctrl-C"),
+                () = next(self.terminate) => tracing::info!("received SIGTERM"),
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            if let Err(err) = tokio::signal::ctrl_c().await {
+                tracing::error!(%err, "cannot listen for Ctrl-C");
                 std::future::pending::<()>().await;
             }
+            tracing::info!("received Ctrl-C");
         }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => tracing::info!("received Ctrl-C"),
-        () = terminate => tracing::info!("received SIGTERM"),
     }
 }

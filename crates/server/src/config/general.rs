@@ -11,9 +11,13 @@ use super::{CaAlgorithm, LogFormat};
 
 attest_settings::declare! {
     pub LISTEN: SocketAddr = Setting::new("listen", "ITL_LISTEN",
-        "Address and port to listen on.")
+        "Address and port of the attestation API.")
         .flag("--listen").value_name("ADDR")
         .default("127.0.0.1:9000");
+    pub ATTESTATION_ENABLED: bool = Setting::new("attestation_enabled", "ITL_ATTESTATION_ENABLED",
+        "Serve the attestation API. `false` runs only the certificate-lifecycle listener (`certs_enabled`); the shared database, audit chain and background tasks are the same.")
+        .flag("--attestation-enabled").value_name("BOOL")
+        .default("true");
     pub DATABASE_URL: String = Setting::new("database_url", "DATABASE_URL",
         "`sqlite://PATH?mode=rwc` (embedded) or `postgres://user:pass@host:port/db`. The password is redacted in logs.")
         .flag("--database-url").value_name("URL")

@@ -179,6 +179,8 @@ impl OidcSettings {
 pub struct Settings {
     /// Listen address.
     pub listen: SocketAddr,
+    /// Whether the attestation API is served.
+    pub attestation_enabled: bool,
     /// HTTPS on the listener, when configured (plain HTTP otherwise).
     pub tls: Option<tls::TlsSettings>,
     /// Database URL (may contain a password: log [`Settings::database_url_redacted`]).
@@ -297,6 +299,13 @@ impl Settings {
         let delivery = delivery::DeliverySettings::resolve(src, &data_dir)?;
         let extensions = extensions::ExtensionSettings::resolve(src)?;
         let certs = certs::CertsSettings::resolve(src, &data_dir)?;
+        let attestation_enabled = src.value(&g::ATTESTATION_ENABLED)?;
+        if !attestation_enabled && !certs.enabled {
+            return Err(ConfigError::invalid(
+                g::ATTESTATION_ENABLED.spec.key,
+                "attestation_enabled and certs_enabled are both false: nothing would be served",
+            ));
+        }
         let tls_verifies_clients = tls.as_ref().is_some_and(tls::TlsSettings::verifies_clients);
         if extensions.machine_auth == extensions::MachineAuthMode::EnrollmentCert
             && !client_cert_header
@@ -311,6 +320,7 @@ impl Settings {
         }
         Ok(Self {
             listen,
+            attestation_enabled,
             tls,
             database_url,
             data_dir,
@@ -402,6 +412,23 @@ mod tests {
         assert!(s.oidc.is_none());
         assert!(s.admin_token.is_none());
         assert!(!s.client_cert_header);
+    }
+
+    #[test]
+    fn one_listener_at_least() {
+        let both_off = [
+            ("ITL_ATTESTATION_ENABLED", "false"),
+            ("ITL_CERTS_ENABLED", "false"),
+        ];
+        let err = Settings::resolve(&ServeArgs::default(), &both_off).unwrap_err();
+        assert!(err.to_string().contains("nothing would be served"), "{err}");
+        let certs_only = [("ITL_ATTESTATION_ENABLED", "false")];
+        let s = Settings::resolve(&ServeArgs::default(), &certs_only).unwrap();
+        assert!(!s.attestation_enabled && s.certs.enabled);
+        assert!(
+            s.certs.tls.is_some(),
+            "the certificate lifecycle listener is HTTPS by default"
+        );
     }
 
     #[test]
