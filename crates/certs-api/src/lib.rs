@@ -25,6 +25,7 @@ pub mod config;
 pub mod error;
 pub mod extract;
 pub mod issuers;
+pub mod listener_tls;
 pub mod openapi;
 pub mod rbac;
 pub mod routes;

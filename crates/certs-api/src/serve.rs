@@ -1,6 +1,5 @@
 //! Start and stop of the application on its listener.
 
-use std::future::IntoFuture;
 use std::net::SocketAddr;
 
 use attest_certs_domain::permissions::DEFAULT_ROLES;
@@ -18,14 +17,17 @@ pub struct RunningCerts {
     pub addr: SocketAddr,
     /// What the handlers see, for tests.
     pub state: CertsState,
+    /// Whether it serves HTTPS.
+    tls: bool,
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<std::io::Result<()>>>,
 }
 
 impl RunningCerts {
-    /// Base URL, e.g. `http://127.0.0.1:8443`.
+    /// Base URL, e.g. `https://127.0.0.1:8443`.
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://{}", self.addr)
     }
 
     /// Stops accepting, lets in-flight requests finish (up to the
@@ -65,11 +67,12 @@ pub enum CertsStartError {
 }
 
 /// Seeds the default roles and serves the application on `listener` in
-/// the background. The database must be migrated with
-/// `attest_certs_store::CERTS_MIGRATIONS` already.
+/// the background, over HTTPS with `tls`. The database must be migrated
+/// with `attest_certs_store::CERTS_MIGRATIONS` already.
 pub async fn start(
     state: CertsState,
     listener: TcpListener,
+    tls: Option<attest_tls::TlsSource>,
 ) -> Result<RunningCerts, CertsStartError> {
     let now = state.clock.now();
     state
@@ -91,30 +94,22 @@ pub async fn start(
     let grace = state.config.shutdown_timeout;
     let router = crate::app::build(state.clone());
     let (tx, rx) = oneshot::channel::<()>();
-    let task = tokio::spawn(async move {
-        let (stopping_tx, stopping_rx) = oneshot::channel::<()>();
-        let server = axum::serve(
-            listener,
-            router.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(async move {
+    let https = tls.is_some();
+    let task = tokio::spawn(attest_tls::serve(
+        listener,
+        router,
+        tls,
+        async move {
             let _ = rx.await;
-            let _ = stopping_tx.send(());
-        });
-        let serving = server.into_future();
-        tokio::pin!(serving);
-        tokio::select! {
-            result = &mut serving => result,
-            () = async {
-                let _ = stopping_rx.await;
-                tokio::time::sleep(grace).await;
-            } => Ok(()),
-        }
-    });
-    tracing::info!("certificate lifecycle API on http://{addr}");
+        },
+        grace,
+    ));
+    let scheme = if https { "https" } else { "http" };
+    tracing::info!("certificate lifecycle API on {scheme}://{addr}");
     Ok(RunningCerts {
         addr,
         state,
+        tls: https,
         shutdown: Some(tx),
         task: Some(task),
     })

@@ -65,6 +65,10 @@ pub enum StartupError {
     /// The server loop failed.
     #[error("server: {0}")]
     Serve(std::io::Error),
+    /// The certificate-lifecycle listener's own certificate could not be
+    /// prepared.
+    #[error("certificate lifecycle listener TLS: {0}")]
+    CertsTls(String),
     /// The certificate-lifecycle application could not start.
     #[error("{0}")]
     Certs(#[from] attest_certs_api::serve::CertsStartError),
@@ -346,12 +350,7 @@ fn load_tls(settings: &Settings) -> Result<Option<(TlsSource, Vec<ReloadTask>)>,
     let Some(tls) = &settings.tls else {
         return Ok(None);
     };
-    let ca_files = tls.client_ca_file.iter().cloned().collect();
-    let client_auth = match tls.client_auth {
-        TlsClientAuth::Off => attest_tls::ClientAuth::off(),
-        TlsClientAuth::Optional => attest_tls::ClientAuth::optional(ca_files),
-        TlsClientAuth::Required => attest_tls::ClientAuth::required(ca_files),
-    };
+    let client_auth = client_auth(tls.client_auth, tls.client_ca_file.as_ref());
     if tls.client_auth == TlsClientAuth::Off && tls.client_ca_file.is_some() {
         tracing::warn!("ITL_TLS_CLIENT_AUTH=off: ITL_TLS_CLIENT_CA_FILE is not used");
     }
@@ -441,7 +440,7 @@ pub async fn start_with(
     ));
     let scheme = if tls.is_some() { "https" } else { "http" };
     tracing::info!("listening on {scheme}://{addr}");
-    let certs = start_certs(&state).await?;
+    let (certs, certs_reload) = start_certs(&state).await?;
     let limits_sync = AbortOnDrop(tokio::spawn(sync_limits(state.clone())));
     let nonce_purge = AbortOnDrop(tokio::spawn(purge_nonces(state.clone())));
     let outbox_discard = (!state.activity.has_consumer())
@@ -459,7 +458,11 @@ pub async fn start_with(
         certs,
         loaded,
         tls,
-        _tls_reload: tls_reload.unwrap_or_default(),
+        _tls_reload: tls_reload
+            .unwrap_or_default()
+            .into_iter()
+            .chain(certs_reload)
+            .collect(),
         shutdown: Some(tx),
         task,
         _limits_sync: limits_sync,
@@ -471,14 +474,28 @@ pub async fn start_with(
 
 /// Binds and starts the certificate-lifecycle application when enabled:
 /// the same store, clock and operator authentication as the attestation
-/// API, on its own listener.
+/// API, on its own listener, over HTTPS unless turned off. Returns the
+/// reload tasks of its certificate files, if any.
 async fn start_certs(
     state: &AppState,
-) -> Result<Option<attest_certs_api::RunningCerts>, StartupError> {
+) -> Result<(Option<attest_certs_api::RunningCerts>, Vec<ReloadTask>), StartupError> {
     let settings = &state.settings;
     if !settings.certs.enabled {
-        return Ok(None);
+        return Ok((None, Vec::new()));
     }
+    let (tls, reloads) = match &settings.certs.tls {
+        Some(tls) => {
+            let (source, reloads) = certs_tls(tls, state)?;
+            (Some(source), reloads)
+        }
+        None => {
+            tracing::warn!(
+                "ITL_CERTS_TLS=off: the certificate lifecycle API serves plain HTTP; API keys \
+                 cross the network in clear unless a TLS proxy is in front"
+            );
+            (None, Vec::new())
+        }
+    };
     let listen = settings.certs.listen;
     let listener = TcpListener::bind(listen)
         .await
@@ -503,7 +520,69 @@ async fn start_certs(
         master_key: state.master_key.clone(),
         authorities: Default::default(),
     };
-    Ok(Some(attest_certs_api::start(certs_state, listener).await?))
+    let running = attest_certs_api::start(certs_state, listener, tls).await?;
+    Ok((Some(running), reloads))
+}
+
+/// The certificate-lifecycle listener's TLS: the operator's files
+/// (reloaded on change and SIGHUP), or a certificate its own CA issues.
+fn certs_tls(
+    tls: &crate::config::certs::CertsTlsSettings,
+    state: &AppState,
+) -> Result<(TlsSource, Vec<ReloadTask>), StartupError> {
+    use crate::config::certs::CertsCertificate;
+    let client_auth = client_auth(tls.client_auth, tls.client_ca_file.as_ref());
+    match &tls.certificate {
+        CertsCertificate::Files {
+            cert_file,
+            key_file,
+        } => {
+            let source = TlsSource::from_files(cert_file, key_file, client_auth)?;
+            let mut reloads =
+                vec![source.spawn_reload_on_change(attest_tls::DEFAULT_RELOAD_INTERVAL)];
+            #[cfg(unix)]
+            reloads.push(source.spawn_reload_on_sighup()?);
+            Ok((source, reloads))
+        }
+        CertsCertificate::SelfIssued { dir, names } => {
+            let issued = attest_certs_api::listener_tls::prepare(
+                dir,
+                names,
+                &state.master_key,
+                state.clock.now(),
+            )
+            .map_err(|e| StartupError::CertsTls(e.to_string()))?;
+            if issued.created_ca {
+                tracing::info!(
+                    ca = %issued.ca_file.display(),
+                    "created the certificate lifecycle listener's CA: clients trust this file"
+                );
+            }
+            if issued.issued {
+                tracing::info!(names = %names.join(","), "issued the certificate lifecycle listener's server certificate");
+            }
+            let source = TlsSource::from_pem(
+                issued.chain_pem.as_bytes(),
+                issued.key_pem.as_bytes(),
+                client_auth,
+            )?;
+            Ok((source, Vec::new()))
+        }
+    }
+}
+
+/// Client-certificate verification as configured.
+fn client_auth(
+    mode: crate::config::tls::TlsClientAuth,
+    ca_file: Option<&std::path::PathBuf>,
+) -> attest_tls::ClientAuth {
+    use crate::config::tls::TlsClientAuth;
+    let ca_files = ca_file.into_iter().cloned().collect();
+    match mode {
+        TlsClientAuth::Off => attest_tls::ClientAuth::off(),
+        TlsClientAuth::Optional => attest_tls::ClientAuth::optional(ca_files),
+        TlsClientAuth::Required => attest_tls::ClientAuth::required(ca_files),
+    }
 }
 
 /// How often recorded activity is discarded when no extension consumes it.

@@ -138,7 +138,10 @@ impl FromRequestParts<CertsState> for Caller {
         }
         let operator = state
             .operators
-            .authenticate(&parts.headers)
+            .authenticate_with_peer_cert(
+                &parts.headers,
+                attest_http::auth::tls_peer_certificate(parts),
+            )
             .await
             .map_err(|e| match e {
                 attest_auth::AuthError::Forbidden(m) => CertsError::Forbidden(m),

@@ -296,7 +296,7 @@ impl Settings {
         let machines = machines::MachineSettings::resolve(src, format!("{scheme}://{listen}"))?;
         let delivery = delivery::DeliverySettings::resolve(src, &data_dir)?;
         let extensions = extensions::ExtensionSettings::resolve(src)?;
-        let certs = certs::CertsSettings::resolve(src)?;
+        let certs = certs::CertsSettings::resolve(src, &data_dir)?;
         let tls_verifies_clients = tls.as_ref().is_some_and(tls::TlsSettings::verifies_clients);
         if extensions.machine_auth == extensions::MachineAuthMode::EnrollmentCert
             && !client_cert_header
@@ -372,7 +372,8 @@ impl Settings {
             .set(general::DATA_DIR.spec.key, data_dir.display().to_string())
             .set(general::DATABASE_URL.spec.key, database_url.clone())
             .set(general::SHUTDOWN_TIMEOUT_SECONDS.spec.key, "5")
-            .set(certs::CERTS_LISTEN.spec.key, "127.0.0.1:0");
+            .set(certs::CERTS_LISTEN.spec.key, "127.0.0.1:0")
+            .set(certs::CERTS_TLS.spec.key, "off");
         let sources = Sources::load(&flags, env, CONFIG_FILE_ENV, &specs())?;
         let mut settings = Self::from_sources(&sources)?;
         settings.machines.public_url = "http://127.0.0.1:9".into();
