@@ -810,3 +810,71 @@ fn connection_problems_have_their_exit_codes() {
     ])
     .fails(2);
 }
+
+/// The listener's default: HTTPS with a certificate from its own CA.
+/// `--ca-file` (or `ITL_CERTS_CA_FILE`) pointed at `<data_dir>/certs-tls/
+/// ca.pem` is what makes the client trust it; without it the error says
+/// so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_https_listener_is_trusted_with_ca_file() {
+    use attest_server::config::certs::{CertsCertificate, CertsTlsSettings};
+    use attest_server::config::tls::TlsClientAuth;
+
+    let app = TestApp::spawn_sqlite_with(&|s| {
+        s.certs.tls = Some(CertsTlsSettings {
+            certificate: CertsCertificate::SelfIssued {
+                dir: s.data_dir.join("certs-tls"),
+                names: vec!["localhost".into(), "127.0.0.1".into()],
+            },
+            client_ca_file: None,
+            client_auth: TlsClientAuth::Off,
+        });
+    })
+    .await;
+    let url = app.certs_url("");
+    assert!(url.starts_with("https://"), "{url}");
+    let ca = app.server.state.settings.data_dir.join("certs-tls/ca.pem");
+    assert!(ca.is_file(), "{}", ca.display());
+    let ca = ca.to_str().unwrap();
+
+    // Not trusted: exit 5, naming the option that fixes it; nothing sent,
+    // so the one-shot bootstrap is still there.
+    let untrusted = certs(
+        &app,
+        None,
+        &["bootstrap", "--token-file", "-", "--actor", "admin-tls"],
+    )
+    .stdin(CERTS_BOOTSTRAP_TOKEN)
+    .fails(5);
+    assert!(untrusted.stderr().contains("--ca-file"), "{untrusted:?}");
+    let boot = certs(
+        &app,
+        None,
+        &[
+            "bootstrap",
+            "--ca-file",
+            ca,
+            "--token-file",
+            "-",
+            "--actor",
+            "admin-tls",
+            "-o",
+            "json",
+        ],
+    )
+    .stdin(CERTS_BOOTSTRAP_TOKEN)
+    .ok();
+    let key = boot.json()["key_value"].as_str().unwrap().to_owned();
+    // The environment variable, and the certificate's other name.
+    let port = url.rsplit(':').next().unwrap();
+    for base in [url.clone(), format!("https://localhost:{port}")] {
+        let me = Run::new(&["certs", "whoami", "-o", "json"])
+            .env("ITL_CERTS_URL", &base)
+            .env("ITL_CERTS_CA_FILE", ca)
+            .env("CERTCTL_API_KEY", &key)
+            .ok()
+            .json();
+        assert_eq!(me["actor_id"], "admin-tls", "{base}: {me}");
+    }
+    app.stop().await;
+}
