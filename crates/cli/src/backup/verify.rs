@@ -94,10 +94,12 @@ pub async fn verify_backup(
     }
 }
 
-/// The migration sets of this binary: the core's and each built-in
-/// extension's, under the component names the server migrates them with.
+/// The migration sets of this binary: the core's, the certificate
+/// lifecycle's and each built-in extension's, under the component names
+/// the server migrates them with (a component missing here makes every
+/// backup of a current server fail the schema check).
 fn migration_sets() -> Vec<MigrationSet> {
-    let mut sets = vec![CORE_MIGRATIONS];
+    let mut sets = vec![CORE_MIGRATIONS, attest_certs_store::CERTS_MIGRATIONS];
     for ext in crate::builtin::extensions() {
         if !ext.migrations().is_empty() {
             sets.push(MigrationSet {
