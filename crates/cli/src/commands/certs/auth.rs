@@ -26,8 +26,9 @@ const ROLE_COLUMNS: &[Column] = &[
 /// `certs bootstrap` options.
 #[derive(Debug, Args)]
 pub struct BootstrapArgs {
-    /// File holding the bootstrap token (`-`: stdin). Never on the command
-    /// line, where other local users could read it.
+    /// File holding the bootstrap token (`-`: stdin, prompted without echo
+    /// on a terminal). Never on the command line, where other local users
+    /// could read it.
     #[arg(long = "token-file", value_name = "FILE")]
     token_file: PathBuf,
     /// The administrator's actor name (3–64 characters: a-z, 0-9, `-`, `_`).
@@ -71,7 +72,7 @@ pub enum RolesCmd {
 /// `certs bootstrap`.
 pub async fn bootstrap(ctx: &CertsCtx, args: BootstrapArgs) -> CliResult<()> {
     let body = BootstrapRequest {
-        token: read_secret(&args.token_file, "--token-file")?
+        token: read_secret(&args.token_file, "--token-file", "Bootstrap token")?
             .trim()
             .to_owned(),
         actor_name: args.actor,

@@ -11,7 +11,7 @@ mod catalog;
 mod certificates;
 mod issuers;
 
-use std::io::Read;
+use std::io::{IsTerminal, Read};
 use std::path::{Path, PathBuf};
 
 use attest_client::{CertsClient, Response};
@@ -305,10 +305,16 @@ fn flatten(prefix: &str, value: &Value, out: &mut Map<String, Value>) {
 
 // --- input ----------------------------------------------------------------
 
-/// Reads a secret (token, password) from `path`, or stdin for `-`; one
-/// trailing newline is dropped. `what` names the option in errors.
-fn read_secret(path: &Path, what: &str) -> CliResult<String> {
-    let text = read_text(path, what)?;
+/// Reads a secret (token, password) from `path`, or stdin for `-` (on a
+/// terminal: a prompt without echo); one trailing newline is dropped.
+/// `what` names the option in errors, `prompt` the secret on a terminal.
+fn read_secret(path: &Path, what: &str, prompt: &str) -> CliResult<String> {
+    let text = if path == Path::new("-") && std::io::stdin().is_terminal() {
+        rpassword::prompt_password(format!("{prompt} (not echoed): "))
+            .map_err(|e| CliError::Failure(format!("cannot read {what} from the terminal: {e}")))?
+    } else {
+        read_text(path, what)?
+    };
     let text = strip_one_newline(text);
     if text.is_empty() {
         return Err(CliError::Usage(format!("{what} is empty")));
