@@ -202,6 +202,11 @@ pub async fn prepare(settings: Settings, clock: SharedClock) -> Result<AppState,
     })
 }
 
+/// The schemas of both applications (extensions add their own): the
+/// attestation service's core and the certificate lifecycle's.
+pub const APPLICATION_MIGRATIONS: [attest_store::MigrationSet; 2] =
+    [CORE_MIGRATIONS, attest_certs_store::CERTS_MIGRATIONS];
+
 /// Connects to the database and brings its schema up to date.
 async fn open_store(settings: &Settings, clock: &SharedClock) -> Result<Store, StartupError> {
     let store = Store::connect_with(
@@ -214,9 +219,7 @@ async fn open_store(settings: &Settings, clock: &SharedClock) -> Result<Store, S
     )
     .await?
     .with_clock(clock.clone());
-    let report = store
-        .migrate(&[CORE_MIGRATIONS, attest_certs_store::CERTS_MIGRATIONS])
-        .await?;
+    let report = store.migrate(&APPLICATION_MIGRATIONS).await?;
     tracing::info!(
         database = %store.redacted_url(),
         backend = %store.backend(),

@@ -22,7 +22,7 @@ use std::sync::Arc;
 
 use attest_domain::clock::SystemClock;
 use attest_server::config::Settings;
-use attest_store::{MigrationSet, Store, CORE_MIGRATIONS};
+use attest_store::{MigrationSet, Store};
 use secrecy::SecretString;
 
 use super::files::read_checked;
@@ -94,12 +94,11 @@ pub async fn verify_backup(
     }
 }
 
-/// The migration sets of this binary: the core's, the certificate
-/// lifecycle's and each built-in extension's, under the component names
-/// the server migrates them with (a component missing here makes every
-/// backup of a current server fail the schema check).
+/// The migration sets of this binary: both applications' and each
+/// built-in extension's, under the component names the server migrates
+/// them with.
 fn migration_sets() -> Vec<MigrationSet> {
-    let mut sets = vec![CORE_MIGRATIONS, attest_certs_store::CERTS_MIGRATIONS];
+    let mut sets = attest_server::serve::APPLICATION_MIGRATIONS.to_vec();
     for ext in crate::builtin::extensions() {
         if !ext.migrations().is_empty() {
             sets.push(MigrationSet {
