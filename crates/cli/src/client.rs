@@ -1,5 +1,6 @@
 //! The HTTP side of the CLI: the reqwest client with the operator's
-//! `--ca-cert`, and the typed attestation client on it.
+//! `--ca-cert` (or `certs --ca-file`), and the typed attestation client
+//! on it.
 
 use std::path::Path;
 use std::time::Duration;
@@ -10,20 +11,24 @@ use crate::error::{CliError, CliResult};
 
 /// Builds a reqwest client trusting the system roots plus `ca_cert`.
 pub fn http_client(ca_cert: Option<&Path>) -> CliResult<reqwest::Client> {
+    http_client_trusting(ca_cert, "--ca-cert")
+}
+
+/// [`http_client`] trusting the PEM certificates of `ca_cert`, given as
+/// option `flag` (named in errors).
+pub fn http_client_trusting(ca_cert: Option<&Path>, flag: &str) -> CliResult<reqwest::Client> {
     let mut builder = reqwest::Client::builder()
         .user_agent(concat!("attestation-cli/", env!("CARGO_PKG_VERSION")))
         .connect_timeout(Duration::from_secs(10))
         .timeout(Duration::from_secs(120));
     if let Some(path) = ca_cert {
-        let pem = std::fs::read(path).map_err(|e| {
-            CliError::Usage(format!("cannot read --ca-cert {}: {e}", path.display()))
-        })?;
-        let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
-            CliError::Usage(format!("--ca-cert {} is not PEM: {e}", path.display()))
-        })?;
+        let pem = std::fs::read(path)
+            .map_err(|e| CliError::Usage(format!("cannot read {flag} {}: {e}", path.display())))?;
+        let certs = reqwest::Certificate::from_pem_bundle(&pem)
+            .map_err(|e| CliError::Usage(format!("{flag} {} is not PEM: {e}", path.display())))?;
         if certs.is_empty() {
             return Err(CliError::Usage(format!(
-                "--ca-cert {} holds no certificate",
+                "{flag} {} holds no certificate",
                 path.display()
             )));
         }

@@ -11,7 +11,7 @@
 use std::fmt;
 use std::process::ExitCode;
 
-use attest_client::ClientError;
+use attest_client::{CertsClientError, ClientError};
 
 /// Exit code for local failures.
 pub const EXIT_FAILURE: u8 = 1;
@@ -96,6 +96,21 @@ impl From<ClientError> for CliError {
             ClientError::Status { status, detail, .. } => CliError::Http { status, detail },
             ClientError::Transport(msg) => CliError::Connection(msg),
             err @ ClientError::Decode(_) => CliError::Connection(err.to_string()),
+        }
+    }
+}
+
+/// The certificate-lifecycle API's answers map alike; the detail is
+/// certctl's `error` with its `request_id`, for the server's logs.
+impl From<CertsClientError> for CliError {
+    fn from(err: CertsClientError) -> Self {
+        match err {
+            CertsClientError::Status { status, .. } => CliError::Http {
+                status,
+                detail: err.message(),
+            },
+            CertsClientError::Transport(msg) => CliError::Connection(msg),
+            err @ CertsClientError::Decode(_) => CliError::Connection(err.to_string()),
         }
     }
 }

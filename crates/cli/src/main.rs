@@ -24,6 +24,7 @@ use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use crate::client::{api_client, http_client};
 use crate::commands::audit::AuditCmd;
 use crate::commands::auth::AuthCmd;
+use crate::commands::certs::CertsArgs;
 use crate::commands::extensions::ExtensionsCmd;
 use crate::commands::host::HostCmd;
 use crate::commands::machine::MachineCmd;
@@ -44,6 +45,7 @@ const EXAMPLES: &str = "Examples:
   attestation webhook add --url https://hooks.example/a --events machine.approved
   attestation completions bash > /etc/bash_completion.d/attestation
   attestation backup /var/backups/attestation-2026-05-14
+  CERTCTL_API_KEY=… attestation certs certificates list --status Active
 
 Exit codes: 0 ok, 1 local failure (or a broken audit chain), 2 usage,
 3 authentication/authorisation (HTTP 401/403), 4 other HTTP 4xx,
@@ -164,6 +166,18 @@ enum Command {
         after_help = "Example:\n  attestation webhook add --url https://example.com/hooks/attestation --events machine.approved,machine.revoked --secret my-signing-secret"
     )]
     Webhook(WebhookCmd),
+    /// The certificate-lifecycle API (certctl's, on its own listener):
+    /// API keys, issuers and CAs, profiles, owners, teams, renewal
+    /// policies, certificates, audit.
+    ///
+    /// Its own connection options: --certs-url (ITL_CERTS_URL), --api-key
+    /// (CERTCTL_API_KEY; else the --token / `auth login` token), --ca-file
+    /// (ITL_CERTS_CA_FILE, e.g. <data_dir>/certs-tls/ca.pem).
+    #[command(after_help = "Examples:
+  attestation certs bootstrap --token-file /run/secrets/certctl-bootstrap --actor admin-alice
+  export CERTCTL_API_KEY=… ITL_CERTS_CA_FILE=/srv/attestation/certs-tls/ca.pem
+  attestation certs certificates renew mc-api --key-out api.key")]
+    Certs(CertsArgs),
     /// Show the server's loaded extensions.
     #[command(subcommand, after_help = "Example:\n  attestation extensions list")]
     Extensions(ExtensionsCmd),
@@ -238,6 +252,15 @@ fn main() -> ExitCode {
 
 /// Runs a command that talks to a server (or to the OIDC issuer).
 async fn client_command(global: GlobalArgs, command: Command) -> CliResult<ExitCode> {
+    if let Command::Certs(args) = command {
+        let fallback = commands::certs::Fallback {
+            token: global.token,
+            ca_cert: global.ca_cert.as_deref(),
+            format: global.output,
+        };
+        commands::certs::run(args, fallback).await?;
+        return Ok(ExitCode::SUCCESS);
+    }
     let http = http_client(global.ca_cert.as_deref())?;
     let printer = Printer::new(global.output);
     let needs_token = match &command {
@@ -277,6 +300,7 @@ async fn client_command(global: GlobalArgs, command: Command) -> CliResult<ExitC
             );
         }
         Command::Serve(_)
+        | Command::Certs(_)
         | Command::Backup(_)
         | Command::Restore(_)
         | Command::VerifyBackup(_)

@@ -47,15 +47,22 @@ impl ClientError {
 
 impl From<reqwest::Error> for ClientError {
     fn from(err: reqwest::Error) -> Self {
-        let mut msg = err.to_string();
-        let mut source = std::error::Error::source(&err);
-        while let Some(cause) = source {
-            msg.push_str(": ");
-            msg.push_str(&cause.to_string());
-            source = cause.source();
-        }
-        ClientError::Transport(msg)
+        ClientError::Transport(error_chain(&err))
     }
+}
+
+/// `err` and every cause under it, `: `-separated: reqwest's own message
+/// ("error sending request") hides whether TLS, DNS or the connection
+/// failed.
+pub(crate) fn error_chain(err: &reqwest::Error) -> String {
+    let mut msg = err.to_string();
+    let mut source = std::error::Error::source(err);
+    while let Some(cause) = source {
+        msg.push_str(": ");
+        msg.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    msg
 }
 
 /// The server's `detail` ([`ErrorBody`]): a message, or the validation

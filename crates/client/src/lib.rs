@@ -9,8 +9,12 @@
 //!
 //! A [`Client`] is cheap to clone (the connection pool is shared); clone it
 //! with other [`Credentials`] to act as someone else.
+//!
+//! The certificate-lifecycle API (certctl's, on its own listener) has its
+//! own [`CertsClient`] and [`CertsClientError`], in [`certs`].
 
 mod audit;
+pub mod certs;
 mod error;
 mod extensions;
 mod hosts;
@@ -24,6 +28,7 @@ use reqwest::{Method, RequestBuilder};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+pub use certs::{CatalogResource, CertsClient, CertsClientError};
 pub use error::{render_detail, ClientError};
 pub use hosts::HostListQuery;
 pub use machines::{Approval, ApproveBody, ImportBody, MachineListQuery};

@@ -2,6 +2,7 @@
 
 pub mod audit;
 pub mod auth;
+pub mod certs;
 pub mod extensions;
 pub mod host;
 pub mod machine;
@@ -79,7 +80,7 @@ impl ValueArgs {
 }
 
 /// Removes one trailing `\n` or `\r\n` (as `echo` and editors add).
-fn strip_one_newline(mut text: String) -> String {
+pub fn strip_one_newline(mut text: String) -> String {
     if text.ends_with('\n') {
         text.pop();
         if text.ends_with('\r') {
@@ -114,7 +115,8 @@ pub fn object_joined<T: Serialize>(ctx: &Ctx, res: &Response<T>) -> CliResult<()
     ctx.printer.object_shown(&shown)
 }
 
-fn join_arrays(row: &Value) -> Value {
+/// `row` with its arrays of strings comma-separated (one table cell).
+pub fn join_arrays(row: &Value) -> Value {
     let Value::Object(map) = row else {
         return row.clone();
     };
@@ -140,7 +142,12 @@ fn join_arrays(row: &Value) -> Value {
 /// After a `204 No Content`: a line for humans, nothing for scripts (the
 /// server's body is empty).
 pub fn done(ctx: &Ctx, message: &str) -> CliResult<()> {
-    if ctx.printer.format == Format::Table {
+    done_with(ctx.printer, message)
+}
+
+/// [`done`] for commands without a [`Ctx`].
+pub fn done_with(printer: Printer, message: &str) -> CliResult<()> {
+    if printer.format == Format::Table {
         write_stdout(&format!("{message}\n"))
     } else {
         Ok(())

@@ -123,6 +123,9 @@ impl Run {
             .env_remove("ATTESTATION_API_URL")
             .env_remove("ITL_OIDC_ISSUER")
             .env_remove("ITL_OIDC_CLIENT_ID")
+            .env_remove("ITL_CERTS_URL")
+            .env_remove("CERTCTL_API_KEY")
+            .env_remove("ITL_CERTS_CA_FILE")
             .env("XDG_CONFIG_HOME", config.path());
         Run {
             cmd,
