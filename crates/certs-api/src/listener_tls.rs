@@ -77,6 +77,15 @@ struct ServerRecord {
     key: SealedKey,
 }
 
+/// The CA certificate clients trust.
+pub const CA_FILE: &str = "ca.pem";
+/// The CA's sealed key.
+pub const CA_KEY_FILE: &str = "ca-key.json";
+/// The server certificate, its names and its sealed key.
+pub const SERVER_FILE: &str = "server.json";
+/// Every file of the directory (what a backup carries).
+pub const FILES: &[&str] = &[CA_FILE, CA_KEY_FILE, SERVER_FILE];
+
 /// How long the server certificate is valid.
 const SERVER_VALIDITY_DAYS: i64 = 397;
 /// Re-issued at start when less than this is left.
@@ -167,8 +176,8 @@ fn ca(
     master: &MasterKey,
     now: DateTime<Utc>,
 ) -> Result<(Authority, bool), ListenerTlsError> {
-    let cert_path = dir.join("ca.pem");
-    let key_path = dir.join("ca-key.json");
+    let cert_path = dir.join(CA_FILE);
+    let key_path = dir.join(CA_KEY_FILE);
     if let Some(key) = read_json::<SealedKey>(&key_path)? {
         let pem = std::fs::read_to_string(&cert_path).map_err(io(&cert_path))?;
         let der = crate::issuers::signing::pem_to_der(&pem)
@@ -207,8 +216,8 @@ pub fn prepare(
         .create(dir)
         .map_err(io(dir))?;
     let (ca, created_ca) = ca(dir, master, now)?;
-    let server_path = dir.join("server.json");
-    let ca_file = dir.join("ca.pem");
+    let server_path = dir.join(SERVER_FILE);
+    let ca_file = dir.join(CA_FILE);
     if let Some(stored) = read_json::<ServerRecord>(&server_path)? {
         if !created_ca
             && stored.names == names

@@ -449,6 +449,9 @@ async fn the_hierarchy_retires_in_two_phases_and_other_issuer_types_have_no_conn
         let (s, r) = call(app, Method::POST, &format!("/api/v1/intermediates/{ica}/retire"), &admin, Some(json!({"confirm": true}))).await;
         assert_eq!((s, r["state"].as_str()), (StatusCode::OK, Some("retired")));
 
+        // A root without a path length (a NULL bigint on PostgreSQL).
+        let (s, plain) = call(app, Method::POST, "/api/v1/issuers", &admin, Some(json!({"name": "plain", "type": "GenericCA"}))).await;
+        assert_eq!(s, StatusCode::CREATED, "{plain}");
         // Other issuer types: accepted, and clear when used.
         let (s, acme) = call(app, Method::POST, "/api/v1/issuers", &admin, Some(json!({"name": "LE", "type": "ACME", "config": {"directory_url": "https://acme.example/dir"}}))).await;
         assert_eq!(s, StatusCode::CREATED, "{acme}");

@@ -163,10 +163,7 @@ impl Record for CaRecord {
             text(&self.serial_number),
             text(&self.not_before),
             text(&self.not_after),
-            match self.path_len_constraint {
-                Some(n) => Param::Int(n),
-                None => Param::Text(None),
-            },
+            Param::OptInt(self.path_len_constraint),
             json_text(&self.name_constraints),
             text(&self.key_algorithm),
             text(&self.cert_pem),
@@ -249,4 +246,13 @@ pub async fn set_state(
     .execute(&mut **tx)
     .await?;
     Ok(done.rows_affected() == 1)
+}
+
+/// The state of CA `ca_id` (`None`: no such CA).
+pub async fn state_of(store: &Store, ca_id: &str) -> Result<Option<String>> {
+    let row = sqlx::query("SELECT state FROM certs_cas WHERE id = $1")
+        .bind(ca_id)
+        .fetch_optional(store.pool())
+        .await?;
+    row.map(|r| r.try_get(0)).transpose().map_err(Into::into)
 }

@@ -350,3 +350,20 @@ pub async fn valid_issued_by(tx: &mut WriteTx, ca_id: &str, now: &str) -> Result
     .await?;
     Ok(row.try_get(0)?)
 }
+
+/// Records a new issuance on the certificate: `Active`, its expiry and
+/// renewal time; `false` (nothing changed) when it is revoked or
+/// archived meanwhile. One statement, so a renewal's transaction stays
+/// short.
+pub async fn mark_issued(tx: &mut WriteTx, id: &str, expires_at: &str, at: &str) -> Result<bool> {
+    let done = sqlx::query(
+        "UPDATE certs_certificates SET status = 'Active', expires_at = $1, last_renewal_at = $2, \
+         updated_at = $2 WHERE id = $3 AND status NOT IN ('Revoked', 'Archived')",
+    )
+    .bind(expires_at)
+    .bind(at)
+    .bind(id)
+    .execute(&mut **tx)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}

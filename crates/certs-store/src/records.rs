@@ -20,6 +20,9 @@ pub enum Param {
     Text(Option<String>),
     /// INTEGER / BIGINT (booleans are 0/1).
     Int(i64),
+    /// A nullable INTEGER / BIGINT (a typed NULL: PostgreSQL refuses a
+    /// text NULL for a bigint column).
+    OptInt(Option<i64>),
 }
 
 /// How a resource maps onto its table.
@@ -45,6 +48,7 @@ fn bind<'q>(
         query = match p {
             Param::Text(v) => query.bind(v),
             Param::Int(v) => query.bind(v),
+            Param::OptInt(v) => query.bind(v),
         };
     }
     query

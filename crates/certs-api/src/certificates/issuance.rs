@@ -17,7 +17,7 @@ use attest_proto::certs::certificates::{
 };
 use serde_json::json;
 
-use super::{load, select, target, timestamp, ACTIVE, ARCHIVED, EXPIRED, REVOKED};
+use super::{load, select, target, timestamp, ARCHIVED, EXPIRED, REVOKED};
 use crate::audit::{record, Change};
 use crate::auth::Caller;
 use crate::error::{CertsError, CertsResult};
@@ -194,21 +194,22 @@ async fn issue(
         revocation_reason: None,
     };
     write(&state.store, async |tx| {
-        let mut current = records::get_in::<ManagedCertificate>(tx, &cert.id)
-            .await?
-            .ok_or_else(|| CertsError::not_found("certificate"))?;
-        if current.status == REVOKED || current.status == ARCHIVED {
+        // The certificate row first: it serialises renewals of one
+        // certificate, and a revocation meanwhile wins.
+        if !attest_certs_store::certificates::mark_issued(
+            tx,
+            &cert.id,
+            &version.version.not_after,
+            &at,
+        )
+        .await?
+        {
             return Err(CertsError::Conflict(format!(
-                "certificate {} is {}: it is not renewed",
-                cert.id, current.status
+                "certificate {} was revoked or archived meanwhile: it is not renewed",
+                cert.id
             )));
         }
         records::insert(tx, &version).await?;
-        current.status = ACTIVE.into();
-        current.expires_at = Some(version.version.not_after.clone());
-        current.last_renewal_at = Some(at.clone());
-        current.updated_at = at.clone();
-        records::replace(tx, &current).await?;
         record(
             tx,
             caller,

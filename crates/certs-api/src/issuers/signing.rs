@@ -95,17 +95,24 @@ pub fn pem_to_der(pem: &str) -> CertsResult<Vec<u8>> {
 /// The CA `ca_id`, unsealed (from the cache when possible), with its
 /// chain. Refuses a CA that is not active.
 pub async fn signing_ca(state: &CertsState, ca_id: &str) -> CertsResult<Arc<SigningCa>> {
+    let refuse = |ca_state: &str| {
+        CertsError::Conflict(format!("CA {ca_id} is {ca_state}: it issues nothing new"))
+    };
+    // The hot path: material cached, only the state read (it can change).
+    if let Some(ca) = state.authorities.get(ca_id) {
+        let ca_state = attest_certs_store::authorities::state_of(&state.store, ca_id)
+            .await?
+            .ok_or_else(|| CertsError::not_found("CA"))?;
+        if ca_state != CA_ACTIVE {
+            return Err(refuse(&ca_state));
+        }
+        return Ok(ca);
+    }
     let record = records::get::<CaRecord>(&state.store, ca_id)
         .await?
         .ok_or_else(|| CertsError::not_found("CA"))?;
     if record.state != CA_ACTIVE {
-        return Err(CertsError::Conflict(format!(
-            "CA {ca_id} is {}: it issues nothing new",
-            record.state
-        )));
-    }
-    if let Some(ca) = state.authorities.get(ca_id) {
-        return Ok(ca);
+        return Err(refuse(&record.state));
     }
     let authority = unseal(&state.master_key, &record)?;
     let mut chain_pem = record.cert_pem.trim_end().to_owned();

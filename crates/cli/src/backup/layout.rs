@@ -12,6 +12,8 @@
 //!   files/audit-checkpoint/…      checkpoint-key.pem, checkpoint-key.passphrase if generated
 //!   files/master-key/…            shared-secret-master.key, if generated
 //!   files/configs/…               the role base configs (ITL_CONFIG_CACHE_DIR)
+//!   files/certs-tls/…             the certificate-lifecycle listener's CA and
+//!                                 server certificate (keys sealed), if self-issued
 //! ```
 //!
 //! A directory rather than an archive: every file keeps its mode (0600 for
@@ -123,6 +125,17 @@ pub fn places(settings: &Settings) -> Vec<Place> {
             name: "configs",
             dir: settings.delivery.config_cache_dir.clone(),
             names: Names::All,
+        },
+        // Clients trust this CA: a restore must not mint a new one.
+        Place {
+            name: "certs-tls",
+            dir: match settings.certs.tls.as_ref().map(|t| &t.certificate) {
+                Some(attest_server::config::certs::CertsCertificate::SelfIssued {
+                    dir, ..
+                }) => dir.clone(),
+                _ => settings.data_dir.join("certs-tls"),
+            },
+            names: Names::Fixed(attest_certs_api::listener_tls::FILES),
         },
     ]
 }
