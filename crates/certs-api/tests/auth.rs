@@ -103,6 +103,22 @@ async fn errors_are_certctl_shaped_with_the_request_id() {
         assert_eq!(res.status(), StatusCode::BAD_REQUEST);
         let body: Value = res.json().await.unwrap();
         assert!(body["error"].as_str().unwrap().len() > 5, "{body}");
+
+        // So is a path segment that is not UTF-8, in the same body.
+        let (s, body, headers) = call(
+            app,
+            Method::GET,
+            "/api/v1/teams/%FF",
+            Some(ADMIN_TOKEN),
+            None,
+        )
+        .await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{body}");
+        assert!(body["error"].as_str().unwrap().contains("UTF-8"), "{body}");
+        assert_eq!(
+            body["request_id"],
+            headers["x-request-id"].to_str().unwrap()
+        );
     })
     .await;
 }

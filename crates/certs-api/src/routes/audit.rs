@@ -6,7 +6,7 @@ use attest_certs_domain::permissions::AUDIT_LIST;
 use attest_certs_store::audit_view;
 use attest_proto::certs::audit::{AuditEvent, AuditQuery};
 use attest_proto::certs::common::Page;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::Json as JsonBody;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -14,7 +14,7 @@ use utoipa_axum::routes;
 use crate::audit::event;
 use crate::auth::Caller;
 use crate::error::CertsError;
-use crate::extract::{page, Query};
+use crate::extract::{page, Path, Query};
 use crate::state::CertsState;
 
 /// Routes of this module.
