@@ -60,8 +60,16 @@ async fn probes_version_and_auth_info_need_no_credentials() {
                 json!({"auth_type": "api-key", "required": true})
             )
         );
-        let (s, _, _) = call(app, Method::GET, "/openapi.json", None, None).await;
+        let (s, doc, _) = call(app, Method::GET, "/openapi.json", None, None).await;
         assert_eq!(s, StatusCode::OK);
+        // A grant names a catalogue id, and the schema lists them.
+        let ids =
+            &doc["components"]["schemas"]["GrantPermission"]["properties"]["permission"]["enum"];
+        let catalogue: Vec<&str> = attest_certs_domain::permissions::CATALOGUE
+            .iter()
+            .map(|p| p.id)
+            .collect();
+        assert_eq!(ids, &json!(catalogue));
     })
     .await;
 }

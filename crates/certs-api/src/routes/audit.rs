@@ -57,7 +57,8 @@ pub async fn list_audit(
 
 /// One audit event. Permission `audit.list`.
 #[utoipa::path(get, path = "/api/v1/audit/{id}", tag = "Audit", operation_id = "getAuditEvent",
-    security(("bearerAuth" = [])), params(("id" = String, Path, description = "Event id")),
+    security(("bearerAuth" = [])),
+    params(("id" = i64, Path, minimum = 1, description = "Event id: its position in the chain")),
     responses((status = 200, description = "Audit event", body = AuditEvent),
               (status = 400, description = "Malformed id"),
               (status = 401, description = "Unauthorized"), (status = 403, description = "Forbidden"),

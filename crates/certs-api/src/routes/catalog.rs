@@ -122,10 +122,10 @@ macro_rules! catalog_routes {
 
 use attest_proto::certs::catalog::{
     CertificateProfile, Owner, OwnerInput, ProfileInput, RenewalPolicy, RenewalPolicyCreateRequest,
-    RenewalPolicyUpdateRequest, Team, TeamInput,
+    RenewalPolicyUpdateRequest, Team, TeamCreate, TeamInput,
 };
 
-catalog_routes!(teams: Team, create = TeamInput, update = TeamInput, tag = "Teams",
+catalog_routes!(teams: Team, create = TeamCreate, update = TeamInput, tag = "Teams",
     list = "/api/v1/teams", item = "/api/v1/teams/{id}",
     ops = ["listTeams", "createTeam", "getTeam", "updateTeam", "deleteTeam"],
     docs = ["List teams. Permission `team.list`.",
