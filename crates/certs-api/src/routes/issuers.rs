@@ -127,7 +127,8 @@ pub async fn delete_issuer(
     responses((status = 200, description = "Connection successful", body = StatusBody),
               (status = 400, description = "Connector not available or CA unusable"),
               (status = 401, description = "Unauthorized"), (status = 403, description = "Forbidden"),
-              (status = 404, description = "Not found")))]
+              (status = 404, description = "Not found"),
+              (status = 409, description = "Issuer disabled, or its CA retiring or retired")))]
 pub async fn test_issuer(
     State(state): State<CertsState>,
     caller: Caller,
