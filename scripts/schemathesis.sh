@@ -61,6 +61,24 @@ certs_key=$(curl -sf -X POST -H 'content-type: application/json' \
   -d "{\"token\": \"$bootstrap_token\", \"actor_name\": \"schemathesis\"}" \
   "http://127.0.0.1:$certs_port/api/v1/auth/bootstrap" \
   | python3 -c 'import json, sys; print(json.load(sys.stdin)["key_value"])')
+# Resources with known ids (the configuration's dictionaries name them),
+# down to an issued certificate, so generated requests find something.
+certs_post() {
+  curl -sf -X POST -H "Authorization: Bearer $certs_key" -H 'content-type: application/json' \
+    -d "$2" "http://127.0.0.1:$certs_port$1" >/dev/null \
+    || { echo "schemathesis: seeding $1 failed" >&2; exit 1; }
+}
+certs_post /api/v1/issuers '{"id": "iss-st", "name": "schemathesis CA", "type": "GenericCA",
+  "config": {"common_name": "schemathesis root", "key_algorithm": "ECDSA-P256"}}'
+certs_post /api/v1/teams '{"id": "t-st", "name": "schemathesis team"}'
+certs_post /api/v1/owners '{"id": "o-st", "name": "schemathesis owner", "email": "st@example.com", "team_id": "t-st"}'
+certs_post /api/v1/renewal-policies '{"id": "rp-st", "name": "schemathesis policy", "max_retries": 1}'
+certs_post /api/v1/profiles '{"id": "prof-st", "name": "schemathesis profile",
+  "allowed_key_algorithms": [{"algorithm": "ECDSA", "min_size": 256}]}'
+certs_post /api/v1/certificates '{"id": "mc-st", "name": "schemathesis", "common_name": "st.example.com",
+  "owner_id": "o-st", "team_id": "t-st", "issuer_id": "iss-st", "renewal_policy_id": "rp-st",
+  "certificate_profile_id": "prof-st"}'
+certs_post /api/v1/certificates/mc-st/renew '{}'
 
 cd "$work"
 # Both runs always run, so one failing does not hide the other's report.
