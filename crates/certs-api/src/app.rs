@@ -37,7 +37,7 @@ fn api_router() -> OpenApiRouter<CertsState> {
 
 /// The OpenAPI document of every route [`build`] serves.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    api_router().split_for_parts().1
+    crate::openapi::finish(api_router().split_for_parts().1)
 }
 
 /// The complete application for `state`.
@@ -45,6 +45,7 @@ pub fn build(state: CertsState) -> Router {
     let max_body = state.config.max_body_bytes;
     let deadline_after = state.config.request_timeout;
     let (router, document) = api_router().split_for_parts();
+    let document = crate::openapi::finish(document);
     let router = router
         .merge(SwaggerUi::new("/docs").url("/openapi.json", document))
         .fallback(not_found)

@@ -17,7 +17,7 @@ use attest_certs_domain::profile;
 use attest_certs_store::records::{self, Record};
 use attest_proto::certs::catalog::{
     CertificateProfile, Owner, OwnerInput, ProfileInput, RenewalPolicy, RenewalPolicyCreateRequest,
-    RenewalPolicyUpdateRequest, Team, TeamInput,
+    RenewalPolicyUpdateRequest, Team, TeamCreate, TeamInput,
 };
 use attest_proto::certs::common::Page;
 use attest_store::WriteTx;
@@ -261,7 +261,7 @@ mod sqlx_row {
 }
 
 impl Managed for Team {
-    type Create = TeamInput;
+    type Create = TeamCreate;
     type Update = TeamInput;
     const KIND: &'static str = "team";
     const ID_PREFIX: &'static str = "t";
@@ -271,14 +271,14 @@ impl Managed for Team {
         edit: p::TEAM_EDIT,
         delete: p::TEAM_DELETE,
     };
-    fn chosen_id(body: &TeamInput) -> Option<&str> {
+    fn chosen_id(body: &TeamCreate) -> Option<&str> {
         body.id.as_deref()
     }
-    fn name_of(body: &TeamInput) -> &str {
-        body.name.as_deref().unwrap_or_default()
+    fn name_of(body: &TeamCreate) -> &str {
+        &body.name
     }
-    fn build(id: String, body: &TeamInput, now: &str) -> CertsResult<Self> {
-        let name = required(&body.name, "name")?;
+    fn build(id: String, body: &TeamCreate, now: &str) -> CertsResult<Self> {
+        let name = &body.name;
         validate_name(name).map_err(invalid)?;
         Ok(Self {
             id,
@@ -446,15 +446,12 @@ impl Managed for RenewalPolicy {
         &body.name
     }
     fn build(id: String, body: &RenewalPolicyCreateRequest, now: &str) -> CertsResult<Self> {
-        let max_retries = body
-            .max_retries
-            .ok_or_else(|| CertsError::Invalid("max_retries is required".into()))?;
         let created = Self {
             id,
             name: body.name.trim().to_owned(),
             renewal_window_days: body.renewal_window_days.unwrap_or(30),
             auto_renew: body.auto_renew.unwrap_or(true),
-            max_retries,
+            max_retries: body.max_retries,
             retry_interval_seconds: body.retry_interval_seconds.unwrap_or(3600),
             alert_thresholds_days: body
                 .alert_thresholds_days

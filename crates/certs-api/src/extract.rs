@@ -1,8 +1,10 @@
-//! Extractors answering certctl's 400 for a malformed body or query.
+//! Extractors answering certctl's 400 for a malformed body, query or
+//! path.
 //!
 //! They wrap `attest-http`'s validating extractors (which never panic and
 //! name the offending field) and turn their 422 into the 400 certctl's
-//! clients expect, the field named in the message.
+//! clients expect, the field named in the message; axum's own path
+//! rejection (plain text) becomes the same 400.
 
 use attest_certs_domain::paging::PageRequest;
 use attest_http::{ApiError, ApiJson, ApiQuery, ErrorReport};
@@ -62,6 +64,34 @@ where
             .await
             .map(|ApiQuery(v)| Query(v))
             .map_err(as_bad_request)
+    }
+}
+
+/// Path parameters. A segment that is not percent-encoded UTF-8 is a
+/// certctl 400 with the `{"error", "request_id"}` body, like every other
+/// malformed request.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Path<T>(pub T);
+
+impl<S, T> FromRequestParts<S> for Path<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned + Send,
+{
+    type Rejection = CertsError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Path(v)| Path(v))
+            .map_err(|rejection| {
+                // A route whose pattern and extractor disagree is a bug.
+                if rejection.status().is_server_error() {
+                    CertsError::Internal(rejection.body_text())
+                } else {
+                    CertsError::Invalid(rejection.body_text())
+                }
+            })
     }
 }
 

@@ -1,7 +1,10 @@
 //! The application's OpenAPI document (served at its own `/openapi.json`,
 //! with Swagger UI at `/docs`).
 
+use attest_certs_domain::permissions::CATALOGUE;
+use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::RefOr;
 use utoipa::{Modify, OpenApi};
 
 /// Document metadata; paths come from the route modules.
@@ -53,4 +56,43 @@ impl Modify for BearerAuth {
                 ),
             );
     }
+}
+
+/// A permission id: one of the catalogue's.
+fn permission_id() -> Schema {
+    Schema::Object(
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .description(Some("A catalogue id (`GET /api/v1/auth/permissions`)"))
+            .enum_values(Some(CATALOGUE.iter().map(|p| p.id)))
+            .build(),
+    )
+}
+
+/// `document` as served, completed with what the wire types cannot say
+/// themselves: the catalogue (this crate's data, not the wire crate's)
+/// lists the permission ids a grant may name, so clients see them and the
+/// server's 400 for an unknown id is what the schema predicts.
+pub fn finish(mut document: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
+    if let Some(RefOr::T(Schema::Object(grant))) = document
+        .components
+        .as_mut()
+        .and_then(|c| c.schemas.get_mut("GrantPermission"))
+    {
+        grant
+            .properties
+            .insert("permission".into(), RefOr::T(permission_id()));
+    }
+    let revoke = document
+        .paths
+        .paths
+        .get_mut("/api/v1/auth/roles/{id}/permissions/{perm}")
+        .and_then(|item| item.delete.as_mut())
+        .and_then(|op| op.parameters.as_mut());
+    for param in revoke.into_iter().flatten() {
+        if param.name == "perm" {
+            param.schema = Some(RefOr::T(permission_id()));
+        }
+    }
+    document
 }

@@ -60,8 +60,16 @@ async fn probes_version_and_auth_info_need_no_credentials() {
                 json!({"auth_type": "api-key", "required": true})
             )
         );
-        let (s, _, _) = call(app, Method::GET, "/openapi.json", None, None).await;
+        let (s, doc, _) = call(app, Method::GET, "/openapi.json", None, None).await;
         assert_eq!(s, StatusCode::OK);
+        // A grant names a catalogue id, and the schema lists them.
+        let ids =
+            &doc["components"]["schemas"]["GrantPermission"]["properties"]["permission"]["enum"];
+        let catalogue: Vec<&str> = attest_certs_domain::permissions::CATALOGUE
+            .iter()
+            .map(|p| p.id)
+            .collect();
+        assert_eq!(ids, &json!(catalogue));
     })
     .await;
 }
@@ -103,6 +111,22 @@ async fn errors_are_certctl_shaped_with_the_request_id() {
         assert_eq!(res.status(), StatusCode::BAD_REQUEST);
         let body: Value = res.json().await.unwrap();
         assert!(body["error"].as_str().unwrap().len() > 5, "{body}");
+
+        // So is a path segment that is not UTF-8, in the same body.
+        let (s, body, headers) = call(
+            app,
+            Method::GET,
+            "/api/v1/teams/%FF",
+            Some(ADMIN_TOKEN),
+            None,
+        )
+        .await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{body}");
+        assert!(body["error"].as_str().unwrap().contains("UTF-8"), "{body}");
+        assert_eq!(
+            body["request_id"],
+            headers["x-request-id"].to_str().unwrap()
+        );
     })
     .await;
 }

@@ -41,7 +41,7 @@ async fn teams_and_owners_reference_each_other() {
         assert_eq!(s, StatusCode::CONFLICT);
         let (s, e) = call(app, Method::POST, "/api/v1/teams", &admin, Some(json!({"description": "no name"}))).await;
         assert_eq!(s, StatusCode::BAD_REQUEST);
-        assert_eq!(e["error"], "name is required");
+        assert_eq!(e["error"], "body.name: Field required");
 
         let (s, e) = call(app, Method::POST, "/api/v1/owners", &admin, Some(json!({"name": "Ana", "email": "ana@example.com", "team_id": "t-nope"}))).await;
         assert_eq!(s, StatusCode::BAD_REQUEST);
@@ -117,6 +117,11 @@ async fn profiles_validate_their_rules_and_policies_their_ranges() {
 
         let (s, e) = call(app, Method::POST, "/api/v1/renewal-policies", &admin, Some(json!({"name": "standard"}))).await;
         assert_eq!(s, StatusCode::BAD_REQUEST, "max_retries is required: {e}");
+        // JSON Schema's integers include whole-number floats.
+        let (s, e) = call(app, Method::POST, "/api/v1/renewal-policies", &admin, Some(json!({"name": "whole", "max_retries": 2.0, "alert_thresholds_days": [7.0]}))).await;
+        assert_eq!((s, &e["max_retries"], &e["alert_thresholds_days"]), (StatusCode::CREATED, &json!(2), &json!([7])), "{e}");
+        let (s, e) = call(app, Method::POST, "/api/v1/renewal-policies", &admin, Some(json!({"name": "half", "max_retries": 2.5}))).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{e}");
         let (s, rp) = call(app, Method::POST, "/api/v1/renewal-policies", &admin, Some(json!({"name": "standard", "max_retries": 0}))).await;
         assert_eq!(s, StatusCode::CREATED, "{rp}");
         assert_eq!(rp["id"], "rp-standard");

@@ -8,8 +8,9 @@
 //! Entries of the attestation service (machine lifecycle, certificates it
 //! issues) are `cert_lifecycle`.
 
-/// The seed's event categories.
-pub const CATEGORIES: &[&str] = &["cert_lifecycle", "auth", "config"];
+/// The seed's event categories (declared with the wire types, whose
+/// schema lists them).
+pub const CATEGORIES: &[&str] = attest_proto::certs::audit::AUDIT_CATEGORIES;
 
 /// Action prefixes of the `auth` category.
 pub const AUTH_PREFIXES: &[&str] = &["auth."];

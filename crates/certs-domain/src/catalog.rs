@@ -5,9 +5,10 @@ use attest_proto::certs::catalog::RenewalPolicy;
 /// The seed's defaults for a new renewal policy's alert thresholds.
 pub const DEFAULT_ALERT_THRESHOLDS: [i64; 4] = [30, 14, 7, 0];
 
-/// Checks a display name (1–255 characters, not blank).
+/// Checks a display name (1–255 characters, not blank). Characters, not
+/// bytes: the schema's `maxLength` counts characters too.
 pub fn validate_name(name: &str) -> Result<(), String> {
-    if name.trim().is_empty() || name.len() > 255 {
+    if name.trim().is_empty() || name.chars().count() > 255 {
         Err("name must be 1-255 characters".into())
     } else {
         Ok(())
@@ -54,6 +55,9 @@ mod tests {
 
     #[test]
     fn emails_and_policy_ranges() {
+        assert!(validate_name(&"é".repeat(255)).is_ok());
+        assert!(validate_name(&"é".repeat(256)).is_err());
+        assert!(validate_name(" \t").is_err());
         assert!(validate_email("ops@example.com").is_ok());
         for bad in [
             "",

@@ -81,7 +81,7 @@ fn anchored(pattern: &str) -> Result<Regex, regex::Error> {
 
 /// Checks a profile's own fields (before it is stored).
 pub fn validate(p: &CertificateProfile) -> Result<(), String> {
-    if p.name.trim().is_empty() || p.name.len() > 255 {
+    if p.name.trim().is_empty() || p.name.chars().count() > 255 {
         return Err("name must be 1-255 characters".into());
     }
     if p.max_ttl_seconds <= 0 {

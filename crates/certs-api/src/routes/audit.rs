@@ -6,7 +6,7 @@ use attest_certs_domain::permissions::AUDIT_LIST;
 use attest_certs_store::audit_view;
 use attest_proto::certs::audit::{AuditEvent, AuditQuery};
 use attest_proto::certs::common::Page;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::Json as JsonBody;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -14,7 +14,7 @@ use utoipa_axum::routes;
 use crate::audit::event;
 use crate::auth::Caller;
 use crate::error::CertsError;
-use crate::extract::{page, Query};
+use crate::extract::{page, Path, Query};
 use crate::state::CertsState;
 
 /// Routes of this module.
@@ -57,7 +57,8 @@ pub async fn list_audit(
 
 /// One audit event. Permission `audit.list`.
 #[utoipa::path(get, path = "/api/v1/audit/{id}", tag = "Audit", operation_id = "getAuditEvent",
-    security(("bearerAuth" = [])), params(("id" = String, Path, description = "Event id")),
+    security(("bearerAuth" = [])),
+    params(("id" = i64, Path, minimum = 1, description = "Event id: its position in the chain")),
     responses((status = 200, description = "Audit event", body = AuditEvent),
               (status = 400, description = "Malformed id"),
               (status = 401, description = "Unauthorized"), (status = 403, description = "Forbidden"),

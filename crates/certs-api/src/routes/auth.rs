@@ -7,7 +7,7 @@ use attest_proto::certs::auth::{
     CreateRole, GrantPermission, MintedKey, PermissionInfo, PermissionList, RoleDetail, RoleList,
     ScopeQuery, UpdateRole,
 };
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json as JsonBody;
 use utoipa_axum::router::OpenApiRouter;
@@ -15,7 +15,7 @@ use utoipa_axum::routes;
 
 use crate::auth::Caller;
 use crate::error::CertsError;
-use crate::extract::{Json, Query};
+use crate::extract::{Json, Path, Query};
 use crate::rbac;
 use crate::state::CertsState;
 
@@ -119,6 +119,7 @@ pub async fn create_role(
 #[utoipa::path(get, path = "/api/v1/auth/roles/{id}", tag = "Auth", operation_id = "getAuthRole",
     security(("bearerAuth" = [])), params(("id" = String, Path, description = "Role id")),
     responses((status = 200, description = "Role and permissions", body = RoleDetail),
+              (status = 400, description = "Malformed id"),
               (status = 401, description = "Unauthorized"), (status = 403, description = "Forbidden"),
               (status = 404, description = "Role not found")))]
 pub async fn get_role(
@@ -154,9 +155,10 @@ pub async fn update_role(
 #[utoipa::path(delete, path = "/api/v1/auth/roles/{id}", tag = "Auth", operation_id = "deleteAuthRole",
     security(("bearerAuth" = [])), params(("id" = String, Path, description = "Role id")),
     responses((status = 204, description = "Deleted"),
+              (status = 400, description = "Malformed id"),
               (status = 401, description = "Unauthorized"), (status = 403, description = "Forbidden"),
               (status = 404, description = "Role not found"),
-              (status = 409, description = "Role still has active actor assignments")))]
+              (status = 409, description = "Default role, or still has active actor assignments")))]
 pub async fn delete_role(
     State(state): State<CertsState>,
     caller: Caller,
@@ -175,7 +177,8 @@ pub async fn delete_role(
     responses((status = 204, description = "Granted"),
               (status = 400, description = "Permission not in the catalogue / scope_id missing"),
               (status = 401, description = "Unauthorized"), (status = 403, description = "Forbidden"),
-              (status = 404, description = "Role not found")))]
+              (status = 404, description = "Role not found"),
+              (status = 409, description = "Default roles cannot be changed")))]
 pub async fn grant_permission(
     State(state): State<CertsState>,
     caller: Caller,
@@ -192,8 +195,10 @@ pub async fn grant_permission(
     params(("id" = String, Path, description = "Role id"),
            ("perm" = String, Path, description = "Permission id"), ScopeQuery),
     responses((status = 204, description = "Revoked"),
+              (status = 400, description = "Permission not in the catalogue, or bad scope"),
               (status = 401, description = "Unauthorized"), (status = 403, description = "Forbidden"),
-              (status = 404, description = "Role or permission grant not found")))]
+              (status = 404, description = "Role or permission grant not found"),
+              (status = 409, description = "Default roles cannot be changed")))]
 pub async fn revoke_permission(
     State(state): State<CertsState>,
     caller: Caller,
@@ -250,6 +255,7 @@ pub async fn create_key(
 #[utoipa::path(delete, path = "/api/v1/auth/keys/{id}", tag = "Auth", operation_id = "revokeAuthKey",
     security(("bearerAuth" = [])), params(("id" = String, Path, description = "API key id")),
     responses((status = 204, description = "Revoked"),
+              (status = 400, description = "Malformed id"),
               (status = 401, description = "Unauthorized"), (status = 403, description = "Forbidden"),
               (status = 404, description = "No such live key")))]
 pub async fn revoke_key(
@@ -286,6 +292,7 @@ pub async fn assign_role(
     params(("id" = String, Path, description = "Actor id of the key"),
            ("role_id" = String, Path, description = "Role id")),
     responses((status = 204, description = "Revoked"),
+              (status = 400, description = "Malformed id"),
               (status = 401, description = "Unauthorized"), (status = 403, description = "Forbidden"),
               (status = 404, description = "Role not assigned to actor"),
               (status = 409, description = "Reserved system actor cannot be modified")))]

@@ -13,7 +13,7 @@ macro_rules! catalog_routes {
     ) => {
         pub mod $module {
             use attest_proto::certs::common::{Page, PageQuery};
-            use axum::extract::{Path, State};
+            use axum::extract::State;
             use axum::http::StatusCode;
             use axum::Json as JsonBody;
             use utoipa_axum::router::OpenApiRouter;
@@ -22,7 +22,7 @@ macro_rules! catalog_routes {
             use crate::auth::Caller;
             use crate::catalog;
             use crate::error::CertsError;
-            use crate::extract::{Json, Query};
+            use crate::extract::{Json, Path, Query};
             use crate::state::CertsState;
 
             #[allow(unused_imports)]
@@ -69,6 +69,7 @@ macro_rules! catalog_routes {
                 description = $get_doc, security(("bearerAuth" = [])),
                 params(("id" = String, Path, description = "Resource id")),
                 responses((status = 200, description = "Details", body = $ty),
+                          (status = 400, description = "Malformed id"),
                           (status = 401, description = "Unauthorized"),
                           (status = 403, description = "Forbidden"),
                           (status = 404, description = "Not found")))]
@@ -102,6 +103,7 @@ macro_rules! catalog_routes {
                 description = $delete_doc, security(("bearerAuth" = [])),
                 params(("id" = String, Path, description = "Resource id")),
                 responses((status = 204, description = "Deleted"),
+                          (status = 400, description = "Malformed id"),
                           (status = 401, description = "Unauthorized"),
                           (status = 403, description = "Forbidden"),
                           (status = 404, description = "Not found"),
@@ -120,10 +122,10 @@ macro_rules! catalog_routes {
 
 use attest_proto::certs::catalog::{
     CertificateProfile, Owner, OwnerInput, ProfileInput, RenewalPolicy, RenewalPolicyCreateRequest,
-    RenewalPolicyUpdateRequest, Team, TeamInput,
+    RenewalPolicyUpdateRequest, Team, TeamCreate, TeamInput,
 };
 
-catalog_routes!(teams: Team, create = TeamInput, update = TeamInput, tag = "Teams",
+catalog_routes!(teams: Team, create = TeamCreate, update = TeamInput, tag = "Teams",
     list = "/api/v1/teams", item = "/api/v1/teams/{id}",
     ops = ["listTeams", "createTeam", "getTeam", "updateTeam", "deleteTeam"],
     docs = ["List teams. Permission `team.list`.",

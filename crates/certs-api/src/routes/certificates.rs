@@ -6,7 +6,7 @@ use attest_proto::certs::certificates::{
     DownloadQuery, ManagedCertificate, PemExport, Pkcs12Request, RenewResponse, RevokeRequest,
 };
 use attest_proto::certs::common::{Page, PageQuery, StatusBody};
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json as JsonBody;
@@ -16,7 +16,7 @@ use utoipa_axum::routes;
 use crate::auth::Caller;
 use crate::certificates::{self, export, issuance, revocation};
 use crate::error::CertsError;
-use crate::extract::{Json, OptionalJson, Query};
+use crate::extract::{Json, OptionalJson, Path, Query};
 use crate::state::CertsState;
 
 type Result<T> = std::result::Result<T, CertsError>;
@@ -76,6 +76,7 @@ pub async fn create(
 #[utoipa::path(get, path = "/api/v1/certificates/{id}", tag = "Certificates", operation_id = "getCertificate",
     security(("bearerAuth" = [])), params(("id" = String, Path, description = "Certificate id")),
     responses((status = 200, description = "Certificate details", body = ManagedCertificate),
+              (status = 400, description = "Malformed id"),
               (status = 401, description = "Unauthorized"), (status = 403, description = "Forbidden"),
               (status = 404, description = "Not found")))]
 pub async fn get(
@@ -109,6 +110,7 @@ pub async fn update(
 #[utoipa::path(delete, path = "/api/v1/certificates/{id}", tag = "Certificates", operation_id = "archiveCertificate",
     security(("bearerAuth" = [])), params(("id" = String, Path, description = "Certificate id")),
     responses((status = 204, description = "Certificate archived"),
+              (status = 400, description = "Malformed id"),
               (status = 401, description = "Unauthorized"), (status = 403, description = "Forbidden"),
               (status = 404, description = "Not found")))]
 pub async fn archive(
@@ -125,6 +127,7 @@ pub async fn archive(
     operation_id = "listCertificateVersions", security(("bearerAuth" = [])),
     params(("id" = String, Path, description = "Certificate id"), PageQuery),
     responses((status = 200, description = "Paginated list of certificate versions", body = Page<CertificateVersion>),
+              (status = 400, description = "Malformed id or bad page parameters"),
               (status = 401, description = "Unauthorized"), (status = 403, description = "Forbidden"),
               (status = 404, description = "Not found")))]
 pub async fn versions(
@@ -239,6 +242,7 @@ pub async fn bulk_reassign(
     security(("bearerAuth" = [])), params(("id" = String, Path, description = "Certificate id"), DownloadQuery),
     responses((status = 200, description = "PEM export (JSON; a file with ?download=true)",
                content((PemExport = "application/json"), (String = "application/x-pem-file"))),
+              (status = 400, description = "Malformed id or query"),
               (status = 401, description = "Unauthorized"), (status = 403, description = "Forbidden"),
               (status = 404, description = "Not found or not issued yet")))]
 pub async fn export_pem(
@@ -271,6 +275,7 @@ pub async fn export_pem(
     security(("bearerAuth" = [])), params(("id" = String, Path, description = "Certificate id")),
     request_body = Pkcs12Request,
     responses((status = 200, description = "PKCS#12 binary", content_type = "application/x-pkcs12", body = Vec<u8>),
+              (status = 400, description = "Malformed id or body"),
               (status = 401, description = "Unauthorized"), (status = 403, description = "Forbidden"),
               (status = 404, description = "Not found or not issued yet")))]
 pub async fn export_pkcs12(
@@ -299,6 +304,7 @@ pub async fn export_pkcs12(
     operation_id = "getCertificateDeployments", security(("bearerAuth" = [])),
     params(("id" = String, Path, description = "Certificate id")),
     responses((status = 200, description = "Deployment targets for this certificate", body = DeploymentList),
+              (status = 400, description = "Malformed id"),
               (status = 401, description = "Unauthorized"), (status = 403, description = "Forbidden"),
               (status = 404, description = "Not found")))]
 pub async fn deployments(

@@ -4,7 +4,7 @@ use attest_proto::certs::common::{Page, PageQuery, StatusBody};
 use attest_proto::certs::issuers::{
     CreateIntermediate, IntermediateCa, IntermediateList, Issuer, IssuerInput, RetireRequest,
 };
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json as JsonBody;
 use utoipa_axum::router::OpenApiRouter;
@@ -12,7 +12,7 @@ use utoipa_axum::routes;
 
 use crate::auth::Caller;
 use crate::error::CertsError;
-use crate::extract::{Json, OptionalJson, Query};
+use crate::extract::{Json, OptionalJson, Path, Query};
 use crate::issuers::{hierarchy, service};
 use crate::state::CertsState;
 
@@ -70,6 +70,7 @@ pub async fn create_issuer(
 #[utoipa::path(get, path = "/api/v1/issuers/{id}", tag = "Issuers", operation_id = "getIssuer",
     security(("bearerAuth" = [])), params(("id" = String, Path, description = "Issuer id")),
     responses((status = 200, description = "Issuer details", body = Issuer),
+              (status = 400, description = "Malformed id"),
               (status = 401, description = "Unauthorized"), (status = 403, description = "Forbidden"),
               (status = 404, description = "Not found")))]
 pub async fn get_issuer(
@@ -106,6 +107,7 @@ pub async fn update_issuer(
 #[utoipa::path(delete, path = "/api/v1/issuers/{id}", tag = "Issuers", operation_id = "deleteIssuer",
     security(("bearerAuth" = [])), params(("id" = String, Path, description = "Issuer id")),
     responses((status = 204, description = "Issuer deleted"),
+              (status = 400, description = "Malformed id"),
               (status = 401, description = "Unauthorized"), (status = 403, description = "Forbidden"),
               (status = 404, description = "Not found"), (status = 409, description = "Still in use")))]
 pub async fn delete_issuer(
@@ -125,7 +127,8 @@ pub async fn delete_issuer(
     responses((status = 200, description = "Connection successful", body = StatusBody),
               (status = 400, description = "Connector not available or CA unusable"),
               (status = 401, description = "Unauthorized"), (status = 403, description = "Forbidden"),
-              (status = 404, description = "Not found")))]
+              (status = 404, description = "Not found"),
+              (status = 409, description = "Issuer disabled, or its CA retiring or retired")))]
 pub async fn test_issuer(
     State(state): State<CertsState>,
     caller: Caller,
@@ -184,6 +187,7 @@ pub async fn create_intermediate(
     operation_id = "getIntermediateCA", security(("bearerAuth" = [])),
     params(("id" = String, Path, description = "CA id")),
     responses((status = 200, description = "CA row", body = IntermediateCa),
+              (status = 400, description = "Malformed id"),
               (status = 401, description = "Unauthorized"), (status = 403, description = "Forbidden"),
               (status = 404, description = "Not found")))]
 pub async fn get_intermediate(
@@ -202,6 +206,7 @@ pub async fn get_intermediate(
     operation_id = "retireIntermediateCA", security(("bearerAuth" = [])),
     params(("id" = String, Path, description = "CA id")), request_body = RetireRequest,
     responses((status = 200, description = "Retire transition recorded", body = IntermediateCa),
+              (status = 400, description = "Malformed id or body"),
               (status = 401, description = "Unauthorized"), (status = 403, description = "Forbidden"),
               (status = 404, description = "Not found"),
               (status = 409, description = "Wrong state, or something still depends on it")))]

@@ -1,7 +1,17 @@
 //! `GET /api/v1/audit`: the one hash-chained log in certctl's shape.
 
 use serde::{Deserialize, Serialize};
+use utoipa::openapi::Object;
 use utoipa::{IntoParams, ToSchema};
+
+use super::common::string_enum;
+
+/// The seed's event categories.
+pub const AUDIT_CATEGORIES: &[&str] = &["cert_lifecycle", "auth", "config"];
+
+fn category_schema() -> Object {
+    string_enum(AUDIT_CATEGORIES, &[], false)
+}
 
 /// `AuditEvent`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
@@ -33,5 +43,6 @@ pub struct AuditQuery {
     #[param(minimum = 1, maximum = 500)]
     pub per_page: Option<i64>,
     /// `cert_lifecycle`, `auth` or `config`.
+    #[param(schema_with = category_schema)]
     pub category: Option<String>,
 }

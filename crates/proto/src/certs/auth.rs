@@ -1,7 +1,21 @@
 //! Authentication and RBAC: `/api/v1/auth/*`.
 
 use serde::{Deserialize, Serialize};
+use utoipa::openapi::Object;
 use utoipa::{IntoParams, ToSchema};
+
+use super::common::string_enum;
+
+/// Grant scopes; empty or absent means `global`.
+pub const SCOPE_TYPES: &[&str] = &["global", "profile", "issuer"];
+
+fn scope_type_body() -> Object {
+    string_enum(SCOPE_TYPES, &[""], true)
+}
+
+fn scope_type_query() -> Object {
+    string_enum(SCOPE_TYPES, &[""], false)
+}
 
 /// `GET /api/v1/auth/info`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -135,6 +149,8 @@ pub struct RoleDetail {
 /// `POST /api/v1/auth/roles`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct CreateRole {
+    /// 3–64 characters: lowercase letters, digits, `-`, `_`.
+    #[schema(pattern = "^[a-z0-9][a-z0-9_-]{2,63}$")]
     pub name: String,
     #[serde(default)]
     pub description: Option<String>,
@@ -143,7 +159,9 @@ pub struct CreateRole {
 /// `PUT /api/v1/auth/roles/{id}`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct UpdateRole {
+    /// 3–64 characters: lowercase letters, digits, `-`, `_`.
     #[serde(default)]
+    #[schema(pattern = "^[a-z0-9][a-z0-9_-]{2,63}$")]
     pub name: Option<String>,
     #[serde(default)]
     pub description: Option<String>,
@@ -152,9 +170,11 @@ pub struct UpdateRole {
 /// `POST /api/v1/auth/roles/{id}/permissions`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct GrantPermission {
+    /// A catalogue id (`GET /api/v1/auth/permissions`).
     pub permission: String,
     /// `global` (default), `profile` or `issuer`.
     #[serde(default)]
+    #[schema(schema_with = scope_type_body)]
     pub scope_type: Option<String>,
     #[serde(default)]
     pub scope_id: Option<String>,
@@ -165,6 +185,7 @@ pub struct GrantPermission {
 #[into_params(parameter_in = Query)]
 pub struct ScopeQuery {
     /// `global` (default), `profile` or `issuer`.
+    #[param(schema_with = scope_type_query)]
     pub scope_type: Option<String>,
     pub scope_id: Option<String>,
 }
@@ -196,6 +217,7 @@ pub struct AssignRole {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct CreateKey {
     /// The new actor's name (same rule as the bootstrap's `actor_name`).
+    #[schema(pattern = "^[a-z0-9][a-z0-9_-]{2,63}$")]
     pub actor_name: String,
     /// Roles to grant at once (each needs `auth.role.assign`).
     #[serde(default)]

@@ -7,6 +7,9 @@
 //! needs, update changes only the fields given).
 
 use serde::{Deserialize, Serialize};
+use utoipa::openapi::schema::{
+    Array, ArrayBuilder, KnownFormat, ObjectBuilder, SchemaFormat, SchemaType, Type,
+};
 use utoipa::ToSchema;
 
 /// `Team`.
@@ -19,13 +22,29 @@ pub struct Team {
     pub updated_at: String,
 }
 
-/// Create or update a team.
+/// Create a team.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-pub struct TeamInput {
+pub struct TeamCreate {
     /// Client-chosen id (`t-platform`); generated from the name when absent.
     #[serde(default)]
+    #[schema(pattern = "^[A-Za-z0-9._-]{1,128}$")]
     pub id: Option<String>,
+    /// 1–255 characters, not blank.
+    #[schema(min_length = 1, max_length = 255, pattern = "\\S")]
+    pub name: String,
     #[serde(default)]
+    pub description: Option<String>,
+}
+
+/// Update a team (omitted fields unchanged).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct TeamInput {
+    /// Ignored: an id does not change.
+    #[serde(default)]
+    pub id: Option<String>,
+    /// 1–255 characters, not blank.
+    #[serde(default)]
+    #[schema(min_length = 1, max_length = 255, pattern = "\\S")]
     pub name: Option<String>,
     #[serde(default)]
     pub description: Option<String>,
@@ -47,11 +66,17 @@ pub struct Owner {
 /// Create or update an owner.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct OwnerInput {
+    /// Client-chosen id on create (1–128 letters, digits, `-`, `_`, `.`;
+    /// generated from the name when absent); ignored on update, so the
+    /// schema, shared by both, does not constrain it.
     #[serde(default)]
     pub id: Option<String>,
+    /// 1–255 characters, not blank.
     #[serde(default)]
+    #[schema(min_length = 1, max_length = 255, pattern = "\\S")]
     pub name: Option<String>,
     #[serde(default)]
+    #[schema(format = Email)]
     pub email: Option<String>,
     #[serde(default)]
     pub team_id: Option<String>,
@@ -63,7 +88,7 @@ pub struct KeyAlgorithmRule {
     /// `RSA`, `ECDSA` or `Ed25519`.
     pub algorithm: String,
     /// Minimum key size in bits (RSA modulus, EC curve size).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::lenient::i64")]
     pub min_size: i64,
 }
 
@@ -95,15 +120,21 @@ pub struct CertificateProfile {
 /// Create or update a profile.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct ProfileInput {
+    /// Client-chosen id on create (1–128 letters, digits, `-`, `_`, `.`;
+    /// generated from the name when absent); ignored on update, so the
+    /// schema, shared by both, does not constrain it.
     #[serde(default)]
     pub id: Option<String>,
+    /// 1–255 characters, not blank.
     #[serde(default)]
+    #[schema(min_length = 1, max_length = 255, pattern = "\\S")]
     pub name: Option<String>,
     #[serde(default)]
     pub description: Option<String>,
     #[serde(default)]
     pub allowed_key_algorithms: Option<Vec<KeyAlgorithmRule>>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::lenient::option_i64")]
+    #[schema(minimum = 1)]
     pub max_ttl_seconds: Option<i64>,
     #[serde(default)]
     pub allowed_ekus: Option<Vec<String>>,
@@ -139,37 +170,69 @@ pub struct RenewalPolicy {
     pub updated_at: String,
 }
 
+/// Alert thresholds: days before expiry, each 0–365.
+fn thresholds_schema() -> Array {
+    ArrayBuilder::new()
+        .schema_type(SchemaType::from_iter([Type::Array, Type::Null]))
+        .items(
+            ObjectBuilder::new()
+                .schema_type(Type::Integer)
+                .format(Some(SchemaFormat::KnownFormat(KnownFormat::Int64)))
+                .minimum(Some(0))
+                .maximum(Some(365)),
+        )
+        .build()
+}
+
 /// `RenewalPolicyCreateRequest`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct RenewalPolicyCreateRequest {
+    /// Client-chosen id; generated from the name when absent.
     #[serde(default)]
+    #[schema(pattern = "^[A-Za-z0-9._-]{1,128}$")]
     pub id: Option<String>,
+    /// 1–255 characters, not blank.
+    #[schema(min_length = 1, max_length = 255, pattern = "\\S")]
     pub name: String,
-    #[serde(default)]
+    /// Default 30.
+    #[serde(default, deserialize_with = "crate::lenient::option_i64")]
+    #[schema(minimum = 1, maximum = 365)]
     pub renewal_window_days: Option<i64>,
     #[serde(default)]
     pub auto_renew: Option<bool>,
     /// Required: 0 is a valid choice, so it is not defaulted.
-    pub max_retries: Option<i64>,
-    #[serde(default)]
+    #[serde(deserialize_with = "crate::lenient::i64")]
+    #[schema(minimum = 0, maximum = 10)]
+    pub max_retries: i64,
+    /// Default 3600.
+    #[serde(default, deserialize_with = "crate::lenient::option_i64")]
+    #[schema(minimum = 60, maximum = 86400)]
     pub retry_interval_seconds: Option<i64>,
-    #[serde(default)]
+    /// Default `[30, 14, 7, 0]`.
+    #[serde(default, deserialize_with = "crate::lenient::option_vec_i64")]
+    #[schema(schema_with = thresholds_schema)]
     pub alert_thresholds_days: Option<Vec<i64>>,
 }
 
 /// `RenewalPolicyUpdateRequest`: omitted fields are left unchanged.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct RenewalPolicyUpdateRequest {
+    /// 1–255 characters, not blank.
     #[serde(default)]
+    #[schema(min_length = 1, max_length = 255, pattern = "\\S")]
     pub name: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::lenient::option_i64")]
+    #[schema(minimum = 1, maximum = 365)]
     pub renewal_window_days: Option<i64>,
     #[serde(default)]
     pub auto_renew: Option<bool>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::lenient::option_i64")]
+    #[schema(minimum = 0, maximum = 10)]
     pub max_retries: Option<i64>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::lenient::option_i64")]
+    #[schema(minimum = 60, maximum = 86400)]
     pub retry_interval_seconds: Option<i64>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::lenient::option_vec_i64")]
+    #[schema(schema_with = thresholds_schema)]
     pub alert_thresholds_days: Option<Vec<i64>>,
 }

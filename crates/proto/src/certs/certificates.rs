@@ -3,7 +3,10 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
+use utoipa::openapi::Object;
 use utoipa::{IntoParams, ToSchema};
+
+use super::common::string_enum;
 
 /// The seed's `CertificateStatus` values.
 pub const CERTIFICATE_STATUSES: &[&str] = &[
@@ -29,6 +32,19 @@ pub const REVOCATION_REASONS: &[&str] = &[
     "certificateHold",
     "privilegeWithdrawn",
 ];
+
+fn status_schema() -> Object {
+    string_enum(CERTIFICATE_STATUSES, &[], false)
+}
+
+/// An empty reason reads as `unspecified`, as the seed's clients send it.
+fn reason_schema() -> Object {
+    string_enum(REVOCATION_REASONS, &[""], false)
+}
+
+fn optional_reason_schema() -> Object {
+    string_enum(REVOCATION_REASONS, &[""], true)
+}
 
 /// `ManagedCertificate`: the management envelope (per-issuance facts are
 /// on [`CertificateVersion`]).
@@ -103,6 +119,7 @@ pub struct CertificateQuery {
     #[param(minimum = 1, maximum = 500)]
     pub per_page: Option<i64>,
     /// One of the `CertificateStatus` values.
+    #[param(schema_with = status_schema)]
     pub status: Option<String>,
     pub environment: Option<String>,
     pub owner_id: Option<String>,
@@ -150,6 +167,7 @@ pub struct RenewResponse {
 pub struct RevokeRequest {
     /// A `RevocationReason` (default `unspecified`).
     #[serde(default)]
+    #[schema(schema_with = optional_reason_schema)]
     pub reason: Option<String>,
 }
 
@@ -174,6 +192,8 @@ pub struct BulkCriteria {
 /// `BulkRevokeRequest`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct BulkRevokeRequest {
+    /// A `RevocationReason` (empty: `unspecified`).
+    #[schema(schema_with = reason_schema)]
     pub reason: String,
     #[serde(flatten)]
     pub criteria: BulkCriteria,
@@ -218,6 +238,7 @@ pub struct BulkRenewResult {
 /// `BulkReassignRequest`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct BulkReassignRequest {
+    #[schema(min_items = 1, max_items = 10000)]
     pub certificate_ids: Vec<String>,
     pub owner_id: String,
     #[serde(default)]

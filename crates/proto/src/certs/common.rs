@@ -1,7 +1,31 @@
 //! certctl's shared shapes: the page envelope and the status bodies.
 
 use serde::{Deserialize, Serialize};
+use utoipa::openapi::schema::{Object, ObjectBuilder, SchemaType, Type};
 use utoipa::{IntoParams, ToSchema};
+
+/// A string field the server checks against a fixed list: the schema
+/// lists the same values, so clients (and schemathesis) see the rule.
+/// `also` are further accepted spellings (`""` where the server reads an
+/// empty string as "absent"); `nullable` adds `null` for optional body
+/// fields.
+pub fn string_enum(values: &[&str], also: &[&str], nullable: bool) -> Object {
+    let mut allowed: Vec<serde_json::Value> = values
+        .iter()
+        .chain(also)
+        .map(|v| serde_json::Value::from(*v))
+        .collect();
+    let kind = if nullable {
+        allowed.push(serde_json::Value::Null);
+        SchemaType::from_iter([Type::String, Type::Null])
+    } else {
+        SchemaType::Type(Type::String)
+    };
+    ObjectBuilder::new()
+        .schema_type(kind)
+        .enum_values(Some(allowed))
+        .build()
+}
 
 /// A page of a list (`{data, total, page, per_page}`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]

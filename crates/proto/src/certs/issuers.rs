@@ -118,9 +118,13 @@ pub struct CreateIntermediate {
     /// `ECDSA-P256` (default), `ECDSA-P384`, `RSA-2048`, `RSA-3072`, `RSA-4096`.
     #[serde(default)]
     pub algorithm: Option<String>,
-    #[serde(default)]
+    /// 1–36500 (default 1825).
+    #[serde(default, deserialize_with = "crate::lenient::option_i64")]
+    #[schema(minimum = 1, maximum = 36500)]
     pub ttl_days: Option<i64>,
-    #[serde(default)]
+    /// 0–255.
+    #[serde(default, deserialize_with = "crate::lenient::option_i64")]
+    #[schema(minimum = 0, maximum = 255)]
     pub path_len_constraint: Option<i64>,
     #[serde(default)]
     #[schema(value_type = Option<Vec<Object>>)]
