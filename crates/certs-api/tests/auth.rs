@@ -489,3 +489,60 @@ async fn the_certificate_lifecycle_api_runs_without_the_attestation_api() {
     assert_eq!(s, StatusCode::OK);
     app.stop().await;
 }
+
+/// One operator identity on both APIs: an OIDC token from the attestation
+/// API's issuer is the operator here, with the configured role.
+#[tokio::test]
+async fn an_oidc_operator_holds_the_configured_role() {
+    use attest_test_support::idp::Idp;
+    let idp = Idp::start().await;
+    let oidc = idp.settings();
+    attest_test_support::each_backend_with(
+        move |s| s.oidc = Some(oidc.clone()),
+        async |app| {
+            let now = attest_domain::clock::Clock::now(&app.clock).timestamp();
+            let token = idp.token(now, &["attestation-operator"], "niels.weistra");
+            let (s, me, _) = call(app, Method::GET, "/api/v1/auth/me", Some(&token), None).await;
+            assert_eq!(s, StatusCode::OK, "{me}");
+            assert_eq!(me["actor_id"], "niels.weistra");
+            assert_eq!(me["actor_type"], "User");
+            assert_eq!(me["roles"], json!(["r-operator"]));
+            let (s, _, _) = call(
+                app,
+                Method::POST,
+                "/api/v1/teams",
+                Some(&token),
+                Some(json!({"name": "ops"})),
+            )
+            .await;
+            assert_eq!(s, StatusCode::CREATED, "operators create");
+            let (s, _, _) = call(
+                app,
+                Method::DELETE,
+                "/api/v1/teams/t-ops",
+                Some(&token),
+                None,
+            )
+            .await;
+            assert_eq!(s, StatusCode::FORBIDDEN, "operators do not delete");
+            let (s, _, _) = call(app, Method::GET, "/api/v1/auth/roles", Some(&token), None).await;
+            assert_eq!(s, StatusCode::FORBIDDEN, "nor manage RBAC");
+            let admin = app.certs_bootstrap("admin-alice").await;
+            let (_, audit, _) = call(
+                app,
+                Method::GET,
+                "/api/v1/audit?category=config",
+                Some(&admin),
+                None,
+            )
+            .await;
+            assert_eq!(audit["data"][0]["actor"], "niels.weistra");
+            assert_eq!(audit["data"][0]["actor_type"], "User");
+            // A token without the operator role is refused.
+            let viewer = idp.token(now, &["viewer"], "mallory");
+            let (s, _, _) = call(app, Method::GET, "/api/v1/auth/me", Some(&viewer), None).await;
+            assert_eq!(s, StatusCode::FORBIDDEN);
+        },
+    )
+    .await;
+}
