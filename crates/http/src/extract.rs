@@ -80,6 +80,11 @@ where
                 "Content-Type must be application/json",
             ));
         }
+        // JSON `null` is "no body" too: the optional body's schema allows
+        // it, and a client serialising an absent value sends it.
+        if bytes.trim_ascii() == b"null" {
+            return Ok(Self(T::default()));
+        }
         parse_json(&bytes).map(OptionalJson)
     }
 }
@@ -263,6 +268,47 @@ mod tests {
             }
             other => panic!("expected validation error, got {other:?}"),
         }
+    }
+
+    #[derive(Debug, Default, Deserialize, PartialEq)]
+    struct Optional {
+        reason: Option<String>,
+    }
+
+    async fn optional(
+        content_type: Option<&str>,
+        body: &'static str,
+    ) -> Result<Optional, ApiError> {
+        let mut req = axum::http::Request::builder().method("POST").uri("/");
+        if let Some(ct) = content_type {
+            req = req.header(CONTENT_TYPE, ct);
+        }
+        let req = req.body(axum::body::Body::from(body)).unwrap();
+        OptionalJson::<Optional>::from_request(req, &())
+            .await
+            .map(|OptionalJson(v)| v)
+    }
+
+    #[tokio::test]
+    async fn an_optional_body_may_be_absent_empty_or_null() {
+        assert_eq!(optional(None, "").await.unwrap(), Optional::default());
+        assert_eq!(
+            optional(Some("application/json"), " null ").await.unwrap(),
+            Optional::default()
+        );
+        assert_eq!(
+            optional(Some("application/json"), r#"{"reason":"x"}"#)
+                .await
+                .unwrap()
+                .reason
+                .as_deref(),
+            Some("x")
+        );
+        assert!(
+            optional(Some("text/plain"), "null").await.is_err(),
+            "a form or text body is refused"
+        );
+        assert!(optional(Some("application/json"), "[]").await.is_err());
     }
 
     #[test]

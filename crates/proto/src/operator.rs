@@ -28,9 +28,27 @@ pub struct OperatorCertRequest {
 #[serde(deny_unknown_fields)]
 pub struct RevokeOperatorCertRequest {
     /// RFC 5280 CRLReason name (default `cessationOfOperation`).
-    #[schema(example = "keyCompromise")]
+    #[schema(example = "keyCompromise", value_type = Option<OperatorRevocationReason>)]
     #[serde(default)]
     pub reason: Option<String>,
+}
+
+/// The reasons an operator certificate may be revoked with (the schema of
+/// [`RevokeOperatorCertRequest::reason`]; the server checks the same list).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub enum OperatorRevocationReason {
+    #[serde(rename = "unspecified")]
+    Unspecified,
+    #[serde(rename = "keyCompromise")]
+    KeyCompromise,
+    #[serde(rename = "affiliationChanged")]
+    AffiliationChanged,
+    #[serde(rename = "superseded")]
+    Superseded,
+    #[serde(rename = "cessationOfOperation")]
+    CessationOfOperation,
+    #[serde(rename = "privilegeWithdrawn")]
+    PrivilegeWithdrawn,
 }
 
 /// An issued operator certificate as `GET /api/v1/operator-certs` lists it.

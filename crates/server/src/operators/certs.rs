@@ -280,3 +280,27 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod reason_schema {
+    use attest_proto::operator::OperatorRevocationReason;
+
+    /// The OpenAPI enum and the server's list say the same.
+    #[test]
+    fn the_documented_reasons_are_the_accepted_ones() {
+        for reason in super::REVOKE_REASONS {
+            let parsed: Result<OperatorRevocationReason, _> =
+                serde_json::from_value(serde_json::Value::String((*reason).into()));
+            assert!(parsed.is_ok(), "{reason}");
+        }
+        let documented = [
+            OperatorRevocationReason::Unspecified,
+            OperatorRevocationReason::KeyCompromise,
+            OperatorRevocationReason::AffiliationChanged,
+            OperatorRevocationReason::Superseded,
+            OperatorRevocationReason::CessationOfOperation,
+            OperatorRevocationReason::PrivilegeWithdrawn,
+        ];
+        assert_eq!(documented.len(), super::REVOKE_REASONS.len());
+    }
+}
