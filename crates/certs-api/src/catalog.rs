@@ -15,6 +15,7 @@ use attest_certs_domain::names::is_resource_id;
 use attest_certs_domain::permissions::{self as p, Permission};
 use attest_certs_domain::profile;
 use attest_certs_store::records::{self, Record};
+use attest_certs_store::timestamp;
 use attest_proto::certs::catalog::{
     CertificateProfile, Owner, OwnerInput, ProfileInput, RenewalPolicy, RenewalPolicyCreateRequest,
     RenewalPolicyUpdateRequest, Team, TeamCreate, TeamInput,
@@ -23,13 +24,12 @@ use attest_proto::certs::common::Page;
 use attest_store::WriteTx;
 use serde::Serialize;
 use serde_json::json;
-use sqlx_row::exists;
 
 use crate::audit::{record, Change};
 use crate::auth::Caller;
 use crate::error::{CertsError, CertsResult};
 use crate::extract::page;
-use crate::state::{write, CertsState};
+use crate::state::CertsState;
 
 /// The permissions of a resource's verbs.
 pub struct Perms {
@@ -110,17 +110,19 @@ pub async fn create<R: Managed>(
     };
     let now = state.clock.now();
     let item = R::build(id, body, &timestamp(now))?;
-    write(&state.store, async |tx| {
-        check_references(tx, &item).await?;
-        records::insert(tx, &item)
-            .await
-            .map_err(CertsError::conflict_on(format!(
-                "a {} with that id or name already exists",
-                R::KIND
-            )))?;
-        audit(tx, caller, "create", &item, now).await
-    })
-    .await?;
+    state
+        .store
+        .write_with(async |tx| {
+            check_references(tx, &item).await?;
+            records::insert(tx, &item)
+                .await
+                .map_err(CertsError::conflict_on(format!(
+                    "a {} with that id or name already exists",
+                    R::KIND
+                )))?;
+            audit(tx, caller, "create", &item, now).await
+        })
+        .await?;
     Ok(item)
 }
 
@@ -133,52 +135,68 @@ pub async fn update<R: Managed>(
 ) -> CertsResult<R> {
     caller.require(&R::PERMS.edit)?;
     let now = state.clock.now();
-    write(&state.store, async |tx| {
-        let mut item = records::get_in::<R>(tx, id)
-            .await?
-            .ok_or_else(|| CertsError::not_found(R::KIND))?;
-        item.apply(body, &timestamp(now))?;
-        check_references(tx, &item).await?;
-        records::replace(tx, &item)
-            .await
-            .map_err(CertsError::conflict_on(format!(
-                "a {} with that name already exists",
-                R::KIND
-            )))?;
-        audit(tx, caller, "update", &item, now).await?;
-        Ok(item)
-    })
-    .await
+    state
+        .store
+        .write_with(async |tx| {
+            let mut item = records::get_in::<R>(tx, id)
+                .await?
+                .ok_or_else(|| CertsError::not_found(R::KIND))?;
+            item.apply(body, &timestamp(now))?;
+            check_references(tx, &item).await?;
+            records::replace(tx, &item)
+                .await
+                .map_err(CertsError::conflict_on(format!(
+                    "a {} with that name already exists",
+                    R::KIND
+                )))?;
+            audit(tx, caller, "update", &item, now).await?;
+            Ok(item)
+        })
+        .await
 }
 
 /// Deletes `R` `id` unless something still uses it.
 pub async fn delete<R: Managed>(state: &CertsState, caller: &Caller, id: &str) -> CertsResult<()> {
     caller.require(&R::PERMS.delete)?;
     let now = state.clock.now();
-    write(&state.store, async |tx| {
-        let item = records::get_in::<R>(tx, id)
-            .await?
-            .ok_or_else(|| CertsError::not_found(R::KIND))?;
-        records::delete::<R>(tx, id)
-            .await
-            .map_err(CertsError::conflict_on(format!(
-                "{} {id} is still in use",
-                R::KIND
-            )))?;
-        audit(tx, caller, "delete", &item, now).await
-    })
-    .await
+    state
+        .store
+        .write_with(async |tx| {
+            let item = records::get_in::<R>(tx, id)
+                .await?
+                .ok_or_else(|| CertsError::not_found(R::KIND))?;
+            records::delete::<R>(tx, id)
+                .await
+                .map_err(CertsError::conflict_on(format!(
+                    "{} {id} is still in use",
+                    R::KIND
+                )))?;
+            audit(tx, caller, "delete", &item, now).await
+        })
+        .await
 }
 
 async fn check_references<R: Managed>(tx: &mut WriteTx, item: &R) -> CertsResult<()> {
     for (table, id, field) in item.references() {
-        if !exists(tx, table, &id).await? {
-            return Err(CertsError::Invalid(format!(
-                "{field} {id:?} does not exist"
-            )));
-        }
+        require_exists(tx, table, &id, field).await?;
     }
     Ok(())
+}
+
+/// A 400 naming `field` unless `table` has the row `id`.
+pub(crate) async fn require_exists(
+    tx: &mut WriteTx,
+    table: &str,
+    id: &str,
+    field: &str,
+) -> CertsResult<()> {
+    if records::exists(tx, table, id).await? {
+        Ok(())
+    } else {
+        Err(CertsError::Invalid(format!(
+            "{field} {id:?} does not exist"
+        )))
+    }
 }
 
 async fn audit<R: Managed>(
@@ -213,10 +231,6 @@ fn audit_namespace(kind: &str) -> String {
     kind.replace(' ', "_")
 }
 
-fn timestamp(now: chrono::DateTime<chrono::Utc>) -> String {
-    now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-}
-
 /// `<prefix>-<slug of name>`, or a random suffix when the name has no
 /// usable characters.
 fn generated_id(prefix: &str, name: &str) -> String {
@@ -244,20 +258,6 @@ fn required<'a>(value: &'a Option<String>, field: &str) -> CertsResult<&'a str> 
 
 fn invalid(e: String) -> CertsError {
     CertsError::Invalid(e)
-}
-
-mod sqlx_row {
-    //! The existence check of references.
-    use attest_store::{Result, WriteTx};
-
-    /// Whether `table` has a row `id` (tables are constants of this crate).
-    pub async fn exists(tx: &mut WriteTx, table: &str, id: &str) -> Result<bool> {
-        let row = attest_store::sqlx::query(&format!("SELECT 1 FROM {table} WHERE id = $1"))
-            .bind(id)
-            .fetch_optional(&mut **tx)
-            .await?;
-        Ok(row.is_some())
-    }
 }
 
 impl Managed for Team {

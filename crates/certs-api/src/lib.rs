@@ -29,6 +29,7 @@ pub mod listener_tls;
 pub mod openapi;
 pub mod rbac;
 pub mod routes;
+pub mod sealing;
 pub mod serve;
 pub mod state;
 

@@ -10,15 +10,15 @@ use std::io::Write;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
-use attest_ext::{MasterKey, Sealed};
+use attest_ext::MasterKey;
 use attest_pki::authority::{
     generate_key_pair, Authority, CaRequest, Eku, KeyAlgorithm, LeafRequest,
 };
-use base64::engine::general_purpose::STANDARD as B64;
-use base64::Engine;
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
+
+use crate::sealing::SealedText;
 
 /// Why the listener's certificate could not be prepared.
 #[derive(Debug, thiserror::Error)]
@@ -59,13 +59,12 @@ pub struct ListenerCertificate {
     pub issued: bool,
 }
 
-/// A sealed key as stored.
+/// A sealed key as stored, with the master key that sealed it.
 #[derive(Serialize, Deserialize)]
 struct SealedKey {
     key_id: String,
-    ciphertext: String,
-    nonce: String,
-    tag: String,
+    #[serde(flatten)]
+    sealed: SealedText,
 }
 
 /// The stored server certificate and what it was issued for.
@@ -106,15 +105,9 @@ fn corrupt(path: &Path, message: impl Into<String>) -> ListenerTlsError {
 }
 
 fn seal(master: &MasterKey, plaintext: &[u8], path: &Path) -> Result<SealedKey, ListenerTlsError> {
-    let s = master
-        .key
-        .encrypt(plaintext)
-        .map_err(|e| corrupt(path, format!("seal: {e}")))?;
     Ok(SealedKey {
         key_id: master.key_id.to_owned(),
-        ciphertext: B64.encode(s.ciphertext),
-        nonce: B64.encode(s.nonce),
-        tag: B64.encode(s.tag),
+        sealed: SealedText::seal(master, plaintext).map_err(|e| corrupt(path, e))?,
     })
 }
 
@@ -123,21 +116,9 @@ fn unseal(
     k: &SealedKey,
     path: &Path,
 ) -> Result<Zeroizing<Vec<u8>>, ListenerTlsError> {
-    let d = |s: &str| B64.decode(s).map_err(|_| corrupt(path, "not base64"));
-    let sealed = Sealed {
-        ciphertext: d(&k.ciphertext)?,
-        nonce: d(&k.nonce)?,
-        tag: d(&k.tag)?,
-    };
-    master.key.decrypt(&sealed).map_err(|_| {
-        corrupt(
-            path,
-            format!(
-                "the key does not open with the configured master key (sealed by {})",
-                k.key_id
-            ),
-        )
-    })
+    k.sealed
+        .open(master)
+        .map_err(|e| corrupt(path, format!("{e} (sealed by {})", k.key_id)))
 }
 
 /// Writes `bytes` to `path` (owner-only), replacing it atomically.
@@ -180,8 +161,8 @@ fn ca(
     let key_path = dir.join(CA_KEY_FILE);
     if let Some(key) = read_json::<SealedKey>(&key_path)? {
         let pem = std::fs::read_to_string(&cert_path).map_err(io(&cert_path))?;
-        let der = crate::issuers::signing::pem_to_der(&pem)
-            .map_err(|_| corrupt(&cert_path, "not a PEM certificate"))?;
+        let der =
+            attest_pki::certificate_der(&pem).map_err(|e| corrupt(&cert_path, e.to_string()))?;
         let pkcs8 = unseal(master, &key, &key_path)?;
         return Ok((Authority::from_parts(&der, &pkcs8)?, false));
     }

@@ -18,7 +18,7 @@ use subtle::ConstantTimeEq;
 use crate::audit::{record, Change};
 use crate::auth::{keys, Caller};
 use crate::error::{CertsError, CertsResult};
-use crate::state::{write, CertsState};
+use crate::state::CertsState;
 
 /// The actor the bootstrap acts as in the audit log.
 const BOOTSTRAP_ACTOR: &str = "bootstrap";
@@ -69,31 +69,33 @@ pub async fn bootstrap(
     let hash = keys::key_hash(&value);
     let actor = actor_name.to_owned();
     let record_id = id.clone();
-    let key = write(&state.store, async |tx| {
-        // The first statement claims the one-shot: a racing second
-        // bootstrap waits here and then finds it consumed.
-        if !key_repo::consume_bootstrap(tx, &actor, now).await? {
-            return Err(CertsError::Gone("bootstrap was already used".into()));
-        }
-        let key = key_repo::insert(tx, &record_id, &actor, &hash, BOOTSTRAP_ACTOR, now)
-            .await
-            .map_err(CertsError::conflict_on("an actor with that name exists"))?;
-        repo::assign(tx, &actor, ACTOR_API_KEY, ADMIN_ROLE, BOOTSTRAP_ACTOR, now).await?;
-        record(
-            tx,
-            &system,
-            Change {
-                action: "auth.bootstrap",
-                resource_type: "api_key",
-                resource_id: &record_id,
-                details: json!({"actor_id": actor, "role_id": ADMIN_ROLE}),
-            },
-            now,
-        )
+    let key = state
+        .store
+        .write_with(async |tx| {
+            // The first statement claims the one-shot: a racing second
+            // bootstrap waits here and then finds it consumed.
+            if !key_repo::consume_bootstrap(tx, &actor, now).await? {
+                return Err(CertsError::Gone("bootstrap was already used".into()));
+            }
+            let key = key_repo::insert(tx, &record_id, &actor, &hash, BOOTSTRAP_ACTOR, now)
+                .await
+                .map_err(CertsError::conflict_on("an actor with that name exists"))?;
+            repo::assign(tx, &actor, ACTOR_API_KEY, ADMIN_ROLE, BOOTSTRAP_ACTOR, now).await?;
+            record(
+                tx,
+                &system,
+                Change {
+                    action: "auth.bootstrap",
+                    resource_type: "api_key",
+                    resource_id: &record_id,
+                    details: json!({"actor_id": actor, "role_id": ADMIN_ROLE}),
+                },
+                now,
+            )
+            .await?;
+            Ok::<_, CertsError>(key)
+        })
         .await?;
-        Ok::<_, CertsError>(key)
-    })
-    .await?;
     tracing::info!(actor = %key.actor_id, "bootstrap minted the first administrator key");
     Ok(minted(
         key,
@@ -122,28 +124,30 @@ pub async fn create_key(
     let hash = keys::key_hash(&value);
     let now = state.clock.now();
     let roles = role_ids.to_vec();
-    let key = write(&state.store, async |tx| {
-        let key = key_repo::insert(tx, &id, actor_name, &hash, &caller.actor_id, now)
-            .await
-            .map_err(CertsError::conflict_on("an actor with that name exists"))?;
-        for role in &roles {
-            repo::assign(tx, actor_name, ACTOR_API_KEY, role, &caller.actor_id, now).await?;
-        }
-        record(
-            tx,
-            caller,
-            Change {
-                action: "auth.key.create",
-                resource_type: "api_key",
-                resource_id: &id,
-                details: json!({"actor_id": actor_name, "role_ids": roles}),
-            },
-            now,
-        )
+    let key = state
+        .store
+        .write_with(async |tx| {
+            let key = key_repo::insert(tx, &id, actor_name, &hash, &caller.actor_id, now)
+                .await
+                .map_err(CertsError::conflict_on("an actor with that name exists"))?;
+            for role in &roles {
+                repo::assign(tx, actor_name, ACTOR_API_KEY, role, &caller.actor_id, now).await?;
+            }
+            record(
+                tx,
+                caller,
+                Change {
+                    action: "auth.key.create",
+                    resource_type: "api_key",
+                    resource_id: &id,
+                    details: json!({"actor_id": actor_name, "role_ids": roles}),
+                },
+                now,
+            )
+            .await?;
+            Ok::<_, CertsError>(key)
+        })
         .await?;
-        Ok::<_, CertsError>(key)
-    })
-    .await?;
     Ok(minted(
         key,
         value,
@@ -155,24 +159,26 @@ pub async fn create_key(
 pub async fn revoke_key(state: &CertsState, caller: &Caller, id: &str) -> CertsResult<()> {
     caller.require(&permissions::AUTH_KEY_REVOKE)?;
     let now = state.clock.now();
-    write(&state.store, async |tx| {
-        if !key_repo::revoke(tx, id, &caller.actor_id, now).await? {
-            return Err(CertsError::not_found("API key"));
-        }
-        record(
-            tx,
-            caller,
-            Change {
-                action: "auth.key.revoke",
-                resource_type: "api_key",
-                resource_id: id,
-                details: json!({}),
-            },
-            now,
-        )
+    state
+        .store
+        .write_with(async |tx| {
+            if !key_repo::revoke(tx, id, &caller.actor_id, now).await? {
+                return Err(CertsError::not_found("API key"));
+            }
+            record(
+                tx,
+                caller,
+                Change {
+                    action: "auth.key.revoke",
+                    resource_type: "api_key",
+                    resource_id: id,
+                    details: json!({}),
+                },
+                now,
+            )
+            .await
+        })
         .await
-    })
-    .await
 }
 
 /// Every actor holding roles.
@@ -207,22 +213,24 @@ pub async fn assign_role(
     refuse_reserved(actor_id)?;
     check_can_hand_out(state, caller, role_id).await?;
     let now = state.clock.now();
-    write(&state.store, async |tx| {
-        repo::assign(tx, actor_id, ACTOR_API_KEY, role_id, &caller.actor_id, now).await?;
-        record(
-            tx,
-            caller,
-            Change {
-                action: "auth.role.assign",
-                resource_type: "actor",
-                resource_id: actor_id,
-                details: json!({"role_id": role_id, "actor_type": ACTOR_API_KEY}),
-            },
-            now,
-        )
+    state
+        .store
+        .write_with(async |tx| {
+            repo::assign(tx, actor_id, ACTOR_API_KEY, role_id, &caller.actor_id, now).await?;
+            record(
+                tx,
+                caller,
+                Change {
+                    action: "auth.role.assign",
+                    resource_type: "actor",
+                    resource_id: actor_id,
+                    details: json!({"role_id": role_id, "actor_type": ACTOR_API_KEY}),
+                },
+                now,
+            )
+            .await
+        })
         .await
-    })
-    .await
 }
 
 /// Takes `role_id` from the API key actor `actor_id`.
@@ -235,24 +243,26 @@ pub async fn unassign_role(
     caller.require(&permissions::AUTH_ROLE_ASSIGN)?;
     refuse_reserved(actor_id)?;
     let now = state.clock.now();
-    write(&state.store, async |tx| {
-        if !repo::unassign(tx, actor_id, ACTOR_API_KEY, role_id).await? {
-            return Err(CertsError::NotFound("role not assigned to actor".into()));
-        }
-        record(
-            tx,
-            caller,
-            Change {
-                action: "auth.role.unassign",
-                resource_type: "actor",
-                resource_id: actor_id,
-                details: json!({"role_id": role_id, "actor_type": ACTOR_API_KEY}),
-            },
-            now,
-        )
+    state
+        .store
+        .write_with(async |tx| {
+            if !repo::unassign(tx, actor_id, ACTOR_API_KEY, role_id).await? {
+                return Err(CertsError::NotFound("role not assigned to actor".into()));
+            }
+            record(
+                tx,
+                caller,
+                Change {
+                    action: "auth.role.unassign",
+                    resource_type: "actor",
+                    resource_id: actor_id,
+                    details: json!({"role_id": role_id, "actor_type": ACTOR_API_KEY}),
+                },
+                now,
+            )
+            .await
+        })
         .await
-    })
-    .await
 }
 
 /// Every role.
@@ -293,27 +303,29 @@ pub async fn create_role(
     let description = body.description.clone().unwrap_or_default();
     let id = format!("r-{name}");
     let now = state.clock.now();
-    let role = write(&state.store, async |tx| {
-        let role = repo::create_role(tx, &id, &name, &description, now)
-            .await
-            .map_err(CertsError::conflict_on(
-                "a role with that name already exists",
-            ))?;
-        record(
-            tx,
-            caller,
-            Change {
-                action: "auth.role.create",
-                resource_type: "role",
-                resource_id: &id,
-                details: json!({"name": name}),
-            },
-            now,
-        )
+    let role = state
+        .store
+        .write_with(async |tx| {
+            let role = repo::create_role(tx, &id, &name, &description, now)
+                .await
+                .map_err(CertsError::conflict_on(
+                    "a role with that name already exists",
+                ))?;
+            record(
+                tx,
+                caller,
+                Change {
+                    action: "auth.role.create",
+                    resource_type: "role",
+                    resource_id: &id,
+                    details: json!({"name": name}),
+                },
+                now,
+            )
+            .await?;
+            Ok::<_, CertsError>(role)
+        })
         .await?;
-        Ok::<_, CertsError>(role)
-    })
-    .await?;
     Ok(wire_role(role))
 }
 
@@ -335,28 +347,30 @@ pub async fn update_role(
     }
     let name = body.name.as_deref().map(check_role_name).transpose()?;
     let now = state.clock.now();
-    let role = write(&state.store, async |tx| {
-        let role = repo::update_role(tx, id, name.as_deref(), body.description.as_deref(), now)
-            .await
-            .map_err(CertsError::conflict_on(
-                "a role with that name already exists",
-            ))?
-            .ok_or_else(|| CertsError::not_found("role"))?;
-        record(
-            tx,
-            caller,
-            Change {
-                action: "auth.role.update",
-                resource_type: "role",
-                resource_id: id,
-                details: json!({"name": role.name, "description": role.description}),
-            },
-            now,
-        )
+    let role = state
+        .store
+        .write_with(async |tx| {
+            let role = repo::update_role(tx, id, name.as_deref(), body.description.as_deref(), now)
+                .await
+                .map_err(CertsError::conflict_on(
+                    "a role with that name already exists",
+                ))?
+                .ok_or_else(|| CertsError::not_found("role"))?;
+            record(
+                tx,
+                caller,
+                Change {
+                    action: "auth.role.update",
+                    resource_type: "role",
+                    resource_id: id,
+                    details: json!({"name": role.name, "description": role.description}),
+                },
+                now,
+            )
+            .await?;
+            Ok::<_, CertsError>(role)
+        })
         .await?;
-        Ok::<_, CertsError>(role)
-    })
-    .await?;
     Ok(wire_role(role))
 }
 
@@ -372,29 +386,31 @@ pub async fn delete_role(state: &CertsState, caller: &Caller, id: &str) -> Certs
         ));
     }
     let now = state.clock.now();
-    write(&state.store, async |tx| {
-        if repo::holders(tx, id).await? > 0 {
-            return Err(CertsError::Conflict(
-                "role still has active actor assignments".into(),
-            ));
-        }
-        if !repo::delete_role(tx, id).await? {
-            return Err(CertsError::not_found("role"));
-        }
-        record(
-            tx,
-            caller,
-            Change {
-                action: "auth.role.delete",
-                resource_type: "role",
-                resource_id: id,
-                details: json!({}),
-            },
-            now,
-        )
+    state
+        .store
+        .write_with(async |tx| {
+            if repo::holders(tx, id).await? > 0 {
+                return Err(CertsError::Conflict(
+                    "role still has active actor assignments".into(),
+                ));
+            }
+            if !repo::delete_role(tx, id).await? {
+                return Err(CertsError::not_found("role"));
+            }
+            record(
+                tx,
+                caller,
+                Change {
+                    action: "auth.role.delete",
+                    resource_type: "role",
+                    resource_id: id,
+                    details: json!({}),
+                },
+                now,
+            )
+            .await
+        })
         .await
-    })
-    .await
 }
 
 /// Grants a permission to a custom role at a scope.
@@ -443,34 +459,36 @@ async fn change_grant(
         ));
     }
     let now = state.clock.now();
-    write(&state.store, async |tx| {
-        if add {
-            repo::add_grant(tx, id, &g).await?;
-        } else if !repo::remove_grant(tx, id, &g).await? {
-            return Err(CertsError::NotFound("permission grant not found".into()));
-        }
-        record(
-            tx,
-            caller,
-            Change {
-                action: if add {
-                    "auth.role.grant"
-                } else {
-                    "auth.role.revoke"
+    state
+        .store
+        .write_with(async |tx| {
+            if add {
+                repo::add_grant(tx, id, &g).await?;
+            } else if !repo::remove_grant(tx, id, &g).await? {
+                return Err(CertsError::NotFound("permission grant not found".into()));
+            }
+            record(
+                tx,
+                caller,
+                Change {
+                    action: if add {
+                        "auth.role.grant"
+                    } else {
+                        "auth.role.revoke"
+                    },
+                    resource_type: "role",
+                    resource_id: id,
+                    details: json!({
+                        "permission": g.permission,
+                        "scope_type": g.scope_type.as_str(),
+                        "scope_id": g.scope_id,
+                    }),
                 },
-                resource_type: "role",
-                resource_id: id,
-                details: json!({
-                    "permission": g.permission,
-                    "scope_type": g.scope_type.as_str(),
-                    "scope_id": g.scope_id,
-                }),
-            },
-            now,
-        )
+                now,
+            )
+            .await
+        })
         .await
-    })
-    .await
 }
 
 /// A permission at a scope, checked against the catalogue.

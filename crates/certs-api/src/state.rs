@@ -26,24 +26,3 @@ pub struct CertsState {
     /// CA signing material already unsealed, by CA id (immutable per id).
     pub authorities: crate::issuers::signing::AuthorityCache,
 }
-
-/// Runs `f` in one write transaction: commits on `Ok`, rolls back on
-/// `Err`. Unlike `Store::write`, `f` may borrow from the caller (an async
-/// closure), which keeps services free of clones.
-pub async fn write<T>(
-    store: &Store,
-    f: impl AsyncFnOnce(&mut attest_store::WriteTx) -> crate::error::CertsResult<T>,
-) -> crate::error::CertsResult<T> {
-    let mut tx = store.begin_write().await?;
-    match f(&mut tx).await {
-        Ok(value) => {
-            tx.commit().await?;
-            Ok(value)
-        }
-        Err(e) => {
-            // The service's error matters more than a failed rollback.
-            let _ = tx.rollback().await;
-            Err(e)
-        }
-    }
-}

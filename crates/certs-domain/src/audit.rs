@@ -25,6 +25,18 @@ pub const CONFIG_PREFIXES: &[&str] = &[
     "renewal_policy.",
 ];
 
+/// Every prefix with a category of its own (`auth` and `config`); actions
+/// with none of them are `cert_lifecycle`.
+pub const CLASSIFIED_PREFIXES: &[&str] = &[
+    "auth.",
+    "issuer.",
+    "intermediate.",
+    "profile.",
+    "owner.",
+    "team.",
+    "renewal_policy.",
+];
+
 /// The category of `action`.
 pub fn category_of(action: &str) -> &'static str {
     if AUTH_PREFIXES.iter().any(|p| action.starts_with(p)) {
@@ -48,5 +60,11 @@ mod tests {
         assert_eq!(category_of("cert.revoke"), "cert_lifecycle");
         assert_eq!(category_of("approve"), "cert_lifecycle");
         assert!(CATEGORIES.contains(&category_of("anything")));
+        let both: Vec<&str> = AUTH_PREFIXES
+            .iter()
+            .chain(CONFIG_PREFIXES)
+            .copied()
+            .collect();
+        assert_eq!(both, CLASSIFIED_PREFIXES);
     }
 }

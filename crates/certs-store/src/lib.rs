@@ -15,7 +15,6 @@ use std::borrow::Cow;
 
 use attest_store::{Migration, MigrationSet, StoreError};
 
-pub mod audit_view;
 pub mod authorities;
 pub mod catalog;
 pub mod certificates;
@@ -71,7 +70,9 @@ pub(crate) fn conflict_or(err: sqlx::Error) -> StoreError {
     }
 }
 
-/// Timestamps are stored as the wire's RFC 3339 text (UTC, seconds).
-pub(crate) fn timestamp(at: chrono::DateTime<chrono::Utc>) -> String {
+/// Timestamps are stored as the wire's RFC 3339 text (UTC, seconds), so
+/// text comparison orders them; every writer of these tables formats with
+/// this.
+pub fn timestamp(at: chrono::DateTime<chrono::Utc>) -> String {
     at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }

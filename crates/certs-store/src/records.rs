@@ -138,6 +138,17 @@ pub async fn delete<R: Record>(tx: &mut WriteTx, id: &str) -> Result<bool> {
     Ok(done.rows_affected() == 1)
 }
 
+/// Whether `table` has a row `id` (a reference check inside the write,
+/// so a 400 can name the missing reference rather than a constraint
+/// failing).
+pub async fn exists(tx: &mut WriteTx, table: &str, id: &str) -> Result<bool> {
+    let row = sqlx::query(&format!("SELECT 1 FROM {table} WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(&mut **tx)
+        .await?;
+    Ok(row.is_some())
+}
+
 /// A JSON column's text.
 pub fn json_text<T: serde::Serialize>(value: &T) -> Param {
     Param::Text(Some(

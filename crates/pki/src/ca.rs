@@ -335,6 +335,12 @@ impl EnrollmentCa {
 
 /// Parses a single PEM certificate (shared with verification).
 pub(crate) fn parse_cert_pem(pem: &str) -> Result<Certificate, PkiError> {
+    let der = certificate_der(pem)?;
+    Certificate::from_der(&der).map_err(|e| PkiError::Malformed(format!("certificate: {e}")))
+}
+
+/// The DER of one `CERTIFICATE` PEM block (not parsed further).
+pub fn certificate_der(pem: &str) -> Result<Vec<u8>, PkiError> {
     let (label, der) = der::pem::decode_vec(pem.trim().as_bytes())
         .map_err(|e| PkiError::Malformed(format!("certificate PEM: {e}")))?;
     if label != "CERTIFICATE" {
@@ -342,5 +348,5 @@ pub(crate) fn parse_cert_pem(pem: &str) -> Result<Certificate, PkiError> {
             "expected a CERTIFICATE PEM, got {label:?}"
         )));
     }
-    Certificate::from_der(&der).map_err(|e| PkiError::Malformed(format!("certificate: {e}")))
+    Ok(der)
 }

@@ -28,7 +28,10 @@ pub use authority::{
     generate_key_pair, key_algorithm_of, pkcs12_certs_only, Authority, CaRequest, Eku, IssuedLeaf,
     KeyDescription, LeafRequest, NameConstraints,
 };
-pub use ca::{CaAlgorithm, CaOptions, EnrollmentCa, CA_CERT_FILE, CA_KEY_FILE, CA_PASSPHRASE_FILE};
+pub use ca::{
+    certificate_der, CaAlgorithm, CaOptions, EnrollmentCa, CA_CERT_FILE, CA_KEY_FILE,
+    CA_PASSPHRASE_FILE,
+};
 pub use checkpoint::{
     CheckpointSigner, CHECKPOINT_ALGORITHM, CHECKPOINT_KEY_FILE, CHECKPOINT_PASSPHRASE_FILE,
 };

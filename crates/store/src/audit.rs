@@ -156,6 +156,53 @@ impl AuditRepo<'_> {
         rows.iter().map(entry_from_row).collect()
     }
 
+    /// One page of the entries `filter` selects, newest first, and how
+    /// many it selects in all.
+    pub async fn list_matching(
+        &self,
+        filter: ActionFilter<'_>,
+        limit: i64,
+        offset: i64,
+    ) -> Result<(Vec<AuditEntry>, i64)> {
+        // The page's placeholders for the prefixes start after LIMIT and
+        // OFFSET ($3…), the count's at $1.
+        let clause = |first: usize| match filter {
+            ActionFilter::All => String::new(),
+            ActionFilter::AnyPrefix(p) => format!("WHERE ({})", prefix_tests(p, first)),
+            ActionFilter::NoPrefix(p) => format!("WHERE NOT ({})", prefix_tests(p, first)),
+        };
+        let prefixes = match filter {
+            ActionFilter::All => &[][..],
+            ActionFilter::AnyPrefix(p) | ActionFilter::NoPrefix(p) => p,
+        };
+        let page_sql = format!(
+            "SELECT {COLUMNS} FROM audit_log {} ORDER BY id DESC LIMIT $1 OFFSET $2",
+            clause(3)
+        );
+        let count_sql = format!("SELECT COUNT(*) FROM audit_log {}", clause(1));
+        let mut page = sqlx::query(&page_sql).bind(limit).bind(offset);
+        let mut count = sqlx::query(&count_sql);
+        for p in prefixes {
+            page = page.bind(*p);
+            count = count.bind(*p);
+        }
+        let rows = page.fetch_all(self.store.pool()).await?;
+        let total: i64 = count.fetch_one(self.store.pool()).await?.try_get(0)?;
+        Ok((
+            rows.iter().map(entry_from_row).collect::<Result<_>>()?,
+            total,
+        ))
+    }
+
+    /// The entry `id`.
+    pub async fn get(&self, id: i64) -> Result<Option<AuditEntry>> {
+        let row = sqlx::query(&format!("SELECT {COLUMNS} FROM audit_log WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(self.store.pool())
+            .await?;
+        row.as_ref().map(entry_from_row).transpose()
+    }
+
     /// Number of entries.
     pub async fn count(&self) -> Result<i64> {
         let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM audit_log")
@@ -188,6 +235,34 @@ impl AuditRepo<'_> {
     pub async fn verify_with(&self, verifier: ChainVerifier) -> Result<VerifyReport> {
         verify::verify(self.store, verifier).await
     }
+}
+
+/// Which entries [`AuditRepo::list_matching`] reads, by the prefix of
+/// their action (an application that names its actions by namespace
+/// filters by namespace without a column of its own).
+#[derive(Debug, Clone, Copy)]
+pub enum ActionFilter<'a> {
+    /// Every entry.
+    All,
+    /// Entries whose action starts with one of these.
+    AnyPrefix(&'a [&'a str]),
+    /// Entries whose action starts with none of these.
+    NoPrefix(&'a [&'a str]),
+}
+
+/// `substr(action, …) = $n OR …` for `prefixes`, placeholders from
+/// `first` (bound, never spliced).
+fn prefix_tests(prefixes: &[&str], first: usize) -> String {
+    if prefixes.is_empty() {
+        return "1 = 0".into();
+    }
+    (0..prefixes.len())
+        .map(|i| {
+            let n = first + i;
+            format!("substr(action, 1, length(${n})) = ${n}")
+        })
+        .collect::<Vec<_>>()
+        .join(" OR ")
 }
 
 fn entry_from_row(row: &AnyRow) -> Result<AuditEntry> {

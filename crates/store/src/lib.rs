@@ -46,7 +46,7 @@ pub use attest_domain::audit::checkpoint::AuditCheckpoint;
 pub use attest_domain::audit::{AuditEntry, VerifyReport};
 pub use audit::checkpoints::CheckpointRepo;
 pub use audit::pg_copy::{CopyError, CopyRows};
-pub use audit::{AuditRepo, NewAuditEntry};
+pub use audit::{ActionFilter, AuditRepo, NewAuditEntry};
 pub use backend::{redacted_url, Backend};
 pub use enrollment_certs::{EnrollmentCertRepo, HolderProof, IssuedCertRecord, RevokedCert};
 pub use error::{Outage, Result, StoreError};

@@ -124,6 +124,23 @@ impl Store {
         F: for<'c> FnOnce(&'c mut WriteTx) -> BoxFuture<'c, std::result::Result<T, E>>,
         E: From<StoreError>,
     {
+        self.write_with(async move |tx| f(tx).await).await
+    }
+
+    /// Runs the async closure `f` in a write transaction: commits on
+    /// `Ok`, rolls back on `Err`. Unlike [`Store::write`], `f` may borrow
+    /// from its caller, so services need not clone what they write.
+    ///
+    /// ```ignore
+    /// store.write_with(async |tx| AuditRepo::append(tx, &entry, now).await).await?;
+    /// ```
+    pub async fn write_with<T, E>(
+        &self,
+        f: impl AsyncFnOnce(&mut WriteTx) -> std::result::Result<T, E>,
+    ) -> std::result::Result<T, E>
+    where
+        E: From<StoreError>,
+    {
         let mut tx = self.begin_write().await?;
         match f(&mut tx).await {
             Ok(value) => {

@@ -17,14 +17,16 @@ use attest_proto::certs::certificates::{
 };
 use serde_json::json;
 
-use super::{load, select, target, timestamp, ARCHIVED, EXPIRED, REVOKED};
+use attest_certs_store::timestamp;
+
+use super::{load, select, target, ARCHIVED, EXPIRED, REVOKED};
 use crate::audit::{record, Change};
 use crate::auth::Caller;
 use crate::error::{CertsError, CertsResult};
 use crate::issuers::pki_error;
 use crate::issuers::service::connector;
 use crate::issuers::signing::signing_ca;
-use crate::state::{write, CertsState};
+use crate::state::CertsState;
 
 /// Validity when no profile limits it: 90 days.
 const DEFAULT_TTL_SECONDS: i64 = 90 * 86400;
@@ -193,44 +195,46 @@ async fn issue(
         revoked_at: None,
         revocation_reason: None,
     };
-    write(&state.store, async |tx| {
-        // The certificate row first: it serialises renewals of one
-        // certificate, and a revocation meanwhile wins.
-        if !attest_certs_store::certificates::mark_issued(
-            tx,
-            &cert.id,
-            &version.version.not_after,
-            &at,
-        )
-        .await?
-        {
-            return Err(CertsError::Conflict(format!(
-                "certificate {} was revoked or archived meanwhile: it is not renewed",
-                cert.id
-            )));
-        }
-        records::insert(tx, &version).await?;
-        record(
-            tx,
-            caller,
-            Change {
-                action,
-                resource_type: "certificate",
-                resource_id: &cert.id,
-                details: json!({
-                    "version_id": version.version.id,
-                    "serial_number": version.version.serial_number,
-                    "issuing_ca_id": version.issuing_ca_id,
-                    "not_after": version.version.not_after,
-                    "key_algorithm": version.version.key_algorithm,
-                    "key_size": version.version.key_size,
-                }),
-            },
-            now,
-        )
-        .await
-    })
-    .await?;
+    state
+        .store
+        .write_with(async |tx| {
+            // The certificate row first: it serialises renewals of one
+            // certificate, and a revocation meanwhile wins.
+            if !attest_certs_store::certificates::mark_issued(
+                tx,
+                &cert.id,
+                &version.version.not_after,
+                &at,
+            )
+            .await?
+            {
+                return Err(CertsError::Conflict(format!(
+                    "certificate {} was revoked or archived meanwhile: it is not renewed",
+                    cert.id
+                )));
+            }
+            records::insert(tx, &version).await?;
+            record(
+                tx,
+                caller,
+                Change {
+                    action,
+                    resource_type: "certificate",
+                    resource_id: &cert.id,
+                    details: json!({
+                        "version_id": version.version.id,
+                        "serial_number": version.version.serial_number,
+                        "issuing_ca_id": version.issuing_ca_id,
+                        "not_after": version.version.not_after,
+                        "key_algorithm": version.version.key_algorithm,
+                        "key_size": version.version.key_size,
+                    }),
+                },
+                now,
+            )
+            .await
+        })
+        .await?;
     Ok((version.version, key_pem.to_string()))
 }
 
@@ -257,35 +261,37 @@ pub async fn bulk_renew(
     for id in ids {
         result.total_matched += 1;
         let job_id = crate::rbac::new_id("job");
-        let outcome = write(&state.store, async |tx| {
-            let mut cert = records::get_in::<ManagedCertificate>(tx, &id)
-                .await?
-                .ok_or_else(|| CertsError::not_found("certificate"))?;
-            let expired = cert.expires_at.as_deref().is_some_and(|e| e <= at.as_str());
-            if [REVOKED, ARCHIVED, EXPIRED, RENEWAL_IN_PROGRESS].contains(&cert.status.as_str())
-                || expired
-            {
-                return Ok(false);
-            }
-            caller.require_on(&p::CERT_RENEW, target(&cert))?;
-            cert.status = RENEWAL_IN_PROGRESS.into();
-            cert.updated_at = at.clone();
-            records::replace(tx, &cert).await?;
-            record(
-                tx,
-                caller,
-                Change {
-                    action: "cert.bulk_renew",
-                    resource_type: "certificate",
-                    resource_id: &id,
-                    details: json!({"job_id": job_id}),
-                },
-                now,
-            )
-            .await?;
-            Ok(true)
-        })
-        .await;
+        let outcome: CertsResult<bool> = state
+            .store
+            .write_with(async |tx| {
+                let mut cert = records::get_in::<ManagedCertificate>(tx, &id)
+                    .await?
+                    .ok_or_else(|| CertsError::not_found("certificate"))?;
+                let expired = cert.expires_at.as_deref().is_some_and(|e| e <= at.as_str());
+                if [REVOKED, ARCHIVED, EXPIRED, RENEWAL_IN_PROGRESS].contains(&cert.status.as_str())
+                    || expired
+                {
+                    return Ok(false);
+                }
+                caller.require_on(&p::CERT_RENEW, target(&cert))?;
+                cert.status = RENEWAL_IN_PROGRESS.into();
+                cert.updated_at = at.clone();
+                records::replace(tx, &cert).await?;
+                record(
+                    tx,
+                    caller,
+                    Change {
+                        action: "cert.bulk_renew",
+                        resource_type: "certificate",
+                        resource_id: &id,
+                        details: json!({"job_id": job_id}),
+                    },
+                    now,
+                )
+                .await?;
+                Ok(true)
+            })
+            .await;
         match outcome {
             Ok(true) => {
                 result.total_enqueued += 1;

@@ -15,6 +15,7 @@ use attest_certs_domain::permissions::{self as p, Permission};
 use attest_certs_domain::rbac::{self, ScopeType, Target};
 use attest_certs_store::certificates::{self as repo, CertificateFilter, VersionRecord};
 use attest_certs_store::records;
+use attest_certs_store::timestamp;
 use attest_proto::certs::certificates::{
     BulkError, BulkReassignRequest, BulkReassignResult, CertificateInput, CertificateQuery,
     CertificateVersion, ManagedCertificate, CERTIFICATE_STATUSES,
@@ -27,7 +28,7 @@ use crate::audit::{record, Change};
 use crate::auth::Caller;
 use crate::error::{CertsError, CertsResult};
 use crate::extract::page;
-use crate::state::{write, CertsState};
+use crate::state::CertsState;
 
 /// Statuses.
 pub const PENDING: &str = "Pending";
@@ -39,10 +40,6 @@ pub const EXPIRED: &str = "Expired";
 pub const REVOKED: &str = "Revoked";
 /// Archived (the seed's DELETE).
 pub const ARCHIVED: &str = "Archived";
-
-pub(crate) fn timestamp(now: chrono::DateTime<chrono::Utc>) -> String {
-    now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-}
 
 /// What a certificate is bound to, for scoped grants.
 pub(crate) fn target(cert: &ManagedCertificate) -> Target<'_> {
@@ -175,16 +172,7 @@ async fn check_references(tx: &mut WriteTx, cert: &ManagedCertificate) -> CertsR
         refs.push(("certs_profiles", profile.as_str(), "certificate_profile_id"));
     }
     for (table, id, field) in refs {
-        let found = attest_store::sqlx::query(&format!("SELECT 1 FROM {table} WHERE id = $1"))
-            .bind(id)
-            .fetch_optional(&mut **tx)
-            .await
-            .map_err(attest_store::StoreError::from)?;
-        if found.is_none() {
-            return Err(CertsError::Invalid(format!(
-                "{field} {id:?} does not exist"
-            )));
-        }
+        crate::catalog::require_exists(tx, table, id, field).await?;
     }
     Ok(())
 }
@@ -255,7 +243,7 @@ pub async fn create(
     };
     check_names(&cert)?;
     caller.require_on(&p::CERT_CREATE, target(&cert))?;
-    write(&state.store, async |tx| {
+    state.store.write_with(async |tx| {
         check_references(tx, &cert).await?;
         records::insert(tx, &cert)
             .await
@@ -296,7 +284,7 @@ pub async fn update(
         ));
     }
     let now = state.clock.now();
-    write(&state.store, async |tx| {
+    state.store.write_with(async |tx| {
         let mut cert = records::get_in::<ManagedCertificate>(tx, id)
             .await?
             .ok_or_else(|| CertsError::not_found("certificate"))?;
@@ -362,27 +350,29 @@ pub async fn archive(state: &CertsState, caller: &Caller, id: &str) -> CertsResu
         return Ok(());
     }
     let now = state.clock.now();
-    write(&state.store, async |tx| {
-        let mut cert = records::get_in::<ManagedCertificate>(tx, id)
-            .await?
-            .ok_or_else(|| CertsError::not_found("certificate"))?;
-        let previous = std::mem::replace(&mut cert.status, ARCHIVED.into());
-        cert.updated_at = timestamp(now);
-        records::replace(tx, &cert).await?;
-        record(
-            tx,
-            caller,
-            Change {
-                action: "cert.archive",
-                resource_type: "certificate",
-                resource_id: id,
-                details: json!({"previous_status": previous}),
-            },
-            now,
-        )
+    state
+        .store
+        .write_with(async |tx| {
+            let mut cert = records::get_in::<ManagedCertificate>(tx, id)
+                .await?
+                .ok_or_else(|| CertsError::not_found("certificate"))?;
+            let previous = std::mem::replace(&mut cert.status, ARCHIVED.into());
+            cert.updated_at = timestamp(now);
+            records::replace(tx, &cert).await?;
+            record(
+                tx,
+                caller,
+                Change {
+                    action: "cert.archive",
+                    resource_type: "certificate",
+                    resource_id: id,
+                    details: json!({"previous_status": previous}),
+                },
+                now,
+            )
+            .await
+        })
         .await
-    })
-    .await
 }
 
 /// One page of a certificate's versions, newest first.
@@ -452,34 +442,36 @@ pub async fn bulk_reassign(
     let now = state.clock.now();
     for id in &body.certificate_ids {
         result.total_matched += 1;
-        let outcome = write(&state.store, async |tx| {
-            let mut cert = records::get_in::<ManagedCertificate>(tx, id)
-                .await?
-                .ok_or_else(|| CertsError::not_found("certificate"))?;
-            if cert.owner_id == owner && team.is_none_or(|t| cert.team_id == t) {
-                return Ok(false);
-            }
-            cert.owner_id = owner.to_owned();
-            if let Some(t) = team {
-                cert.team_id = t.to_owned();
-            }
-            cert.updated_at = timestamp(now);
-            records::replace(tx, &cert).await?;
-            record(
-                tx,
-                caller,
-                Change {
-                    action: "cert.bulk_reassign",
-                    resource_type: "certificate",
-                    resource_id: id,
-                    details: json!({"owner_id": cert.owner_id, "team_id": cert.team_id}),
-                },
-                now,
-            )
-            .await?;
-            Ok(true)
-        })
-        .await;
+        let outcome: CertsResult<bool> = state
+            .store
+            .write_with(async |tx| {
+                let mut cert = records::get_in::<ManagedCertificate>(tx, id)
+                    .await?
+                    .ok_or_else(|| CertsError::not_found("certificate"))?;
+                if cert.owner_id == owner && team.is_none_or(|t| cert.team_id == t) {
+                    return Ok(false);
+                }
+                cert.owner_id = owner.to_owned();
+                if let Some(t) = team {
+                    cert.team_id = t.to_owned();
+                }
+                cert.updated_at = timestamp(now);
+                records::replace(tx, &cert).await?;
+                record(
+                    tx,
+                    caller,
+                    Change {
+                        action: "cert.bulk_reassign",
+                        resource_type: "certificate",
+                        resource_id: id,
+                        details: json!({"owner_id": cert.owner_id, "team_id": cert.team_id}),
+                    },
+                    now,
+                )
+                .await?;
+                Ok(true)
+            })
+            .await;
         match outcome {
             Ok(true) => result.total_reassigned += 1,
             Ok(false) => result.total_skipped += 1,

@@ -9,11 +9,13 @@ use attest_proto::certs::certificates::{
 };
 use serde_json::json;
 
-use super::{load, select, target, timestamp, ARCHIVED, REVOKED};
+use attest_certs_store::timestamp;
+
+use super::{load, select, target, ARCHIVED, REVOKED};
 use crate::audit::{record, Change};
 use crate::auth::Caller;
 use crate::error::{CertsError, CertsResult};
-use crate::state::{write, CertsState};
+use crate::state::CertsState;
 
 /// The reason, checked against the seed's `RevocationReason` values.
 pub fn parse_reason(reason: Option<&str>) -> CertsResult<String> {
@@ -38,7 +40,7 @@ async fn revoke_one(
 ) -> CertsResult<bool> {
     let now = state.clock.now();
     let at = timestamp(now);
-    write(&state.store, async |tx| {
+    state.store.write_with(async |tx| {
         let mut cert = records::get_in::<ManagedCertificate>(tx, id)
             .await?
             .ok_or_else(|| CertsError::not_found("certificate"))?;

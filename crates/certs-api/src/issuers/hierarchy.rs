@@ -13,6 +13,7 @@ use attest_certs_store::authorities::{
     self as repo, CaRecord, IssuerRecord, CA_ACTIVE, CA_RETIRED, CA_RETIRING,
 };
 use attest_certs_store::records;
+use attest_certs_store::timestamp;
 use attest_pki::authority::{Authority, CaRequest};
 use attest_proto::certs::issuers::{CreateIntermediate, IntermediateCa, RetireRequest};
 use serde_json::{json, Value};
@@ -23,11 +24,7 @@ use super::{parse_algorithm, parse_name_constraints, pki_error, GENERIC_CA};
 use crate::audit::{record, Change};
 use crate::auth::Caller;
 use crate::error::{CertsError, CertsResult};
-use crate::state::{write, CertsState};
-
-fn timestamp(now: chrono::DateTime<chrono::Utc>) -> String {
-    now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-}
+use crate::state::CertsState;
 
 /// The wire form of a CA (its sealed key stays behind).
 pub fn present(ca: CaRecord) -> IntermediateCa {
@@ -189,28 +186,30 @@ pub async fn create(
         metadata,
     };
     let ca = ca_record(state, &authority, placement, &at)?;
-    write(&state.store, async |tx| {
-        records::insert(tx, &ca).await?;
-        record(
-            tx,
-            caller,
-            Change {
-                action: "intermediate.create",
-                resource_type: "intermediate_ca",
-                resource_id: &ca.id,
-                details: json!({
-                    "issuer_id": issuer_id,
-                    "parent_ca_id": ca.parent_ca_id,
-                    "subject": ca.subject,
-                    "serial_number": ca.serial_number,
-                    "not_after": ca.not_after,
-                }),
-            },
-            now,
-        )
-        .await
-    })
-    .await?;
+    state
+        .store
+        .write_with(async |tx| {
+            records::insert(tx, &ca).await?;
+            record(
+                tx,
+                caller,
+                Change {
+                    action: "intermediate.create",
+                    resource_type: "intermediate_ca",
+                    resource_id: &ca.id,
+                    details: json!({
+                        "issuer_id": issuer_id,
+                        "parent_ca_id": ca.parent_ca_id,
+                        "subject": ca.subject,
+                        "serial_number": ca.serial_number,
+                        "not_after": ca.not_after,
+                    }),
+                },
+                now,
+            )
+            .await
+        })
+        .await?;
     Ok(present(ca))
 }
 
@@ -225,66 +224,68 @@ pub async fn retire(
     let now = state.clock.now();
     let at = timestamp(now);
     let confirm = body.confirm.unwrap_or(false);
-    let ca = write(&state.store, async |tx| {
-        let ca = records::get_in::<CaRecord>(tx, id)
-            .await?
-            .ok_or_else(|| CertsError::not_found("intermediate CA"))?;
-        let (from, to) = if confirm {
-            (CA_RETIRING, CA_RETIRED)
-        } else {
-            (CA_ACTIVE, CA_RETIRING)
-        };
-        if ca.state != from {
-            return Err(CertsError::Conflict(format!(
-                "CA {id} is {}; {} needs it {from}",
-                ca.state,
-                if confirm {
-                    "confirming retirement"
-                } else {
-                    "retiring"
-                }
-            )));
-        }
-        if confirm {
-            if repo::live_children(tx, id).await? > 0 {
+    let ca = state
+        .store
+        .write_with(async |tx| {
+            let ca = records::get_in::<CaRecord>(tx, id)
+                .await?
+                .ok_or_else(|| CertsError::not_found("intermediate CA"))?;
+            let (from, to) = if confirm {
+                (CA_RETIRING, CA_RETIRED)
+            } else {
+                (CA_ACTIVE, CA_RETIRING)
+            };
+            if ca.state != from {
                 return Err(CertsError::Conflict(format!(
-                    "CA {id} still has child CAs that are not retired; drain them first"
+                    "CA {id} is {}; {} needs it {from}",
+                    ca.state,
+                    if confirm {
+                        "confirming retirement"
+                    } else {
+                        "retiring"
+                    }
                 )));
             }
-            if let Some(iss) = records::get_in::<IssuerRecord>(tx, &ca.issuer_id).await? {
-                if iss.issuing_ca_id.as_deref() == Some(id) {
+            if confirm {
+                if repo::live_children(tx, id).await? > 0 {
                     return Err(CertsError::Conflict(format!(
+                        "CA {id} still has child CAs that are not retired; drain them first"
+                    )));
+                }
+                if let Some(iss) = records::get_in::<IssuerRecord>(tx, &ca.issuer_id).await? {
+                    if iss.issuing_ca_id.as_deref() == Some(id) {
+                        return Err(CertsError::Conflict(format!(
                         "CA {id} is issuer {}'s issuing CA; switch the issuer to another CA first",
                         ca.issuer_id
                     )));
+                    }
                 }
-            }
-            let valid = attest_certs_store::certificates::valid_issued_by(tx, id, &at).await?;
-            if valid > 0 {
-                return Err(CertsError::Conflict(format!(
+                let valid = attest_certs_store::certificates::valid_issued_by(tx, id, &at).await?;
+                if valid > 0 {
+                    return Err(CertsError::Conflict(format!(
                     "CA {id} still has {valid} valid certificates; revoke or let them expire first"
                 )));
+                }
             }
-        }
-        repo::set_state(tx, id, from, to, &at).await?;
-        record(
-            tx,
-            caller,
-            Change {
-                action: "intermediate.retire",
-                resource_type: "intermediate_ca",
-                resource_id: id,
-                details: json!({"from": from, "to": to, "note": body.note}),
-            },
-            now,
-        )
-        .await?;
-        Ok(CaRecord {
-            state: to.to_owned(),
-            updated_at: at.clone(),
-            ..ca
+            repo::set_state(tx, id, from, to, &at).await?;
+            record(
+                tx,
+                caller,
+                Change {
+                    action: "intermediate.retire",
+                    resource_type: "intermediate_ca",
+                    resource_id: id,
+                    details: json!({"from": from, "to": to, "note": body.note}),
+                },
+                now,
+            )
+            .await?;
+            Ok(CaRecord {
+                state: to.to_owned(),
+                updated_at: at.clone(),
+                ..ca
+            })
         })
-    })
-    .await?;
+        .await?;
     Ok(present(ca))
 }

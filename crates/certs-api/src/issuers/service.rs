@@ -5,6 +5,7 @@ use attest_certs_domain::names::is_resource_id;
 use attest_certs_domain::permissions as p;
 use attest_certs_store::authorities::{CaRecord, IssuerRecord, CA_ACTIVE};
 use attest_certs_store::records;
+use attest_certs_store::timestamp;
 use attest_pki::authority::{Authority, CaRequest, KeyAlgorithm};
 use attest_proto::certs::common::Page;
 use attest_proto::certs::issuers::{Issuer, IssuerInput, ISSUER_TYPES};
@@ -17,7 +18,7 @@ use crate::auth::Caller;
 use crate::error::{CertsError, CertsResult};
 use crate::extract::page;
 use crate::rbac::new_id;
-use crate::state::{write, CertsState};
+use crate::state::CertsState;
 
 /// Config keys that hold secrets: used, never stored or returned.
 const SECRET_KEYS: &[&str] = &["ca_key_pem", "key_pem", "private_key", "password", "secret"];
@@ -30,10 +31,6 @@ const DERIVED_KEYS: &[&str] = &[
     "not_after",
     "ca_key_algorithm",
 ];
-
-fn timestamp(now: chrono::DateTime<chrono::Utc>) -> String {
-    now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-}
 
 fn config_object(value: Option<&Value>) -> CertsResult<Map<String, Value>> {
     match value {
@@ -141,7 +138,7 @@ pub(crate) fn ca_record(
         metadata,
     } = placement;
     let key = authority.key_pkcs8_der().map_err(pki_error)?;
-    let (key_ciphertext, key_nonce, key_tag) = seal_key(&state.master_key, &key)?;
+    let sealed = seal_key(&state.master_key, &key)?;
     Ok(CaRecord {
         id: new_id("ica"),
         issuer_id: issuer_id.to_owned(),
@@ -156,9 +153,9 @@ pub(crate) fn ca_record(
         name_constraints: super::name_constraints_value(authority.name_constraints()),
         key_algorithm: algorithm_name(authority.key_algorithm()).into(),
         cert_pem: authority.cert_pem(),
-        key_ciphertext,
-        key_nonce,
-        key_tag,
+        key_ciphertext: sealed.ciphertext,
+        key_nonce: sealed.nonce,
+        key_tag: sealed.tag,
         key_sealed_by: state.master_key.key_id.into(),
         ocsp_responder_url,
         metadata,
@@ -292,41 +289,43 @@ pub async fn create(
         },
         issuing_ca_id: root.as_ref().map(|r| r.id.clone()),
     };
-    write(&state.store, async |tx| {
-        records::insert(
-            tx,
-            &IssuerRecord {
-                issuing_ca_id: None,
-                ..rec.clone()
-            },
-        )
-        .await
-        .map_err(CertsError::conflict_on(
-            "an issuer with that id or name already exists",
-        ))?;
-        if let Some(root) = &root {
-            records::insert(tx, root).await?;
-            records::replace(tx, &rec).await?;
-        }
-        record(
-            tx,
-            caller,
-            Change {
-                action: "issuer.create",
-                resource_type: "issuer",
-                resource_id: &id,
-                details: json!({
-                    "name": rec.issuer.name,
-                    "type": rec.issuer.issuer_type,
-                    "root_ca_id": rec.issuing_ca_id,
-                    "root_subject": root.as_ref().map(|r| r.subject.clone()),
-                }),
-            },
-            now,
-        )
-        .await
-    })
-    .await?;
+    state
+        .store
+        .write_with(async |tx| {
+            records::insert(
+                tx,
+                &IssuerRecord {
+                    issuing_ca_id: None,
+                    ..rec.clone()
+                },
+            )
+            .await
+            .map_err(CertsError::conflict_on(
+                "an issuer with that id or name already exists",
+            ))?;
+            if let Some(root) = &root {
+                records::insert(tx, root).await?;
+                records::replace(tx, &rec).await?;
+            }
+            record(
+                tx,
+                caller,
+                Change {
+                    action: "issuer.create",
+                    resource_type: "issuer",
+                    resource_id: &id,
+                    details: json!({
+                        "name": rec.issuer.name,
+                        "type": rec.issuer.issuer_type,
+                        "root_ca_id": rec.issuing_ca_id,
+                        "root_subject": root.as_ref().map(|r| r.subject.clone()),
+                    }),
+                },
+                now,
+            )
+            .await
+        })
+        .await?;
     present(state, rec).await
 }
 
@@ -347,7 +346,7 @@ pub async fn update(
     }
     let patch = config_object(body.config.as_ref())?;
     let now = state.clock.now();
-    let rec = write(&state.store, async |tx| {
+    let rec = state.store.write_with(async |tx| {
         let mut rec = records::get_in::<IssuerRecord>(tx, id)
             .await?
             .ok_or_else(|| CertsError::not_found("issuer"))?;
@@ -408,40 +407,40 @@ pub async fn delete(state: &CertsState, caller: &Caller, id: &str) -> CertsResul
     caller.require(&p::ISSUER_DELETE)?;
     let now = state.clock.now();
     let cas = attest_certs_store::authorities::cas_of(&state.store, id).await?;
-    write(&state.store, async |tx| {
-        let in_use =
-            CertsError::conflict_on(format!("issuer {id} is still in use by certificates"));
-        let mut rec = records::get_in::<IssuerRecord>(tx, id)
-            .await?
-            .ok_or_else(|| CertsError::not_found("issuer"))?;
-        rec.issuing_ca_id = None;
-        records::replace(tx, &rec).await?;
-        // Children before parents: newest first.
-        for ca in cas.iter().rev() {
-            records::delete::<CaRecord>(tx, &ca.id)
+    state
+        .store
+        .write_with(async |tx| {
+            let in_use =
+                CertsError::conflict_on(format!("issuer {id} is still in use by certificates"));
+            records::get_in::<IssuerRecord>(tx, id)
+                .await?
+                .ok_or_else(|| CertsError::not_found("issuer"))?;
+            // Children before parents (`cas_of` lists parents first).
+            for ca in cas.iter().rev() {
+                records::delete::<CaRecord>(tx, &ca.id)
+                    .await
+                    .map_err(CertsError::conflict_on(format!(
+                        "issuer {id}'s CA {} still signs certificates",
+                        ca.id
+                    )))?;
+            }
+            records::delete::<IssuerRecord>(tx, id)
                 .await
-                .map_err(CertsError::conflict_on(format!(
-                    "issuer {id}'s CA {} still signs certificates",
-                    ca.id
-                )))?;
-        }
-        records::delete::<IssuerRecord>(tx, id)
+                .map_err(in_use)?;
+            record(
+                tx,
+                caller,
+                Change {
+                    action: "issuer.delete",
+                    resource_type: "issuer",
+                    resource_id: id,
+                    details: json!({"cas_deleted": cas.len()}),
+                },
+                now,
+            )
             .await
-            .map_err(in_use)?;
-        record(
-            tx,
-            caller,
-            Change {
-                action: "issuer.delete",
-                resource_type: "issuer",
-                resource_id: id,
-                details: json!({"cas_deleted": cas.len()}),
-            },
-            now,
-        )
+        })
         .await
-    })
-    .await
 }
 
 /// Checks the issuer can sign: its CA unseals with the master key and is

@@ -10,12 +10,11 @@ use std::sync::{Arc, RwLock};
 
 use attest_certs_store::authorities::{CaRecord, CA_ACTIVE};
 use attest_certs_store::records;
-use attest_ext::{MasterKey, Sealed};
+use attest_ext::MasterKey;
 use attest_pki::authority::Authority;
-use base64::engine::general_purpose::STANDARD as B64;
-use base64::Engine;
 
 use crate::error::{CertsError, CertsResult};
+use crate::sealing::SealedText;
 use crate::state::CertsState;
 
 /// A CA ready to sign: its authority and the chain above it.
@@ -46,32 +45,20 @@ impl AuthorityCache {
     }
 }
 
-/// Seals a CA key for storage: (ciphertext, nonce, tag) in base64.
-pub fn seal_key(master: &MasterKey, pkcs8_der: &[u8]) -> CertsResult<(String, String, String)> {
-    let sealed = master
-        .key
-        .encrypt(pkcs8_der)
-        .map_err(|e| CertsError::Internal(format!("seal CA key: {e}")))?;
-    Ok((
-        B64.encode(&sealed.ciphertext),
-        B64.encode(&sealed.nonce),
-        B64.encode(&sealed.tag),
-    ))
+/// Seals a CA key for storage.
+pub fn seal_key(master: &MasterKey, pkcs8_der: &[u8]) -> CertsResult<SealedText> {
+    SealedText::seal(master, pkcs8_der).map_err(|e| CertsError::Internal(format!("CA key: {e}")))
 }
 
 fn unseal(master: &MasterKey, ca: &CaRecord) -> CertsResult<Authority> {
-    let decode = |s: &str| {
-        B64.decode(s)
-            .map_err(|_| CertsError::Internal(format!("CA {}: sealed key is not base64", ca.id)))
+    let sealed = SealedText {
+        ciphertext: ca.key_ciphertext.clone(),
+        nonce: ca.key_nonce.clone(),
+        tag: ca.key_tag.clone(),
     };
-    let sealed = Sealed {
-        ciphertext: decode(&ca.key_ciphertext)?,
-        nonce: decode(&ca.key_nonce)?,
-        tag: decode(&ca.key_tag)?,
-    };
-    let key = master.key.decrypt(&sealed).map_err(|_| {
+    let key = sealed.open(master).map_err(|e| {
         CertsError::Internal(format!(
-            "CA {}: its key does not open with the configured master key (sealed by {})",
+            "CA {} (sealed by {}): {e}",
             ca.id, ca.key_sealed_by
         ))
     })?;
@@ -80,16 +67,11 @@ fn unseal(master: &MasterKey, ca: &CaRecord) -> CertsResult<Authority> {
         .map_err(|e| CertsError::Internal(format!("CA {}: {e}", ca.id)))
 }
 
-/// The DER of the first certificate in `pem`.
+/// The DER of a stored certificate PEM (a corrupt one is the server's
+/// problem, not the client's).
 pub fn pem_to_der(pem: &str) -> CertsResult<Vec<u8>> {
-    let body: String = pem
-        .lines()
-        .skip_while(|l| !l.starts_with("-----BEGIN CERTIFICATE-----"))
-        .skip(1)
-        .take_while(|l| !l.starts_with("-----END"))
-        .collect();
-    B64.decode(body.trim())
-        .map_err(|_| CertsError::Internal("stored CA certificate is not PEM".into()))
+    attest_pki::certificate_der(pem)
+        .map_err(|e| CertsError::Internal(format!("stored certificate: {e}")))
 }
 
 /// The CA `ca_id`, unsealed (from the cache when possible), with its

@@ -1,11 +1,11 @@
 //! `GET /api/v1/audit` and `/api/v1/audit/{id}`: the one hash-chained log
 //! (both applications' entries) in certctl's `AuditEvent` shape.
 
-use attest_certs_domain::audit::CATEGORIES;
+use attest_certs_domain::audit::{AUTH_PREFIXES, CATEGORIES, CLASSIFIED_PREFIXES, CONFIG_PREFIXES};
 use attest_certs_domain::permissions::AUDIT_LIST;
-use attest_certs_store::audit_view;
 use attest_proto::certs::audit::{AuditEvent, AuditQuery};
 use attest_proto::certs::common::Page;
+use attest_store::ActionFilter;
 use axum::extract::State;
 use axum::Json as JsonBody;
 use utoipa_axum::router::OpenApiRouter;
@@ -45,8 +45,17 @@ pub async fn list_audit(
             ));
         }
     }
-    let (entries, total) =
-        audit_view::list(&state.store, q.category.as_deref(), p.limit(), p.offset()).await?;
+    let filter = match q.category.as_deref() {
+        None => ActionFilter::All,
+        Some("auth") => ActionFilter::AnyPrefix(AUTH_PREFIXES),
+        Some("config") => ActionFilter::AnyPrefix(CONFIG_PREFIXES),
+        Some(_) => ActionFilter::NoPrefix(CLASSIFIED_PREFIXES),
+    };
+    let (entries, total) = state
+        .store
+        .audit()
+        .list_matching(filter, p.limit(), p.offset())
+        .await?;
     Ok(JsonBody(Page {
         data: entries.iter().map(event).collect(),
         total,
@@ -72,7 +81,10 @@ pub async fn get_audit(
     let id: i64 = id
         .parse()
         .map_err(|_| CertsError::Invalid("audit event ids are integers".into()))?;
-    let entry = audit_view::get(&state.store, id)
+    let entry = state
+        .store
+        .audit()
+        .get(id)
         .await?
         .ok_or_else(|| CertsError::not_found("audit event"))?;
     Ok(JsonBody(event(&entry)))
